@@ -1,0 +1,73 @@
+"""The composition root: builds the running service from settings. Both entrypoints (the API process and
+the consumer processes) and the tests call it; tests pass their own adapters."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from consumers.indexer import Indexer
+from consumers.producer import EventProducer
+from consumers.topics import Topics, ensure_topics
+from matcher.commands import CommandService
+from matcher.encoder import Encoder, load_encoder
+from matcher.ranking import DefaultRanker, Ranker
+from matcher.service import MatchService
+from matcher.view import ReadModel
+from models.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Container:
+    settings: Settings
+    topics: Topics
+    view: ReadModel
+    matches: MatchService
+    commands: CommandService
+    indexer: Indexer
+    producer: EventProducer
+    encoder: Encoder
+    extras: dict = field(default_factory=dict)
+
+    def start(self, catch_up_timeout: float = 120.0) -> None:
+        """Replay the log into the read model, then keep following it in the background."""
+        self.indexer.catch_up(timeout=catch_up_timeout)
+        self.indexer.start()
+
+    def stop(self) -> None:
+        self.indexer.stop()
+        self.producer.close()
+
+
+def load_ranker(settings: Settings) -> Ranker:
+    if settings.ranker_model_path is not None and settings.ranker_model_path.exists():
+        from matcher.learned import LearnedRanker
+
+        return LearnedRanker.load(settings.ranker_model_path)
+    return DefaultRanker()
+
+
+def build(settings: Settings, encoder: Encoder | None = None, snapshot_name: str = "read-model.pkl") -> Container:
+    topics = Topics(settings.topic_prefix)
+    ensure_topics(settings.kafka_bootstrap_servers, topics, settings.topic_partitions, settings.topic_replication)
+    encoder = encoder or load_encoder(settings.encoder)
+    snapshot: Path = settings.snapshot_dir / f"{settings.topic_prefix}-{snapshot_name}"
+    view = None
+    if snapshot.exists():
+        try:
+            view = ReadModel.load(snapshot, encoder.name, settings.exact_search_limit)
+            log.info("loaded snapshot %s", snapshot)
+        except (ValueError, OSError, EOFError) as exc:  # stale or torn: the log has everything anyway
+            log.warning("ignoring snapshot %s: %s", snapshot, exc)
+    view = view or ReadModel(encoder.name, settings.exact_search_limit)
+    producer = EventProducer(settings.kafka_bootstrap_servers)
+    return Container(
+        settings=settings, topics=topics, view=view,
+        matches=MatchService(view, encoder, load_ranker(settings)),
+        commands=CommandService(view, producer, topics.for_event_type),
+        indexer=Indexer(view, settings.kafka_bootstrap_servers, topics, snapshot),
+        producer=producer, encoder=encoder,
+    )

@@ -1,0 +1,114 @@
+"""The indexer: feeds one API replica's read model from the log.
+
+No consumer group: every replica reads every partition itself, from the offsets stored in its last
+snapshot (or from 0). The snapshot and the offsets it reflects are written together, so a restart loads
+it and replays only the tail; replays of what is already applied are ignored by the projections.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from consumers.loop import ConsumerLoop
+from consumers.topics import Topics
+from matcher.view import ReadModel
+from models.events import decode_event, decode_vector
+
+log = logging.getLogger(__name__)
+
+
+class Indexer:
+    def __init__(self, view: ReadModel, bootstrap: str, topics: Topics, snapshot_path: Path | None = None,
+                 snapshot_every_s: float = 30.0) -> None:
+        self.view, self.topics = view, topics
+        self.snapshot_path, self.snapshot_every_s = snapshot_path, snapshot_every_s
+        self._last_snapshot = time.monotonic()
+        self._vector_sides = {topics.project_vectors: "projects", topics.investor_vectors: "investors"}
+        self.topic_names = [topics.projects, topics.investors, topics.project_vectors, topics.investor_vectors,
+                            topics.feedback, topics.intros, topics.auth]
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                                      client_id="indexer", max_partition_fetch_bytes=4_000_000,
+                                      fetch_max_wait_ms=100)
+        self.partitions = self._assign()
+        self.loop = ConsumerLoop(self.consumer, self.handle, dead_letters=None, checkpoint=self.checkpoint,
+                                 poll_timeout_ms=100, max_records=1000)
+        self._thread: threading.Thread | None = None
+
+    def _assign(self) -> list[TopicPartition]:
+        partitions = []
+        deadline = time.monotonic() + 30
+        for topic in self.topic_names:
+            found = self.consumer.partitions_for_topic(topic)
+            while not found and time.monotonic() < deadline:
+                time.sleep(0.2)
+                found = self.consumer.partitions_for_topic(topic)
+            if not found:
+                raise RuntimeError(f"topic {topic} does not exist; create the topics first")
+            partitions += [TopicPartition(topic, p) for p in sorted(found)]
+        self.consumer.assign(partitions)
+        for tp in partitions:
+            stored = self.view.offsets.get((tp.topic, tp.partition))
+            if stored is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, stored)
+        return partitions
+
+    def handle(self, record: ConsumerRecord) -> bool:
+        side = self._vector_sides.get(record.topic)
+        if side is not None:
+            return self.view.apply_vector(side, decode_vector(record.value))
+        return self.view.apply(decode_event(record.value))
+
+    def checkpoint(self, positions: dict[TopicPartition, int]) -> None:
+        for tp, offset in positions.items():
+            self.view.mark_offset(tp.topic, tp.partition, offset)
+        if self.snapshot_path is not None and time.monotonic() - self._last_snapshot >= self.snapshot_every_s:
+            self.snapshot()
+
+    def snapshot(self) -> None:
+        if self.snapshot_path is not None:
+            self.view.save(self.snapshot_path)
+            self._last_snapshot = time.monotonic()
+
+    def lag(self) -> dict[str, int]:
+        """Records in the log not yet applied, per topic."""
+        ends = self.consumer.end_offsets(self.partitions)
+        lag: dict[str, int] = {}
+        for tp, end in ends.items():
+            applied = self.view.offsets.get((tp.topic, tp.partition), 0)
+            lag[tp.topic] = lag.get(tp.topic, 0) + max(0, end - applied)
+        return lag
+
+    def catch_up(self, timeout: float = 60.0) -> None:
+        """Apply everything up to the log end as of now (start-up, tests)."""
+        ends = self.consumer.end_offsets(self.partitions)
+        deadline = time.monotonic() + timeout
+        while any(self.view.offsets.get((tp.topic, tp.partition), 0) < end for tp, end in ends.items() if end):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"indexer did not catch up in {timeout}s: lag {self.lag()}")
+            self.loop.poll_once()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="indexer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.loop.run()
+        except Exception:  # a transient failure must not kill the replica silently
+            log.exception("indexer stopped")
+            raise
+
+    def stop(self) -> None:
+        self.loop.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.snapshot()
+        self.consumer.close(autocommit=False)

@@ -1,0 +1,143 @@
+"""The consumer loop every stream stage uses.
+
+Order per batch (as in quix-streams' checkpointing): apply each record, flush whatever the handler produced,
+then commit the offsets. A crash anywhere before the commit redelivers the batch, and the projections are
+idempotent, so every effect is applied exactly once. A record that can never be applied goes to the
+dead-letter topic with its reason and original bytes; the loop moves on.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from consumers.producer import EventProducer
+from models.events import InvalidEvent
+
+log = logging.getLogger(__name__)
+
+# A handler applies one record and says whether it changed anything (False: already applied, skipped).
+# It raises InvalidEvent for a record that can never be applied; any other exception stops the loop
+# without committing, so the record is delivered again after a restart.
+Handler = Callable[[ConsumerRecord], bool]
+
+
+@dataclass
+class Counters:
+    applied: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    invalid: int = 0  # seen by a stage that does not dead-letter
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+
+class DeadLetters:
+    """Sends unprocessable records, unchanged, to the dead-letter topic with headers saying why."""
+
+    def __init__(self, producer: EventProducer, topic: str, stage: str) -> None:
+        self.producer, self.topic, self.stage = producer, topic, stage
+
+    def send(self, record: ConsumerRecord, reason: str) -> None:
+        headers = [
+            ("reason", reason[:2000].encode()),
+            ("stage", self.stage.encode()),
+            ("source", f"{record.topic}:{record.partition}:{record.offset}".encode()),
+        ]
+        # The original value may exceed the normal size limit (that may be why it is here): send it as is
+        # when it fits the broker, else keep only the headers and say so.
+        value = record.value if record.value is None or len(record.value) <= 1_500_000 else None
+        if value is None and record.value is not None:
+            headers.append(("truncated", str(len(record.value)).encode()))
+        self.producer.send_async(self.topic, record.key, value, headers)
+
+
+def commit_to_group(consumer: KafkaConsumer) -> Callable[[dict[TopicPartition, int]], None]:
+    def commit(positions: dict[TopicPartition, int]) -> None:
+        consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in positions.items()})
+    return commit
+
+
+class ConsumerLoop:
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        handler: Handler,
+        dead_letters: DeadLetters | None,
+        checkpoint: Callable[[dict[TopicPartition, int]], None] | None = None,
+        *,
+        on_batch: Callable[[], None] | None = None,
+        poll_timeout_ms: int = 200,
+        max_records: int = 500,
+    ) -> None:
+        """`dead_letters=None` (the per-replica indexer) counts invalid records without re-publishing them, so
+        that N replicas and every replay do not dead-letter the same record again; consumer groups
+        dead-letter. `checkpoint` receives the next offset to read per partition after the batch's effects are
+        durable: by default a commit to the consumer group; the indexer passes its snapshotter."""
+        self.consumer = consumer
+        self.handler = handler
+        self.dead_letters = dead_letters
+        self.checkpoint = checkpoint or commit_to_group(consumer)
+        self.on_batch = on_batch
+        self.poll_timeout_ms = poll_timeout_ms
+        self.max_records = max_records
+        self.counters = Counters()
+        self.stopping = threading.Event()
+
+    def poll_once(self) -> int:
+        """Process one batch; returns the number of records seen."""
+        batches: dict[TopicPartition, list[Any]] = self.consumer.poll(
+            timeout_ms=self.poll_timeout_ms, max_records=self.max_records)
+        positions: dict[TopicPartition, int] = {}
+        seen = 0
+        for tp, records in batches.items():
+            for record in records:
+                self._process(record)
+                positions[tp] = record.offset + 1
+                seen += 1
+        if seen:
+            if self.on_batch is not None:
+                self.on_batch()
+            if self.dead_letters is not None:
+                self.dead_letters.producer.flush()  # outputs durable before the offsets move
+            self.checkpoint(positions)
+        return seen
+
+    def _process(self, record: ConsumerRecord) -> None:
+        try:
+            changed = self.handler(record)
+        except InvalidEvent as exc:
+            reason = str(exc)
+            log.warning("invalid record %s:%s:%s: %s", record.topic, record.partition, record.offset, reason)
+            if self.dead_letters is None:
+                self.counters.invalid += 1
+                return
+            self.dead_letters.send(record, reason)
+            self.counters.dead_lettered += 1
+            kind = reason.split(":", 1)[0][:60]
+            self.counters.by_reason[kind] = self.counters.by_reason.get(kind, 0) + 1
+            return
+        if changed:
+            self.counters.applied += 1
+        else:
+            self.counters.skipped += 1
+
+    def run(self) -> Counters:
+        """Poll until `stop()` (or SIGTERM via `stop_on_signals`)."""
+        while not self.stopping.is_set():
+            self.poll_once()
+        return self.counters
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def stop_on_signals(self) -> None:
+        """Finish the current batch and exit cleanly on SIGTERM/SIGINT (main thread only)."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop())

@@ -1,0 +1,105 @@
+"""Topic names and their configuration; created explicitly at start-up (auto-creation is off)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+COMPACTED = {"cleanup.policy": "compact", "retention.ms": "-1", "min.compaction.lag.ms": "0"}
+KEEP_ALL = {"cleanup.policy": "delete", "retention.ms": "-1"}
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic of one deployment; `prefix` lets several deployments share a cluster."""
+
+    prefix: str = "mm"
+
+    def _name(self, base: str) -> str:
+        return f"{self.prefix}.{base}"
+
+    @property
+    def projects(self) -> str:
+        return self._name("projects")
+
+    @property
+    def investors(self) -> str:
+        return self._name("investors")
+
+    @property
+    def project_vectors(self) -> str:
+        return self._name("projects.vectors")
+
+    @property
+    def investor_vectors(self) -> str:
+        return self._name("investors.vectors")
+
+    @property
+    def feedback(self) -> str:
+        return self._name("feedback")
+
+    @property
+    def intros(self) -> str:
+        return self._name("intros")
+
+    @property
+    def roadshows(self) -> str:
+        return self._name("roadshows")
+
+    @property
+    def auth(self) -> str:
+        return self._name("auth")
+
+    @property
+    def deadletter(self) -> str:
+        return self._name("deadletter")
+
+    def config(self) -> dict[str, dict[str, str]]:
+        """topic -> configuration. Entity topics are keyed by entity id and compacted: the newest event per
+        key carries the whole entity, so compaction never loses state."""
+        return {
+            self.projects: COMPACTED,
+            self.investors: COMPACTED,
+            self.project_vectors: COMPACTED,
+            self.investor_vectors: COMPACTED,
+            self.intros: COMPACTED,
+            self.auth: COMPACTED,
+            self.feedback: KEEP_ALL,
+            self.roadshows: KEEP_ALL,
+            self.deadletter: KEEP_ALL,
+        }
+
+    def for_event_type(self, event_type: str) -> str:
+        """The topic an event of this type belongs to."""
+        for prefix, topic in (
+            ("Project", self.projects), ("Investor", self.investors), ("Feedback", self.feedback),
+            ("Intro", self.intros), ("ApiKey", self.auth), ("Roadshow", self.roadshows),
+            ("Invitation", self.roadshows),
+        ):
+            if event_type.startswith(prefix):
+                return topic
+        raise ValueError(f"no topic for event type {event_type!r}")
+
+
+def ensure_topics(bootstrap: str, topics: Topics, partitions: int = 3, replication: int = 1) -> list[str]:
+    """Create the missing topics with their configuration; returns the names created."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="mm-admin")
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(name, num_partitions=partitions, replication_factor=replication, topic_configs=cfg)
+            for name, cfg in topics.config().items() if name not in existing
+        ]
+        created = []
+        for topic in wanted:  # one at a time: a concurrent creator makes only its own topic fail
+            try:
+                admin.create_topics([topic])
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        admin.close()

@@ -1,0 +1,1 @@
+"""Matching domain: encoders, vector index, read model, ranking, rosters. Never imports kafka or fastapi."""

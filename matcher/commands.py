@@ -1,0 +1,228 @@
+"""Writes: check a command against the read model, turn it into an event, publish it.
+
+Nothing is written anywhere but the log. Versions are assigned here: one more than the newest version this
+replica has applied or produced for the entity, under a per-entity lock, so concurrent writes to one entity
+through one replica get strictly increasing versions. (Several replicas writing the same entity at once
+would need the entity's partition to have a single writer; see docs/ARCHITECTURE.md.)
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotFound
+from matcher.ports import Delivery, Publisher
+from matcher.view import ReadModel
+from models.entities import Investor, Project
+from models.events import ApiKey, Event, Feedback, Intro
+
+Role = Literal["admin", "registrar", "organizer", "investor", "founder"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a role and, for investors/founders/organizers, the entity or account it acts for."""
+
+    key_id: str
+    role: Role
+    entity_id: str | None
+
+    @property
+    def actor(self) -> str:
+        return f"{self.role}:{self.entity_id or self.key_id}"
+
+    def is_staff(self) -> bool:
+        return self.role in ("admin", "registrar")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A write the broker acknowledged."""
+
+    entity_id: str
+    version: int
+    delivery: Delivery
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+class CommandService:
+    def __init__(self, view: ReadModel, publisher: Publisher, topic_for: Any) -> None:
+        self.view = view
+        self.publisher = publisher
+        self.topic_for = topic_for  # event type -> topic
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._produced: dict[str, int] = {}  # entity id -> newest version this replica produced
+
+    def _publish(self, kind: str, entity_id: str, payload: Any, actor: str, store: dict,
+                 expected_version: int | None = None) -> Accepted:
+        with self._locks[entity_id]:
+            current = store.get(entity_id)
+            applied = current.version if current is not None else 0
+            if expected_version is not None and expected_version != max(applied, self._produced.get(entity_id, 0)):
+                raise Conflict(f"expected_version {expected_version} is stale; the entity is at version "
+                               f"{max(applied, self._produced.get(entity_id, 0))}")
+            version = max(applied, self._produced.get(entity_id, 0)) + 1
+            event = Event(type=kind, entity_id=entity_id, entity_version=version, actor=actor, payload=payload)
+            delivery = self.publisher.publish(self.topic_for(kind), event)
+            self._produced[entity_id] = version
+            return Accepted(entity_id, version, delivery)
+
+    # ---- project library --------------------------------------------------------------------------
+    def submit_project(self, who: Principal, fields: dict[str, Any]) -> Accepted:
+        if who.role != "founder":
+            raise NotAllowed("only founders submit projects")
+        project = Project.model_validate({**fields, "owner": who.entity_id, "status": "open"})
+        return self._publish("ProjectSubmitted", new_id("p"), project, who.actor, self.view.projects)
+
+    def _own_project(self, who: Principal, project_id: str) -> Project:
+        found = self.view.projects.get(project_id)
+        if found is None:
+            raise NotFound("project", project_id)
+        if not (who.role == "admin" or (who.role == "founder" and found.value.owner == who.entity_id)):
+            raise NotAllowed(f"project {project_id!r} belongs to another founder")
+        return found.value
+
+    def update_project(self, who: Principal, project_id: str, fields: dict[str, Any],
+                       expected_version: int) -> Accepted:
+        current = self._own_project(who, project_id)
+        if current.status != "open":
+            raise Conflict(f"project {project_id!r} is {current.status}; only open projects can be edited")
+        project = Project.model_validate({**fields, "owner": current.owner, "status": "open"})
+        return self._publish("ProjectUpdated", project_id, project, who.actor, self.view.projects, expected_version)
+
+    def set_project_status(self, who: Principal, project_id: str, status: Literal["withdrawn", "funded"]) -> Accepted:
+        current = self._own_project(who, project_id)
+        if current.status != "open":
+            raise Conflict(f"project {project_id!r} is already {current.status}")
+        kind = "ProjectWithdrawn" if status == "withdrawn" else "ProjectFunded"
+        return self._publish(kind, project_id, current.model_copy(update={"status": status}), who.actor,
+                             self.view.projects)
+
+    # ---- investor registry ------------------------------------------------------------------------
+    def register_investor(self, who: Principal, fields: dict[str, Any]) -> Accepted:
+        if who.role != "investor" or who.entity_id is None:
+            raise NotAllowed("only an investor key registers its own investor profile")
+        if who.entity_id in self.view.investors:
+            raise Conflict(f"investor {who.entity_id!r} is already registered; update it instead")
+        investor = Investor.model_validate({**fields, "verification": "pending", "status": "active",
+                                            "rejection_reason": None})
+        return self._publish("InvestorRegistered", who.entity_id, investor, who.actor, self.view.investors)
+
+    def _own_investor(self, who: Principal, investor_id: str) -> Investor:
+        found = self.view.investors.get(investor_id)
+        if found is None:
+            raise NotFound("investor", investor_id)
+        if not (who.role == "admin" or (who.role == "investor" and who.entity_id == investor_id)):
+            raise NotAllowed(f"investor {investor_id!r} is another investor's profile")
+        return found.value
+
+    def update_investor(self, who: Principal, investor_id: str, fields: dict[str, Any],
+                        expected_version: int) -> Accepted:
+        current = self._own_investor(who, investor_id)
+        if current.status != "active":
+            raise Conflict(f"investor {investor_id!r} has withdrawn")
+        # an edit keeps the registrar's decision; a registrar re-checks changed profiles separately
+        investor = Investor.model_validate({**fields, "verification": current.verification,
+                                            "rejection_reason": current.rejection_reason, "status": "active"})
+        return self._publish("InvestorUpdated", investor_id, investor, who.actor, self.view.investors,
+                             expected_version)
+
+    def withdraw_investor(self, who: Principal, investor_id: str) -> Accepted:
+        current = self._own_investor(who, investor_id)
+        if current.status == "withdrawn":
+            raise Conflict(f"investor {investor_id!r} has already withdrawn")
+        return self._publish("InvestorWithdrawn", investor_id, current.model_copy(update={"status": "withdrawn"}),
+                             who.actor, self.view.investors)
+
+    def review_investor(self, who: Principal, investor_id: str, verify: bool, reason: str | None) -> Accepted:
+        if not who.is_staff():
+            raise NotAllowed("only registrars verify or reject investors")
+        found = self.view.investors.get(investor_id)
+        if found is None:
+            raise NotFound("investor", investor_id)
+        if not verify and not (reason and reason.strip()):
+            raise InvalidRequest("reason is required when rejecting an investor")
+        update = {"verification": "verified" if verify else "rejected", "rejection_reason": None if verify else reason}
+        return self._publish("InvestorVerified" if verify else "InvestorRejected", investor_id,
+                             found.value.model_copy(update=update), who.actor, self.view.investors)
+
+    # ---- feedback and intros ----------------------------------------------------------------------
+    def give_feedback(self, who: Principal, project_id: str, action: str, reason: str | None) -> Accepted:
+        if who.role != "investor" or who.entity_id is None:
+            raise NotAllowed("only investors give feedback on projects")
+        self._own_investor(who, who.entity_id)
+        if project_id not in self.view.projects:
+            raise NotFound("project", project_id)
+        fb = Feedback(investor_id=who.entity_id, project_id=project_id, action=action, reason=reason)  # type: ignore[arg-type]
+        event = Event(type="FeedbackGiven", entity_id=who.entity_id, entity_version=1, actor=who.actor, payload=fb)
+        delivery = self.publisher.publish(self.topic_for("FeedbackGiven"), event)
+        return Accepted(who.entity_id, 1, delivery)
+
+    def request_intro(self, who: Principal, project_id: str, investor_id: str, message: str) -> Accepted:
+        project = self.view.projects.get(project_id)
+        investor = self.view.investors.get(investor_id)
+        if project is None:
+            raise NotFound("project", project_id)
+        if investor is None:
+            raise NotFound("investor", investor_id)
+        if who.role == "founder":
+            if project.value.owner != who.entity_id:
+                raise NotAllowed(f"project {project_id!r} belongs to another founder")
+        elif who.role == "investor":
+            if who.entity_id != investor_id:
+                raise NotAllowed("an investor asks for intros for itself only")
+        else:
+            raise NotAllowed("only founders and investors request intros")
+        if investor.value.verification != "verified" or investor.value.status != "active":
+            raise Conflict(f"investor {investor_id!r} is not a verified, active investor")
+        if project.value.status != "open":
+            raise Conflict(f"project {project_id!r} is {project.value.status}")
+        for intro in self.view.intros.values():
+            v = intro.value
+            if v.project_id == project_id and v.investor_id == investor_id and v.status != "declined":
+                raise Conflict(f"an intro between {project_id!r} and {investor_id!r} is already {v.status}")
+        intro = Intro(project_id=project_id, investor_id=investor_id, requested_by=who.role, message=message)  # type: ignore[arg-type]
+        return self._publish("IntroRequested", new_id("x"), intro, who.actor, self.view.intros)
+
+    def answer_intro(self, who: Principal, intro_id: str, accept: bool, reason: str | None) -> Accepted:
+        found = self.view.intros.get(intro_id)
+        if found is None:
+            raise NotFound("intro", intro_id)
+        intro = found.value
+        if intro.requested_by == "founder":
+            allowed = who.role == "investor" and who.entity_id == intro.investor_id
+        else:
+            project = self.view.projects.get(intro.project_id)
+            allowed = who.role == "founder" and project is not None and project.value.owner == who.entity_id
+        if not allowed:
+            raise NotAllowed("only the side that was asked answers an intro")
+        if intro.status != "requested":
+            raise Conflict(f"intro {intro_id!r} is already {intro.status}")
+        update = {"status": "accepted" if accept else "declined", "decline_reason": None if accept else reason}
+        return self._publish("IntroAccepted" if accept else "IntroDeclined", intro_id,
+                             intro.model_copy(update=update), who.actor, self.view.intros)
+
+    # ---- keys -------------------------------------------------------------------------------------
+    def issue_key(self, who: Principal, role: Role, entity_id: str | None, label: str, key_hash: str) -> Accepted:
+        if who.role != "admin":
+            raise NotAllowed("only admins issue keys")
+        if role in ("investor", "founder", "organizer") and not entity_id:
+            raise InvalidRequest(f"entity_id is required for a {role} key")
+        key = ApiKey(key_hash=key_hash, role=role, entity_id=entity_id, label=label)
+        return self._publish("ApiKeyIssued", new_id("k"), key, who.actor, self.view.api_keys)
+
+    def revoke_key(self, who: Principal, key_id: str) -> Accepted:
+        if who.role != "admin":
+            raise NotAllowed("only admins revoke keys")
+        found = self.view.api_keys.get(key_id)
+        if found is None:
+            raise NotFound("key", key_id)
+        return self._publish("ApiKeyRevoked", key_id, found.value.model_copy(update={"revoked": True}),
+                             who.actor, self.view.api_keys)

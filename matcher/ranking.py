@@ -1,0 +1,178 @@
+"""Pure ranking: features of an (investor, project) pair, the default reciprocal score, and reasons.
+
+A pair ranks high only if it suits both sides: the investor side (does the project fit the thesis?) and
+the founder side (will this investor realistically fund this ask, here, now?) are scored separately and
+combined by their harmonic mean, so a strong fit on one side cannot hide a poor fit on the other.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from models.entities import Investor, Project
+from models.taxonomy import SECTORS, STAGE_ORDER, STAGES
+
+FEATURES = ("dense", "sparse", "sector", "stage", "ticket", "city", "portfolio", "activity", "capacity",
+            "saved", "exposure")
+INVESTOR_SIDE = {"dense": 0.25, "sparse": 0.20, "sector": 0.20, "stage": 0.10, "portfolio": 0.15, "ticket": 0.10}
+FOUNDER_SIDE = {"ticket": 0.30, "sector": 0.15, "stage": 0.10, "city": 0.15, "activity": 0.15, "capacity": 0.15}
+SAVED_BONUS = 0.05
+EXPOSURE_PENALTY = 0.15
+
+
+@dataclass(frozen=True)
+class PairContext:
+    """What the read model knows about a pair beyond the two entities."""
+
+    dense: float  # cosine of the two vectors, 0 when either is missing
+    sparse: float  # char n-gram tf-idf cosine
+    portfolio: float  # best similarity of the project to one of the investor's portfolio companies
+    nearest_portfolio: str | None
+    deals_last_30_days: int
+    invested_count: int
+    pending_intros: int
+    saved: bool
+
+
+def stage_fit(investor: Investor, project: Project) -> float:
+    if project.stage in investor.stages:
+        return 1.0
+    gap = min(abs(STAGE_ORDER[project.stage] - STAGE_ORDER[s]) for s in investor.stages)
+    return 0.5 if gap == 1 else 0.0
+
+
+def ticket_fit(investor: Investor, project: Project) -> float:
+    """1 when the ask is within what the investor can lead (up to 3 tickets with co-investors), decaying
+    with the log-distance outside that range."""
+    ask, low, high = project.amount_sought_cny, investor.ticket_min_cny, 3 * investor.ticket_max_cny
+    if ask < low:
+        return ask / low
+    if ask > high:
+        return high / ask
+    return 1.0
+
+
+def city_fit(investor: Investor, project: Project) -> float:
+    if not investor.cities:
+        return 0.5  # no stated preference
+    return 1.0 if project.city in investor.cities else 0.0
+
+
+def features(investor: Investor, project: Project, ctx: PairContext) -> np.ndarray:
+    """[len(FEATURES)] values, each in [0, 1]."""
+    shared = len(set(investor.sectors) & set(project.sectors)) / len(project.sectors)
+    activity = min(1.0, math.log1p(len(investor.portfolio) + ctx.invested_count) / math.log1p(50))
+    cap = investor.capacity_per_month
+    capacity = 0.0 if cap == 0 else max(0.0, 1.0 - ctx.deals_last_30_days / cap)
+    exposure = 0.0 if cap == 0 else min(1.0, ctx.pending_intros / (2 * cap))
+    return np.array([
+        max(0.0, ctx.dense), ctx.sparse, shared, stage_fit(investor, project), ticket_fit(investor, project),
+        city_fit(investor, project), ctx.portfolio, activity, capacity, float(ctx.saved), exposure,
+    ], dtype=np.float32)
+
+
+class Ranker(Protocol):
+    name: str
+
+    def score(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """x: [n, len(FEATURES)] -> (scores [n], contributions [n, len(FEATURES)])."""
+        ...
+
+
+class DefaultRanker:
+    """Hand-set weights; replaced by a learned model when one is configured."""
+
+    name = "default"
+
+    def score(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        idx = {f: i for i, f in enumerate(FEATURES)}
+        inv_w = np.zeros(len(FEATURES), dtype=np.float32)
+        fou_w = np.zeros(len(FEATURES), dtype=np.float32)
+        for f, w in INVESTOR_SIDE.items():
+            inv_w[idx[f]] = w
+        for f, w in FOUNDER_SIDE.items():
+            fou_w[idx[f]] = w
+        a = x @ inv_w  # [n] investor-side utility
+        b = x @ fou_w  # [n] founder-side utility
+        harmonic = np.where(a + b > 0, 2 * a * b / np.maximum(a + b, 1e-9), 0.0)
+        scores = harmonic + SAVED_BONUS * x[:, idx["saved"]] - EXPOSURE_PENALTY * x[:, idx["exposure"]]
+        # Contributions: each side's weighted features, scaled so they add up to the harmonic mean.
+        share_a = np.where(a + b > 0, b / np.maximum(a + b, 1e-9), 0.0)[:, None]
+        share_b = np.where(a + b > 0, a / np.maximum(a + b, 1e-9), 0.0)[:, None]
+        contrib = x * inv_w * share_a + x * fou_w * share_b
+        contrib[:, idx["saved"]] += SAVED_BONUS * x[:, idx["saved"]]
+        contrib[:, idx["exposure"]] -= EXPOSURE_PENALTY * x[:, idx["exposure"]]
+        return scores.astype(np.float32), contrib.astype(np.float32)
+
+
+# ---- reasons ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    en: str
+    zh: str
+
+
+_CJK = re.compile(r"[\u4e00-\u9fff]+")
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9+\-]{2,}")
+_STOP = {"the", "and", "for", "with", "that", "this", "are", "our", "from", "who", "into", "have", "has", "stage",
+         "startups", "startup", "company", "companies", "invest", "investing", "early", "team", "teams", "we",
+         "you", "your", "their", "they", "its", "not", "but", "can", "will", "all", "more", "than", "per"}
+
+
+def shared_terms(thesis: str, text: str, limit: int = 4) -> list[str]:
+    """Terms of the thesis that the text also uses: English words, and Chinese runs of 2+ characters
+    (built from shared character bigrams, so no word segmentation is needed)."""
+    words = {w.lower() for w in _WORD.findall(text)}
+    found = [w for w in dict.fromkeys(w.lower() for w in _WORD.findall(thesis)) if w in words and w not in _STOP]
+    cjk_text = "".join(_CJK.findall(text))
+    for run in _CJK.findall(thesis):
+        i = 0
+        while i < len(run) - 1:
+            if run[i:i + 2] in cjk_text:
+                j = i + 2
+                while j < len(run) and run[i:j + 1] in cjk_text:
+                    j += 1
+                found.append(run[i:j])
+                i = j
+            else:
+                i += 1
+    longest_first = sorted(dict.fromkeys(found), key=len, reverse=True)
+    return longest_first[:limit]
+
+
+def _cny(amount: int) -> str:
+    return f"¥{amount:,}"
+
+
+def reasons(investor: Investor, project: Project, ctx: PairContext) -> list[Reason]:
+    out: list[Reason] = []
+    shared = [s for s in project.sectors if s in investor.sectors]
+    if shared:
+        out.append(Reason("sectors", "Shared sectors: " + ", ".join(SECTORS[s][1] for s in shared),
+                          "共同领域：" + "、".join(SECTORS[s][0] for s in shared)))
+    ask, low, high = project.amount_sought_cny, investor.ticket_min_cny, investor.ticket_max_cny
+    if low <= ask <= 3 * high:
+        out.append(Reason("ticket", f"Ask {_cny(ask)} fits ticket {_cny(low)}–{_cny(high)}",
+                          f"融资需求{_cny(ask)}符合投资额度{_cny(low)}–{_cny(high)}"))
+    else:
+        out.append(Reason("ticket_mismatch", f"Ask {_cny(ask)} is outside ticket {_cny(low)}–{_cny(high)}",
+                          f"融资需求{_cny(ask)}超出投资额度{_cny(low)}–{_cny(high)}"))
+    if project.stage in investor.stages:
+        out.append(Reason("stage", f"Invests at {STAGES[project.stage][1]} stage",
+                          f"投资{STAGES[project.stage][0]}阶段"))
+    if project.city in investor.cities:
+        out.append(Reason("city", f"Both in {project.city}", f"同在{project.city}"))
+    if ctx.nearest_portfolio and ctx.portfolio >= 0.1:
+        out.append(Reason("portfolio", f"Nearest portfolio company: {ctx.nearest_portfolio}",
+                          f"最相近的已投企业：{ctx.nearest_portfolio}"))
+    terms = shared_terms(investor.thesis, f"{project.name} {project.summary} {project.traction}")
+    if terms:
+        out.append(Reason("terms", "Thesis terms matched: " + ", ".join(terms),
+                          "投资方向关键词匹配：" + "、".join(terms)))
+    return out

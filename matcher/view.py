@@ -1,0 +1,244 @@
+"""The read model every API replica holds: entities, vectors, feedback, intros and keys, fed only by events.
+
+Projections are idempotent: each entity stores the version it was last changed at, and an event at or
+below it is ignored; feedback (not versioned) is de-duplicated by event id. Replaying the topics from
+offset 0 therefore gives the same state as running live (see `digest()`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import numpy as np
+
+from matcher.encoder import investor_text, project_text
+from matcher.index import VectorIndex
+from matcher.sparse import SparseTextIndex
+from models.entities import Investor, Project
+from models.events import ApiKey, EntityVector, Event, Feedback, Intro
+
+T = TypeVar("T")
+SNAPSHOT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Versioned(Generic[T]):
+    id: str
+    version: int
+    value: T
+    updated_at: datetime
+
+
+@dataclass
+class FeedbackAggregate:
+    """What investors did with projects; passes and investments are permanent exclusions."""
+
+    passed: dict[tuple[str, str], str] = field(default_factory=dict)  # (investor, project) -> reason
+    saved: set[tuple[str, str]] = field(default_factory=set)
+    meetings: set[tuple[str, str]] = field(default_factory=set)
+    invested: set[tuple[str, str]] = field(default_factory=set)
+    invested_count: dict[str, int] = field(default_factory=dict)  # investor -> investments seen
+    viewed: dict[tuple[str, str], int] = field(default_factory=dict)
+    # investor -> times of meeting requests and investments, for remaining monthly capacity
+    deal_times: dict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))
+
+    def excluded(self, investor_id: str, project_id: str) -> bool:
+        return (investor_id, project_id) in self.passed or (investor_id, project_id) in self.invested
+
+
+class ReadModel:
+    def __init__(self, encoder_name: str, exact_search_limit: int = 50_000) -> None:
+        self.encoder_name = encoder_name
+        self.exact_search_limit = exact_search_limit
+        self.projects: dict[str, Versioned[Project]] = {}
+        self.investors: dict[str, Versioned[Investor]] = {}
+        self.intros: dict[str, Versioned[Intro]] = {}
+        self.api_keys: dict[str, Versioned[ApiKey]] = {}  # key id -> key
+        self.feedback = FeedbackAggregate()
+        self.project_index: VectorIndex | None = None  # created on the first vector: its size fixes dim
+        self.investor_index: VectorIndex | None = None
+        self.project_vectors: dict[str, int] = {}  # entity id -> vector's entity version
+        self.investor_vectors: dict[str, int] = {}
+        self.project_text = SparseTextIndex()
+        self.investor_text = SparseTextIndex()
+        self.seen_feedback: set[str] = set()
+        self.offsets: dict[tuple[str, int], int] = {}  # (topic, partition) -> next offset to apply
+        self.lock = threading.RLock()  # the indexer writes while request threads read
+        self.applied = threading.Condition(self.lock)
+
+    # ---- events -----------------------------------------------------------------------------------
+    def apply(self, event: Event) -> bool:
+        """Apply one event; False when it was already applied (or is older than what is stored)."""
+        with self.lock:
+            payload = event.payload
+            if isinstance(payload, Project):
+                return self._apply_entity(self.projects, event, payload, self._index_project)
+            if isinstance(payload, Investor):
+                return self._apply_entity(self.investors, event, payload, self._index_investor)
+            if isinstance(payload, Intro):
+                return self._apply_entity(self.intros, event, payload, None)
+            if isinstance(payload, ApiKey):
+                return self._apply_entity(self.api_keys, event, payload, None)
+            if isinstance(payload, Feedback):
+                return self._apply_feedback(event, payload)
+            raise TypeError(f"no projection for {event.type}")
+
+    def _apply_entity(self, store: dict, event: Event, value: object, index) -> bool:  # type: ignore[type-arg]
+        current = store.get(event.entity_id)
+        if current is not None and current.version >= event.entity_version:
+            return False
+        store[event.entity_id] = Versioned(event.entity_id, event.entity_version, value, event.occurred_at)
+        if index is not None:
+            index(event.entity_id, value)
+        return True
+
+    # Withdrawn and funded entities stay in the indexes (a withdrawn project may reopen without new text,
+    # and so without a new vector); queries filter them out with the `allowed` sets below.
+    def _index_project(self, pid: str, project: Project) -> None:
+        self.project_text.upsert(pid, project_text(project))
+
+    def _index_investor(self, iid: str, investor: Investor) -> None:
+        self.investor_text.upsert(iid, investor_text(investor))
+
+    def _apply_feedback(self, event: Event, fb: Feedback) -> bool:
+        key = str(event.event_id)
+        if key in self.seen_feedback:
+            return False
+        self.seen_feedback.add(key)
+        pair = (fb.investor_id, fb.project_id)
+        agg = self.feedback
+        if fb.action == "passed":
+            agg.passed[pair] = fb.reason or ""
+        elif fb.action == "saved":
+            agg.saved.add(pair)
+        elif fb.action == "viewed":
+            agg.viewed[pair] = agg.viewed.get(pair, 0) + 1
+        elif fb.action == "meeting_requested":
+            agg.meetings.add(pair)
+            agg.deal_times[fb.investor_id].append(event.occurred_at)
+        else:
+            agg.invested.add(pair)
+            agg.invested_count[fb.investor_id] = agg.invested_count.get(fb.investor_id, 0) + 1
+            agg.deal_times[fb.investor_id].append(event.occurred_at)
+        return True
+
+    def apply_vector(self, side: str, vec: EntityVector) -> bool:
+        """Apply a vector of the `projects` or `investors` side; vectors of another encoder are ignored, so
+        a change of model never mixes two vector spaces."""
+        if vec.model != self.encoder_name:
+            return False
+        with self.lock:
+            versions = self.project_vectors if side == "projects" else self.investor_vectors
+            if versions.get(vec.entity_id, 0) >= vec.entity_version:
+                return False
+            versions[vec.entity_id] = vec.entity_version
+            self._index(side, len(vec.vector)).upsert(vec.entity_id, np.asarray(vec.vector, dtype=np.float32))
+            return True
+
+    def _index(self, side: str, dim: int) -> VectorIndex:
+        attr = "project_index" if side == "projects" else "investor_index"
+        index = getattr(self, attr)
+        if index is None:
+            index = VectorIndex(dim, exact_limit=self.exact_search_limit)
+            setattr(self, attr, index)
+        return index
+
+    def mark_offset(self, topic: str, partition: int, next_offset: int) -> None:
+        with self.lock:
+            self.offsets[(topic, partition)] = next_offset
+            self.applied.notify_all()
+
+    def wait_for(self, topic: str, partition: int, offset: int, timeout: float) -> bool:
+        """Block until the record at `offset` has been applied (read-your-writes), at most `timeout` s."""
+        with self.applied:
+            return self.applied.wait_for(lambda: self.offsets.get((topic, partition), 0) > offset, timeout)
+
+    # ---- queries ----------------------------------------------------------------------------------
+    def vector(self, side: str, entity_id: str) -> np.ndarray | None:
+        index = self.project_index if side == "projects" else self.investor_index
+        return None if index is None else index.get(entity_id)
+
+    def deals_in_last_30_days(self, investor_id: str, now: datetime) -> int:
+        return sum(1 for t in self.feedback.deal_times.get(investor_id, []) if (now - t).days < 30)
+
+    def pending_intros(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for intro in self.intros.values():
+            if intro.value.status == "requested":
+                counts[intro.value.investor_id] += 1
+        return counts
+
+    def accepted_intro(self, investor_id: str, project_id: str) -> bool:
+        return any(i.value.status == "accepted" and i.value.investor_id == investor_id
+                   and i.value.project_id == project_id for i in self.intros.values())
+
+    # ---- replay checks and snapshots --------------------------------------------------------------
+    def digest(self) -> str:
+        """A hash of the whole applied state (entities, versions, feedback, vectors), not of offsets."""
+        with self.lock:
+            h = hashlib.sha256()
+            for name, store in (("p", self.projects), ("i", self.investors), ("n", self.intros),
+                                ("k", self.api_keys)):
+                for key in sorted(store):
+                    v = store[key]
+                    h.update(f"{name}|{key}|{v.version}|".encode())
+                    h.update(v.value.model_dump_json().encode())  # type: ignore[attr-defined]
+            agg = self.feedback
+            h.update(json.dumps([sorted(agg.passed.items()), sorted(agg.saved), sorted(agg.meetings),
+                                 sorted(agg.invested), sorted(agg.viewed.items())], default=str).encode())
+            for side, index in (("projects", self.project_index), ("investors", self.investor_index)):
+                if index is None:
+                    continue
+                for key in sorted(index.keys()):
+                    h.update(f"{side}|{key}|".encode())
+                    h.update(np.round(index.get(key), 5).tobytes())  # type: ignore[arg-type]
+            return h.hexdigest()
+
+    def save(self, path: Path) -> None:
+        """Write the state and the offsets it reflects, atomically (write then rename)."""
+        with self.lock:
+            state = {
+                "format": SNAPSHOT_FORMAT, "encoder_name": self.encoder_name,
+                "projects": self.projects, "investors": self.investors, "intros": self.intros,
+                "api_keys": self.api_keys, "feedback": self.feedback, "seen_feedback": self.seen_feedback,
+                "project_vectors": self.project_vectors, "investor_vectors": self.investor_vectors,
+                "project_index": None if self.project_index is None else self.project_index.to_state(),
+                "investor_index": None if self.investor_index is None else self.investor_index.to_state(),
+                "offsets": self.offsets,
+            }
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            with open(tmp, "wb") as f:
+                pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path, encoder_name: str, exact_search_limit: int = 50_000) -> ReadModel:
+        """Restore a snapshot written by `save` (our own file, never untrusted input)."""
+        view = cls(encoder_name, exact_search_limit)
+        with open(path, "rb") as f:
+            state = pickle.load(f)  # noqa: S301 - written by this service
+        if state.get("format") != SNAPSHOT_FORMAT or state.get("encoder_name") != encoder_name:
+            raise ValueError(f"snapshot {path} is for another format or encoder; replay from the log instead")
+        for name in ("projects", "investors", "intros", "api_keys", "feedback", "seen_feedback",
+                     "project_vectors", "investor_vectors", "offsets"):
+            setattr(view, name, state[name])
+        for attr in ("project_index", "investor_index"):
+            if state[attr] is not None:
+                setattr(view, attr, VectorIndex.from_state(state[attr], exact_limit=exact_search_limit))
+        for pid, p in view.projects.items():
+            view.project_text.upsert(pid, project_text(p.value))
+        for iid, i in view.investors.items():
+            view.investor_text.upsert(iid, investor_text(i.value))
+        view.project_text.compact()
+        view.investor_text.compact()
+        return view
+

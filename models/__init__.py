@@ -1,0 +1,1 @@
+"""Pydantic schemas only: taxonomy, entities, event envelope and payloads, API shapes, settings."""

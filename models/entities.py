@@ -1,0 +1,120 @@
+"""The project library's and the angel investor registry's entities.
+
+Every entity event carries the whole entity after the change (event-carried state), because the entity
+topics are compacted: only the latest event per key survives, so it must be enough to rebuild the entity.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from models.taxonomy import FOUNDER_BACKGROUNDS, INVESTOR_KINDS, SECTORS, STAGES
+
+MAX_TEXT = 5000
+EntityId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TEXT)]
+
+
+def one_of(field: str, vocabulary: dict[str, tuple[str, str]], value: object) -> str:
+    """Return `value` if it is a code of `vocabulary`, else raise the error users see."""
+    if isinstance(value, str) and value in vocabulary:
+        return value
+    raise ValueError(f"{field} must be one of {', '.join(vocabulary)}; got {value!r}")
+
+
+def sector_list(value: object, *, allow_empty: bool = False) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError(f"sectors must be a list of sector codes ({', '.join(SECTORS)})")
+    if not value and not allow_empty:
+        raise ValueError("sectors must name at least one sector")
+    if len(value) > 8:
+        raise ValueError(f"sectors takes at most 8 sectors; got {len(value)}")
+    return list(dict.fromkeys(one_of("sector", SECTORS, s) for s in value))
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Contact(Strict):
+    """Private: shown only to a counterpart with an accepted introduction."""
+
+    email: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
+    wechat: Annotated[str, StringConstraints(max_length=60)] | None = None
+
+
+ProjectStatus = Literal["open", "funded", "withdrawn"]
+
+
+class Project(Strict):
+    name: Name
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT)]
+    sectors: list[str]
+    stage: str
+    amount_sought_cny: int = Field(gt=0, le=10_000_000_000)
+    city: City
+    founder_background: str
+    incubator: Annotated[str, StringConstraints(max_length=200)] | None = None
+    team_size: int = Field(default=1, ge=1, le=100_000)
+    traction: LongText = ""
+    contact: Contact = Contact()
+    status: ProjectStatus = "open"
+    owner: EntityId | None = None  # the founder account that submitted it (private)
+
+    _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v))
+    _stage = field_validator("stage", mode="before")(lambda v: one_of("stage", STAGES, v))
+    _background = field_validator("founder_background", mode="before")(
+        lambda v: one_of("founder_background", FOUNDER_BACKGROUNDS, v))
+
+
+class PortfolioCompany(Strict):
+    name: Name
+    sectors: list[str] = []
+    description: LongText = ""
+    year: int | None = Field(default=None, ge=1900, le=2100)
+
+    _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v, allow_empty=True))
+
+
+Verification = Literal["pending", "verified", "rejected"]
+InvestorStatus = Literal["active", "withdrawn"]
+
+
+class Investor(Strict):
+    name: Name
+    kind: str
+    organization: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    thesis: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT)]
+    sectors: list[str]
+    stages: list[str]
+    ticket_min_cny: int = Field(gt=0, le=10_000_000_000)
+    ticket_max_cny: int = Field(gt=0, le=10_000_000_000)
+    cities: list[City] = []
+    capacity_per_month: int = Field(default=2, ge=0, le=1000)
+    portfolio: list[PortfolioCompany] = Field(default=[], max_length=2000)
+    contact: Contact = Contact()
+    verification: Verification = "pending"
+    rejection_reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    status: InvestorStatus = "active"
+
+    _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v))
+    _kind = field_validator("kind", mode="before")(lambda v: one_of("kind", INVESTOR_KINDS, v))
+
+    @field_validator("stages", mode="before")
+    @classmethod
+    def _stages(cls, value: object) -> list[str]:
+        if not isinstance(value, list) or not value:
+            raise ValueError(f"stages must be a non-empty list of {', '.join(STAGES)}")
+        return list(dict.fromkeys(one_of("stage", STAGES, s) for s in value))
+
+    @model_validator(mode="after")
+    def _ticket_range(self) -> Investor:
+        if self.ticket_min_cny > self.ticket_max_cny:
+            raise ValueError(
+                f"ticket_min_cny must be <= ticket_max_cny; got {self.ticket_min_cny} > {self.ticket_max_cny}")
+        return self

@@ -1,0 +1,155 @@
+"""Domain events: a small envelope around a typed payload, named in the past tense."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID, uuid4
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from models.entities import EntityId, Investor, Project, Strict
+
+SCHEMA_VERSION = 1
+MAX_EVENT_BYTES = 1_000_000
+
+
+class Feedback(Strict):
+    investor_id: EntityId
+    project_id: EntityId
+    action: Literal["viewed", "saved", "passed", "meeting_requested", "invested"]
+    reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _pass_has_reason(self) -> Feedback:
+        if self.action == "passed" and not (self.reason and self.reason.strip()):
+            raise ValueError("reason is required when action is 'passed'")
+        return self
+
+
+class Intro(Strict):
+    project_id: EntityId
+    investor_id: EntityId
+    requested_by: Literal["founder", "investor"]
+    message: Annotated[str, StringConstraints(max_length=2000)] = ""
+    status: Literal["requested", "accepted", "declined"] = "requested"
+    decline_reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class ApiKey(Strict):
+    key_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    role: Literal["admin", "registrar", "organizer", "investor", "founder"]
+    entity_id: EntityId | None = None
+    label: Annotated[str, StringConstraints(max_length=200)] = ""
+    revoked: bool = False
+
+
+class EntityVector(Strict):
+    """A message of the *.vectors topics: the embedding of one entity version."""
+
+    entity_id: EntityId
+    entity_version: int = Field(ge=1)
+    model: str
+    content_hash: str
+    vector: list[float]
+
+
+# type -> payload model; the single registry both producers and consumers validate against.
+PAYLOADS: dict[str, type[BaseModel]] = {
+    "ProjectSubmitted": Project,
+    "ProjectUpdated": Project,
+    "ProjectWithdrawn": Project,
+    "ProjectFunded": Project,
+    "InvestorRegistered": Investor,
+    "InvestorUpdated": Investor,
+    "InvestorVerified": Investor,
+    "InvestorRejected": Investor,
+    "InvestorWithdrawn": Investor,
+    "FeedbackGiven": Feedback,
+    "IntroRequested": Intro,
+    "IntroAccepted": Intro,
+    "IntroDeclined": Intro,
+    "ApiKeyIssued": ApiKey,
+    "ApiKeyRevoked": ApiKey,
+}
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: UUID = Field(default_factory=uuid4)
+    type: str
+    entity_id: EntityId
+    entity_version: int = Field(ge=1)
+    occurred_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    actor: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    schema_version: int = SCHEMA_VERSION
+    payload: Any
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_payload(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        kind = data.get("type")
+        if kind not in PAYLOADS:
+            raise ValueError(f"type must be one of {', '.join(PAYLOADS)}; got {kind!r}")
+        payload = data.get("payload")
+        model = PAYLOADS[kind]
+        if not isinstance(payload, model):
+            try:
+                payload = model.model_validate(payload)
+            except ValidationError as exc:
+                raise ValueError(describe(exc, prefix="payload")) from None
+        return {**data, "payload": payload}
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class InvalidEvent(ValueError):
+    """A message that can never be applied; its reason goes to the dead-letter topic."""
+
+
+def describe(exc: ValidationError, prefix: str = "") -> str:
+    """One line per problem: `field.path: what is wrong`."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(lines)
+
+
+def decode_event(raw: bytes | None) -> Event:
+    """Parse one Kafka message value, or raise InvalidEvent saying why it can never be applied."""
+    if raw is None:
+        raise InvalidEvent("empty message (tombstone) where an event was expected")
+    if len(raw) > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"event is {len(raw)} bytes; at most {MAX_EVENT_BYTES} accepted")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent(f"not UTF-8: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidEvent(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidEvent(f"an event must be a JSON object; got {type(data).__name__}")
+    if data.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
+        raise InvalidEvent(f"schema_version must be {SCHEMA_VERSION}; got {data.get('schema_version')!r}")
+    try:
+        return Event.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidEvent(describe(exc)) from None
+
+
+def decode_vector(raw: bytes | None) -> EntityVector:
+    if raw is None:
+        raise InvalidEvent("empty message (tombstone) where a vector was expected")
+    try:
+        return EntityVector.model_validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidEvent(describe(exc)) from None

@@ -1,0 +1,69 @@
+"""Fixed vocabularies, each code with its Chinese and English label."""
+
+from __future__ import annotations
+
+SECTORS: dict[str, tuple[str, str]] = {
+    "ai": ("人工智能", "AI"),
+    "smart_manufacturing": ("智能制造", "smart manufacturing"),
+    "biomedicine": ("生物医药", "biomedicine"),
+    "medical_devices": ("医疗器械", "medical devices"),
+    "new_energy": ("新能源", "new energy"),
+    "new_materials": ("新材料", "new materials"),
+    "semiconductors": ("集成电路", "semiconductors"),
+    "enterprise_software": ("企业服务", "enterprise software"),
+    "ecommerce": ("电子商务", "e-commerce"),
+    "consumer": ("消费品", "consumer goods"),
+    "fintech": ("金融科技", "fintech"),
+    "education": ("教育", "education"),
+    "agriculture": ("现代农业", "agritech"),
+    "cultural_creative": ("文化创意", "cultural & creative"),
+    "environmental": ("节能环保", "environmental"),
+    "logistics": ("物流", "logistics"),
+    "digital_health": ("数字健康", "digital health"),
+    "robotics": ("机器人", "robotics"),
+    "iot": ("物联网", "IoT"),
+    "automotive": ("汽车与出行", "automotive & mobility"),
+    "media": ("传媒与内容", "media & content"),
+    "real_estate": ("建筑与地产科技", "proptech & construction"),
+    "security": ("网络安全", "cybersecurity"),
+    "other": ("其他", "other"),
+}
+
+# Ordered: position is used for "stage fit" distances.
+STAGES: dict[str, tuple[str, str]] = {
+    "idea": ("创意", "idea"),
+    "prototype": ("原型", "prototype"),
+    "seed": ("种子轮", "seed"),
+    "angel": ("天使轮", "angel"),
+    "pre-a": ("Pre-A轮", "pre-A"),
+    "a": ("A轮", "series A"),
+    "b+": ("B轮及以后", "series B+"),
+}
+STAGE_ORDER = {code: i for i, code in enumerate(STAGES)}
+
+INVESTOR_KINDS: dict[str, tuple[str, str]] = {
+    "individual_angel": ("个人天使", "individual angel"),
+    "angel_group": ("天使投资团体", "angel group"),
+    "vc_fund": ("风险投资基金", "VC fund"),
+    "bank": ("银行", "bank"),
+    "guarantee": ("融资担保", "guarantee firm"),
+    "insurance": ("保险", "insurance"),
+    "microcredit": ("小额贷款", "micro-credit"),
+}
+
+FOUNDER_BACKGROUNDS: dict[str, tuple[str, str]] = {
+    "student": ("在校学生及应届毕业生", "student or young graduate"),
+    "corporate": ("大企业离职创业", "ex-corporate staff"),
+    "overseas_returnee": ("海归", "overseas returnee"),
+    "researcher": ("科研人员", "researcher"),
+}
+
+
+def label(vocabulary: dict[str, tuple[str, str]], code: str, lang: str = "en") -> str:
+    zh, en = vocabulary[code]
+    return zh if lang == "zh" else en
+
+
+def bilingual(vocabulary: dict[str, tuple[str, str]], code: str) -> str:
+    zh, en = vocabulary[code]
+    return f"{zh}/{en}"

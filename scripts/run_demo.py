@@ -1,0 +1,125 @@
+"""`make run`: the local broker, the embedder, and the API with demo data and demo keys.
+
+Starts the local Kafka broker (unless KAFKA_BOOTSTRAP_SERVERS names a cluster), loads the demo projects and
+investors through the event path, issues one demo key per role, starts the embedder, and serves the API
+until Ctrl-C. Keys are random per run and printed; nothing secret is stored in the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import subprocess
+import sys
+import time
+
+from bootstrap import Container, build
+from consumers.broker import LocalBroker
+from matcher.commands import Principal
+from models.events import Event
+from models.settings import Settings
+from scripts.demo_data import load_demo
+
+log = logging.getLogger("demo")
+
+
+def demo_projects() -> dict:
+    """The demo projects, each owned by a founder account of its own (p-001 -> f-001)."""
+    projects = load_demo()[0]
+    return {pid: p.model_copy(update={"owner": p.owner or "f-" + pid.split("-", 1)[1]}) for pid, p in projects.items()}
+
+
+def load_demo_events(container: Container) -> int:
+    """Publish the demo entities that the log does not have yet; returns how many events were produced."""
+    _, investors, to_verify, to_reject = load_demo()
+    projects = demo_projects()
+    view, producer, topics = container.view, container.producer, container.topics
+    produced = 0
+    for pid, project in projects.items():
+        if pid not in view.projects:
+            producer.publish(topics.projects, Event(type="ProjectSubmitted", entity_id=pid, entity_version=1,
+                                                    actor="demo", payload=project))
+            produced += 1
+    for iid, investor in investors.items():
+        current = view.investors.get(iid)
+        if current is None:
+            producer.publish(topics.investors, Event(type="InvestorRegistered", entity_id=iid, entity_version=1,
+                                                     actor="demo", payload=investor))
+            produced += 1
+        if current is None or current.version == 1:
+            decision = "verified" if iid in to_verify else "rejected" if iid in to_reject else None
+            if decision:
+                kind = "InvestorVerified" if decision == "verified" else "InvestorRejected"
+                update = {"verification": decision,
+                          "rejection_reason": None if decision == "verified" else "无法核实资金来源 unverifiable funds"}
+                reviewed = investor.model_copy(update=update)
+                producer.publish(topics.investors, Event(type=kind, entity_id=iid, entity_version=2,
+                                                         actor="registrar:demo", payload=reviewed))
+                produced += 1
+    return produced
+
+
+def issue_demo_keys(container: Container, admin_key: str) -> dict[str, str]:
+    """One key per role, issued through the API's own command path (events on the auth topic)."""
+    projects, investors = demo_projects(), load_demo()[1]
+    admin = Principal(key_id="env-admin", role="admin", entity_id=None)
+    first_project = next(iter(projects.values()))
+    first_investor = next(iid for iid, i in investors.items())
+    wanted = {
+        "registrar": ("registrar", None),
+        "organizer": ("organizer", "org-demo"),
+        f"investor {first_investor}": ("investor", first_investor),
+        f"founder {first_project.owner} (owns {next(iter(projects))})": ("founder", first_project.owner),
+    }
+    keys = {"admin (from ADMIN_API_KEY)": admin_key}
+    for label, (role, entity_id) in wanted.items():
+        plaintext = "mm_" + secrets.token_urlsafe(24)
+        from api.auth import hash_key
+
+        container.commands.issue_key(admin, role, entity_id, f"demo {label}", hash_key(plaintext))  # type: ignore[arg-type]
+        keys[label] = plaintext
+    return keys
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        timings = LocalBroker().start()
+        log.info("local Kafka broker ready %s", timings)
+    admin_key = os.environ.get("ADMIN_API_KEY") or "mm_admin_" + secrets.token_urlsafe(24)
+    os.environ["ADMIN_API_KEY"] = admin_key
+    settings = Settings()
+    container = build(settings)
+    container.start()
+    produced = load_demo_events(container)
+    log.info("demo data: %d events produced", produced)
+    embedder = subprocess.Popen([sys.executable, "-m", "consumers.embedder"], env=os.environ.copy())
+    keys = issue_demo_keys(container, admin_key)
+    time.sleep(1.0)
+
+    import uvicorn
+    from api.app import create_app
+
+    url = f"http://{args.host}:{args.port}"
+    print("\n" + "=" * 72)
+    print(f"Service: {url}   (pages: {url}/ , API docs: {url}/docs)")
+    for label, key in keys.items():
+        print(f"  {label:45s} {key}")
+    print("=" * 72 + "\n", flush=True)
+    try:
+        uvicorn.run(create_app(container), host=args.host, port=args.port, log_level="warning")
+    finally:
+        embedder.terminate()
+        embedder.wait(timeout=15)
+        container.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Session fixtures: one real Kafka broker for the whole test session, started and stopped here."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from consumers.broker import REPO_ROOT, LocalBroker  # noqa: E402
+
+TEST_PORT = int(os.environ.get("TEST_KAFKA_PORT", "19092"))
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A real broker: KAFKA_BOOTSTRAP_SERVERS if set, else a fresh local KRaft broker for this session."""
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield external
+        return
+    broker = LocalBroker(home=REPO_ROOT / ".cache" / "kafka-test", port=TEST_PORT)
+    broker.stop(kill=True)
+    shutil.rmtree(broker.home, ignore_errors=True)
+    broker.start()
+    yield broker.bootstrap
+    broker.stop()
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A prefix of its own per test, so tests never see each other's events."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def tmp_snapshot(tmp_path: Path) -> Path:
+    return tmp_path / "snapshot.pkl"

@@ -1,0 +1,49 @@
+"""Small factories for valid entities and events; override any field by keyword."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.entities import Investor, Project
+from models.events import Event
+
+
+def project(**overrides: Any) -> Project:
+    fields: dict[str, Any] = {
+        "name": "视觉质检 VisionQC",
+        "summary": "基于深度学习的工业视觉质检系统，服务宁波注塑和五金工厂。",
+        "sectors": ["smart_manufacturing", "ai"],
+        "stage": "seed",
+        "amount_sought_cny": 3_000_000,
+        "city": "宁波",
+        "founder_background": "researcher",
+        "incubator": "宁波智造众创空间",
+        "team_size": 8,
+        "traction": "3家工厂试点",
+        "contact": {"email": "founder@visionqc.example", "phone": "13800000000"},
+    }
+    fields.update(overrides)
+    return Project.model_validate(fields)
+
+
+def investor(**overrides: Any) -> Investor:
+    fields: dict[str, Any] = {
+        "name": "钱塘天使 Qiantang Angels",
+        "kind": "angel_group",
+        "organization": "钱塘天使",
+        "thesis": "投资浙江早期硬科技：智能制造、工业视觉与机器人。Early-stage industrial AI in Zhejiang.",
+        "sectors": ["smart_manufacturing", "ai", "robotics"],
+        "stages": ["seed", "angel"],
+        "ticket_min_cny": 500_000,
+        "ticket_max_cny": 5_000_000,
+        "cities": ["杭州", "宁波"],
+        "capacity_per_month": 3,
+        "contact": {"email": "deals@qiantang.example"},
+        "portfolio": [{"name": "慧眼机器人", "sectors": ["robotics"], "description": "仓储机器人视觉导航"}],
+    }
+    fields.update(overrides)
+    return Investor.model_validate(fields)
+
+
+def event(kind: str, entity_id: str, payload: Any, version: int = 1, actor: str = "test") -> Event:
+    return Event(type=kind, entity_id=entity_id, entity_version=version, actor=actor, payload=payload)

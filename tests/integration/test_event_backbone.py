@@ -1,0 +1,205 @@
+"""The event backbone against the real broker: topics, round trips, crash safety, dead letters."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import ConfigResource, ConfigResourceType
+
+from consumers.broker import LocalBroker
+from consumers.embedder import build_loop
+from consumers.loop import ConsumerLoop, DeadLetters
+from consumers.producer import EventProducer
+from consumers.topics import Topics, ensure_topics
+from matcher.view import ReadModel
+from models.events import ApiKey, Feedback, Intro, decode_event
+from models.settings import Settings
+from tests.factories import event, investor, project
+from tests.fakes import HashingEncoder
+from tests.integration.kafka_helpers import read_all
+
+pytestmark = pytest.mark.kafka
+
+
+def _topics(bootstrap: str, prefix: str) -> Topics:
+    topics = Topics(prefix)
+    ensure_topics(bootstrap, topics)
+    return topics
+
+
+def test_topics_are_created_compacted_and_partitioned(kafka_bootstrap, topic_prefix):
+    topics = _topics(kafka_bootstrap, topic_prefix)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        described = {t["name"]: t for t in admin.describe_topics([topics.projects, topics.feedback])}
+        assert len(described[topics.projects]["partitions"]) >= 3
+        configs = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in (topics.projects, topics.feedback)]
+        )
+        by_topic = {topic: {name: c["value"] for name, c in cfg.items()} for topic, cfg in configs["topic"].items()}
+        assert by_topic[topics.projects]["cleanup.policy"] == "compact"
+        assert by_topic[topics.feedback]["cleanup.policy"] == "delete"
+        assert by_topic[topics.feedback]["retention.ms"] == "-1"
+    finally:
+        admin.close()
+    assert ensure_topics(kafka_bootstrap, topics) == []  # a second start creates nothing
+
+
+def test_every_event_type_round_trips_through_kafka(kafka_bootstrap, topic_prefix):
+    topics = _topics(kafka_bootstrap, topic_prefix)
+    samples = {
+        "Project": project(summary="跨境电商 AI 选品 🚀 for Yiwu sellers"),
+        "Investor": investor(),
+        "Feedback": Feedback(investor_id="i-1", project_id="p-1", action="passed", reason="太早 too early"),
+        "Intro": Intro(project_id="p-1", investor_id="i-1", requested_by="founder"),
+        "ApiKey": ApiKey(key_hash="a" * 64, role="founder", entity_id="p-1"),
+    }
+    from models.events import PAYLOADS
+
+    sent = []
+    producer = EventProducer(kafka_bootstrap)
+    for version, kind in enumerate(PAYLOADS, start=1):
+        payload = next(v for k, v in samples.items() if kind.startswith(k))
+        e = event(kind, "e-1", payload, version=version)
+        delivery = producer.publish(topics.for_event_type(kind), e)
+        assert delivery.offset >= 0
+        sent.append(e)
+    producer.close()
+    received = []
+    for topic in {topics.for_event_type(e.type) for e in sent}:
+        received += [decode_event(r.value) for r in read_all(kafka_bootstrap, topic)]
+    assert sorted(received, key=lambda e: e.entity_version) == sent
+
+
+def test_acknowledged_writes_survive_a_broker_sigkill(tmp_path):
+    broker = LocalBroker(home=tmp_path / "kafka", port=19192)
+    broker.start()
+    try:
+        topics = _topics(broker.bootstrap, "crash")
+        producer = EventProducer(broker.bootstrap)
+        acked = []
+        for n in range(150):
+            pid = f"p-{n % 10}"
+            version = n // 10 + 1
+            producer.publish(topics.projects, event("ProjectUpdated", pid, project(team_size=version), version))
+            acked.append((pid, version))
+        producer.close()
+        broker.stop(kill=True)
+        broker.start()
+        records = read_all(broker.bootstrap, topics.projects, expect=len(acked))
+        got = [(decode_event(r.value).entity_id, decode_event(r.value).entity_version) for r in records]
+        assert sorted(got) == sorted(acked)
+        for pid in {p for p, _ in acked}:  # records come back sorted by (partition, offset): in order per key
+            versions = [v for p, v in got if p == pid]
+            assert versions == sorted(versions)
+    finally:
+        broker.stop(kill=True)
+        shutil.rmtree(tmp_path / "kafka", ignore_errors=True)
+
+
+def _projection_loop(bootstrap: str, topics: Topics, group: str, view: ReadModel) -> ConsumerLoop:
+    consumer = KafkaConsumer(
+        topics.projects,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    producer = EventProducer(bootstrap)
+    return ConsumerLoop(
+        consumer,
+        lambda r: view.apply(decode_event(r.value)),
+        DeadLetters(producer, topics.deadletter, "test-projection"),
+    )
+
+
+def _poll_until(loop: ConsumerLoop, count, at_least: int, tries: int = 100) -> None:
+    for _ in range(tries):
+        loop.poll_once()
+        if count() >= at_least:
+            return
+    raise AssertionError(f"only {count()} of {at_least} records after {tries} polls")
+
+
+def test_consumer_killed_after_apply_before_commit_sees_the_event_again_and_applies_it_once(
+    kafka_bootstrap, topic_prefix
+):
+    topics = _topics(kafka_bootstrap, topic_prefix)
+    producer = EventProducer(kafka_bootstrap)
+    producer.publish(topics.projects, event("ProjectSubmitted", "p-1", project()))
+    producer.close()
+    view = ReadModel(encoder_name="fake")  # the durable state both runs share
+    group = f"{topic_prefix}.projection"
+
+    crashed = _projection_loop(kafka_bootstrap, topics, group, view)
+    crashed.checkpoint = lambda positions: (_ for _ in ()).throw(SystemExit("killed before commit"))
+    with pytest.raises(SystemExit):
+        _poll_until(crashed, lambda: crashed.counters.applied, 1)
+    crashed.consumer.close(autocommit=False)
+    digest = view.digest()
+    assert crashed.counters.applied == 1
+
+    restarted = _projection_loop(kafka_bootstrap, topics, group, view)
+    _poll_until(restarted, lambda: restarted.counters.skipped, 1)
+    assert restarted.counters.applied == 0  # delivered again, applied once
+    assert view.digest() == digest
+    restarted.consumer.close()
+
+
+def test_poison_messages_reach_the_dead_letter_topic_and_valid_events_around_them_apply(kafka_bootstrap, topic_prefix):
+    topics = _topics(kafka_bootstrap, topic_prefix)
+    raw = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", max_request_size=3_000_000)
+    good = event("ProjectSubmitted", "p-good-1", project(summary="智能制造 + AI 质检 😀 mixed 文本"))
+    negative_ticket = json.loads(event("InvestorRegistered", "i-bad", investor()).to_bytes())
+    negative_ticket["payload"]["ticket_min_cny"] = -100
+    missing_field = json.loads(good.to_bytes())
+    del missing_field["payload"]["summary"]
+    wrong_type = json.loads(good.to_bytes())
+    wrong_type["entity_version"] = "seven"
+    unknown_type = {**json.loads(good.to_bytes()), "type": "ProjectTeleported"}
+    oversized = {**json.loads(good.to_bytes()), "payload": {"summary": "x" * 2_000_000}}
+    poison = {
+        "not JSON": b"{{{ not json",
+        "not UTF-8": b"\xff\xfe\xfa",
+        "type must be one of": json.dumps(unknown_type).encode(),
+        "payload.summary: Field required": json.dumps(missing_field).encode(),
+        "entity_version": json.dumps(wrong_type).encode(),
+        "bytes; at most": json.dumps(oversized).encode(),
+        "payload.ticket_min_cny": json.dumps(negative_ticket).encode(),
+    }
+    raw.send(topics.projects, key=b"p-good-1", value=good.to_bytes())
+    for reason, value in poison.items():
+        raw.send(topics.projects, key=reason.encode()[:20], value=value)
+    good2 = event("ProjectSubmitted", "p-good-2", project(name="第二个 project ✨"))
+    raw.send(topics.projects, key=b"p-good-2", value=good2.to_bytes())
+    raw.flush()
+    raw.close()
+
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix)
+    loop, embedder = build_loop(settings, HashingEncoder())
+    _poll_until(loop, lambda: loop.counters.applied + loop.counters.dead_lettered, 2 + len(poison))
+    loop.consumer.close()
+    assert loop.counters.dead_lettered == len(poison)
+    assert loop.counters.applied == 2
+
+    dead = read_all(kafka_bootstrap, topics.deadletter, expect=len(poison))
+    reasons = [dict(r.headers)["reason"].decode() for r in dead]
+    for expected in poison:
+        assert any(expected in reason for reason in reasons), (expected, reasons)
+    originals = {r.value for r in dead if r.value is not None}
+    assert poison["not UTF-8"] in originals and poison["not JSON"] in originals  # original bytes kept
+
+    vectors = read_all(kafka_bootstrap, topics.project_vectors, expect=2)
+    assert sorted(json.loads(r.value)["entity_id"] for r in vectors) == ["p-good-1", "p-good-2"]
+    view = ReadModel(encoder_name=embedder.encoder.name)
+    for r in read_all(kafka_bootstrap, topics.projects):
+        try:
+            view.apply(decode_event(r.value))
+        except ValueError:
+            pass
+    assert view.projects["p-good-1"].value.summary == "智能制造 + AI 质检 😀 mixed 文本"
+    assert str(uuid.UUID(str(good.event_id)))  # ids survive as UUIDs

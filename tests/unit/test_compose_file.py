@@ -1,0 +1,40 @@
+"""docker-compose.yml is validated without a Docker engine (the compose client only)."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _validator() -> list[str]:
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    pytest.fail("no compose client: .ci/run installs Debian's docker-compose")
+
+
+def _check(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*_validator(), "-f", str(path), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env={"ADMIN_API_KEY": "x" * 32, "PATH": "/usr/bin:/bin:/usr/local/bin"},
+        cwd=ROOT,
+    )
+
+
+def test_compose_file_is_valid():
+    result = _check(ROOT / "docker-compose.yml")
+    assert result.returncode == 0, result.stderr
+
+
+def test_validator_catches_a_misspelled_key(tmp_path):
+    broken = (ROOT / "docker-compose.yml").read_text().replace("condition: service_healthy", "condition: healthy_pls")
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(broken)
+    assert _check(path).returncode != 0
