@@ -42,3 +42,12 @@ def topic_prefix() -> str:
 @pytest.fixture
 def tmp_snapshot(tmp_path: Path) -> Path:
     return tmp_path / "snapshot.pkl"
+
+
+@pytest.fixture(scope="session")
+def real_encoder():
+    """The default encoder of the service (see models/settings.py), loaded once per session."""
+    from matcher.encoder import load_encoder
+    from models.settings import Settings
+
+    return load_encoder(os.environ.get("TEST_ENCODER", Settings().encoder))

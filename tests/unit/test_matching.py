@@ -1,0 +1,161 @@
+"""Ranking and MatchService over a read model fed with events (fake encoder; no broker)."""
+
+from __future__ import annotations
+
+import pytest
+
+from matcher.encoder import investor_text, project_text
+from matcher.errors import InvalidRequest, NotFound
+from matcher.ranking import FEATURES
+from matcher.service import MatchFilters, MatchService
+from matcher.view import ReadModel
+from models.events import EntityVector, Feedback
+from models.taxonomy import SECTORS
+from tests.factories import event, investor, project
+from tests.fakes import HashingEncoder
+
+ENC = HashingEncoder()
+
+
+class World:
+    """A read model fed the way the indexer feeds it: entity events, then their vectors."""
+
+    def __init__(self) -> None:
+        self.view = ReadModel(ENC.name)
+        self.service = MatchService(self.view, ENC)
+        self.versions: dict[str, int] = {}
+
+    def _next(self, eid: str) -> int:
+        self.versions[eid] = self.versions.get(eid, 0) + 1
+        return self.versions[eid]
+
+    def put_project(self, pid: str, event_type: str = "ProjectSubmitted", **fields) -> None:
+        p = project(**fields)
+        v = self._next(pid)
+        self.view.apply(event(event_type, pid, p, v))
+        self.view.apply_vector("projects", EntityVector(entity_id=pid, entity_version=v, model=ENC.name,
+                                                        content_hash="x", vector=ENC.encode_documents([project_text(p)])[0].tolist()))
+
+    def put_investor(self, iid: str, event_type: str = "InvestorVerified", **fields) -> None:
+        i = investor(**{"verification": "verified", **fields})
+        v = self._next(iid)
+        self.view.apply(event(event_type, iid, i, v))
+        self.view.apply_vector("investors", EntityVector(entity_id=iid, entity_version=v, model=ENC.name,
+                                                         content_hash="x", vector=ENC.encode_documents([investor_text(i)])[0].tolist()))
+
+    def feedback(self, iid: str, pid: str, action: str, reason: str | None = None) -> None:
+        self.view.apply(event("FeedbackGiven", iid, Feedback(investor_id=iid, project_id=pid, action=action,
+                                                             reason=reason)))
+
+
+@pytest.fixture
+def world() -> World:
+    w = World()
+    w.put_investor("i-robot", name="Robot Fund")
+    w.put_investor("i-bio", name="生物医药基金", sectors=["biomedicine"], stages=["a", "b+"],
+                   thesis="专注创新药与生物医药平台。Biotech platforms.", ticket_min_cny=10_000_000,
+                   ticket_max_cny=50_000_000, cities=["杭州"], portfolio=[])
+    w.put_investor("i-pending", name="Pending Angel", verification="pending", kind="individual_angel")
+    w.put_project("p-vision")
+    w.put_project("p-drug", name="抗体新药", summary="新型双抗药物研发，已完成临床前研究。", sectors=["biomedicine"],
+                  stage="a", amount_sought_cny=30_000_000, city="杭州")
+    w.put_project("p-shop", name="义乌小商品跨境", summary="Cross-border e-commerce for Yiwu small commodities.",
+                  sectors=["ecommerce"], stage="angel", amount_sought_cny=2_000_000, city="义乌")
+    return w
+
+
+def test_feed_ranks_the_fitting_project_first_with_true_reasons(world):
+    feed = world.service.recommend_projects("i-robot", k=3)
+    assert feed[0].entity_id == "p-vision"
+    top = feed[0]
+    assert set(top.features) == set(FEATURES)
+    inv, proj = world.view.investors["i-robot"].value, world.view.projects["p-vision"].value
+    sector_reason = next(r for r in top.reasons if r.code == "sectors")
+    for code in set(inv.sectors) & set(proj.sectors):  # every shared sector named, and only those
+        assert SECTORS[code][1] in sector_reason.en and SECTORS[code][0] in sector_reason.zh
+    for code in set(SECTORS) - (set(inv.sectors) & set(proj.sectors)):
+        assert f"{SECTORS[code][1]}," not in sector_reason.en + ","
+    assert any(r.code == "ticket" and "¥3,000,000" in r.en for r in top.reasons)
+
+
+def test_withdrawn_and_funded_projects_never_appear(world):
+    world.put_project("p-vision", event_type="ProjectWithdrawn", status="withdrawn")
+    world.put_project("p-drug", event_type="ProjectFunded", status="funded", name="抗体新药", sectors=["biomedicine"])
+    ids = {m.entity_id for m in world.service.recommend_projects("i-robot", k=50)}
+    assert ids == {"p-shop"}
+    assert "p-vision" not in {m.entity_id for m in world.service.search("视觉质检", "projects", k=10)}
+
+
+def test_unverified_and_withdrawn_investors_never_appear_in_founders_lists(world):
+    ids = {m.entity_id for m in world.service.recommend_investors("p-vision", k=50)}
+    assert "i-pending" not in ids and "i-robot" in ids
+    world.put_investor("i-robot", event_type="InvestorWithdrawn", status="withdrawn")
+    assert "i-robot" not in {m.entity_id for m in world.service.recommend_investors("p-vision", k=50)}
+
+
+def test_verification_makes_an_investor_appear(world):
+    assert "i-pending" not in {m.entity_id for m in world.service.recommend_investors("p-vision", k=50)}
+    world.put_investor("i-pending", name="Pending Angel", kind="individual_angel")
+    assert "i-pending" in {m.entity_id for m in world.service.recommend_investors("p-vision", k=50)}
+
+
+def test_a_passed_project_never_comes_back_and_a_saved_one_rises(world):
+    world.feedback("i-robot", "p-vision", "passed", "too early")
+    assert "p-vision" not in {m.entity_id for m in world.service.recommend_projects("i-robot", k=50)}
+    before = {m.entity_id: m.score for m in world.service.recommend_projects("i-robot", k=50)}
+    world.feedback("i-robot", "p-shop", "saved")
+    after = {m.entity_id: m.score for m in world.service.recommend_projects("i-robot", k=50)}
+    assert after["p-shop"] > before["p-shop"]
+
+
+@pytest.mark.parametrize(("filters", "check"), [
+    (MatchFilters(sectors=frozenset({"ecommerce"})), lambda p: "ecommerce" in p.sectors),
+    (MatchFilters(stages=frozenset({"a"})), lambda p: p.stage == "a"),
+    (MatchFilters(cities=frozenset({"杭州"})), lambda p: p.city == "杭州"),
+    (MatchFilters(ticket_max_cny=5_000_000), lambda p: p.amount_sought_cny <= 5_000_000),
+])
+def test_feed_filters_hold(world, filters, check):
+    feed = world.service.recommend_projects("i-robot", k=50, filters=filters)
+    assert feed
+    assert all(check(world.view.projects[m.entity_id].value) for m in feed)
+
+
+def test_k_larger_than_the_index_and_paging(world):
+    everything = world.service.recommend_projects("i-robot", k=200)
+    assert len(everything) == 3
+    pages = world.service.recommend_projects("i-robot", k=2) + world.service.recommend_projects("i-robot", k=2,
+                                                                                                 offset=2)
+    assert [m.entity_id for m in pages] == [m.entity_id for m in everything]
+
+
+def test_empty_index_and_unknown_ids():
+    w = World()
+    w.put_investor("i-1")
+    assert w.service.recommend_projects("i-1", k=5) == []
+    assert w.service.search("anything", "projects") == []
+    with pytest.raises(NotFound):
+        w.service.recommend_investors("p-missing")
+    with pytest.raises(InvalidRequest, match="side must be one of"):
+        w.service.search("x", "founders")
+    with pytest.raises(InvalidRequest, match="k must be between"):
+        w.service.recommend_projects("i-1", k=0)
+
+
+def test_reciprocal_score_penalises_a_ticket_the_investor_cannot_write(world):
+    world.put_project("p-big", name="视觉质检 VisionQC 2", amount_sought_cny=900_000_000)
+    feed = {m.entity_id: m for m in world.service.recommend_projects("i-robot", k=10)}
+    assert feed["p-big"].score < feed["p-vision"].score
+    assert any(r.code == "ticket_mismatch" for r in feed["p-big"].reasons)
+
+
+def test_exposure_lowers_an_investor_flooded_with_intro_requests(world):
+    from models.events import Intro
+
+    world.put_investor("i-robot2", name="Robot Fund Two", organization="other")
+    base = {m.entity_id: m.score for m in world.service.recommend_investors("p-vision", k=10)}
+    for n in range(6):
+        world.view.apply(event("IntroRequested", f"x-{n}", Intro(project_id=f"p-{n}", investor_id="i-robot",
+                                                                requested_by="founder")))
+    after = {m.entity_id: m.score for m in world.service.recommend_investors("p-vision", k=10)}
+    assert after["i-robot"] < base["i-robot"]
+    assert after["i-robot2"] == pytest.approx(base["i-robot2"])
