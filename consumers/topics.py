@@ -67,8 +67,8 @@ class Topics:
             self.investor_vectors: COMPACTED,
             self.intros: COMPACTED,
             self.auth: COMPACTED,
+            self.roadshows: COMPACTED,
             self.feedback: KEEP_ALL,
-            self.roadshows: KEEP_ALL,
             self.deadletter: KEEP_ALL,
         }
 
@@ -77,7 +77,7 @@ class Topics:
         for prefix, topic in (
             ("Project", self.projects), ("Investor", self.investors), ("Feedback", self.feedback),
             ("Intro", self.intros), ("ApiKey", self.auth), ("Roadshow", self.roadshows),
-            ("Invitation", self.roadshows),
+            ("Roster", self.roadshows), ("Invitation", self.roadshows), ("Schedule", self.roadshows),
         ):
             if event_type.startswith(prefix):
                 return topic

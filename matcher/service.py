@@ -146,6 +146,13 @@ class MatchService:
                                  contrib, []))
             return [m for m in out if m.score >= filters.min_score]
 
+    def score_pairs(self, investor_id: str, project_ids: list[str]) -> list[Match]:
+        """Scores of one investor with each given project, unfiltered (rosters, schedules)."""
+        with self.view.lock:
+            self._investor(investor_id)
+            pairs = [(investor_id, pid) for pid in project_ids if pid in self.view.projects]
+            return self._rank(pairs, min_score=-np.inf, return_side="projects")
+
     def explain(self, investor_id: str, project_id: str) -> Match:
         with self.view.lock:
             self._investor(investor_id)

@@ -24,6 +24,7 @@ from matcher.index import VectorIndex
 from matcher.sparse import SparseTextIndex
 from models.entities import Investor, Project
 from models.events import ApiKey, EntityVector, Event, Feedback, Intro
+from models.roadshows import Roadshow
 
 T = TypeVar("T")
 SNAPSHOT_FORMAT = 1
@@ -62,6 +63,7 @@ class ReadModel:
         self.investors: dict[str, Versioned[Investor]] = {}
         self.intros: dict[str, Versioned[Intro]] = {}
         self.api_keys: dict[str, Versioned[ApiKey]] = {}  # key id -> key
+        self.roadshows: dict[str, Versioned[Roadshow]] = {}
         self.feedback = FeedbackAggregate()
         self.project_index: VectorIndex | None = None  # created on the first vector: its size fixes dim
         self.investor_index: VectorIndex | None = None
@@ -87,6 +89,8 @@ class ReadModel:
                 return self._apply_entity(self.intros, event, payload, None)
             if isinstance(payload, ApiKey):
                 return self._apply_entity(self.api_keys, event, payload, None)
+            if isinstance(payload, Roadshow):
+                return self._apply_entity(self.roadshows, event, payload, None)
             if isinstance(payload, Feedback):
                 return self._apply_feedback(event, payload)
             raise TypeError(f"no projection for {event.type}")
@@ -186,7 +190,7 @@ class ReadModel:
         with self.lock:
             h = hashlib.sha256()
             for name, store in (("p", self.projects), ("i", self.investors), ("n", self.intros),
-                                ("k", self.api_keys)):
+                                ("k", self.api_keys), ("r", self.roadshows)):
                 for key in sorted(store):
                     v = store[key]
                     h.update(f"{name}|{key}|{v.version}|".encode())
@@ -208,7 +212,8 @@ class ReadModel:
             state = {
                 "format": SNAPSHOT_FORMAT, "encoder_name": self.encoder_name,
                 "projects": self.projects, "investors": self.investors, "intros": self.intros,
-                "api_keys": self.api_keys, "feedback": self.feedback, "seen_feedback": self.seen_feedback,
+                "api_keys": self.api_keys, "roadshows": self.roadshows, "feedback": self.feedback,
+                "seen_feedback": self.seen_feedback,
                 "project_vectors": self.project_vectors, "investor_vectors": self.investor_vectors,
                 "project_index": None if self.project_index is None else self.project_index.to_state(),
                 "investor_index": None if self.investor_index is None else self.investor_index.to_state(),
@@ -228,7 +233,7 @@ class ReadModel:
             state = pickle.load(f)  # noqa: S301 - written by this service
         if state.get("format") != SNAPSHOT_FORMAT or state.get("encoder_name") != encoder_name:
             raise ValueError(f"snapshot {path} is for another format or encoder; replay from the log instead")
-        for name in ("projects", "investors", "intros", "api_keys", "feedback", "seen_feedback",
+        for name in ("projects", "investors", "intros", "api_keys", "roadshows", "feedback", "seen_feedback",
                      "project_vectors", "investor_vectors", "offsets"):
             setattr(view, name, state[name])
         for attr in ("project_index", "investor_index"):

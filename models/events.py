@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from models.entities import EntityId, Investor, Project, Strict
+from models.roadshows import Roadshow
 
 SCHEMA_VERSION = 1
 MAX_EVENT_BYTES = 1_000_000
@@ -72,6 +73,14 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     "IntroDeclined": Intro,
     "ApiKeyIssued": ApiKey,
     "ApiKeyRevoked": ApiKey,
+    "RoadshowCreated": Roadshow,
+    "RoadshowAdjusted": Roadshow,
+    "RosterProposed": Roadshow,
+    "InvitationsSent": Roadshow,
+    "InvitationAccepted": Roadshow,
+    "InvitationDeclined": Roadshow,
+    "InvitationsExpired": Roadshow,
+    "ScheduleBuilt": Roadshow,
 }
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from models.entities import Investor, Project
 from models.events import Event
+from models.roadshows import Roadshow
 
 
 def project(**overrides: Any) -> Project:
@@ -47,3 +48,13 @@ def investor(**overrides: Any) -> Investor:
 
 def event(kind: str, entity_id: str, payload: Any, version: int = 1, actor: str = "test") -> Event:
     return Event(type=kind, entity_id=entity_id, entity_version=version, actor=actor, payload=payload)
+
+
+def roadshow(**overrides: Any) -> Roadshow:
+    fields: dict[str, Any] = {
+        "organizer_id": "org-1", "title": "智能制造路演 Smart manufacturing roadshow",
+        "theme": "工业视觉、机器人和智能工厂 industrial AI and robotics", "sectors": ["smart_manufacturing", "ai"],
+        "city": "宁波", "date": "2026-12-10", "n_projects": 3, "m_investors": 3, "slots": 3, "tables": 3,
+    }
+    fields.update(overrides)
+    return Roadshow.model_validate(fields)

@@ -26,3 +26,18 @@ class HashingEncoder:
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts)
+
+
+class ApplyingPublisher:
+    """A publisher that applies each event to a read model at once, as the indexer would after the broker."""
+
+    def __init__(self, view) -> None:
+        self.view = view
+        self.events: list = []
+
+    def publish(self, topic: str, event):
+        from matcher.ports import Delivery
+
+        self.events.append(event)
+        self.view.apply(event)
+        return Delivery(topic=topic, partition=0, offset=len(self.events) - 1)

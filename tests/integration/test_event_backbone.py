@@ -18,7 +18,7 @@ from consumers.topics import Topics, ensure_topics
 from matcher.view import ReadModel
 from models.events import ApiKey, Feedback, Intro, decode_event
 from models.settings import Settings
-from tests.factories import event, investor, project
+from tests.factories import event, investor, project, roadshow
 from tests.fakes import HashingEncoder
 from tests.integration.kafka_helpers import read_all
 
@@ -57,6 +57,7 @@ def test_every_event_type_round_trips_through_kafka(kafka_bootstrap, topic_prefi
         "Feedback": Feedback(investor_id="i-1", project_id="p-1", action="passed", reason="太早 too early"),
         "Intro": Intro(project_id="p-1", investor_id="i-1", requested_by="founder"),
         "ApiKey": ApiKey(key_hash="a" * 64, role="founder", entity_id="p-1"),
+        "Roadshow": roadshow(), "Roster": roadshow(), "Invitation": roadshow(), "Schedule": roadshow(),
     }
     from models.events import PAYLOADS
 

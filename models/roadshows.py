@@ -1,0 +1,104 @@
+"""A roadshow: a themed pitch event with a roster, invitations and a 1:1 meeting schedule.
+
+Like the other entities, every roadshow event carries the whole roadshow after the change, so a decline
+and the backfill it triggers are one atomic event, and applying an event twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from models.entities import EntityId, Strict, one_of, sector_list
+from models.taxonomy import SECTORS
+
+InviteeKind = Literal["project", "investor"]
+
+
+class Invitation(Strict):
+    kind: InviteeKind
+    invitee_id: EntityId
+    status: Literal["pending", "accepted", "declined", "expired"] = "pending"
+    sent_at: datetime
+    answered_at: datetime | None = None
+    replaces: EntityId | None = None  # set when this invitation is a backfill
+
+
+class Pick(Strict):
+    kind: InviteeKind
+    id: EntityId
+    fits: int
+    en: str
+    zh: str
+
+
+class RosterResult(Strict):
+    project_ids: list[EntityId]
+    investor_ids: list[EntityId]
+    objective: float
+    bound: float
+    gap: float
+    method: str
+    status: str
+    seconds: float
+    picks: list[Pick] = []
+
+
+class ScheduledMeeting(Strict):
+    slot: int
+    table: int
+    project_id: EntityId
+    investor_id: EntityId
+    score: float
+
+
+class Roadshow(Strict):
+    organizer_id: EntityId
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    theme: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    sectors: list[str] = []
+    city: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] = ""
+    date: date
+    start_time: time = time(14, 0)
+    n_projects: int = Field(ge=1, le=100)
+    m_investors: int = Field(ge=1, le=500)
+    slots: int = Field(default=6, ge=1, le=50)
+    tables: int = Field(default=10, ge=1, le=200)
+    slot_minutes: int = Field(default=20, ge=5, le=240)
+    investor_meeting_cap: int = Field(default=4, ge=1, le=50)
+    project_min_meetings: int = Field(default=1, ge=0, le=50)
+    sector_quota: dict[str, int] = {}
+    min_fits: int = Field(default=1, ge=0, le=20)
+    fit_threshold: float = Field(default=0.3, ge=0, le=1)
+    pinned: list[EntityId] = []
+    excluded: list[EntityId] = []
+    roster: RosterResult | None = None
+    invitations: list[Invitation] = []
+    schedule: list[ScheduledMeeting] = []
+    schedule_shortfalls: dict[str, int] = {}  # project id -> meetings missing below the minimum
+    status: Literal["draft", "proposed", "inviting", "scheduled", "cancelled"] = "draft"
+
+    _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v, allow_empty=True))
+
+    @field_validator("sector_quota", mode="before")
+    @classmethod
+    def _quota(cls, value: object) -> dict[str, int]:
+        if not isinstance(value, dict):
+            raise ValueError("sector_quota must map sector codes to the most projects of that sector")
+        for code, limit in value.items():
+            one_of("sector_quota key", SECTORS, code)
+            if not isinstance(limit, int) or limit < 0:
+                raise ValueError(f"sector_quota[{code}] must be an integer >= 0; got {limit!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _room(self) -> Roadshow:
+        if set(self.pinned) & set(self.excluded):
+            both = sorted(set(self.pinned) & set(self.excluded))
+            raise ValueError(f"a candidate cannot be both pinned and excluded: {both}")
+        return self
+
+    def invitation(self, invitee_id: str) -> Invitation | None:
+        return next((i for i in self.invitations if i.invitee_id == invitee_id), None)

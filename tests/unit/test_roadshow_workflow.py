@@ -1,0 +1,114 @@
+"""The roadshow workflow over the read model (events applied in-process; the broker path is in e2e)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from consumers.topics import Topics
+from matcher.commands import CommandService, Principal
+from matcher.errors import Conflict, NotAllowed
+from matcher.roadshows import RoadshowService
+from matcher.service import MatchService
+from matcher.view import ReadModel
+from models.events import Feedback
+from tests.factories import event, investor, project
+from tests.fakes import ApplyingPublisher, HashingEncoder
+
+ORGANIZER = Principal("k-o", "organizer", "org-1")
+OTHER_ORGANIZER = Principal("k-o2", "organizer", "org-2")
+
+
+@pytest.fixture
+def world():
+    view = ReadModel(HashingEncoder.name)
+    publisher = ApplyingPublisher(view)
+    commands = CommandService(view, publisher, Topics("t").for_event_type)
+    service = RoadshowService(commands, MatchService(view, HashingEncoder()), solver_seconds=3.0)
+    for n in range(8):
+        view.apply(event("ProjectSubmitted", f"p-{n}", project(name=f"智造项目{n}", owner=f"f-{n}",
+                                                               summary=f"第{n}个工业视觉与机器人项目")))
+    for n in range(6):
+        view.apply(event("InvestorVerified", f"i-{n}", investor(
+            name=f"投资人{n}", organization="同一基金" if n in (0, 1) else f"org{n}", verification="verified")))
+    return view, service
+
+
+def founder(n: int) -> Principal:
+    return Principal(f"k-f{n}", "founder", f"f-{n}")
+
+
+def test_create_propose_invite_decline_backfill_accept_schedule(world):
+    view, service = world
+    rid = service.create(ORGANIZER, {"title": "宁波智造路演", "theme": "工业视觉 机器人 智能工厂",
+                                     "sectors": ["smart_manufacturing"], "city": "宁波", "date": "2026-12-10",
+                                     "n_projects": 3, "m_investors": 3, "slots": 3, "tables": 3,
+                                     "min_fits": 1}).entity_id
+    service.propose(ORGANIZER, rid)
+    rs = view.roadshows[rid].value
+    assert rs.roster is not None and len(rs.roster.project_ids) == 3 and len(rs.roster.investor_ids) == 3
+    orgs = [view.investors[i].value.organization for i in rs.roster.investor_ids]
+    assert len(set(orgs)) == 3  # one seat per fund
+    assert all(p.en and p.zh for p in rs.roster.picks)
+    assert rs.roster.gap >= 0
+
+    service.send_invitations(ORGANIZER, rid)
+    rs = view.roadshows[rid].value
+    first, second = rs.roster.project_ids[:2]
+    n_first, n_second = int(first.split("-")[1]), int(second.split("-")[1])
+    service.answer(founder(n_first), rid, first, accept=True)
+    version = view.roadshows[rid].version
+    service.answer(founder(n_second), rid, second, accept=False)
+    rs = view.roadshows[rid].value
+    assert view.roadshows[rid].version == version + 1  # decline and backfill are one event
+    assert second not in rs.roster.project_ids and first in rs.roster.project_ids  # accepted never removed
+    backfilled = [i for i in rs.invitations if i.replaces == second]
+    assert len(backfilled) == 1 and backfilled[0].status == "pending"
+    with pytest.raises(Conflict):  # applying the same decline again changes nothing
+        service.answer(founder(n_second), rid, second, accept=False)
+
+    for inv in rs.invitations:
+        if inv.status == "pending":
+            who = founder(int(inv.invitee_id.split("-")[1])) if inv.kind == "project" else \
+                Principal("k", "investor", inv.invitee_id)
+            service.answer(who, rid, inv.invitee_id, accept=True)
+    service.build_schedule(ORGANIZER, rid)
+    rs = view.roadshows[rid].value
+    slots = {}
+    for m in rs.schedule:
+        for who in (m.project_id, m.investor_id, f"table{m.table}"):
+            assert (m.slot, who) not in slots  # no double booking
+            slots[(m.slot, who)] = m
+    accepted = {i.invitee_id for i in rs.invitations if i.status == "accepted"}
+    assert {m.project_id for m in rs.schedule} <= accepted and {m.investor_id for m in rs.schedule} <= accepted
+
+
+def test_conflicts_pins_exclusions_and_ownership(world):
+    view, service = world
+    view.apply(event("FeedbackGiven", "i-2", Feedback(investor_id="i-2", project_id="p-1", action="passed",
+                                                     reason="no")))
+    rid = service.create(ORGANIZER, {"title": "t", "theme": "机器人", "date": "2026-12-10", "n_projects": 2,
+                                     "m_investors": 2, "min_fits": 0}).entity_id
+    service.adjust(ORGANIZER, rid, pin=["p-7"], exclude=["i-0", "i-1"], unpin=[])
+    rs = view.roadshows[rid].value
+    assert "p-7" in rs.roster.project_ids
+    assert not {"i-0", "i-1"} & set(rs.roster.investor_ids)
+    with pytest.raises(NotAllowed):
+        service.propose(OTHER_ORGANIZER, rid)
+    with pytest.raises(NotAllowed):
+        service.get(Principal("k", "investor", "i-5"), rid)  # not invited (yet)
+
+
+def test_expired_invitations_are_backfilled(world):
+    view, service = world
+    rid = service.create(ORGANIZER, {"title": "t", "theme": "工业视觉", "date": "2026-12-10", "n_projects": 2,
+                                     "m_investors": 2, "min_fits": 0}).entity_id
+    service.propose(ORGANIZER, rid)
+    service.send_invitations(ORGANIZER, rid)
+    before = set(view.roadshows[rid].value.roster.project_ids)
+    service.expire(ORGANIZER, rid, older_than=timedelta(0))
+    rs = view.roadshows[rid].value
+    assert all(i.status == "expired" for i in rs.invitations if i.invitee_id in before)
+    assert not before & set(rs.roster.project_ids)
+    assert [i for i in rs.invitations if i.status == "pending" and i.replaces]
