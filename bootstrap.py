@@ -53,7 +53,7 @@ def load_ranker(settings: Settings) -> Ranker:
 def build(settings: Settings, encoder: Encoder | None = None, snapshot_name: str = "read-model.pkl") -> Container:
     topics = Topics(settings.topic_prefix)
     ensure_topics(settings.kafka_bootstrap_servers, topics, settings.topic_partitions, settings.topic_replication)
-    encoder = encoder or load_encoder(settings.encoder)
+    encoder = encoder or load_encoder(settings.encoder, settings.encoder_threads)
     snapshot: Path = settings.snapshot_dir / f"{settings.topic_prefix}-{snapshot_name}"
     view = None
     if snapshot.exists():

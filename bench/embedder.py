@@ -33,7 +33,7 @@ def main() -> None:
     projects = bench_projects(args.texts)
     texts = [project_text(p) for p in projects]
     progress(f"loading encoder {args.encoder}")
-    encoder = load_encoder(args.encoder)
+    encoder = load_encoder(args.encoder, Settings().encoder_threads)
     encoder.encode_documents(texts[:8])  # warm-up
 
     progress(f"raw encode of {len(texts)} texts")

@@ -35,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     n = int(args.rate * args.seconds)
     projects = bench_projects(n)
-    encoder = load_encoder(args.encoder)
+    encoder = load_encoder(args.encoder, Settings().encoder_threads)
     bootstrap, broker = bench_broker()
     try:
         settings = Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=f"fresh{uuid.uuid4().hex[:6]}",

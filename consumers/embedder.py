@@ -91,7 +91,7 @@ def main() -> None:
     settings = get_settings()
     ensure_topics(settings.kafka_bootstrap_servers, Topics(settings.topic_prefix), settings.topic_partitions,
                   settings.topic_replication)
-    loop, embedder = build_loop(settings, load_encoder(settings.encoder))
+    loop, embedder = build_loop(settings, load_encoder(settings.encoder, settings.encoder_threads))
     loop.stop_on_signals()
     log.info("embedder %s running", embedder.encoder.name)
     try:

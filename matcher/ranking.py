@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from models.entities import Investor, Project
-from models.taxonomy import SECTORS, STAGE_ORDER, STAGES
+from models.taxonomy import SECTORS, STAGE_ORDER, STAGES, city_key
 
 FEATURES = ("dense", "sparse", "sector", "stage", "ticket", "city", "portfolio", "activity", "capacity",
             "saved", "exposure")
@@ -60,7 +60,7 @@ def ticket_fit(investor: Investor, project: Project) -> float:
 def city_fit(investor: Investor, project: Project) -> float:
     if not investor.cities:
         return 0.5  # no stated preference
-    return 1.0 if project.city in investor.cities else 0.0
+    return 1.0 if city_key(project.city) in {city_key(c) for c in investor.cities} else 0.0
 
 
 def features(investor: Investor, project: Project, ctx: PairContext) -> np.ndarray:
@@ -166,7 +166,7 @@ def reasons(investor: Investor, project: Project, ctx: PairContext) -> list[Reas
     if project.stage in investor.stages:
         out.append(Reason("stage", f"Invests at {STAGES[project.stage][1]} stage",
                           f"投资{STAGES[project.stage][0]}阶段"))
-    if project.city in investor.cities:
+    if city_fit(investor, project) == 1.0:
         out.append(Reason("city", f"Both in {project.city}", f"同在{project.city}"))
     if ctx.nearest_portfolio and ctx.portfolio >= 0.1:
         out.append(Reason("portfolio", f"Nearest portfolio company: {ctx.nearest_portfolio}",

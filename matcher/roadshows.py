@@ -18,7 +18,7 @@ from matcher.schedule import MeetingProblem, schedule_meetings
 from matcher.service import MatchService
 from models.entities import Investor, Project
 from models.roadshows import Invitation, Pick, Roadshow, RosterResult, ScheduledMeeting
-from models.taxonomy import SECTORS, STAGES
+from models.taxonomy import SECTORS, STAGES, city_key
 
 CANDIDATE_FACTOR = 4  # candidates kept per slot/seat by theme relevance before pair scoring
 
@@ -196,7 +196,7 @@ class RoadshowService:
         if side == "projects":
             pool = {pid: v.value for pid, v in self.view.projects.items() if v.value.status == "open"
                     and (not rs.sectors or set(rs.sectors) & set(v.value.sectors))
-                    and (not rs.city or v.value.city == rs.city or pid in keep)}
+                    and (not rs.city or city_key(v.value.city) == city_key(rs.city) or pid in keep)}
             index, need = self.view.project_text, rs.n_projects
         else:
             pool = {iid: v.value for iid, v in self.view.investors.items() if v.value.status == "active"

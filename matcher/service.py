@@ -13,7 +13,7 @@ from matcher.errors import InvalidRequest, NotFound
 from matcher.ranking import FEATURES, DefaultRanker, PairContext, Ranker, Reason, features, reasons
 from matcher.view import ReadModel
 from models.entities import Investor, Project
-from models.taxonomy import SECTORS, STAGES
+from models.taxonomy import SECTORS, STAGES, city_key
 
 
 @dataclass(frozen=True)
@@ -39,14 +39,15 @@ class MatchFilters:
     def accepts_project(self, p: Project) -> bool:
         return ((not self.sectors or bool(self.sectors & set(p.sectors)))
                 and (not self.stages or p.stage in self.stages)
-                and (not self.cities or p.city in self.cities)
+                and (not self.cities or city_key(p.city) in {city_key(c) for c in self.cities})
                 and (self.ticket_min_cny is None or p.amount_sought_cny >= self.ticket_min_cny)
                 and (self.ticket_max_cny is None or p.amount_sought_cny <= self.ticket_max_cny))
 
     def accepts_investor(self, i: Investor) -> bool:
         return ((not self.sectors or bool(self.sectors & set(i.sectors)))
                 and (not self.stages or bool(self.stages & set(i.stages)))
-                and (not self.cities or not i.cities or bool(self.cities & set(i.cities)))
+                and (not self.cities or not i.cities
+                     or bool({city_key(c) for c in self.cities} & {city_key(c) for c in i.cities}))
                 # the investor's ticket range must overlap the asked range
                 and (self.ticket_min_cny is None or i.ticket_max_cny >= self.ticket_min_cny)
                 and (self.ticket_max_cny is None or i.ticket_min_cny <= self.ticket_max_cny))

@@ -67,3 +67,19 @@ def label(vocabulary: dict[str, tuple[str, str]], code: str, lang: str = "en") -
 def bilingual(vocabulary: dict[str, tuple[str, str]], code: str) -> str:
     zh, en = vocabulary[code]
     return f"{zh}/{en}"
+
+
+# English spellings of the cities this service sees most, so that "Hangzhou" and "杭州" are one city.
+# Cities are stored as entered; comparisons go through `city_key`.
+CITY_ALIASES: dict[str, str] = {
+    "hangzhou": "杭州", "ningbo": "宁波", "wenzhou": "温州", "shaoxing": "绍兴", "jiaxing": "嘉兴",
+    "huzhou": "湖州", "jinhua": "金华", "taizhou": "台州", "yiwu": "义乌", "lishui": "丽水", "quzhou": "衢州",
+    "zhoushan": "舟山", "shanghai": "上海", "beijing": "北京", "shenzhen": "深圳", "suzhou": "苏州",
+    "nanjing": "南京", "guangzhou": "广州", "hefei": "合肥", "wuhan": "武汉", "chengdu": "成都",
+}
+
+
+def city_key(city: str) -> str:
+    """A comparable form of a city name: '杭州', '杭州市', 'Hangzhou' and 'hangzhou city' are equal."""
+    name = city.strip().lower().removesuffix(" city").removesuffix("市").strip()
+    return CITY_ALIASES.get(name, name)

@@ -50,4 +50,4 @@ def real_encoder():
     from matcher.encoder import load_encoder
     from models.settings import Settings
 
-    return load_encoder(os.environ.get("TEST_ENCODER", Settings().encoder))
+    return load_encoder(os.environ.get("TEST_ENCODER", Settings().encoder), Settings().encoder_threads)

@@ -159,3 +159,15 @@ def test_exposure_lowers_an_investor_flooded_with_intro_requests(world):
     after = {m.entity_id: m.score for m in world.service.recommend_investors("p-vision", k=10)}
     assert after["i-robot"] < base["i-robot"]
     assert after["i-robot2"] == pytest.approx(base["i-robot2"])
+
+
+def test_a_city_written_in_english_matches_the_same_city_in_chinese():
+    w = World()
+    w.put_investor("i-hz", cities=["Hangzhou"])
+    w.put_project("p-hz", city="杭州市")
+    w.put_project("p-nb", city="宁波", name="另一个项目")
+    feed = {m.entity_id: m for m in w.service.recommend_projects("i-hz", k=5)}
+    assert feed["p-hz"].features["city"] == 1.0 and feed["p-nb"].features["city"] == 0.0
+    assert any(r.code == "city" for r in feed["p-hz"].reasons)
+    only_hz = w.service.recommend_projects("i-hz", k=5, filters=MatchFilters(cities=frozenset({"hangzhou"})))
+    assert [m.entity_id for m in only_hz] == ["p-hz"]

@@ -1,0 +1,293 @@
+"""Request and response shapes of the HTTP API (v1).
+
+Request bodies reuse the entities' validators, so the API and the event payloads reject the same input with
+the same message (`stage must be one of idea, ...; got 'series z'`). Response shapes come in families: a
+`*Public` shape anyone allowed to see the entity gets, and a `*Private` shape (adding contact details) for the
+owner, admins, and a counterpart with an accepted introduction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from models.entities import (
+    MAX_TEXT,
+    City,
+    Contact,
+    EntityId,
+    LongText,
+    Name,
+    PortfolioCompany,
+    one_of,
+    sector_list,
+)
+from models.taxonomy import FOUNDER_BACKGROUNDS, INVESTOR_KINDS, SECTORS, STAGES
+
+Role = Literal["admin", "registrar", "organizer", "investor", "founder"]
+FeedbackAction = Literal["viewed", "saved", "passed", "meeting_requested", "invested"]
+Summary = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT)]
+Amount = Annotated[int, Field(gt=0, le=10_000_000_000)]
+# Query parameters: validated by FastAPI, so their errors name the parameter.
+SectorCode = Literal[tuple(SECTORS)]  # type: ignore[valid-type]
+StageCode = Literal[tuple(STAGES)]  # type: ignore[valid-type]
+
+
+def _codes(vocabulary: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    return {"enum": list(vocabulary)}
+
+
+def _code_list(vocabulary: dict[str, tuple[str, str]], max_items: int = 8) -> dict[str, Any]:
+    return {"items": {"type": "string", "enum": list(vocabulary)}, "minItems": 1, "maxItems": max_items}
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- project library ----------------------------------------------------------------------------------
+class ProjectCreate(Body):
+    name: Name
+    summary: Summary
+    sectors: list[str] = Field(json_schema_extra=_code_list(SECTORS))
+    stage: str = Field(json_schema_extra=_codes(STAGES))
+    amount_sought_cny: Amount
+    city: City
+    founder_background: str = Field(json_schema_extra=_codes(FOUNDER_BACKGROUNDS))
+    incubator: Annotated[str, StringConstraints(max_length=200)] | None = None
+    team_size: int = Field(default=1, ge=1, le=100_000)
+    traction: LongText = ""
+    contact: Contact = Contact()
+
+    _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v))
+    _stage = field_validator("stage", mode="before")(lambda v: one_of("stage", STAGES, v))
+    _background = field_validator("founder_background", mode="before")(
+        lambda v: one_of("founder_background", FOUNDER_BACKGROUNDS, v))
+
+
+class ProjectUpdate(ProjectCreate):
+    """The whole project as it should be after the edit, and the version the edit is based on."""
+
+    expected_version: int = Field(ge=1, le=2**62)
+
+
+class ProjectPublic(BaseModel):
+    id: str
+    version: int
+    updated_at: datetime
+    name: str
+    summary: str
+    sectors: list[str]
+    stage: str
+    amount_sought_cny: int
+    city: str
+    founder_background: str
+    incubator: str | None
+    team_size: int
+    traction: str
+    status: Literal["open", "funded", "withdrawn"]
+
+
+class ProjectPrivate(ProjectPublic):
+    contact: Contact
+    owner: str | None = None  # the founder account; shown to that founder and admins only
+
+
+class ProjectList(BaseModel):
+    data: list[ProjectPrivate]
+    count: int
+    next_cursor: str | None = None
+
+
+# ---- investor registry --------------------------------------------------------------------------------
+class InvestorCreate(Body):
+    name: Name
+    kind: str = Field(json_schema_extra=_codes(INVESTOR_KINDS))
+    organization: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    thesis: Summary
+    sectors: list[str] = Field(json_schema_extra=_code_list(SECTORS))
+    stages: list[str] = Field(json_schema_extra=_code_list(STAGES, len(STAGES)))
+    ticket_min_cny: Amount
+    ticket_max_cny: Amount
+    cities: list[City] = Field(default=[], max_length=50)
+    capacity_per_month: int = Field(default=2, ge=0, le=1000)
+    portfolio: list[PortfolioCompany] = Field(default=[], max_length=2000)
+    contact: Contact = Contact()
+
+    _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v))
+    _kind = field_validator("kind", mode="before")(lambda v: one_of("kind", INVESTOR_KINDS, v))
+
+    @field_validator("stages", mode="before")
+    @classmethod
+    def _stages(cls, value: object) -> list[str]:
+        if not isinstance(value, list) or not value:
+            raise ValueError(f"stages must be a non-empty list of {', '.join(STAGES)}")
+        return list(dict.fromkeys(one_of("stage", STAGES, s) for s in value))
+
+    @model_validator(mode="after")
+    def _ticket_range(self) -> InvestorCreate:
+        if self.ticket_min_cny > self.ticket_max_cny:
+            raise ValueError(
+                f"ticket_min_cny must be <= ticket_max_cny; got {self.ticket_min_cny} > {self.ticket_max_cny}")
+        return self
+
+
+class InvestorUpdate(InvestorCreate):
+    expected_version: int = Field(ge=1, le=2**62)
+
+
+class InvestorPublic(BaseModel):
+    id: str
+    version: int
+    updated_at: datetime
+    name: str
+    kind: str
+    organization: str
+    thesis: str
+    sectors: list[str]
+    stages: list[str]
+    ticket_min_cny: int
+    ticket_max_cny: int
+    cities: list[str]
+    capacity_per_month: int
+    portfolio: list[PortfolioCompany]
+    verification: Literal["pending", "verified", "rejected"]
+    # only ever non-null on rejected profiles, which only the investor itself and registrars see
+    rejection_reason: str | None
+    status: Literal["active", "withdrawn"]
+
+
+class InvestorPrivate(InvestorPublic):
+    contact: Contact
+
+
+class InvestorList(BaseModel):
+    data: list[InvestorPublic]
+    count: int
+
+
+class Rejection(Body):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+
+
+# ---- matches ------------------------------------------------------------------------------------------
+class ReasonOut(BaseModel):
+    code: str
+    en: str
+    zh: str
+
+
+class MatchItem(BaseModel):
+    entity_id: str
+    score: float
+    features: dict[str, float]
+    contributions: dict[str, float]  # feature -> its share of the score
+    reasons: list[ReasonOut]
+
+
+class ProjectMatch(MatchItem):
+    project: ProjectPublic
+
+
+class InvestorMatch(MatchItem):
+    investor: InvestorPublic
+
+
+T = TypeVar("T")
+
+
+class MatchPage(BaseModel, Generic[T]):
+    data: list[T]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+    lag: int = Field(description="records of the log this replica had not applied when it answered")
+
+
+# ---- feedback and intros ------------------------------------------------------------------------------
+class FeedbackCreate(Body):
+    project_id: EntityId
+    action: FeedbackAction
+    reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _pass_has_reason(self) -> FeedbackCreate:
+        if self.action == "passed" and not (self.reason and self.reason.strip()):
+            raise ValueError("reason is required when action is 'passed'")
+        return self
+
+
+class IntroCreate(Body):
+    project_id: EntityId
+    investor_id: EntityId
+    message: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+class IntroDecline(Body):
+    reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class IntroContacts(BaseModel):
+    project: Contact
+    investor: Contact
+
+
+class IntroView(BaseModel):
+    id: str
+    version: int
+    updated_at: datetime
+    project_id: str
+    investor_id: str
+    requested_by: Literal["founder", "investor"]
+    message: str
+    status: Literal["requested", "accepted", "declined"]
+    decline_reason: str | None
+    contacts: IntroContacts | None = Field(description="both sides' contact details, once both accepted")
+
+
+class IntroList(BaseModel):
+    data: list[IntroView]
+    count: int
+
+
+# ---- writes, keys, errors, operations -----------------------------------------------------------------
+class Accepted(BaseModel):
+    """A write the broker acknowledged; pass `offset_token` as `wait_for` to read it back."""
+
+    entity_id: str
+    version: int
+    offset_token: str
+
+
+class KeyCreate(Body):
+    role: Role
+    entity_id: EntityId | None = Field(default=None, description="the investor, founder account or organizer "
+                                                                 "the key acts for (required for those roles)")
+    label: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class KeyIssued(Accepted):
+    """`entity_id` is the key's id; `key` is the secret, shown this once and stored only as a hash."""
+
+    key: str
+    role: Role
+    acts_for: str | None
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    detail: str
+    errors: list[FieldError] = []
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "catching_up"]
+    lag: dict[str, int]
