@@ -4,15 +4,17 @@ the consumer processes) and the tests call it; tests pass their own adapters."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from consumers.indexer import Indexer
 from consumers.producer import EventProducer
 from consumers.topics import Topics, ensure_topics
+from matcher.alerts import AlertCommands
 from matcher.commands import CommandService
 from matcher.encoder import Encoder, load_encoder
 from matcher.ranking import DefaultRanker, Ranker
+from matcher.roadshows import RoadshowService
 from matcher.service import MatchService
 from matcher.view import ReadModel
 from models.settings import Settings
@@ -30,7 +32,8 @@ class Container:
     indexer: Indexer
     producer: EventProducer
     encoder: Encoder
-    extras: dict = field(default_factory=dict)
+    roadshows: RoadshowService
+    alerts: AlertCommands | None = None  # deal alerts: saved searches, delivery settings, inbox (api/routes/alerts.py)
 
     def start(self, catch_up_timeout: float = 120.0) -> None:
         """Replay the log into the read model, then keep following it in the background."""
@@ -64,10 +67,11 @@ def build(settings: Settings, encoder: Encoder | None = None, snapshot_name: str
             log.warning("ignoring snapshot %s: %s", snapshot, exc)
     view = view or ReadModel(encoder.name, settings.exact_search_limit)
     producer = EventProducer(settings.kafka_bootstrap_servers)
+    matches = MatchService(view, encoder, load_ranker(settings))
+    commands = CommandService(view, producer, topics.for_event_type)
     return Container(
-        settings=settings, topics=topics, view=view,
-        matches=MatchService(view, encoder, load_ranker(settings)),
-        commands=CommandService(view, producer, topics.for_event_type),
+        settings=settings, topics=topics, view=view, matches=matches, commands=commands,
         indexer=Indexer(view, settings.kafka_bootstrap_servers, topics, snapshot),
-        producer=producer, encoder=encoder,
+        producer=producer, encoder=encoder, roadshows=RoadshowService(commands, matches),
+        alerts=AlertCommands(view, commands, settings.alerts_signing_secret),
     )

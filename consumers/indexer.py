@@ -31,11 +31,19 @@ class Indexer:
         self._last_snapshot = time.monotonic()
         self._vector_sides = {topics.project_vectors: "projects", topics.investor_vectors: "investors"}
         self.topic_names = [topics.projects, topics.investors, topics.project_vectors, topics.investor_vectors,
-                            topics.feedback, topics.intros, topics.auth]
+                            topics.feedback, topics.intros, topics.auth, topics.roadshows,
+                            topics.searches, topics.alert_settings, topics.alerts, topics.alert_deliveries]
+        # reconnect_backoff_max_ms: kafka-python backs off up to 30 s by default, so reads would lag that long
+        # after a broker restart
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
                                       client_id="indexer", max_partition_fetch_bytes=4_000_000,
-                                      fetch_max_wait_ms=100)
+                                      fetch_max_wait_ms=100, reconnect_backoff_max_ms=1000)
         self.partitions = self._assign()
+        # KafkaConsumer is not thread-safe: request threads (readiness, lag headers, metrics) ask for end
+        # offsets through a consumer of their own, never through the one the indexer thread polls.
+        self._ends_consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                                            client_id="indexer-ends", reconnect_backoff_max_ms=1000)
+        self._ends_lock = threading.Lock()
         self.loop = ConsumerLoop(self.consumer, self.handle, dead_letters=None, checkpoint=self.checkpoint,
                                  poll_timeout_ms=100, max_records=1000)
         self._thread: threading.Thread | None = None
@@ -77,14 +85,24 @@ class Indexer:
             self.view.save(self.snapshot_path)
             self._last_snapshot = time.monotonic()
 
-    def lag(self) -> dict[str, int]:
-        """Records in the log not yet applied, per topic."""
-        ends = self.consumer.end_offsets(self.partitions)
+    def end_offsets(self, timeout_ms: int = 5000) -> dict[tuple[str, int], int]:
+        """The log end of every followed partition; safe to call from any thread."""
+        with self._ends_lock:
+            ends = self._ends_consumer.end_offsets(self.partitions, timeout_ms=timeout_ms)
+        return {(tp.topic, tp.partition): end for tp, end in ends.items()}
+
+    def lag(self, timeout_ms: int = 5000) -> dict[str, int]:
+        """Records in the log not yet applied, per topic; safe to call from any thread."""
         lag: dict[str, int] = {}
-        for tp, end in ends.items():
-            applied = self.view.offsets.get((tp.topic, tp.partition), 0)
-            lag[tp.topic] = lag.get(tp.topic, 0) + max(0, end - applied)
+        for (topic, partition), end in self.end_offsets(timeout_ms).items():
+            applied = self.view.offsets.get((topic, partition), 0)
+            lag[topic] = lag.get(topic, 0) + max(0, end - applied)
         return lag
+
+    @property
+    def running(self) -> bool:
+        """True while the background thread follows the log."""
+        return self._thread is not None and self._thread.is_alive()
 
     def catch_up(self, timeout: float = 60.0) -> None:
         """Apply everything up to the log end as of now (start-up, tests)."""
@@ -112,3 +130,4 @@ class Indexer:
             self._thread.join(timeout=10)
         self.snapshot()
         self.consumer.close(autocommit=False)
+        self._ends_consumer.close(autocommit=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
@@ -25,32 +27,73 @@ class EventProducer:
             "linger_ms": 2,
             "max_request_size": 2_000_000,
             "client_id": "mm-producer",
+            # kafka-python backs off reconnects up to 30 s (the Java client: 1 s), which would keep writes failing
+            # that long after the broker is back
+            "reconnect_backoff_max_ms": 1000,
         }
         config.update(overrides)
         self._timeout_s = timeout_s
-        self._producer = KafkaProducer(**config)
+        self._lock = threading.Lock()
+        self._producer: KafkaProducer | None = KafkaProducer(**config)
+        # A replacement (see _discard) reuses the broker version found now: without it, the constructor probes
+        # the broker and blocks up to 30 s while the broker is down.
+        self._config = {**config, "api_version": self._producer.config["api_version"]}
+
+    def _current(self) -> KafkaProducer:
+        with self._lock:
+            if self._producer is None:
+                try:
+                    self._producer = KafkaProducer(**self._config)
+                except KafkaError as exc:
+                    raise PublishFailed(f"cannot connect to Kafka: {exc}") from exc
+            return self._producer
+
+    def _discard(self, failed: KafkaProducer) -> None:
+        """Replace a producer that failed a write. kafka-python's idempotent producer stays wedged after a
+        broker crash with batches in flight (expired batches need a new producer id, which it never gets), so
+        every later write would time out until a restart; the next write gets a fresh producer instead."""
+        with self._lock:
+            if self._producer is not failed:
+                return  # another thread already replaced it
+            self._producer = None
+        # without waiting: the old one's unsent records fail (their callers are told), nothing blocks here
+        threading.Thread(target=_close_quietly, args=(failed,), name="producer-discard", daemon=True).start()
 
     def publish(self, topic: str, event: Event) -> Delivery:
         return self.publish_raw(topic, event.entity_id.encode(), event.to_bytes())
 
     def publish_raw(self, topic: str, key: bytes | None, value: bytes | None,
                     headers: list[tuple[str, bytes]] | None = None) -> Delivery:
+        producer = self._current()
         try:
-            meta = self._producer.send(topic, key=key, value=value, headers=headers or []).get(self._timeout_s)
+            meta = producer.send(topic, key=key, value=value, headers=headers or []).get(self._timeout_s)
         except KafkaError as exc:
+            self._discard(producer)
             raise PublishFailed(f"Kafka did not acknowledge the write to {topic}: {exc}") from exc
         return Delivery(topic=meta.topic, partition=meta.partition, offset=meta.offset)
 
     def send_async(self, topic: str, key: bytes | None, value: bytes,
                    headers: list[tuple[str, bytes]] | None = None) -> None:
         """Queue without waiting; the caller must `flush()` before committing what it consumed."""
-        self._producer.send(topic, key=key, value=value, headers=headers or [])
+        self._current().send(topic, key=key, value=value, headers=headers or [])
 
     def flush(self) -> None:
+        producer = self._current()
         try:
-            self._producer.flush(self._timeout_s)
+            producer.flush(self._timeout_s)
         except KafkaError as exc:
+            self._discard(producer)
             raise PublishFailed(f"Kafka did not acknowledge queued writes: {exc}") from exc
 
     def close(self) -> None:
-        self._producer.close(timeout=self._timeout_s)
+        with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.close(timeout=self._timeout_s)
+
+
+def _close_quietly(producer: KafkaProducer) -> None:
+    try:
+        producer.close(timeout=0)
+    except KafkaError:  # its pending sends fail either way; nobody is left to tell
+        pass

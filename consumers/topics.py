@@ -57,6 +57,23 @@ class Topics:
     def deadletter(self) -> str:
         return self._name("deadletter")
 
+    # ---- deal alerts (consumers/alerts.py, consumers/webhooks.py) ----
+    @property
+    def searches(self) -> str:
+        return self._name("searches")
+
+    @property
+    def alert_settings(self) -> str:
+        return self._name("alerts.settings")
+
+    @property
+    def alerts(self) -> str:
+        return self._name("alerts")
+
+    @property
+    def alert_deliveries(self) -> str:
+        return self._name("alerts.deliveries")
+
     def config(self) -> dict[str, dict[str, str]]:
         """topic -> configuration. Entity topics are keyed by entity id and compacted: the newest event per
         key carries the whole entity, so compaction never loses state."""
@@ -70,6 +87,13 @@ class Topics:
             self.roadshows: COMPACTED,
             self.feedback: KEEP_ALL,
             self.deadletter: KEEP_ALL,
+            # saved searches (key: search id) and delivery settings (key: the recipient's settings id) are
+            # whole-state events; alerts and delivery outcomes (key: recipient) are a history the alerter and
+            # the delivery worker rebuild their de-duplication and queues from, so they are kept
+            self.searches: COMPACTED,
+            self.alert_settings: COMPACTED,
+            self.alerts: KEEP_ALL,
+            self.alert_deliveries: KEEP_ALL,
         }
 
     def for_event_type(self, event_type: str) -> str:
@@ -78,6 +102,8 @@ class Topics:
             ("Project", self.projects), ("Investor", self.investors), ("Feedback", self.feedback),
             ("Intro", self.intros), ("ApiKey", self.auth), ("Roadshow", self.roadshows),
             ("Roster", self.roadshows), ("Invitation", self.roadshows), ("Schedule", self.roadshows),
+            ("Search", self.searches), ("AlertSettings", self.alert_settings), ("MatchAlerted", self.alerts),
+            ("Alert", self.alert_deliveries),
         ):
             if event_type.startswith(prefix):
                 return topic

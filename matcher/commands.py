@@ -184,9 +184,11 @@ class CommandService:
             raise Conflict(f"investor {investor_id!r} is not a verified, active investor")
         if project.value.status != "open":
             raise Conflict(f"project {project_id!r} is {project.value.status}")
-        for intro in self.view.intros.values():
-            v = intro.value
-            if v.project_id == project_id and v.investor_id == investor_id and v.status != "declined":
+        with self.view.lock:  # the indexer inserts intros while we iterate
+            existing = [i.value for i in self.view.intros.values()
+                        if i.value.project_id == project_id and i.value.investor_id == investor_id]
+        for v in existing:
+            if v.status != "declined":
                 raise Conflict(f"an intro between {project_id!r} and {investor_id!r} is already {v.status}")
         intro = Intro(project_id=project_id, investor_id=investor_id, requested_by=who.role, message=message)  # type: ignore[arg-type]
         return self._publish("IntroRequested", new_id("x"), intro, who.actor, self.view.intros)

@@ -37,6 +37,7 @@ class PairContext:
     invested_count: int
     pending_intros: int
     saved: bool
+    portfolio_mean: float = 0.0  # mean similarity of the project to the investor's portfolio companies
 
 
 def stage_fit(investor: Investor, project: Project) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -11,6 +13,7 @@ import scipy.sparse as sp
 from matcher.encoder import Encoder
 from matcher.errors import InvalidRequest, NotFound
 from matcher.ranking import FEATURES, DefaultRanker, PairContext, Ranker, Reason, features, reasons
+from matcher.sparse import dot_rows
 from matcher.view import ReadModel
 from models.entities import Investor, Project
 from models.taxonomy import SECTORS, STAGES, city_key
@@ -67,12 +70,16 @@ class Match:
 
 class MatchService:
     def __init__(self, view: ReadModel, encoder: Encoder | None = None, ranker: Ranker | None = None,
-                 candidates: int = 100) -> None:
+                 candidates: int = 100, clock: Callable[[], datetime] | None = None) -> None:
+        """`clock` is "now" for time-based features (recent deals, capacity): the wall clock unless given, e.g.
+        a cut date when history is replayed for evaluation."""
         self.view = view
         self.encoder = encoder
         self.ranker: Ranker = ranker or DefaultRanker()
         self.candidates = candidates
+        self.clock = clock or (lambda: datetime.now(UTC))
         self._portfolio_cache: dict[str, tuple[int, sp.csr_matrix, list[str]]] = {}
+        self._active_cache: tuple[tuple[int, int], list[str]] | None = None
 
     # ---- public -----------------------------------------------------------------------------------
     def recommend_projects(self, investor_id: str, k: int = 10, filters: MatchFilters = NO_FILTERS,
@@ -90,7 +97,8 @@ class MatchService:
                         and not self.view.feedback.excluded(investor_id, pid))
 
             ids = self._candidates("projects", vec, row, eligible, k + offset)
-            return self._rank([(investor_id, pid) for pid in ids], filters.min_score, "projects")[offset:offset + k]
+            ranked = self._rank([(investor_id, pid) for pid in ids], filters.min_score, "projects", k + offset)
+            return ranked[offset:offset + k]
 
     def recommend_investors(self, project_id: str, k: int = 10, filters: MatchFilters = NO_FILTERS,
                             offset: int = 0) -> list[Match]:
@@ -106,8 +114,9 @@ class MatchService:
                 return (i is not None and i.value.status == "active" and i.value.verification == "verified"
                         and filters.accepts_investor(i.value) and not self.view.feedback.excluded(iid, project_id))
 
-            ids = self._candidates("investors", vec, row, eligible, k + offset)
-            return self._rank([(iid, project_id) for iid in ids], filters.min_score, "investors")[offset:offset + k]
+            ids = self._candidates("investors", vec, row, eligible, k + offset, prior=self._most_active())
+            ranked = self._rank([(iid, project_id) for iid in ids], filters.min_score, "investors", k + offset)
+            return ranked[offset:offset + k]
 
     def search(self, text: str, side: str, k: int = 10, filters: MatchFilters = NO_FILTERS,
                offset: int = 0) -> list[Match]:
@@ -173,10 +182,13 @@ class MatchService:
             raise NotFound("project", project_id)
         return found.value
 
-    def _candidates(self, side: str, vec: np.ndarray | None, row: sp.csr_matrix | None, eligible, need: int
-                    ) -> list[str]:
-        """Eligible ids from the dense index and the sparse index (each oversampled); when the filters
-        are too strict for oversampling to find enough, every entity of the side is checked."""
+    def _candidates(self, side: str, vec: np.ndarray | None, row: sp.csr_matrix | None, eligible, need: int,
+                    prior: Iterable[str] = ()) -> list[str]:
+        """Up to `want` eligible ids from each source: the dense index (oversampled), the sparse index (walked in
+        similarity order until enough are eligible: most indexed entities may be ineligible, e.g. funded
+        projects or unverified investors), and `prior`, ids in order of prior likelihood (the most active
+        investors: who invests often is likely to invest again, whatever the text says). When the filters
+        are too strict for these to find enough, every entity of the side is checked."""
         store = self.view.projects if side == "projects" else self.view.investors
         index = self.view.project_index if side == "projects" else self.view.investor_index
         sparse_index = self.view.project_text if side == "projects" else self.view.investor_text
@@ -184,20 +196,21 @@ class MatchService:
         if len(store) <= 4 * want:  # small side: score everything eligible
             return [eid for eid in store if eligible(eid)]
         found: dict[str, None] = {}
+
+        def take(ids: Iterable[str]) -> None:
+            taken = 0
+            for eid in ids:
+                if eligible(eid):
+                    found[eid] = None
+                    taken += 1
+                    if taken >= want:
+                        return
+
         if vec is not None and index is not None:
-            for eid, _ in index.search(vec, 4 * want):
-                if eligible(eid):
-                    found[eid] = None
-                    if len(found) >= want:
-                        break
+            take(eid for eid, _ in index.search(vec, 4 * want))
         if row is not None:
-            n_sparse = 0
-            for eid, _ in sparse_index.search(row, 4 * want):
-                if eligible(eid):
-                    found[eid] = None
-                    n_sparse += 1
-                    if n_sparse >= want:
-                        break
+            take(eid for eid, _ in sparse_index.search(row, len(sparse_index)))
+        take(prior)
         if len(found) < need:
             allowed = {eid for eid in store if eligible(eid)}
             if vec is not None and index is not None:
@@ -205,6 +218,19 @@ class MatchService:
             if len(found) < need:
                 found.update((eid, None) for eid in list(allowed)[:want])
         return list(found)
+
+    def _most_active(self) -> list[str]:
+        """Investor ids, most portfolio companies and recorded investments first. Cached until an investor or
+        a feedback event is added; a portfolio edit alone leaves the order stale until then, which only
+        affects which investors are considered (their features are always current)."""
+        view = self.view
+        key = (len(view.investors), len(view.seen_feedback))
+        if self._active_cache is None or self._active_cache[0] != key:
+            counts = view.feedback.invested_count
+            order = sorted(view.investors, key=lambda iid: -(len(view.investors[iid].value.portfolio)
+                                                              + counts.get(iid, 0)))
+            self._active_cache = (key, order)
+        return self._active_cache[1]
 
     def _portfolio(self, investor_id: str, investor: Investor, version: int) -> tuple[sp.csr_matrix, list[str]]:
         cached = self._portfolio_cache.get(investor_id)
@@ -218,38 +244,102 @@ class MatchService:
         return cached[1], cached[2]
 
     def context(self, investor_id: str, project_id: str, now: datetime, pending: dict[str, int]) -> PairContext:
-        view = self.view
-        inv = view.investors[investor_id]
-        iv, pv = view.vector("investors", investor_id), view.vector("projects", project_id)
-        dense = float(iv @ pv) if iv is not None and pv is not None else 0.0
-        irow, prow = view.investor_text.row(investor_id), view.project_text.row(project_id)
-        sparse = float(irow.dot(prow.T).sum()) if irow is not None and prow is not None else 0.0
-        portfolio, nearest = 0.0, None
-        port_rows, names = self._portfolio(investor_id, inv.value, inv.version)
-        if prow is not None and names:
-            sims = np.asarray(port_rows.dot(prow.T).todense()).ravel()  # [n_portfolio]
-            best = int(np.argmax(sims))
-            portfolio, nearest = float(sims[best]), names[best]
-        fb = view.feedback
-        pair = (investor_id, project_id)
-        return PairContext(
-            dense=dense, sparse=sparse, portfolio=portfolio, nearest_portfolio=nearest,
-            deals_last_30_days=view.deals_in_last_30_days(investor_id, now),
-            invested_count=fb.invested_count.get(investor_id, 0),
-            pending_intros=pending.get(investor_id, 0), saved=pair in fb.saved,
-        )
+        return self._contexts([(investor_id, project_id)], now, pending)[0]
 
-    def _rank(self, pairs: list[tuple[str, str]], min_score: float, return_side: str) -> list[Match]:
-        """Score (investor, project) pairs and return them best first, with reasons."""
+    def _contexts(self, pairs: list[tuple[str, str]], now: datetime, pending: dict[str, int]) -> list[PairContext]:
+        """What the read model knows about each (investor, project) pair. The keyword similarities are computed
+        per query rather than per pair: one project against many investors (a founder's list) or one investor
+        against many projects (a deal feed), which is what makes scoring a few hundred candidates cheap."""
+        view = self.view
+        n = len(pairs)
+        sparse = np.zeros(n, np.float32)  # [n] investor text vs project text
+        best = np.zeros(n, np.float32)  # [n] best portfolio company vs project text
+        mean = np.zeros(n, np.float32)  # [n] mean over the portfolio
+        nearest: list[str | None] = [None] * n
+        by_project: dict[str, list[int]] = defaultdict(list)
+        by_investor: dict[str, list[int]] = defaultdict(list)
+        for j, (iid, pid) in enumerate(pairs):
+            by_project[pid].append(j)
+            by_investor[iid].append(j)
+        if len(by_project) <= len(by_investor):
+            for pid, js in by_project.items():
+                self._one_project(pid, [pairs[j][0] for j in js], js, sparse, best, mean, nearest)
+        else:
+            for iid, js in by_investor.items():
+                self._one_investor(iid, [pairs[j][1] for j in js], js, sparse, best, mean, nearest)
+        fb = view.feedback
+        out = []
+        for j, (iid, pid) in enumerate(pairs):
+            iv, pv = view.vector("investors", iid), view.vector("projects", pid)
+            out.append(PairContext(
+                dense=float(iv @ pv) if iv is not None and pv is not None else 0.0,
+                sparse=float(sparse[j]), portfolio=float(best[j]), nearest_portfolio=nearest[j],
+                portfolio_mean=float(mean[j]),
+                deals_last_30_days=view.deals_in_last_30_days(iid, now),
+                invested_count=fb.invested_count.get(iid, 0),
+                pending_intros=pending.get(iid, 0), saved=(iid, pid) in fb.saved,
+            ))
+        return out
+
+    def _one_project(self, pid: str, investors: list[str], js: list[int], sparse: np.ndarray, best: np.ndarray,
+                     mean: np.ndarray, nearest: list[str | None]) -> None:
+        prow = self.view.project_text.row(pid)
+        if prow is None:
+            return
+        rows = [self.view.investor_text.row(iid) for iid in investors]
+        known = [k for k, r in enumerate(rows) if r is not None]
+        if known:
+            sims = dot_rows(sp.vstack([rows[k] for k in known], format="csr"), prow)  # [n_known]
+            for k, sim in zip(known, sims.tolist(), strict=True):
+                sparse[js[k]] = sim
+        portfolios = []  # (position in js, first row, names)
+        blocks, offset = [], 0
+        for k, iid in enumerate(investors):
+            stored = self.view.investors[iid]
+            port_rows, names = self._portfolio(iid, stored.value, stored.version)
+            if names:
+                portfolios.append((k, offset, names))
+                blocks.append(port_rows)
+                offset += len(names)
+        if blocks:
+            sims = dot_rows(sp.vstack(blocks, format="csr"), prow)  # [total portfolio companies]
+            for k, first, names in portfolios:
+                mine = sims[first:first + len(names)]  # [n_portfolio]
+                top = int(np.argmax(mine))
+                best[js[k]], mean[js[k]], nearest[js[k]] = mine[top], mine.mean(), names[top]
+
+    def _one_investor(self, iid: str, projects: list[str], js: list[int], sparse: np.ndarray, best: np.ndarray,
+                      mean: np.ndarray, nearest: list[str | None]) -> None:
+        rows = [self.view.project_text.row(pid) for pid in projects]
+        known = [k for k, r in enumerate(rows) if r is not None]
+        if not known:
+            return
+        prows = sp.vstack([rows[k] for k in known], format="csr")  # [n_known, F]
+        irow = self.view.investor_text.row(iid)
+        if irow is not None:
+            for k, sim in zip(known, dot_rows(prows, irow).tolist(), strict=True):
+                sparse[js[k]] = sim
+        stored = self.view.investors[iid]
+        port_rows, names = self._portfolio(iid, stored.value, stored.version)
+        if names:
+            sims = (prows @ port_rows.T).toarray()  # [n_known, n_portfolio]; one O(F) transpose per query
+            top = sims.argmax(axis=1)
+            for k, t, b, m in zip(known, top.tolist(), sims.max(axis=1).tolist(), sims.mean(axis=1).tolist(),
+                                  strict=True):
+                best[js[k]], mean[js[k]], nearest[js[k]] = b, m, names[t]
+
+    def _rank(self, pairs: list[tuple[str, str]], min_score: float, return_side: str,
+              limit: int | None = None) -> list[Match]:
+        """Score (investor, project) pairs and return the best `limit` (all when None) best first, with reasons."""
         if not pairs:
             return []
-        now = datetime.now(UTC)
+        now = self.clock()
         pending = self.view.pending_intros()
-        contexts = [self.context(i, p, now, pending) for i, p in pairs]
+        contexts = self._contexts(pairs, now, pending)
         entities = [(self.view.investors[i].value, self.view.projects[p].value) for i, p in pairs]
         x = np.stack([features(inv, proj, ctx) for (inv, proj), ctx in zip(entities, contexts, strict=True)])
         scores, contrib = self.ranker.score(x)  # [n], [n, F]
-        order = np.argsort(-scores, kind="stable")
+        order = np.argsort(-scores, kind="stable")[:limit]
         out = []
         for j in order:
             if scores[j] < min_score:

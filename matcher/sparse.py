@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 
 N_FEATURES = 2**20
+_DENSE_QUERY_MIN_NNZ = 50_000  # above this, dot_rows scatters the query densely (4 MB) instead of searching
 
 
 def _vectorizer() -> HashingVectorizer:
@@ -48,9 +49,13 @@ class SparseTextIndex:
         return counts
 
     def _weigh(self, counts: sp.csr_matrix) -> sp.csr_matrix:
-        row = counts.multiply(self._idf).tocsr()
-        norm = np.sqrt(row.multiply(row).sum())
-        return row / norm if norm > 0 else row
+        # O(nnz): scipy's broadcast multiply by the dense [F] idf costs O(F) per row
+        row = counts.copy()
+        row.data = row.data * self._idf[row.indices]
+        norm = np.sqrt(np.dot(row.data, row.data))
+        if norm > 0:
+            row.data /= norm
+        return row
 
     def query_vector(self, text: str) -> sp.csr_matrix:
         """[1, F] tf-idf vector of free text, comparable with the stored rows."""
@@ -126,5 +131,30 @@ class SparseTextIndex:
         for j, key in enumerate(keys):
             row = self.row(key)
             if row is not None:
-                out[j] = float(row.dot(query.T).sum())
+                out[j] = float(dot_rows(row, query)[0])
         return out
+
+
+def dot_rows(rows: sp.csr_matrix, query: sp.csr_matrix) -> np.ndarray:
+    """Inner products of each row of `rows` [n, F] with the row `query` [1, F], as float32 [n].
+
+    Costs O(nnz of rows): `rows @ query.T` would first turn the [F, 1] transpose into CSR, an O(F) = O(2**20)
+    allocation per call. Small batches look the query's terms up by binary search; large ones (a few hundred
+    investors' portfolios) scatter the query into a dense [F] vector once and gather from it.
+    """
+    out = np.zeros(rows.shape[0], dtype=np.float32)
+    if query.nnz == 0 or rows.nnz == 0:
+        return out
+    if rows.nnz >= _DENSE_QUERY_MIN_NNZ:
+        dense = np.zeros(rows.shape[1], dtype=np.float32)  # [F]
+        dense[query.indices] = query.data
+        products = rows.data * dense[rows.indices]  # [nnz_rows]
+    else:
+        if not query.has_sorted_indices:
+            query = query.sorted_indices()
+        q_idx, q_val = query.indices, query.data
+        pos = np.minimum(np.searchsorted(q_idx, rows.indices), len(q_idx) - 1)  # [nnz_rows]
+        products = np.where(q_idx[pos] == rows.indices, rows.data * q_val[pos], 0.0)
+    sums = np.concatenate(([0.0], np.cumsum(products, dtype=np.float64)))  # [nnz_rows + 1]
+    out[:] = sums[rows.indptr[1:]] - sums[rows.indptr[:-1]]
+    return out

@@ -19,6 +19,8 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
+from matcher.alert_store import PAYLOAD_TYPES as ALERT_PAYLOAD_TYPES
+from matcher.alert_store import AlertStore
 from matcher.encoder import investor_text, project_text
 from matcher.index import VectorIndex
 from matcher.sparse import SparseTextIndex
@@ -73,6 +75,7 @@ class ReadModel:
         self.investor_text = SparseTextIndex()
         self.seen_feedback: set[str] = set()
         self.offsets: dict[tuple[str, int], int] = {}  # (topic, partition) -> next offset to apply
+        self.alerts = AlertStore()  # deal alerts: saved searches, settings, alerts, deliveries (own module)
         self.lock = threading.RLock()  # the indexer writes while request threads read
         self.applied = threading.Condition(self.lock)
 
@@ -93,6 +96,8 @@ class ReadModel:
                 return self._apply_entity(self.roadshows, event, payload, None)
             if isinstance(payload, Feedback):
                 return self._apply_feedback(event, payload)
+            if isinstance(payload, ALERT_PAYLOAD_TYPES):
+                return self.alerts.apply(event)
             raise TypeError(f"no projection for {event.type}")
 
     def _apply_entity(self, store: dict, event: Event, value: object, index) -> bool:  # type: ignore[type-arg]
@@ -204,6 +209,7 @@ class ReadModel:
                 for key in sorted(index.keys()):
                     h.update(f"{side}|{key}|".encode())
                     h.update(np.round(index.get(key), 5).tobytes())  # type: ignore[arg-type]
+            self.alerts.digest_into(h)
             return h.hexdigest()
 
     def save(self, path: Path) -> None:
@@ -217,7 +223,7 @@ class ReadModel:
                 "project_vectors": self.project_vectors, "investor_vectors": self.investor_vectors,
                 "project_index": None if self.project_index is None else self.project_index.to_state(),
                 "investor_index": None if self.investor_index is None else self.investor_index.to_state(),
-                "offsets": self.offsets,
+                "offsets": self.offsets, "alerts": self.alerts,
             }
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
@@ -236,6 +242,7 @@ class ReadModel:
         for name in ("projects", "investors", "intros", "api_keys", "roadshows", "feedback", "seen_feedback",
                      "project_vectors", "investor_vectors", "offsets"):
             setattr(view, name, state[name])
+        view.alerts = state.get("alerts") or AlertStore()  # snapshots from before deal alerts have none
         for attr in ("project_index", "investor_index"):
             if state[attr] is not None:
                 setattr(view, attr, VectorIndex.from_state(state[attr], exact_limit=exact_search_limit))

@@ -8,8 +8,10 @@ owner, admins, and a counterpart with an accepted introduction.
 
 from __future__ import annotations
 
+from datetime import date as date_type
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from datetime import time as time_type
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -24,15 +26,20 @@ from models.entities import (
     one_of,
     sector_list,
 )
+from models.roadshows import Roadshow
 from models.taxonomy import FOUNDER_BACKGROUNDS, INVESTOR_KINDS, SECTORS, STAGES
 
 Role = Literal["admin", "registrar", "organizer", "investor", "founder"]
 FeedbackAction = Literal["viewed", "saved", "passed", "meeting_requested", "invested"]
 Summary = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT)]
 Amount = Annotated[int, Field(gt=0, le=10_000_000_000)]
-# Query parameters: validated by FastAPI, so their errors name the parameter.
-SectorCode = Literal[tuple(SECTORS)]  # type: ignore[valid-type]
-StageCode = Literal[tuple(STAGES)]  # type: ignore[valid-type]
+# Query parameters: validated by FastAPI, so their errors name the parameter (Literals built from the taxonomy).
+if TYPE_CHECKING:
+    SectorCode = str
+    StageCode = str
+else:
+    SectorCode = Literal[tuple(SECTORS)]
+    StageCode = Literal[tuple(STAGES)]
 
 
 def _codes(vocabulary: dict[str, tuple[str, str]]) -> dict[str, Any]:
@@ -291,3 +298,45 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "catching_up"]
     lag: dict[str, int]
+
+
+# ---- roadshows ----------------------------------------------------------------------------------------
+class RoadshowCreate(Body):
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    theme: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    sectors: list[str] = []
+    city: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] = ""
+    date: date_type
+    start_time: time_type = time_type(14, 0)
+    n_projects: int = Field(ge=1, le=100, description="project pitch slots")
+    m_investors: int = Field(ge=1, le=500, description="investor seats")
+    slots: int = Field(default=6, ge=1, le=50, description="1:1 meeting slots after the pitches")
+    tables: int = Field(default=10, ge=1, le=200)
+    slot_minutes: int = Field(default=20, ge=5, le=240)
+    investor_meeting_cap: int = Field(default=4, ge=1, le=50)
+    project_min_meetings: int = Field(default=1, ge=0, le=50)
+    sector_quota: dict[str, int] = Field(default={}, description="sector code -> most projects of that sector")
+    min_fits: int = Field(default=1, ge=0, le=20, description="each pick fits at least this many chosen counterparts")
+    fit_threshold: float = Field(default=0.3, ge=0, le=1, description="a pair fits when its match score is above this")
+
+
+class RoadshowAdjust(Body):
+    pin: list[EntityId] = []
+    exclude: list[EntityId] = []
+    unpin: list[EntityId] = []
+
+
+class RoadshowExpire(Body):
+    older_than_hours: float = Field(default=72, ge=0, le=24 * 90)
+
+
+class RoadshowView(BaseModel):
+    id: str
+    version: int
+    roadshow: Roadshow
+    names: dict[str, str] = Field(description="entity id -> display name, for every id the roadshow mentions")
+
+
+class RoadshowList(BaseModel):
+    data: list[RoadshowView]
+    count: int

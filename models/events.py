@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from models.alerts import ALERT_PAYLOADS
 from models.entities import EntityId, Investor, Project, Strict
 from models.roadshows import Roadshow
 
@@ -81,6 +82,7 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     "InvitationDeclined": Roadshow,
     "InvitationsExpired": Roadshow,
     "ScheduleBuilt": Roadshow,
+    **ALERT_PAYLOADS,  # deal alerts: saved searches, delivery settings, alerts, delivery outcomes
 }
 
 

@@ -32,6 +32,25 @@ class Settings(BaseSettings):
     demo_keys: bool = False
     read_wait_seconds: float = Field(default=2.0, ge=0, le=30)
 
+    # ---- deal alerts (consumers/alerts.py, consumers/webhooks.py, api/routes/alerts.py) ----
+    # Signs webhooks: a recipient's secret is HMAC(this, recipient), shown to it by the API, never logged.
+    alerts_signing_secret: str | None = None
+    alert_default_min_score: float = Field(default=0.6, ge=0, le=2)  # the implicit "fits my profile well"
+    alert_max_recipients: int = Field(default=100, ge=1, le=200)  # counterparts considered per change
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    webhook_max_attempts: int = Field(default=5, ge=1, le=20)
+    webhook_retry_base_s: float = Field(default=2.0, ge=0, le=3600)  # waits base, 2 base, 4 base... between tries
+    alert_rate_window_s: float = Field(default=3600.0, gt=0)  # the window `max_per_hour` counts in (tests: seconds)
+    digest_daily_s: float = Field(default=86_400.0, gt=0)  # digest periods (tests: seconds)
+    digest_weekly_s: float = Field(default=604_800.0, gt=0)
+
+    @field_validator("alerts_signing_secret")
+    @classmethod
+    def _signing_secret(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) < 16 or value.lower().startswith("change")):
+            raise ValueError("ALERTS_SIGNING_SECRET must be a random secret of at least 16 characters")
+        return value
+
     @field_validator("admin_api_key")
     @classmethod
     def _not_placeholder(cls, value: str | None) -> str | None:

@@ -1,0 +1,1 @@
+"""The HTTP API: FastAPI routes that translate requests into CommandService/MatchService calls."""

@@ -1,0 +1,85 @@
+"""Request dependencies: the services a route needs, who is asking, and read-your-writes waiting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.auth import KeyRing, Unauthorized
+from api.consistency import LagProbe, OffsetToken
+from matcher.commands import Accepted as Acknowledged
+from matcher.commands import CommandService, Principal
+from matcher.service import MatchService
+from matcher.view import ReadModel
+from models.api import Accepted
+
+
+@dataclass
+class Services:
+    """What routes use; built once per app from the composition root's container."""
+
+    container: Any  # bootstrap.Container, or a lighter object with the same attributes (bench)
+    view: ReadModel
+    commands: CommandService
+    matches: MatchService
+    probe: LagProbe
+    keys: KeyRing
+    read_wait_seconds: float
+
+    def accepted(self, result: Acknowledged) -> Accepted:
+        """A write the broker acknowledged, as the 202 body; the replica learns the new log end."""
+        self.probe.observe(result.delivery)
+        return Accepted(entity_id=result.entity_id, version=result.version, offset_token=result.delivery.token)
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
+
+
+def wait_token(
+    svc: ServicesDep,
+    wait_for: Annotated[str | None, Query(max_length=300, description=(
+        "an offset_token from a write: wait (briefly) until this replica has applied it"))] = None,
+    x_wait_for: Annotated[str | None, Header(max_length=300, description="same as the wait_for query")] = None,
+) -> OffsetToken | None:
+    if wait_for is not None:
+        return svc.probe.parse(wait_for, "wait_for")
+    if x_wait_for is not None:
+        return svc.probe.parse(x_wait_for, "X-Wait-For")
+    return None
+
+
+def principal(
+    response: Response,
+    svc: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    token: Annotated[OffsetToken | None, Depends(wait_token)],
+) -> Principal:
+    """Who is asking; waits for `wait_for` first, so a key issued a moment ago already works with it."""
+    if credentials is None:
+        raise Unauthorized("an API key is required: send `Authorization: Bearer <key>`")
+    who = svc.keys.resolve(credentials.credentials)
+    waited: bool | None = None
+    # An unknown key may be one whose issue event is not applied yet: wait, but only for a record that
+    # exists, so that unauthenticated callers cannot park request threads with invented tokens.
+    if who is None and token is not None and svc.probe.written(token):
+        waited = svc.probe.wait(token, svc.read_wait_seconds)
+        who = svc.keys.resolve(credentials.credentials)
+    if who is None:
+        raise Unauthorized("the API key is unknown or revoked", invalid_token=True)
+    if token is not None and waited is None:
+        waited = svc.probe.wait(token, svc.read_wait_seconds)
+    if waited is not None:
+        response.headers["X-Consistency"] = "fresh" if waited else "stale"
+    response.headers["X-Read-Lag"] = str(svc.probe.lag())
+    return who
+
+
+Who = Annotated[Principal, Depends(principal)]

@@ -1,0 +1,43 @@
+"""The API process: `python -m api.main --port 8000`.
+
+Builds the service from settings, serves at once (so /healthz answers and /readyz reports the catch-up),
+replays the log into the read model in the background, then follows it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+
+import uvicorn
+
+from api.app import create_app
+from bootstrap import build
+from models.settings import get_settings
+
+log = logging.getLogger("api")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve the matchmaking HTTP API.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = get_settings()
+    if settings.admin_api_key is None:
+        log.warning("ADMIN_API_KEY is not set: only keys issued earlier (events on the auth topic) work")
+    container = build(settings)
+    starter = threading.Thread(target=container.start, name="catch-up", daemon=True)
+    starter.start()
+    try:
+        uvicorn.run(create_app(container), host=args.host, port=args.port, log_level=args.log_level)
+    finally:
+        starter.join(timeout=5)
+        container.stop()
+
+
+if __name__ == "__main__":
+    main()

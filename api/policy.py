@@ -1,0 +1,213 @@
+"""Who may read what, and in which shape. Writes are checked by CommandService; reads are checked here.
+
+- Projects: the owning founder and admins see everything; investors, organizers and registrars see the
+  public fields; other founders see nothing (403). An investor with an accepted intro to the project also
+  sees its contact.
+- Investors: the investor itself and admins see everything; registrars see the public fields of every
+  profile (pending and rejected included); founders and organizers see verified profiles only (others are
+  404, as if absent); other investors see nothing (403). A founder with an accepted intro between one of
+  its projects and the investor also sees its contact.
+- Contact details appear nowhere else.
+"""
+
+from __future__ import annotations
+
+from matcher.commands import Principal
+from matcher.errors import Conflict, NotAllowed, NotFound
+from matcher.ranking import Reason
+from matcher.service import Match
+from matcher.view import ReadModel, Versioned
+from models.api import (
+    IntroContacts,
+    IntroView,
+    InvestorMatch,
+    InvestorPrivate,
+    InvestorPublic,
+    ProjectMatch,
+    ProjectPrivate,
+    ProjectPublic,
+    ReasonOut,
+)
+from models.entities import Investor, Project
+from models.events import Intro
+
+_PROJECT_FIELDS = set(ProjectPublic.model_fields) - {"id", "version", "updated_at"}
+_INVESTOR_FIELDS = set(InvestorPublic.model_fields) - {"id", "version", "updated_at"}
+
+
+# ---- shapes ------------------------------------------------------------------------------------------
+def project_public(v: Versioned[Project]) -> ProjectPublic:
+    return ProjectPublic(id=v.id, version=v.version, updated_at=v.updated_at,
+                         **v.value.model_dump(include=_PROJECT_FIELDS))
+
+
+def project_private(v: Versioned[Project], *, with_owner: bool) -> ProjectPrivate:
+    return ProjectPrivate(id=v.id, version=v.version, updated_at=v.updated_at, contact=v.value.contact,
+                          owner=v.value.owner if with_owner else None,
+                          **v.value.model_dump(include=_PROJECT_FIELDS))
+
+
+def investor_public(v: Versioned[Investor]) -> InvestorPublic:
+    return InvestorPublic(id=v.id, version=v.version, updated_at=v.updated_at,
+                          **v.value.model_dump(include=_INVESTOR_FIELDS))
+
+
+def investor_private(v: Versioned[Investor]) -> InvestorPrivate:
+    return InvestorPrivate(id=v.id, version=v.version, updated_at=v.updated_at, contact=v.value.contact,
+                           **v.value.model_dump(include=_INVESTOR_FIELDS))
+
+
+def reasons_out(reasons: list[Reason]) -> list[ReasonOut]:
+    return [ReasonOut(code=r.code, en=r.en, zh=r.zh) for r in reasons]
+
+
+def project_match(view: ReadModel, m: Match) -> ProjectMatch:
+    return ProjectMatch(entity_id=m.entity_id, score=m.score, features=m.features, contributions=m.contributions,
+                        reasons=reasons_out(m.reasons), project=project_public(view.projects[m.entity_id]))
+
+
+def investor_match(view: ReadModel, m: Match) -> InvestorMatch:
+    return InvestorMatch(entity_id=m.entity_id, score=m.score, features=m.features, contributions=m.contributions,
+                         reasons=reasons_out(m.reasons), investor=investor_public(view.investors[m.entity_id]))
+
+
+# ---- lookups -----------------------------------------------------------------------------------------
+def _project(view: ReadModel, project_id: str) -> Versioned[Project]:
+    found = view.projects.get(project_id)
+    if found is None:
+        raise NotFound("project", project_id)
+    return found
+
+
+def _investor(view: ReadModel, investor_id: str) -> Versioned[Investor]:
+    found = view.investors.get(investor_id)
+    if found is None:
+        raise NotFound("investor", investor_id)
+    return found
+
+
+def accepted_intro(view: ReadModel, investor_id: str | None, project_id: str) -> bool:
+    with view.lock:  # the indexer inserts intros while request threads read
+        return investor_id is not None and view.accepted_intro(investor_id, project_id)
+
+
+def founder_linked(view: ReadModel, founder_id: str | None, investor_id: str) -> bool:
+    """An accepted intro between the investor and one of the founder's projects."""
+    if founder_id is None:
+        return False
+    with view.lock:
+        for intro in view.intros.values():
+            v = intro.value
+            if v.status == "accepted" and v.investor_id == investor_id:
+                project = view.projects.get(v.project_id)
+                if project is not None and project.value.owner == founder_id:
+                    return True
+    return False
+
+
+# ---- reads -------------------------------------------------------------------------------------------
+def read_project(view: ReadModel, who: Principal, project_id: str) -> ProjectPublic | ProjectPrivate:
+    found = _project(view, project_id)
+    if who.role == "founder":
+        if found.value.owner != who.entity_id:
+            raise NotAllowed(f"project {project_id!r} belongs to another founder")
+        return project_private(found, with_owner=True)
+    if who.role == "admin":
+        return project_private(found, with_owner=True)
+    if who.role == "investor" and accepted_intro(view, who.entity_id, project_id):
+        return project_private(found, with_owner=False)
+    return project_public(found)
+
+
+def own_projects(view: ReadModel, who: Principal) -> list[Versioned[Project]]:
+    """A founder's projects (every project for admins), oldest change first; shape them with project_private."""
+    if who.role not in ("founder", "admin"):
+        raise NotAllowed("only founders list their projects (and admins, every project)")
+    with view.lock:
+        found = [v for v in view.projects.values() if who.role == "admin" or v.value.owner == who.entity_id]
+    found.sort(key=lambda v: (v.updated_at, v.id))
+    return found
+
+
+def read_investor(view: ReadModel, who: Principal, investor_id: str) -> InvestorPublic | InvestorPrivate:
+    if who.role == "investor" and who.entity_id != investor_id:
+        raise NotAllowed("investors see only their own profile")
+    found = _investor(view, investor_id)
+    if who.role in ("investor", "admin"):
+        return investor_private(found)
+    if who.role == "registrar":
+        return investor_public(found)
+    if found.value.verification != "verified":  # founders and organizers: unverified profiles do not exist
+        raise NotFound("investor", investor_id)
+    if who.role == "founder" and founder_linked(view, who.entity_id, investor_id):
+        return investor_private(found)
+    return investor_public(found)
+
+
+def pending_investors(view: ReadModel, who: Principal) -> list[InvestorPublic]:
+    if not who.is_staff():
+        raise NotAllowed("only registrars and admins see the pending registrations")
+    with view.lock:
+        found = [v for v in view.investors.values()
+                 if v.value.verification == "pending" and v.value.status == "active"]
+    found.sort(key=lambda v: (v.updated_at, v.id))
+    return [investor_public(v) for v in found]
+
+
+def check_feed(view: ReadModel, who: Principal, investor_id: str) -> None:
+    """An investor reads its own feed once verified; admins read any."""
+    if who.role not in ("investor", "admin"):
+        raise NotAllowed("only investors read deal feeds")
+    if who.role == "investor" and who.entity_id != investor_id:
+        raise NotAllowed("an investor reads only its own feed")
+    found = _investor(view, investor_id)
+    if who.role != "admin" and (found.value.verification != "verified" or found.value.status != "active"):
+        raise Conflict(f"investor {investor_id!r} is {found.value.verification} and {found.value.status}; "
+                       "the feed opens once a registrar has verified the profile")
+
+
+def check_project_matches(view: ReadModel, who: Principal, project_id: str) -> None:
+    """A founder reads the investor list of its own projects; admins of any."""
+    if who.role not in ("founder", "admin"):
+        raise NotAllowed("only founders read the investors matching a project")
+    found = _project(view, project_id)
+    if who.role == "founder" and found.value.owner != who.entity_id:
+        raise NotAllowed(f"project {project_id!r} belongs to another founder")
+
+
+def check_search(who: Principal) -> None:
+    if who.role not in ("organizer", "admin"):
+        raise NotAllowed("only organizers and admins search")
+
+
+# ---- intros ------------------------------------------------------------------------------------------
+def intro_view(view: ReadModel, v: Versioned[Intro]) -> IntroView:
+    intro = v.value
+    contacts = None
+    if intro.status == "accepted":  # only the two parties (and admins) ever see an intro
+        project, investor = view.projects.get(intro.project_id), view.investors.get(intro.investor_id)
+        if project is not None and investor is not None:
+            contacts = IntroContacts(project=project.value.contact, investor=investor.value.contact)
+    return IntroView(id=v.id, version=v.version, updated_at=v.updated_at, project_id=intro.project_id,
+                     investor_id=intro.investor_id, requested_by=intro.requested_by, message=intro.message,
+                     status=intro.status, decline_reason=intro.decline_reason, contacts=contacts)
+
+
+def own_intros(view: ReadModel, who: Principal) -> list[IntroView]:
+    if who.role not in ("founder", "investor", "admin"):
+        raise NotAllowed("only founders, investors and admins have intros")
+    with view.lock:
+        found = []
+        for v in view.intros.values():
+            intro = v.value
+            if who.role == "investor":
+                mine = intro.investor_id == who.entity_id
+            elif who.role == "founder":
+                project = view.projects.get(intro.project_id)
+                mine = project is not None and project.value.owner == who.entity_id
+            else:
+                mine = True
+            if mine:
+                found.append(v)
+        found.sort(key=lambda v: (v.updated_at, v.id))
+        return [intro_view(view, v) for v in found]

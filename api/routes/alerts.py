@@ -1,0 +1,175 @@
+"""Deal alerts: saved searches, delivery settings (with the webhook signing secret), the inbox, and the
+delivery status of each alert. Investors and founders see their own; admins anyone's (naming the recipient
+with `recipient_role` and `recipient_id`); other roles get 403."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from api.deps import ServicesDep, Who
+from api.pagination import decode_cursor, encode_cursor
+from api.routes import READ, WRITE
+from matcher.alert_store import DeliveryState, Record
+from matcher.alerts import AlertCommands
+from matcher.errors import InvalidRequest
+from models.alerts import MatchAlert, RecipientRole, SavedSearch
+from models.api import Accepted, ReasonOut
+from models.api_alerts import (
+    AlertMatchOut,
+    AlertOut,
+    AlertPage,
+    AlertSettingsOut,
+    AlertSettingsUpdate,
+    DeliveryOut,
+    SavedSearchCreate,
+    SavedSearchList,
+    SavedSearchOut,
+    SavedSearchUpdate,
+)
+
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+SearchId = Annotated[str, Path(min_length=1, max_length=64)]
+AlertId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="an alert's id (32 hex digits)")]
+
+
+def alert_commands(svc: ServicesDep) -> AlertCommands:
+    found = getattr(svc.container, "alerts", None)
+    if found is None:  # a container built without alerts (e.g. a benchmark's light one)
+        found = AlertCommands(svc.view, svc.commands, getattr(svc.container.settings, "alerts_signing_secret", None))
+    return found
+
+
+Alerts = Annotated[AlertCommands, Depends(alert_commands)]
+RecipientRoleQ = Annotated[RecipientRole | None, Query(description="admins: whose alerts")]
+RecipientIdQ = Annotated[str | None, Query(min_length=1, max_length=64, description="admins: whose alerts")]
+
+
+# ---- shapes ------------------------------------------------------------------------------------------
+def search_out(r: Record[SavedSearch]) -> SavedSearchOut:
+    return SavedSearchOut(id=r.id, version=r.version, updated_at=r.updated_at,
+                          **r.value.model_dump(exclude={"deleted"}))
+
+
+def delivery_out(state: DeliveryState | None) -> DeliveryOut:
+    if state is None:
+        return DeliveryOut(status="not_pushed")
+    return DeliveryOut(status=state.status, delivery_id=state.delivery_id, kind=state.kind,  # type: ignore[arg-type]
+                       attempt=state.attempt, reason=state.reason, next_attempt_at=state.next_attempt_at,
+                       http_status=state.http_status, error=state.error, updated_at=state.updated_at)
+
+
+def alert_out(r: Record[MatchAlert], alerts: AlertCommands, read: bool) -> AlertOut:
+    a = r.value
+    matches = [AlertMatchOut(investor_id=m.investor_id, project_id=m.project_id, score=m.score, via=m.via,
+                             reasons=[ReasonOut(code=x.code, en=x.en, zh=x.zh) for x in m.reasons]) for m in a.matches]
+    return AlertOut(id=r.id, created_at=r.updated_at, recipient_role=a.recipient_role, recipient_id=a.recipient_id,
+                    subject_kind=a.subject_kind, subject_id=a.subject_id, subject_version=a.subject_version,
+                    matches=matches, read=read, delivery=delivery_out(alerts.store.alert_status.get(r.id)))
+
+
+def _encode_before(alert_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"b": alert_id}).encode()).decode().rstrip("=")
+
+
+def _decode_before(cursor: str | None) -> str | None:
+    """A keyset cursor (the last alert of the previous page), so pages do not shift as alerts arrive."""
+    if not cursor:
+        return None
+    try:
+        found = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["b"]
+    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
+        found = None
+    if not isinstance(found, str):
+        raise InvalidRequest(f"cursor must be a next_cursor returned by this API; got {cursor[:80]!r}")
+    return found
+
+
+# ---- saved searches ------------------------------------------------------------------------------------
+@router.post("/searches", status_code=202, responses=WRITE)
+def save_search(body: SavedSearchCreate, who: Who, svc: ServicesDep, alerts: Alerts) -> Accepted:
+    """Save a search: investors for projects; founders for investors, for one of their projects."""
+    return svc.accepted(alerts.save_search(who, body.model_dump()))
+
+
+@router.get("/searches", responses=READ)
+def list_searches(who: Who, alerts: Alerts, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                  cursor: Annotated[str | None, Query(max_length=200)] = None) -> SavedSearchList:
+    """The caller's saved searches (admins: everyone's), oldest first."""
+    offset = decode_cursor(cursor)
+    found = alerts.searches(who)
+    page = found[offset:offset + limit]
+    more = offset + limit < len(found)
+    return SavedSearchList(data=[search_out(s) for s in page], count=len(found),
+                           next_cursor=encode_cursor(offset + limit) if more else None)
+
+
+@router.get("/searches/{search_id}", responses=READ)
+def read_search(search_id: SearchId, who: Who, alerts: Alerts) -> SavedSearchOut:
+    """One saved search of the caller's."""
+    return search_out(alerts.search(who, search_id))
+
+
+@router.put("/searches/{search_id}", status_code=202, responses=WRITE)
+def update_search(search_id: SearchId, body: SavedSearchUpdate, who: Who, svc: ServicesDep,
+                  alerts: Alerts) -> Accepted:
+    """Replace a saved search's criteria; `expected_version` must be its current version (else 409)."""
+    fields = body.model_dump(exclude={"expected_version", "investor_id"})
+    return svc.accepted(alerts.save_search(who, fields, search_id, body.expected_version))
+
+
+@router.delete("/searches/{search_id}", status_code=202, responses=WRITE)
+def delete_search(search_id: SearchId, who: Who, svc: ServicesDep, alerts: Alerts) -> Accepted:
+    """Delete a saved search; it alerts no more."""
+    return svc.accepted(alerts.delete_search(who, search_id))
+
+
+# ---- delivery settings ---------------------------------------------------------------------------------
+@router.get("/settings", responses=READ)
+def read_settings(who: Who, alerts: Alerts, recipient_role: RecipientRoleQ = None,
+                  recipient_id: RecipientIdQ = None) -> AlertSettingsOut:
+    """Webhook delivery settings, and (to the recipient itself) the secret its webhooks are signed with."""
+    value, version, secret = alerts.settings(who, recipient_role, recipient_id)
+    return AlertSettingsOut(version=version, signing_secret=secret, **value.model_dump())
+
+
+@router.put("/settings", status_code=202, responses=WRITE)
+def update_settings(body: AlertSettingsUpdate, who: Who, svc: ServicesDep, alerts: Alerts,
+                    recipient_role: RecipientRoleQ = None, recipient_id: RecipientIdQ = None) -> Accepted:
+    """Set the webhook URL, mode (instant, daily, weekly, off), pushes per hour and profile alerts."""
+    fields = body.model_dump(exclude={"expected_version"})
+    return svc.accepted(alerts.update_settings(who, fields, recipient_role, recipient_id,
+                                               body.expected_version))
+
+
+# ---- the inbox -----------------------------------------------------------------------------------------
+@router.get("", responses=READ)
+def list_alerts(who: Who, alerts: Alerts, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                cursor: Annotated[str | None, Query(max_length=200)] = None, unread_only: bool = False,
+                recipient_role: RecipientRoleQ = None, recipient_id: RecipientIdQ = None) -> AlertPage:
+    """The caller's alerts, newest first; the ones returned are marked read (not when an admin reads)."""
+    found = alerts.alerts(who, recipient_role, recipient_id, before=_decode_before(cursor), limit=limit,
+                          unread_only=unread_only)
+    read = {r.id for r in found if r.id in alerts.store.read}
+    alerts.mark_read(who, found)
+    more = len(found) == limit
+    return AlertPage(data=[alert_out(r, alerts, r.id in read) for r in found],
+                     next_cursor=_encode_before(found[-1].id) if more else None)
+
+
+@router.get("/{alert_id}", responses=READ)
+def read_alert(alert_id: AlertId, who: Who, alerts: Alerts) -> AlertOut:
+    """One alert of the caller's, with its delivery status."""
+    found = alerts.alert(who, alert_id)
+    return alert_out(found, alerts, found.id in alerts.store.read)
+
+
+@router.get("/{alert_id}/delivery", responses=READ)
+def read_delivery(alert_id: AlertId, who: Who, alerts: Alerts) -> DeliveryOut:
+    """Where the alert's webhook push stands: queued, delivered, retrying (with the next attempt) or dead."""
+    alerts.alert(who, alert_id)
+    return delivery_out(alerts.store.alert_status.get(alert_id))

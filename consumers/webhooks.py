@@ -1,0 +1,342 @@
+"""Webhook delivery of deal alerts: signed POSTs, retries with backoff, digests, per-recipient rate limits.
+
+    python -m consumers.webhooks
+
+A consumer group (`<prefix>.webhooks`) over the alerts topic. Alerts and delivery records are keyed by the
+recipient, so one worker owns a recipient's alerts *and* its queue, retries and rate limit. Every decision is
+an event on the deliveries topic (`AlertQueued`, `AlertDelivered`, `AlertDeliveryFailed` with status retrying
+or dead), and that topic is the worker's state: on start-up and after a rebalance it is replayed (with the
+settings and alerts topics) into an `AlertStore`, which rebuilds the digest queues, the pending retries and
+the push times the rate limit counts. Offsets of the alerts topic are committed only after each alert's
+outcome (pushed, failed and scheduled for retry, or queued) is recorded and flushed.
+
+Per alert of a recipient with a webhook (mode not off):
+- instant: pushed at once while the rate limit (`max_per_hour` pushes per `Settings.alert_rate_window_s`)
+  allows; beyond it the alert is queued (`rate_limited`) and all queued alerts go out together as one digest
+  push as soon as the limit allows again. Nothing is dropped.
+- daily / weekly: queued (`digest`); one digest push per recipient at each period boundary.
+- a failed push (connection error, timeout, non-2xx) is retried after base, 2 base, 4 base... seconds; after
+  `webhook_max_attempts` it is dead: an `AlertDeliveryFailed` with status dead, and a record on the
+  dead-letter topic with the body that could not be delivered.
+Only alerts created after the recipient's current settings were saved are pushed (a new webhook does not
+receive the backlog, which stays in the API's inbox).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.partitioner.default import murmur2
+
+from consumers.loop import ConsumerLoop, DeadLetters
+from consumers.producer import EventProducer
+from consumers.topics import Topics, ensure_topics
+from matcher.alert_store import AlertStore
+from matcher.delivery import (
+    RateLimit,
+    backoff_s,
+    delivery_id,
+    digest_batches,
+    signed_headers,
+    signing_secret,
+    webhook_body,
+)
+from models.alerts import MAX_ALERTS_PER_DELIVERY, AlertDelivery, AlertSettings, MatchAlert, settings_id
+from models.events import Event, InvalidEvent, decode_event
+from models.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def group_id(topics: Topics) -> str:
+    return f"{topics.prefix}.webhooks"
+
+
+@dataclass(frozen=True)
+class Push:
+    delivery_id: str
+    recipient: str
+    kind: str  # instant | digest
+    alert_ids: tuple[str, ...]
+    attempt: int
+
+
+class _Reassigned(ConsumerRebalanceListener):
+    """Runs on the consumer's IO loop, so it only raises a flag; the worker catches its state up before it
+    handles the next record."""
+
+    def __init__(self, worker: WebhookWorker) -> None:
+        self.worker = worker
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self.worker.reassigned = True
+
+
+class WebhookWorker:
+    def __init__(self, settings: Settings, producer: EventProducer, http: httpx.Client | None = None,
+                 client_id: str = "webhooks", max_parallel: int = 8) -> None:
+        if settings.alerts_signing_secret is None:
+            raise ValueError("ALERTS_SIGNING_SECRET must be set: every webhook is signed with a secret derived "
+                             "from it")
+        self.settings, self.producer = settings, producer
+        self.topics = Topics(settings.topic_prefix)
+        self.secret = settings.alerts_signing_secret
+        self.http = http or httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False)
+        self.store = AlertStore()
+        bootstrap = settings.kafka_bootstrap_servers
+        # the state: settings, alerts and delivery records of every recipient (read whole, no group)
+        self.state = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                   client_id=f"{client_id}-state", reconnect_backoff_max_ms=1000,
+                                   fetch_max_wait_ms=100)
+        parts = []
+        for topic in (self.topics.alert_settings, self.topics.alerts, self.topics.alert_deliveries):
+            parts += [TopicPartition(topic, p) for p in sorted(self._partitions(self.state, topic))]
+        self.state.assign(parts)
+        self.state.seek_to_beginning(*parts)
+        self.state_partitions = parts
+        self.state_invalid = 0
+        # the work: alerts of the recipients this worker owns
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id(self.topics),
+                                      client_id=client_id, enable_auto_commit=False, auto_offset_reset="earliest",
+                                      reconnect_backoff_max_ms=1000, fetch_max_wait_ms=100)
+        self.n_partitions = len(self._partitions(self.consumer, self.topics.alerts))
+        self.reassigned = True
+        self.consumer.subscribe([self.topics.alerts], listener=_Reassigned(self))
+        self.loop = ConsumerLoop(self.consumer, self.handle, DeadLetters(producer, self.topics.deadletter, "webhooks"),
+                                 on_batch=self.push_batch, poll_timeout_ms=100, max_records=500)
+        self.pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="webhook")
+        self._now_pushes: list[Push] = []
+        self.pushes_attempted = 0
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def _partitions(consumer: KafkaConsumer, topic: str, timeout: float = 30.0) -> set[int]:
+        deadline = time.monotonic() + timeout
+        found = consumer.partitions_for_topic(topic)
+        while not found and time.monotonic() < deadline:
+            time.sleep(0.2)
+            found = consumer.partitions_for_topic(topic)
+        if not found:
+            raise RuntimeError(f"topic {topic} does not exist; create the topics first")
+        return found
+
+    # ---- state --------------------------------------------------------------------------------------
+    def _apply_state(self, record: ConsumerRecord) -> None:
+        try:
+            self.store.apply(decode_event(record.value))
+        except (InvalidEvent, TypeError) as exc:  # the groups that own those topics dead-letter them
+            self.state_invalid += 1
+            log.warning("invalid state record %s:%s:%s: %s", record.topic, record.partition, record.offset, exc)
+
+    def poll_state(self, timeout_ms: int = 0) -> int:
+        seen = 0
+        for records in self.state.poll(timeout_ms=timeout_ms, max_records=5000).values():
+            for record in records:
+                self._apply_state(record)
+                seen += 1
+        return seen
+
+    def catch_up_state(self, timeout: float = 60.0) -> None:
+        """Apply every state record up to the log end as of now (start-up and every new assignment)."""
+        ends = self.state.end_offsets(self.state_partitions)
+        deadline = time.monotonic() + timeout
+        while any(self.state.position(tp) < end for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"webhook worker state did not catch up in {timeout}s")
+            self.poll_state(timeout_ms=100)
+
+    def owns(self, recipient: str) -> bool:
+        partition = (murmur2(recipient.encode()) & 0x7FFFFFFF) % self.n_partitions
+        return TopicPartition(self.topics.alerts, partition) in self.consumer.assignment()
+
+    def _settings(self, recipient_role: str, recipient_id: str) -> AlertSettings | None:
+        found = self.store.settings_for(recipient_role, recipient_id)
+        if found is None or found.mode == "off" or not found.webhook_url:
+            return None
+        return found
+
+    def _limit(self, s: AlertSettings) -> RateLimit:
+        return RateLimit(s.max_per_hour, self.settings.alert_rate_window_s)
+
+    # ---- new alerts ---------------------------------------------------------------------------------
+    def handle(self, record: ConsumerRecord) -> bool:
+        if self.reassigned:  # a rebalance gave us recipients: know their queues and limits first
+            self.reassigned = False
+            self.catch_up_state()
+        event = decode_event(record.value)
+        alert = event.payload
+        if not isinstance(alert, MatchAlert):
+            raise InvalidEvent(f"type must be MatchAlerted on the alerts topic; got {event.type!r}")
+        self.store.add_alert(alert, event.occurred_at)
+        aid, recipient = alert.alert_id, alert.recipient
+        if aid in self.store.alert_status or any(aid in p.alert_ids for p in self._now_pushes):
+            return False  # handled before (a redelivery, or a second copy of the alert)
+        s = self._settings(alert.recipient_role, alert.recipient_id)
+        saved = self.store.settings.get(settings_id(alert.recipient_role, alert.recipient_id))
+        if s is None or saved is None or event.occurred_at < saved.updated_at:
+            return False  # in the inbox only
+        now = time.time()
+        if s.mode == "instant":
+            pushes = self.store.pushes[recipient].values()
+            if not self.store.queued.get(recipient) and self._limit(s).allows(pushes, now):
+                did = delivery_id("instant", [aid])
+                self.store.note_push(recipient, did, now)
+                self._now_pushes.append(Push(did, recipient, "instant", (aid,), 1))
+                return True
+            reason = "rate_limited"
+        else:
+            reason = "digest"
+        self._record("AlertQueued", AlertDelivery(
+            delivery_id=delivery_id("queued", [aid]), recipient_role=alert.recipient_role,
+            recipient_id=alert.recipient_id, alert_ids=[aid], kind="digest", status="queued", reason=reason))
+        return True
+
+    def push_batch(self) -> None:
+        """The instant pushes this batch decided, in parallel; their outcomes are recorded before the loop
+        flushes and commits."""
+        pushes, self._now_pushes = self._now_pushes, []
+        self._execute(pushes)
+
+    # ---- due work: retries and digests ---------------------------------------------------------------
+    def due(self, now: float) -> list[Push]:
+        pushes = []
+        for state in list(self.store.retrying.values()):
+            role, _, rid = state.recipient.partition(":")
+            if (state.next_attempt_at is not None and state.next_attempt_at.timestamp() <= now
+                    and self.owns(state.recipient) and self._settings(role, rid) is not None):
+                pushes.append(Push(state.delivery_id, state.recipient, state.kind, state.alert_ids, state.attempt + 1))
+        for recipient, queued in list(self.store.queued.items()):
+            if not queued or not self.owns(recipient):
+                continue
+            role, _, rid = recipient.partition(":")
+            s = self._settings(role, rid)
+            if s is None:
+                continue  # off or no webhook: the queue waits
+            period = {"instant": None, "daily": self.settings.digest_daily_s,
+                      "weekly": self.settings.digest_weekly_s}[s.mode]
+            batches = digest_batches(queued, now, period, MAX_ALERTS_PER_DELIVERY)
+            if batches and self._limit(s).allows(self.store.pushes[recipient].values(), now):
+                did = delivery_id("digest", batches[0])
+                self.store.note_push(recipient, did, now)
+                pushes.append(Push(did, recipient, "digest", tuple(batches[0]), 1))
+        return pushes
+
+    def tick(self) -> int:
+        pushes = self.due(time.time())
+        if pushes:
+            self._execute(pushes)
+            self.producer.flush()
+        return len(pushes)
+
+    # ---- pushing ------------------------------------------------------------------------------------
+    def _execute(self, pushes: list[Push]) -> None:
+        if not pushes:
+            return
+        self.pushes_attempted += len(pushes)
+        outcomes = list(self.pool.map(self._attempt, pushes))
+        for push, (body, outcome) in zip(pushes, outcomes, strict=True):
+            kind = "AlertDelivered" if outcome.status == "delivered" else "AlertDeliveryFailed"
+            self._record(kind, outcome)
+            if outcome.status == "dead":
+                self.producer.send_async(self.topics.deadletter, push.recipient.encode(), body, [
+                    ("reason", f"webhook delivery failed {push.attempt} times: {outcome.error}"[:2000].encode()),
+                    ("stage", b"webhooks"), ("source", f"delivery:{push.delivery_id}".encode()),
+                    ("recipient", push.recipient.encode())])
+
+    def _attempt(self, push: Push) -> tuple[bytes, AlertDelivery]:
+        """One POST; returns the body and the outcome to record. Runs on the pool: touches no shared state."""
+        role, _, rid = push.recipient.partition(":")
+        s = self.store.settings_for(role, rid)
+        alerts = [self.store.alerts[a].value.model_dump(mode="json") for a in push.alert_ids if a in self.store.alerts]
+        body = webhook_body(push.delivery_id, push.recipient, push.kind, alerts)
+        headers = signed_headers(signing_secret(self.secret, push.recipient), int(time.time()), body,
+                                 push.delivery_id)
+        status: int | None = None
+        try:
+            if s is None or not s.webhook_url:
+                raise httpx.InvalidURL("the recipient has no webhook URL any more")
+            response = self.http.post(s.webhook_url, content=body, headers=headers)
+            status = response.status_code
+            error = None if 200 <= status < 300 else f"HTTP {status}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+        common = {"delivery_id": push.delivery_id, "recipient_role": role, "recipient_id": rid,
+                  "alert_ids": list(push.alert_ids), "kind": push.kind, "attempt": push.attempt, "http_status": status}
+        if error is None:
+            return body, AlertDelivery(**common, status="delivered")
+        if push.attempt >= self.settings.webhook_max_attempts:
+            log.warning("delivery %s to %s dead after %d attempts: %s", push.delivery_id, push.recipient,
+                        push.attempt, error)
+            return body, AlertDelivery(**common, status="dead", error=error)
+        wait = backoff_s(push.attempt, self.settings.webhook_retry_base_s)
+        next_at = datetime.fromtimestamp(time.time() + wait, UTC)
+        return body, AlertDelivery(**common, status="retrying", error=error, next_attempt_at=next_at)
+
+    def _record(self, kind: str, d: AlertDelivery) -> None:
+        """Queue the delivery event (flushed before the commit) and apply it here at once."""
+        event = Event(type=kind, entity_id=d.delivery_id, entity_version=max(1, d.attempt), actor="webhooks",
+                      payload=d)
+        self.producer.send_async(self.topics.alert_deliveries, d.recipient.encode(), event.to_bytes())
+        self.store.apply(event)
+
+    # ---- running ------------------------------------------------------------------------------------
+    def run_once(self) -> None:
+        self.poll_state()
+        self.loop.poll_once()
+        self.tick()
+
+    def run(self) -> None:
+        self.catch_up_state()
+        while not self.loop.stopping.is_set():
+            self.run_once()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="webhooks", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.loop.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def close(self) -> None:
+        self.consumer.close(autocommit=False)
+        self.state.close(autocommit=False)
+        self.pool.shutdown(wait=True)
+        self.http.close()
+        self.producer.close()
+
+
+def build(settings: Settings, client_id: str = "webhooks") -> WebhookWorker:
+    ensure_topics(settings.kafka_bootstrap_servers, Topics(settings.topic_prefix), settings.topic_partitions,
+                  settings.topic_replication)
+    return WebhookWorker(settings, EventProducer(settings.kafka_bootstrap_servers), client_id=client_id)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    worker = build(get_settings())
+    worker.loop.stop_on_signals()
+    log.info("webhook worker running")
+    try:
+        worker.run()
+    finally:
+        worker.close()
+        log.info("webhook worker stopped: %d pushes attempted, %s", worker.pushes_attempted, worker.loop.counters)
+
+
+if __name__ == "__main__":
+    main()

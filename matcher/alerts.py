@@ -1,0 +1,365 @@
+"""Deal alerts in the domain: whom a changed project or investor now fits, and the commands behind the API
+(saved searches, delivery settings, the inbox).
+
+Evaluation uses the service's own scoring, so an alert never disagrees with the feed:
+- a project changed: `MatchService.recommend_investors` above the default minimum score (the implicit
+  search "anything that fits my profile well"), plus every investor's saved searches whose filters accept
+  the project, scored with `MatchService.explain`;
+- an investor changed (e.g. newly verified): `recommend_projects` -> the founders owning those projects, plus
+  founders' saved searches (each for one of their projects) that accept the investor.
+Passed and invested pairs never alert: the recommendations exclude them, and saved searches check the same
+feedback exclusion. A pair (recipient, investor, project) alerts once: a later version of the same project
+or investor is not a new match for someone already told about it. Alert ids are deterministic (recipient,
+subject, subject version), so whoever recomputes an alert gets the same id and it is never sent twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from matcher.alert_store import AlertStore, Record
+from matcher.commands import Accepted, CommandService, Principal, new_id
+from matcher.delivery import signing_secret
+from matcher.encoder import investor_text, project_text
+from matcher.errors import InvalidRequest, NotAllowed, NotFound
+from matcher.ports import PublishFailed
+from matcher.ranking import Reason
+from matcher.service import MatchFilters, MatchService
+from matcher.view import ReadModel
+from models.alerts import (
+    AlertMatch,
+    AlertReason,
+    AlertSettings,
+    AlertsRead,
+    MatchAlert,
+    SavedSearch,
+    alert_id,
+    recipient_key,
+    search_terms,
+    settings_id,
+)
+from models.entities import Investor, Project
+from models.events import Event
+
+log = logging.getLogger(__name__)
+PROFILE = "profile"  # `via` of a match found by the implicit search
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    default_min_score: float = 0.6  # Settings.alert_default_min_score
+    max_recipients: int = 100  # counterparts taken from the recommendations per change (<= 200)
+
+
+@dataclass
+class _Hit:
+    score: float
+    reasons: list[Reason]
+    via: list[str] = field(default_factory=list)
+
+
+def search_filters(s: SavedSearch) -> MatchFilters:
+    return MatchFilters(sectors=frozenset(s.sectors), stages=frozenset(s.stages), cities=frozenset(s.cities),
+                        ticket_min_cny=s.ticket_min_cny, ticket_max_cny=s.ticket_max_cny, min_score=s.min_score)
+
+
+def text_matches(s: SavedSearch, text: str) -> bool:
+    """Every term of the search's free text occurs in `text` (lower-cased); no text matches everything."""
+    lowered = text.lower()
+    return all(term in lowered for term in search_terms(s.text))
+
+
+def _eligible_investor(inv: Investor | None) -> bool:
+    return inv is not None and inv.verification == "verified" and inv.status == "active"
+
+
+class AlertEvaluator:
+    """Turns changed subjects into the alerts not sent yet. Read-only over the read model."""
+
+    def __init__(self, matches: MatchService, policy: AlertPolicy | None = None) -> None:
+        self.matches = matches
+        self.view: ReadModel = matches.view
+        self.policy = policy or AlertPolicy()
+
+    @property
+    def store(self) -> AlertStore:
+        return self.view.alerts
+
+    def evaluate(self, subjects: Iterable[tuple[str, str]]) -> list[MatchAlert]:
+        """subjects: ("project" | "investor", id) pairs, each evaluated at its current version."""
+        out: list[MatchAlert] = []
+        with self.view.lock:
+            for kind, entity_id in subjects:
+                out += self.for_project(entity_id) if kind == "project" else self.for_investor(entity_id)
+        return out
+
+    def _searches(self, role: str) -> list[Record[SavedSearch]]:
+        return [s for s in self.store.active_searches() if s.value.owner_role == role]
+
+    def _profile_alerts(self, role: str, recipient_id: str) -> bool:
+        settings = self.store.settings_for(role, recipient_id)
+        return settings is None or settings.profile_alerts
+
+    def _add_search_hit(self, hits: dict[str, _Hit], key: str, search: Record[SavedSearch], investor_id: str,
+                        project_id: str) -> None:
+        found = hits.get(key)
+        if found is not None and found.score >= search.value.min_score:
+            found.via.append(search.id)
+            return
+        match = self.matches.explain(investor_id, project_id)
+        if match.score >= search.value.min_score:
+            hits.setdefault(key, _Hit(match.score, match.reasons)).via.append(search.id)
+
+    # ---- a project changed: alert investors -----------------------------------------------------------
+    def for_project(self, project_id: str) -> list[MatchAlert]:
+        found = self.view.projects.get(project_id)
+        if found is None or found.value.status != "open":
+            return []
+        project, version = found.value, found.version
+        hits: dict[str, _Hit] = {}  # investor id -> why it fits
+        implicit = MatchFilters(min_score=self.policy.default_min_score)
+        for m in self.matches.recommend_investors(project_id, self.policy.max_recipients, implicit):
+            if self._profile_alerts("investor", m.entity_id):
+                hits[m.entity_id] = _Hit(m.score, m.reasons, [PROFILE])
+        text = project_text(project)
+        for search in self._searches("investor"):
+            iid = search.value.owner_id
+            inv = self.view.investors.get(iid)
+            if (inv is None or not _eligible_investor(inv.value) or self.view.feedback.excluded(iid, project_id)
+                    or not search_filters(search.value).accepts_project(project)
+                    or not text_matches(search.value, text)):
+                continue
+            self._add_search_hit(hits, iid, search, iid, project_id)
+        alerts = []
+        for iid, hit in hits.items():
+            recipient = recipient_key("investor", iid)
+            aid = alert_id(recipient, "project", project_id, version)
+            if self.store.sent(aid) or (recipient, iid, project_id) in self.store.alerted_pairs:
+                continue
+            alerts.append(MatchAlert(alert_id=aid, recipient_role="investor", recipient_id=iid, subject_kind="project",
+                                     subject_id=project_id, subject_version=version,
+                                     matches=[_match(iid, project_id, hit)]))
+        return alerts
+
+    # ---- an investor changed: alert founders ----------------------------------------------------------
+    def for_investor(self, investor_id: str) -> list[MatchAlert]:
+        found = self.view.investors.get(investor_id)
+        if found is None or not _eligible_investor(found.value):
+            return []
+        investor, version = found.value, found.version
+        by_founder: dict[str, dict[str, _Hit]] = {}  # founder -> project id -> why it fits
+        implicit = MatchFilters(min_score=self.policy.default_min_score)
+        for m in self.matches.recommend_projects(investor_id, self.policy.max_recipients, implicit):
+            owner = self.view.projects[m.entity_id].value.owner
+            if owner is not None and self._profile_alerts("founder", owner):
+                by_founder.setdefault(owner, {})[m.entity_id] = _Hit(m.score, m.reasons, [PROFILE])
+        text = investor_text(investor)
+        for search in self._searches("founder"):
+            pid, owner = search.value.project_id or "", search.value.owner_id
+            project = self.view.projects.get(pid)
+            if (project is None or project.value.status != "open" or project.value.owner != owner
+                    or self.view.feedback.excluded(investor_id, pid)
+                    or not search_filters(search.value).accepts_investor(investor)
+                    or not text_matches(search.value, text)):
+                continue
+            self._add_search_hit(by_founder.setdefault(owner, {}), pid, search, investor_id, pid)
+        alerts = []
+        for owner, hits in by_founder.items():
+            recipient = recipient_key("founder", owner)
+            aid = alert_id(recipient, "investor", investor_id, version)
+            fresh = [(pid, hit) for pid, hit in hits.items()
+                     if (recipient, investor_id, pid) not in self.store.alerted_pairs]
+            if not fresh or self.store.sent(aid):
+                continue
+            fresh.sort(key=lambda ph: -ph[1].score)
+            alerts.append(MatchAlert(alert_id=aid, recipient_role="founder", recipient_id=owner,
+                                     subject_kind="investor", subject_id=investor_id, subject_version=version,
+                                     matches=[_match(investor_id, pid, hit) for pid, hit in fresh[:200]]))
+        return alerts
+
+
+def _match(investor_id: str, project_id: str, hit: _Hit) -> AlertMatch:
+    return AlertMatch(investor_id=investor_id, project_id=project_id, score=round(float(hit.score), 6),
+                      reasons=[AlertReason(code=r.code, en=r.en, zh=r.zh) for r in hit.reasons],
+                      via=list(dict.fromkeys(hit.via)))
+
+
+# ---- commands and reads behind the API ------------------------------------------------------------------
+class AlertCommands:
+    """Saved searches, delivery settings and the inbox. Investors and founders act on their own; admins on
+    anyone's (naming the recipient); every other role gets NotAllowed."""
+
+    def __init__(self, view: ReadModel, commands: CommandService, server_secret: str | None = None) -> None:
+        self.view, self.commands, self.server_secret = view, commands, server_secret
+
+    @property
+    def store(self) -> AlertStore:
+        return self.view.alerts
+
+    def recipient(self, who: Principal, role: str | None = None, recipient_id: str | None = None
+                  ) -> tuple[str, str]:
+        """(role, id) the request acts for: the caller itself, or for admins the one they name."""
+        if who.role in ("investor", "founder") and who.entity_id:
+            if (role is not None and role != who.role) or (recipient_id is not None and recipient_id != who.entity_id):
+                raise NotAllowed("investors and founders manage only their own alerts")
+            return who.role, who.entity_id
+        if who.role == "admin":
+            if role is None or recipient_id is None:
+                raise InvalidRequest("recipient_role and recipient_id are required when an admin acts for someone")
+            return role, recipient_id
+        raise NotAllowed("only investors, founders and admins have deal alerts")
+
+    def signing_secret(self, role: str, recipient_id: str) -> str | None:
+        if self.server_secret is None:
+            return None
+        return signing_secret(self.server_secret, recipient_key(role, recipient_id))
+
+    # ---- saved searches -----------------------------------------------------------------------------
+    def save_search(self, who: Principal, fields: dict[str, Any], search_id: str | None = None,
+                    expected_version: int | None = None) -> Accepted:
+        """Create (search_id None) or replace a saved search. `fields` are the criteria, plus `project_id`
+        (founders: the project it finds investors for) and, for admins creating one, `investor_id`."""
+        fields = dict(fields)
+        investor_id = fields.pop("investor_id", None)
+        if search_id is not None:
+            current = self._own_search(who, search_id).value
+            if fields.get("project_id") not in (None, current.project_id):
+                raise InvalidRequest("project_id of a saved search cannot change; save a new search instead")
+            owner_role, owner_id, project_id = current.owner_role, current.owner_id, current.project_id
+        else:
+            owner_role, owner_id, project_id = self._new_search_owner(who, fields.get("project_id"), investor_id)
+        fields.pop("project_id", None)
+        search = SavedSearch.model_validate({**fields, "owner_role": owner_role, "owner_id": owner_id,
+                                             "project_id": project_id, "deleted": False})
+        return self.commands._publish("SearchSaved", search_id or new_id("s"), search, who.actor,
+                                      self.store.searches, expected_version)
+
+    def _new_search_owner(self, who: Principal, project_id: str | None, investor_id: str | None
+                          ) -> tuple[str, str, str | None]:
+        if who.role == "investor" and who.entity_id:
+            if investor_id not in (None, who.entity_id):
+                raise NotAllowed("an investor saves searches for itself only")
+            if project_id is not None:
+                raise InvalidRequest("project_id is only for founders' searches; an investor's search finds projects")
+            return "investor", who.entity_id, None
+        if who.role == "founder" and who.entity_id:
+            if project_id is None:
+                raise InvalidRequest("project_id is required: a founder's search finds investors for one project")
+            if self._project(project_id).owner != who.entity_id:
+                raise NotAllowed(f"project {project_id!r} belongs to another founder")
+            return "founder", who.entity_id, project_id
+        if who.role == "admin":
+            if project_id is not None:
+                owner = self._project(project_id).owner
+                if owner is None:
+                    raise InvalidRequest(f"project_id {project_id!r} has no founder account to alert")
+                return "founder", owner, project_id
+            if investor_id is not None:
+                return "investor", investor_id, None
+            raise InvalidRequest("investor_id or project_id is required when an admin saves a search")
+        raise NotAllowed("only investors, founders and admins save searches")
+
+    def _project(self, project_id: str) -> Project:
+        found = self.view.projects.get(project_id)
+        if found is None:
+            raise NotFound("project", project_id)
+        return found.value
+
+    def _own_search(self, who: Principal, search_id: str) -> Record[SavedSearch]:
+        found = self.store.searches.get(search_id)
+        if found is None or found.value.deleted:
+            raise NotFound("saved search", search_id)
+        if who.role == "admin":
+            return found
+        if (who.role, who.entity_id) != (found.value.owner_role, found.value.owner_id):
+            raise NotAllowed(f"saved search {search_id!r} belongs to someone else")
+        return found
+
+    def delete_search(self, who: Principal, search_id: str) -> Accepted:
+        found = self._own_search(who, search_id)
+        return self.commands._publish("SearchDeleted", search_id, found.value.model_copy(update={"deleted": True}),
+                                      who.actor, self.store.searches)
+
+    def search(self, who: Principal, search_id: str) -> Record[SavedSearch]:
+        return self._own_search(who, search_id)
+
+    def searches(self, who: Principal) -> list[Record[SavedSearch]]:
+        """The caller's saved searches (every one for admins), oldest first."""
+        if who.role not in ("investor", "founder", "admin"):
+            raise NotAllowed("only investors, founders and admins have saved searches")
+        with self.view.lock:
+            found = [s for s in self.store.active_searches()
+                     if who.role == "admin" or (s.value.owner_role, s.value.owner_id) == (who.role, who.entity_id)]
+        found.sort(key=lambda s: (s.updated_at, s.id))
+        return found
+
+    # ---- delivery settings --------------------------------------------------------------------------
+    def settings(self, who: Principal, role: str | None = None, recipient_id: str | None = None
+                 ) -> tuple[AlertSettings, int, str | None]:
+        """(settings, version (0: defaults), signing secret (only for the recipient itself))."""
+        role, recipient_id = self.recipient(who, role, recipient_id)
+        found = self.store.settings.get(settings_id(role, recipient_id))
+        secret = self.signing_secret(role, recipient_id) if who.role != "admin" else None
+        if found is None:
+            return AlertSettings(recipient_role=role, recipient_id=recipient_id), 0, secret  # type: ignore[arg-type]
+        return found.value, found.version, secret
+
+    def update_settings(self, who: Principal, fields: dict[str, Any], role: str | None = None,
+                        recipient_id: str | None = None, expected_version: int | None = None) -> Accepted:
+        role, recipient_id = self.recipient(who, role, recipient_id)
+        value = AlertSettings.model_validate({**fields, "recipient_role": role, "recipient_id": recipient_id})
+        return self.commands._publish("AlertSettingsUpdated", settings_id(role, recipient_id), value, who.actor,
+                                      self.store.settings, expected_version)
+
+    # ---- inbox --------------------------------------------------------------------------------------
+    def alerts(self, who: Principal, role: str | None = None, recipient_id: str | None = None, *,
+               before: str | None = None, limit: int = 20, unread_only: bool = False) -> list[Record[MatchAlert]]:
+        """A recipient's alerts, newest first, strictly older than the alert id `before` (the cursor)."""
+        role, recipient_id = self.recipient(who, role, recipient_id)
+        with self.view.lock:
+            ids = self.store.by_recipient.get(recipient_key(role, recipient_id), [])
+            end = len(ids)
+            if before is not None:
+                try:
+                    end = ids.index(before)
+                except ValueError:
+                    raise InvalidRequest("cursor must be a next_cursor returned by this API") from None
+            page = []
+            for aid in reversed(ids[:end]):
+                if unread_only and aid in self.store.read:
+                    continue
+                page.append(self.store.alerts[aid])
+                if len(page) >= limit:
+                    break
+            return page
+
+    def alert(self, who: Principal, alert: str) -> Record[MatchAlert]:
+        found = self.store.alerts.get(alert)
+        if found is None:
+            raise NotFound("alert", alert)
+        if who.role != "admin" and (who.role, who.entity_id) != (found.value.recipient_role, found.value.recipient_id):
+            if who.role in ("investor", "founder"):
+                raise NotAllowed(f"alert {alert!r} is someone else's")
+            raise NotAllowed("only investors, founders and admins have deal alerts")
+        return found
+
+    def mark_read(self, who: Principal, alerts: list[Record[MatchAlert]]) -> bool:
+        """Record that the recipient has seen these alerts (admins reading do not mark). False when the log did
+        not acknowledge: the alerts then simply stay unread."""
+        if who.role not in ("investor", "founder") or not who.entity_id:
+            return False
+        unread = [a.id for a in alerts if a.id not in self.store.read
+                  and (a.value.recipient_role, a.value.recipient_id) == (who.role, who.entity_id)]
+        if not unread:
+            return False
+        payload = AlertsRead(recipient_role=who.role, recipient_id=who.entity_id, alert_ids=unread)  # type: ignore[arg-type]
+        event = Event(type="AlertsRead", entity_id=new_id("r"), entity_version=1, actor=who.actor, payload=payload)
+        try:
+            self.commands.publisher.publish(self.commands.topic_for("AlertsRead"), event)
+        except PublishFailed as exc:
+            log.warning("could not mark %d alerts read: %s", len(unread), exc)
+            return False
+        return True

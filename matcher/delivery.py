@@ -1,0 +1,125 @@
+"""Pure parts of webhook delivery: signing, the retry schedule, the per-recipient rate limit, digest timing.
+
+No I/O here: `consumers/webhooks.py` does the HTTP and the Kafka; the API shows recipients their secret.
+
+Signature: `X-Matchmaker-Signature: sha256=<hex>` where hex = HMAC-SHA256(secret, f"{timestamp}.{body}") and
+`X-Matchmaker-Timestamp` is the Unix time in seconds; a receiver recomputes it over the raw body and rejects
+old timestamps (replays). The secret per recipient is HMAC(server secret, recipient key): nothing secret is
+ever written to the event log, and the server can recompute it at any time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+TIMESTAMP_HEADER = "X-Matchmaker-Timestamp"
+SIGNATURE_HEADER = "X-Matchmaker-Signature"
+DELIVERY_HEADER = "X-Matchmaker-Delivery"
+
+
+def signing_secret(server_secret: str, recipient: str) -> str:
+    """The secret a recipient verifies our signatures with, derived so that it never needs storing."""
+    if not server_secret:
+        raise ValueError("server_secret must be a non-empty string")
+    digest = hmac.new(server_secret.encode(), f"webhook-signing|{recipient}".encode(), hashlib.sha256).hexdigest()
+    return f"whsec_{digest}"
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """`sha256=<hex>` of HMAC-SHA256(secret, f"{timestamp}.{body}")."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"sha256={mac.hexdigest()}"
+
+
+def verify(secret: str, timestamp: str | None, signature_header: str | None, body: bytes, now: float,
+           tolerance_s: float = 300.0) -> bool:
+    """What a receiver does: the signature matches the raw body and the timestamp is recent."""
+    if not timestamp or not signature_header or not timestamp.isdigit():
+        return False
+    if abs(now - int(timestamp)) > tolerance_s:
+        return False
+    return hmac.compare_digest(signature(secret, int(timestamp), body), signature_header)
+
+
+def signed_headers(secret: str, timestamp: int, body: bytes, delivery_id: str) -> dict[str, str]:
+    return {"Content-Type": "application/json", TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: signature(secret, timestamp, body), DELIVERY_HEADER: delivery_id}
+
+
+def delivery_id(kind: str, alert_ids: Iterable[str]) -> str:
+    """Deterministic: the same alerts in the same kind of delivery are the same delivery, on any worker."""
+    return hashlib.sha256(f"{kind}|{'|'.join(sorted(alert_ids))}".encode()).hexdigest()[:32]
+
+
+def webhook_body(delivery: str, recipient: str, kind: str, alerts: Sequence[dict[str, Any]]) -> bytes:
+    """The JSON body (compact, key order fixed) signed and posted; `alerts` are MatchAlert dumps."""
+    return json.dumps({"type": "match_alerts", "delivery_id": delivery, "recipient": recipient, "kind": kind,
+                       "alerts": list(alerts)}, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+
+
+# ---- retries ------------------------------------------------------------------------------------------
+def backoff_s(failed_attempt: int, base_s: float, factor: float = 2.0, cap_s: float = 3600.0) -> float:
+    """Seconds to wait after attempt number `failed_attempt` (1-based) failed: base * factor**(n-1), capped."""
+    if failed_attempt < 1:
+        raise ValueError(f"failed_attempt must be >= 1; got {failed_attempt}")
+    if base_s < 0 or factor < 1:
+        raise ValueError(f"base_s must be >= 0 and factor >= 1; got {base_s}, {factor}")
+    return min(cap_s, base_s * factor ** (failed_attempt - 1))
+
+
+def backoff_schedule(max_attempts: int, base_s: float, factor: float = 2.0, cap_s: float = 3600.0) -> list[float]:
+    """The waits between `max_attempts` attempts ([max_attempts - 1] seconds)."""
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be >= 1; got {max_attempts}")
+    return [backoff_s(n, base_s, factor, cap_s) for n in range(1, max_attempts)]
+
+
+# ---- rate limit ---------------------------------------------------------------------------------------
+class RateLimit:
+    """At most `limit` pushes in any window of `window_s` seconds (a sliding window over push times)."""
+
+    def __init__(self, limit: int, window_s: float = 3600.0) -> None:
+        if limit < 1 or window_s <= 0:
+            raise ValueError(f"limit must be >= 1 and window_s > 0; got {limit}, {window_s}")
+        self.limit, self.window_s = limit, window_s
+
+    def _recent(self, pushes: Iterable[float], now: float) -> list[float]:
+        return sorted(t for t in pushes if now - self.window_s < t <= now)
+
+    def allows(self, pushes: Iterable[float], now: float) -> bool:
+        """May one more push start at `now`, given the start times of earlier pushes?"""
+        return len(self._recent(pushes, now)) < self.limit
+
+    def next_free(self, pushes: Iterable[float], now: float) -> float:
+        """The earliest time >= now at which a push is allowed."""
+        recent = self._recent(pushes, now)
+        if len(recent) < self.limit:
+            return now
+        # the oldest push that must leave the window for one slot to free up
+        return recent[len(recent) - self.limit] + self.window_s
+
+
+# ---- digests ------------------------------------------------------------------------------------------
+def next_digest_at(queued_at: float, period_s: float) -> float:
+    """The first period boundary (multiples of `period_s` since the Unix epoch, UTC) after `queued_at`."""
+    if period_s <= 0:
+        raise ValueError(f"period_s must be > 0; got {period_s}")
+    return (math.floor(queued_at / period_s) + 1) * period_s
+
+
+def digest_batches(queued: dict[str, float], now: float, period_s: float | None,
+                   max_size: int) -> list[list[str]]:
+    """Which queued alerts (alert id -> time queued) go out now, as batches of at most `max_size`, oldest
+    first. `period_s=None` (instant mode: alerts deferred by the rate limit) means due at once; otherwise an
+    alert is due once the period boundary after it was queued has passed. All due alerts go together, so a
+    digest covers everything that waited."""
+    if max_size < 1:
+        raise ValueError(f"max_size must be >= 1; got {max_size}")
+    due = sorted((t, a) for a, t in queued.items() if period_s is None or next_digest_at(t, period_s) <= now)
+    ids = [a for _, a in due]
+    return [ids[i:i + max_size] for i in range(0, len(ids), max_size)]

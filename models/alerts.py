@@ -1,0 +1,206 @@
+"""Deal alerts: saved searches, delivery settings, the alerts themselves and their delivery outcomes.
+
+Recipients are investors (their investor id) and founders (their founder account, `Project.owner`); a
+recipient's key is `"<role>:<id>"`. Alerts and delivery records are keyed by it on Kafka, so one recipient's
+records share a partition (its rate limit and digest queue are handled by one delivery worker).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from models.entities import City, EntityId, Strict, one_of, sector_list
+from models.taxonomy import STAGES
+
+RecipientRole = Literal["investor", "founder"]
+AlertMode = Literal["instant", "daily", "weekly", "off"]
+DeliveryStatus = Literal["queued", "delivered", "retrying", "dead"]
+Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16,64}$")]
+MAX_ALERTS_PER_DELIVERY = 200
+_TERM_SPLIT = re.compile(r"[\s,，、;；]+")
+
+
+def recipient_key(role: str, recipient_id: str) -> str:
+    return f"{role}:{recipient_id}"
+
+
+def settings_id(role: str, recipient_id: str) -> str:
+    """The entity id of a recipient's settings (a recipient key may be longer than an entity id allows)."""
+    return "as-" + hashlib.sha256(recipient_key(role, recipient_id).encode()).hexdigest()[:24]
+
+
+def alert_id(recipient: str, subject_kind: str, subject_id: str, subject_version: int) -> str:
+    """Deterministic: one alert per recipient per version of the matched entity, whoever computes it."""
+    text = f"{recipient}|{subject_kind}:{subject_id}|{subject_version}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def search_terms(text: str) -> list[str]:
+    """The terms of a saved search's free text: split on spaces and commas (Chinese ones too), lower-cased."""
+    return [t for t in dict.fromkeys(_TERM_SPLIT.split(text.strip().lower())) if t]
+
+
+class SavedSearch(Strict):
+    """Criteria a recipient wants alerts for. An investor's search finds projects; a founder's search belongs
+    to one of its projects and finds investors for it. `SearchDeleted` carries it with `deleted=True`."""
+
+    owner_role: RecipientRole
+    owner_id: EntityId
+    project_id: EntityId | None = None
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    # every term must appear in the counterpart's text (name, summary, thesis, sectors...), any language
+    text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    sectors: list[str] = []
+    stages: list[str] = []
+    cities: list[City] = Field(default=[], max_length=20)
+    ticket_min_cny: int | None = Field(default=None, ge=0, le=10_000_000_000)
+    ticket_max_cny: int | None = Field(default=None, ge=0, le=10_000_000_000)
+    min_score: float = Field(default=0.0, ge=0.0, le=2.0)
+    deleted: bool = False
+
+    _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v, allow_empty=True))
+
+    @field_validator("stages", mode="before")
+    @classmethod
+    def _stages(cls, value: object) -> list[str]:
+        if not isinstance(value, list):
+            raise ValueError(f"stages must be a list of {', '.join(STAGES)}")
+        return list(dict.fromkeys(one_of("stage", STAGES, s) for s in value))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SavedSearch:
+        if self.owner_role == "founder" and self.project_id is None:
+            raise ValueError("project_id is required for a founder's search (the project it finds investors for)")
+        if self.owner_role == "investor" and self.project_id is not None:
+            raise ValueError("project_id is only for founders' searches; an investor's search finds projects")
+        if (self.ticket_min_cny is not None and self.ticket_max_cny is not None
+                and self.ticket_min_cny > self.ticket_max_cny):
+            raise ValueError(f"ticket_min_cny must be <= ticket_max_cny; got {self.ticket_min_cny} > "
+                             f"{self.ticket_max_cny}")
+        return self
+
+    @property
+    def recipient(self) -> str:
+        return recipient_key(self.owner_role, self.owner_id)
+
+
+def check_webhook_url(value: object) -> object:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 2000:
+        raise ValueError("webhook_url must be an http or https URL of at most 2000 characters")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"webhook_url must be an http or https URL with a host; got {value[:80]!r}")
+    if parts.username or parts.password:
+        # the URL is stored in the event log: credentials in it would leak to every reader of the log
+        raise ValueError("webhook_url must not contain credentials; verify our signature instead")
+    return value
+
+
+class AlertSettings(Strict):
+    """How one recipient wants alerts pushed. Without settings (or without a URL, or mode off) alerts are only
+    listed by the API."""
+
+    recipient_role: RecipientRole
+    recipient_id: EntityId
+    webhook_url: str | None = None
+    mode: AlertMode = "instant"
+    # pushes per hour (an instant alert is one push; a digest is one push); instant alerts beyond it are
+    # deferred into the next digest push, never dropped
+    max_per_hour: int = Field(default=20, ge=1, le=1000)
+    # the implicit search: "anything that fits my profile well" (Settings.alert_default_min_score)
+    profile_alerts: bool = True
+
+    _url = field_validator("webhook_url", mode="before")(check_webhook_url)
+
+    @property
+    def recipient(self) -> str:
+        return recipient_key(self.recipient_role, self.recipient_id)
+
+
+class AlertReason(Strict):
+    code: str
+    en: str
+    zh: str
+
+
+class AlertMatch(Strict):
+    investor_id: EntityId
+    project_id: EntityId
+    score: float
+    reasons: list[AlertReason] = []
+    via: list[str] = Field(min_length=1)  # "profile" (the implicit search) and/or saved search ids
+
+
+class MatchAlert(Strict):
+    """A new match pushed to one recipient: the investor about a project, or a founder about an investor
+    (one entry per project of the founder it fits). The envelope's entity id is `alert_id`."""
+
+    alert_id: Hex
+    recipient_role: RecipientRole
+    recipient_id: EntityId
+    subject_kind: Literal["project", "investor"]
+    subject_id: EntityId
+    subject_version: int = Field(ge=1)
+    matches: list[AlertMatch] = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _id_matches(self) -> MatchAlert:
+        expected = alert_id(self.recipient, self.subject_kind, self.subject_id, self.subject_version)
+        if self.alert_id != expected:
+            raise ValueError(f"alert_id must be {expected} (recipient, subject and version); got {self.alert_id}")
+        return self
+
+    @property
+    def recipient(self) -> str:
+        return recipient_key(self.recipient_role, self.recipient_id)
+
+
+class AlertDelivery(Strict):
+    """One delivery's state change: `AlertQueued` (waiting for its digest or for the rate limit),
+    `AlertDelivered`, `AlertDeliveryFailed` (status retrying with `next_attempt_at`, or dead)."""
+
+    delivery_id: Hex
+    recipient_role: RecipientRole
+    recipient_id: EntityId
+    alert_ids: list[Hex] = Field(min_length=1, max_length=MAX_ALERTS_PER_DELIVERY)
+    kind: Literal["instant", "digest"]
+    status: DeliveryStatus
+    attempt: int = Field(default=0, ge=0, le=100)
+    reason: Literal["digest", "rate_limited"] | None = None  # why an alert is queued
+    next_attempt_at: datetime | None = None
+    http_status: int | None = None
+    error: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+    @property
+    def recipient(self) -> str:
+        return recipient_key(self.recipient_role, self.recipient_id)
+
+
+class AlertsRead(Strict):
+    recipient_role: RecipientRole
+    recipient_id: EntityId
+    alert_ids: list[Hex] = Field(min_length=1, max_length=500)
+
+    @property
+    def recipient(self) -> str:
+        return recipient_key(self.recipient_role, self.recipient_id)
+
+
+ALERT_PAYLOADS: dict[str, type[Strict]] = {
+    "SearchSaved": SavedSearch,
+    "SearchDeleted": SavedSearch,
+    "AlertSettingsUpdated": AlertSettings,
+    "MatchAlerted": MatchAlert,
+    "AlertQueued": AlertDelivery,
+    "AlertDelivered": AlertDelivery,
+    "AlertDeliveryFailed": AlertDelivery,
+    "AlertsRead": AlertsRead,
+}

@@ -1,0 +1,145 @@
+"""Request and response shapes of the deal-alert API (api/routes/alerts.py); kept beside models/api.py, whose
+conventions they follow (request bodies reject unknown fields and reuse the entities' validators)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+
+from models.alerts import AlertMode, RecipientRole, check_webhook_url
+from models.api import Body, ReasonOut
+from models.entities import City, EntityId, one_of, sector_list
+from models.taxonomy import SECTORS, STAGES
+
+SIGNATURE_HELP = ("Each webhook POST carries `X-Matchmaker-Timestamp` (Unix seconds) and `X-Matchmaker-Signature: "
+                  "sha256=<hex>`, hex = HMAC-SHA256(signing_secret, f\"{timestamp}.{raw body}\"); reject old "
+                  "timestamps. `X-Matchmaker-Delivery` is the same on every retry of one delivery.")
+
+
+# ---- saved searches -----------------------------------------------------------------------------------
+class SavedSearchCreate(Body):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = Field(
+        default="", description="terms separated by spaces or commas; every term must occur in the counterpart")
+    sectors: list[str] = Field(default=[], json_schema_extra={"items": {"type": "string", "enum": list(SECTORS)},
+                                                              "maxItems": 8})
+    stages: list[str] = Field(default=[], json_schema_extra={"items": {"type": "string", "enum": list(STAGES)}})
+    cities: list[City] = Field(default=[], max_length=20)
+    ticket_min_cny: int | None = Field(default=None, ge=0, le=10_000_000_000)
+    ticket_max_cny: int | None = Field(default=None, ge=0, le=10_000_000_000)
+    min_score: float = Field(default=0.0, ge=0.0, le=2.0, description="the match score an alert needs")
+    project_id: EntityId | None = Field(default=None, description="founders: the project the search finds "
+                                                                  "investors for (required)")
+    investor_id: EntityId | None = Field(default=None, description="admins: the investor the search is for")
+
+    _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v, allow_empty=True))
+
+    @field_validator("stages", mode="before")
+    @classmethod
+    def _stages(cls, value: object) -> list[str]:
+        if not isinstance(value, list):
+            raise ValueError(f"stages must be a list of {', '.join(STAGES)}")
+        return list(dict.fromkeys(one_of("stage", STAGES, s) for s in value))
+
+    @model_validator(mode="after")
+    def _ticket_range(self) -> SavedSearchCreate:
+        if (self.ticket_min_cny is not None and self.ticket_max_cny is not None
+                and self.ticket_min_cny > self.ticket_max_cny):
+            raise ValueError(f"ticket_min_cny must be <= ticket_max_cny; got {self.ticket_min_cny} > "
+                             f"{self.ticket_max_cny}")
+        return self
+
+
+class SavedSearchUpdate(SavedSearchCreate):
+    expected_version: int = Field(ge=1, le=2**62)
+
+
+class SavedSearchOut(BaseModel):
+    id: str
+    version: int
+    updated_at: datetime
+    owner_role: RecipientRole
+    owner_id: str
+    project_id: str | None
+    name: str
+    text: str
+    sectors: list[str]
+    stages: list[str]
+    cities: list[str]
+    ticket_min_cny: int | None
+    ticket_max_cny: int | None
+    min_score: float
+
+
+class SavedSearchList(BaseModel):
+    data: list[SavedSearchOut]
+    count: int
+    next_cursor: str | None = None
+
+
+# ---- delivery settings --------------------------------------------------------------------------------
+class AlertSettingsUpdate(Body):
+    webhook_url: str | None = Field(default=None, description="http or https URL the alerts are POSTed to; "
+                                                              "null: alerts only in GET /v1/alerts")
+    mode: AlertMode = "instant"
+    max_per_hour: int = Field(default=20, ge=1, le=1000, description="pushes per hour; instant alerts beyond it "
+                                                                     "wait for the next digest push")
+    profile_alerts: bool = Field(default=True, description="alerts for anything that fits the profile well, "
+                                                           "besides the saved searches")
+    expected_version: int | None = Field(default=None, ge=0, le=2**62)
+
+    _url = field_validator("webhook_url", mode="before")(check_webhook_url)
+
+
+class AlertSettingsOut(BaseModel):
+    recipient_role: RecipientRole
+    recipient_id: str
+    version: int = Field(description="0 while the defaults apply")
+    webhook_url: str | None
+    mode: AlertMode
+    max_per_hour: int
+    profile_alerts: bool
+    signing_secret: str | None = Field(description="shown to the recipient only; null for admins, or when the "
+                                                   "server has no signing secret configured. " + SIGNATURE_HELP)
+
+
+# ---- alerts -------------------------------------------------------------------------------------------
+class DeliveryOut(BaseModel):
+    status: Literal["not_pushed", "queued", "delivered", "retrying", "dead"] = Field(
+        description="not_pushed: no webhook push recorded (no webhook, mode off, or not processed yet)")
+    delivery_id: str | None = None
+    kind: Literal["instant", "digest"] | None = None
+    attempt: int = 0
+    reason: str | None = Field(default=None, description="queued: digest, or rate_limited")
+    next_attempt_at: datetime | None = None
+    http_status: int | None = None
+    error: str | None = None
+    updated_at: datetime | None = None
+
+
+class AlertMatchOut(BaseModel):
+    investor_id: str
+    project_id: str
+    score: float
+    reasons: list[ReasonOut]
+    via: list[str] = Field(description="'profile' and/or the saved searches that found it")
+
+
+class AlertOut(BaseModel):
+    id: str
+    created_at: datetime
+    recipient_role: RecipientRole
+    recipient_id: str
+    subject_kind: Literal["project", "investor"]
+    subject_id: str
+    subject_version: int
+    matches: list[AlertMatchOut]
+    read: bool = Field(description="read before this request (a listing marks what it returns as read)")
+    delivery: DeliveryOut
+
+
+class AlertPage(BaseModel):
+    data: list[AlertOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for older alerts; null on the last page")

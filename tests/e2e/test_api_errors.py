@@ -1,0 +1,181 @@
+"""Errors over HTTP: 422s name the field and what is accepted, 413, 409, 401/403/404, and never a 500."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from models.taxonomy import STAGES
+from tests.e2e.helpers import accepted, investor_body, project_body, register, submit, uid, waiting
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture(scope="module")
+def founder(deployment) -> httpx.Client:
+    return deployment.as_role("founder", uid("f"))
+
+
+@pytest.fixture(scope="module")
+def investor(deployment) -> tuple[httpx.Client, str]:
+    client, investor_id, token = register(deployment, deployment.client(deployment.admin_key))
+    client.get("/v1/intros", headers=waiting(token))
+    return client, investor_id
+
+
+def _problems(r: httpx.Response) -> dict[str, str]:
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["detail"] == "; ".join(f"{e['field']}: {e['message']}" for e in body["errors"])
+    return {e["field"]: e["message"] for e in body["errors"]}
+
+
+@pytest.mark.parametrize(("change", "field", "says"), [
+    ({"stage": "series z"}, "stage", f"stage must be one of {', '.join(STAGES)}; got 'series z'"),
+    ({"sectors": ["ai", "spaceships"]}, "sectors", "sector must be one of ai, smart_manufacturing"),
+    ({"sectors": []}, "sectors", "sectors must name at least one sector"),
+    ({"amount_sought_cny": -5}, "amount_sought_cny", "must be > 0; got -5"),
+    ({"amount_sought_cny": "lots"}, "amount_sought_cny", "must be an integer; got 'lots'"),
+    ({"amount_sought_cny": 10**30}, "amount_sought_cny", "must be <= 10000000000"),
+    ({"team_size": [3]}, "team_size", "must be an integer"),
+    ({"name": None}, "name", "must be a string; got None"),
+    ({"name": "   "}, "name", "must be at least 1 characters"),
+    ({"founder_background": "astronaut"}, "founder_background", "founder_background must be one of student"),
+    ({"contact": {"email": "not-an-email"}}, "contact.email", "must match"),
+    ({"contact": "13800000000"}, "contact", "must be a JSON object"),
+    ({"valuation": 1}, "valuation", "is not a field of this request"),
+])
+def test_a_bad_project_field_is_a_422_naming_the_field_and_what_is_accepted(founder, change, field, says):
+    problems = _problems(founder.post("/v1/projects", json={**project_body(), **change}))
+    assert says in problems[field]
+
+
+def test_a_missing_field_is_named(founder):
+    body = project_body()
+    del body["summary"], body["city"]
+    assert _problems(founder.post("/v1/projects", json=body)) == {"summary": "is required", "city": "is required"}
+
+
+def test_a_missing_or_unparseable_body_is_named_body(founder):
+    assert _problems(founder.post("/v1/projects")) == {"body": "a JSON body is required"}
+    problems = _problems(founder.post("/v1/projects", content=b"{not json",
+                                      headers={"content-type": "application/json"}))
+    assert problems["body"].startswith("is not valid JSON")
+
+
+def test_an_investor_ticket_range_the_wrong_way_round_names_the_field(deployment):
+    client = deployment.as_role("investor", uid("i"))
+    body = {**investor_body(), "ticket_min_cny": 9_000_000, "ticket_max_cny": 1_000_000}
+    problems = _problems(client.post("/v1/investors", json=body))
+    assert problems["ticket_min_cny"] == "ticket_min_cny must be <= ticket_max_cny; got 9000000 > 1000000"
+
+
+@pytest.mark.parametrize(("params", "field", "says"), [
+    ({"stage": "series z"}, "stage", f"stage must be one of {', '.join(STAGES)}; got 'series z'"),
+    ({"sector": ["ai", "spaceships"]}, "sector", "sector must be one of ai,"),
+    ({"ticket_min": 5_000_000, "ticket_max": 1_000_000}, "ticket_min", "ticket_min must be <= ticket_max"),
+    ({"ticket_min": -1}, "ticket_min", "must be >= 0; got '-1'"),
+    ({"k": 0}, "k", "must be >= 1; got '0'"),
+    ({"k": "ten"}, "k", "must be an integer; got 'ten'"),
+    ({"min_score": "high"}, "min_score", "must be a finite number; got 'high'"),
+    ({"cursor": "bm90LWEtY3Vyc29y"}, "cursor", "cursor must be a next_cursor returned by this API"),
+    ({"wait_for": "yesterday"}, "wait_for", "wait_for must be an offset_token returned by a write"),
+    ({"wait_for": "nosuchtopic:0:1"}, "wait_for", "wait_for must name a partition this replica reads"),
+])
+def test_bad_feed_parameters_are_422s_naming_the_parameter(investor, params, field, says):
+    client, investor_id = investor
+    problems = _problems(client.get(f"/v1/investors/{investor_id}/feed", params=params))
+    assert says in problems[field], problems
+
+
+def test_a_malformed_wait_header_is_named(investor):
+    client, investor_id = investor
+    problems = _problems(client.get(f"/v1/investors/{investor_id}", headers={"X-Wait-For": "1:2"}))
+    assert "X-Wait-For must be an offset_token" in problems["X-Wait-For"]
+
+
+def test_search_names_a_bad_side_and_an_empty_query(deployment):
+    admin = deployment.client(deployment.admin_key)
+    assert "side must be one of projects, investors; got 'both'" in _problems(
+        admin.get("/v1/search", params={"q": "ai", "side": "both"}))["side"]
+    assert "q" in _problems(admin.get("/v1/search", params={"q": ""}))
+
+
+def test_a_feedback_pass_without_a_reason_names_reason(investor, founder):
+    client, _ = investor
+    pid, token = submit(founder)
+    problems = _problems(client.post("/v1/feedback", json={"project_id": pid, "action": "passed"},
+                                     headers=waiting(token)))
+    assert problems == {"reason": "reason is required when action is 'passed'"}
+    assert "action must be one of viewed, saved, passed" in _problems(
+        client.post("/v1/feedback", json={"project_id": pid, "action": "liked"}))["action"]
+
+
+def test_a_body_over_one_megabyte_is_a_413(founder):
+    big = {**project_body(), "traction": "x" * 2_000_000}
+    r = founder.post("/v1/projects", json=big)
+    assert r.status_code == 413 and "at most 1000000 bytes" in r.json()["detail"]
+
+    def chunks():  # no Content-Length: the limit applies while the body is read
+        for _ in range(32):
+            yield b"x" * 65_536
+
+    r = founder.post("/v1/projects", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert founder.get("/healthz").status_code == 200  # the server is fine
+
+
+def test_a_stale_expected_version_is_a_409(founder):
+    pid, token = submit(founder)
+    _, token = accepted(founder.put(f"/v1/projects/{pid}", json={**project_body(team_size=9), "expected_version": 1},
+                                    headers=waiting(token)))
+    r = founder.put(f"/v1/projects/{pid}", json={**project_body(team_size=10), "expected_version": 1},
+                    headers=waiting(token))
+    assert r.status_code == 409 and "expected_version 1 is stale; the entity is at version 2" in r.json()["detail"]
+    r = founder.get(f"/v1/projects/{pid}", headers=waiting(token))
+    assert r.json()["team_size"] == 9 and r.json()["version"] == 2
+
+
+def test_missing_unknown_malformed_and_revoked_keys_are_401s_with_a_bearer_challenge(deployment):
+    anonymous = deployment.client()
+    for headers in ({}, {"Authorization": "Bearer not-a-key"}, {"Authorization": "Basic dXNlcjpwYXNz"},
+                    {"Authorization": "Bearer " + "k" * 5000}):
+        r = anonymous.get("/v1/projects", headers=headers)
+        assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer"), headers
+    key, key_id, token = deployment.issue_key("founder", uid("f"))
+    assert deployment.client(key).get("/v1/projects", headers=waiting(token)).status_code == 200
+    _, token = accepted(deployment.client(deployment.admin_key).delete(f"/v1/keys/{key_id}"))
+    r = deployment.client(key).get("/v1/projects", headers=waiting(token))
+    assert r.status_code == 401 and "revoked" in r.json()["detail"]
+
+
+def test_roles_and_ownership_give_403s_and_unknown_entities_404s(founder, investor):
+    client, investor_id = investor
+    assert client.post("/v1/projects", json=project_body()).status_code == 403
+    assert founder.get(f"/v1/investors/{investor_id}/feed").status_code == 403
+    assert founder.get("/v1/projects/p-doesnotexist").status_code == 404
+    assert client.get("/v1/investors/i-doesnotexist/feed").status_code == 403  # not its own: role check first
+    assert founder.post("/v1/intros/x-doesnotexist/accept").status_code == 404
+
+
+@pytest.mark.parametrize("request_args", [
+    ("DELETE", "/v1/projects", None),
+    ("GET", "/v1/nowhere", None),
+    ("POST", "/v1/projects", "[]"),
+    ("POST", "/v1/projects", "null"),
+    ("POST", "/v1/projects", '{"name": "\\u0000\\ud800", "summary": 5}'),
+    ("POST", "/v1/projects", '{"sectors": "ai"}'),
+    ("POST", "/v1/projects", '{"sectors": [["ai"]], "stage": ["seed"]}'),
+    ("POST", "/v1/projects", '{"amount_sought_cny": 1e400}'),
+    ("PUT", "/v1/projects/p-x", '{"expected_version": -1}'),
+    ("POST", "/v1/intros", '{"project_id": "../../etc", "investor_id": "a b"}'),
+    ("POST", "/v1/keys", '{"role": "god"}'),
+    ("POST", "/v1/feedback", '{"project_id": "p", "action": "passed", "reason": "' + "r" * 5000 + '"}'),
+    ("GET", "/v1/projects/" + "p" * 300, None),
+    ("GET", "/v1/search?q=%00%FF&side=projects&k=100000", None),
+])
+def test_bad_input_is_never_a_500(founder, request_args):
+    method, path, content = request_args
+    r = founder.request(method, path, content=content, headers={"content-type": "application/json"})
+    assert 400 <= r.status_code < 500, f"{method} {path}: {r.status_code} {r.text[:200]}"
+    assert "detail" in r.json()

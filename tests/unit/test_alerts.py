@@ -1,0 +1,362 @@
+"""Deal alerts without a broker: ids, signatures, backoff, rate limit, digests, the projection, the evaluator
+and the commands' ownership rules (read model fed in-process, fake encoder)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from matcher.alert_store import AlertStore
+from matcher.alerts import AlertCommands, AlertEvaluator, AlertPolicy
+from matcher.commands import CommandService, Principal
+from matcher.delivery import (
+    RateLimit,
+    backoff_s,
+    backoff_schedule,
+    delivery_id,
+    digest_batches,
+    next_digest_at,
+    signature,
+    signed_headers,
+    signing_secret,
+    verify,
+    webhook_body,
+)
+from matcher.errors import InvalidRequest, NotAllowed, NotFound
+from models.alerts import AlertDelivery, AlertSettings, MatchAlert, SavedSearch, alert_id, settings_id
+from models.events import Event
+from tests.factories import event
+from tests.fakes import ApplyingPublisher
+from tests.unit.test_matching import World
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+# ---- alert ids ----------------------------------------------------------------------------------------
+def test_alert_id_is_deterministic_per_recipient_subject_and_version():
+    a = alert_id("investor:i-1", "project", "p-1", 1)
+    assert a == alert_id("investor:i-1", "project", "p-1", 1)
+    assert len(a) == 32 and int(a, 16) >= 0
+    others = {alert_id("investor:i-2", "project", "p-1", 1), alert_id("investor:i-1", "project", "p-1", 2),
+              alert_id("investor:i-1", "project", "p-2", 1), alert_id("founder:i-1", "project", "p-1", 1),
+              alert_id("investor:i-1", "investor", "p-1", 1)}
+    assert a not in others and len(others) == 5
+
+
+def test_an_alert_whose_id_does_not_match_its_content_is_rejected():
+    fields = {"recipient_role": "investor", "recipient_id": "i-1", "subject_kind": "project", "subject_id": "p-1",
+              "subject_version": 2, "matches": [{"investor_id": "i-1", "project_id": "p-1", "score": 0.8,
+                                                 "via": ["profile"]}]}
+    MatchAlert(alert_id=alert_id("investor:i-1", "project", "p-1", 2), **fields)
+    with pytest.raises(ValidationError, match="alert_id must be"):
+        MatchAlert(alert_id=alert_id("investor:i-1", "project", "p-1", 1), **fields)
+
+
+# ---- signatures ---------------------------------------------------------------------------------------
+def test_signature_is_hmac_sha256_over_timestamp_dot_body():
+    body = b'{"alerts":[]}'
+    expected = hmac.new(b"whsec_x", b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert signature("whsec_x", 1700000000, body) == f"sha256={expected}"
+    headers = signed_headers("whsec_x", 1700000000, body, "d1")
+    assert headers["X-Matchmaker-Signature"] == f"sha256={expected}"
+    assert headers["X-Matchmaker-Timestamp"] == "1700000000" and headers["X-Matchmaker-Delivery"] == "d1"
+
+
+@pytest.mark.parametrize(("timestamp", "body", "secret", "ok"), [
+    ("1700000000", b"{}", "whsec_x", True),
+    ("1700000000", b"{ }", "whsec_x", False),  # body changed
+    ("1700000000", b"{}", "whsec_y", False),  # another recipient's secret
+    ("1699990000", b"{}", "whsec_x", False),  # too old: a replay
+    ("", b"{}", "whsec_x", False),
+    ("17e8", b"{}", "whsec_x", False),
+])
+def test_a_receiver_accepts_only_the_signed_body_with_a_recent_timestamp(timestamp, body, secret, ok):
+    header = signature("whsec_x", 1700000000, b"{}")
+    assert verify(secret, timestamp, header, body, now=1700000100) is ok
+
+
+def test_signing_secrets_are_derived_per_recipient_and_stable():
+    a = signing_secret("server-secret-0123456789", "investor:i-1")
+    assert a == signing_secret("server-secret-0123456789", "investor:i-1")
+    assert a.startswith("whsec_") and "server-secret" not in a
+    assert a != signing_secret("server-secret-0123456789", "investor:i-2")
+    assert a != signing_secret("another-server-secret-987", "investor:i-1")
+    with pytest.raises(ValueError, match="server_secret"):
+        signing_secret("", "investor:i-1")
+
+
+def test_webhook_body_is_canonical_json():
+    one = webhook_body("d1", "investor:i-1", "instant", [{"b": 1, "a": "投资"}])
+    assert one == webhook_body("d1", "investor:i-1", "instant", [{"a": "投资", "b": 1}])
+    assert "投资".encode() in one
+
+
+def test_delivery_ids_do_not_depend_on_alert_order_but_on_kind():
+    assert delivery_id("digest", ["b" * 32, "a" * 32]) == delivery_id("digest", ["a" * 32, "b" * 32])
+    assert delivery_id("digest", ["a" * 32]) != delivery_id("instant", ["a" * 32])
+
+
+# ---- backoff ------------------------------------------------------------------------------------------
+def test_backoff_doubles_from_the_base_and_is_capped():
+    assert backoff_schedule(5, base_s=1.0) == [1.0, 2.0, 4.0, 8.0]
+    assert backoff_schedule(1, base_s=1.0) == []
+    assert backoff_schedule(4, base_s=0.05) == pytest.approx([0.05, 0.1, 0.2])
+    assert backoff_s(20, base_s=1.0, cap_s=60.0) == 60.0
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: backoff_s(0, 1.0), "failed_attempt"),
+    (lambda: backoff_s(1, -1.0), "base_s"),
+    (lambda: backoff_schedule(0, 1.0), "max_attempts"),
+])
+def test_backoff_rejects_impossible_arguments(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+# ---- rate limit ---------------------------------------------------------------------------------------
+def test_rate_limit_allows_the_limit_per_sliding_window_then_frees_the_oldest_slot():
+    limit = RateLimit(3, window_s=60)
+    assert limit.allows([], now=0)
+    assert limit.allows([0, 10], now=20)
+    assert not limit.allows([0, 10, 20], now=30)
+    assert limit.next_free([0, 10, 20], now=30) == 60  # when the push at 0 leaves the window
+    assert limit.allows([0, 10, 20], now=60)
+    assert limit.next_free([0, 10], now=30) == 30
+    assert limit.allows([0, 10, 20, 200], now=201)  # only the recent push counts
+
+
+def test_rate_limit_rejects_a_zero_limit():
+    with pytest.raises(ValueError, match="limit must be >= 1"):
+        RateLimit(0)
+
+
+# ---- digests ------------------------------------------------------------------------------------------
+def test_digest_boundaries_are_period_multiples_after_the_alert():
+    assert next_digest_at(0.0, 10.0) == 10.0
+    assert next_digest_at(9.99, 10.0) == 10.0
+    assert next_digest_at(10.0, 10.0) == 20.0
+    assert next_digest_at(T0.timestamp(), 86_400) == (T0 + timedelta(hours=12)).timestamp()  # next UTC midnight
+
+
+def test_digest_batches_wait_for_the_boundary_then_go_together_oldest_first_in_bounded_batches():
+    queued = {"c": 12.0, "a": 3.0, "b": 7.0, "d": 25.0}
+    assert digest_batches(queued, now=9.0, period_s=10.0, max_size=100) == []
+    assert digest_batches(queued, now=10.0, period_s=10.0, max_size=100) == [["a", "b"]]
+    assert digest_batches(queued, now=21.0, period_s=10.0, max_size=2) == [["a", "b"], ["c"]]
+    # instant mode: alerts deferred by the rate limit are due at once
+    assert digest_batches(queued, now=0.0, period_s=None, max_size=3) == [["a", "b", "c"], ["d"]]
+    assert digest_batches({}, now=100.0, period_s=10.0, max_size=3) == []
+
+
+# ---- the projection -----------------------------------------------------------------------------------
+def _delivery(kind: str, status: str, attempt: int, ids: list[str], **extra) -> Event:
+    # as the worker records them: a queued alert's record is named after the alert, and is part of a digest
+    d = AlertDelivery(delivery_id=delivery_id(kind, ids), recipient_role="investor", recipient_id="i-1",
+                      alert_ids=ids, kind="digest" if kind == "queued" else kind, status=status,  # type: ignore[arg-type]
+                      attempt=attempt, **extra)
+    etype = {"queued": "AlertQueued", "delivered": "AlertDelivered"}.get(status, "AlertDeliveryFailed")
+    return Event(type=etype, entity_id=d.delivery_id, entity_version=max(1, attempt), actor="t", payload=d,
+                 occurred_at=T0 + timedelta(seconds=attempt))
+
+
+def test_delivery_state_only_moves_forward_and_replays_change_nothing():
+    store = AlertStore()
+    a, b = "a" * 32, "b" * 32
+    queued = [_delivery("queued", "queued", 0, [x], reason="rate_limited") for x in (a, b)]
+    failed = _delivery("digest", "retrying", 1, [a, b], error="HTTP 500", next_attempt_at=T0)
+    done = _delivery("digest", "delivered", 2, [a, b], http_status=200)
+    for e in [*queued, failed, done]:
+        assert store.apply(e)
+    assert store.alert_status[a].status == "delivered" and store.alert_status[a].attempt == 2
+    assert not store.queued["investor:i-1"] and not store.retrying
+    assert list(store.pushes["investor:i-1"]) == [delivery_id("digest", [a, b])]  # first attempts only
+    before = (dict(store.alert_status), dict(store.deliveries))
+    for e in [*queued, failed, done, failed]:  # redelivered, and out of order
+        assert not store.apply(e)
+    assert (dict(store.alert_status), dict(store.deliveries)) == before
+
+
+def test_queued_and_retrying_work_is_rebuilt_from_the_records():
+    store = AlertStore()
+    a, b = "a" * 32, "b" * 32
+    store.apply(_delivery("queued", "queued", 0, [a], reason="digest"))
+    store.apply(_delivery("instant", "retrying", 1, [b], error="timeout", next_attempt_at=T0))
+    assert set(store.queued["investor:i-1"]) == {a}
+    assert [d.alert_ids for d in store.retrying.values()] == [(b,)]
+
+
+# ---- the evaluator ------------------------------------------------------------------------------------
+FOUNDER = Principal("k-f", "founder", "f-1")
+
+
+@pytest.fixture
+def world() -> World:
+    w = World()
+    w.put_investor("i-robot", name="Robot Fund")
+    w.put_investor("i-bio", name="生物医药基金", sectors=["biomedicine"], stages=["a", "b+"],
+                   thesis="专注创新药与生物医药平台。Biotech platforms.", ticket_min_cny=10_000_000,
+                   ticket_max_cny=50_000_000, cities=["杭州"], portfolio=[])
+    w.put_investor("i-pending", name="Pending Angel", verification="pending", kind="individual_angel")
+    return w
+
+
+def evaluator(w: World, min_score: float = 0.6) -> AlertEvaluator:
+    return AlertEvaluator(w.service, AlertPolicy(default_min_score=min_score, max_recipients=50))
+
+
+def save_search(w: World, sid: str, version: int = 1, **fields) -> None:
+    w.view.apply(event("SearchSaved", sid, SavedSearch.model_validate(fields), version))
+
+
+def test_a_new_project_alerts_the_fitting_investors_only(world):
+    world.put_project("p-vision", owner="f-1")
+    alerts = evaluator(world).for_project("p-vision")
+    assert [(a.recipient, a.subject_id, a.subject_version) for a in alerts] == [("investor:i-robot", "p-vision", 1)]
+    match = alerts[0].matches[0]
+    assert match.via == ["profile"] and match.score == pytest.approx(world.service.explain("i-robot", "p-vision").score,
+                                                                     abs=1e-5)
+    assert {r.code for r in match.reasons} >= {"sectors", "stage"}
+
+
+def test_a_sent_alert_and_a_pair_already_alerted_do_not_alert_again(world):
+    world.put_project("p-vision", owner="f-1")
+    ev = evaluator(world)
+    first = ev.for_project("p-vision")
+    for a in first:
+        world.view.alerts.add_alert(a, T0)
+    assert ev.for_project("p-vision") == []
+    world.put_project("p-vision", event_type="ProjectUpdated", owner="f-1", traction="5家工厂试点")
+    assert ev.for_project("p-vision") == []  # a new version of a match already told about is not news
+
+
+def test_a_passed_or_invested_project_never_alerts_that_investor(world):
+    save_search(world, "s-1", owner_role="investor", owner_id="i-robot", sectors=["ai"])
+    world.put_investor("i-robot2", name="Robot Fund II")
+    world.put_project("p-vision", owner="f-1")
+    world.feedback("i-robot", "p-vision", "passed", "valuation too high")
+    world.feedback("i-robot2", "p-vision", "invested")
+    assert evaluator(world).for_project("p-vision") == []  # neither the profile nor the saved search
+    # and a founder is not told about an investor who passed on its project
+    world.put_investor("i-robot", name="Robot Fund", thesis="智能制造与工业视觉。Industrial vision.")
+    assert evaluator(world).for_investor("i-robot") == []
+
+
+def test_saved_searches_add_matches_with_their_own_filters_text_and_minimum(world):
+    save_search(world, "s-vision", owner_role="investor", owner_id="i-bio", text="视觉 宁波", min_score=0.1)
+    save_search(world, "s-city", owner_role="investor", owner_id="i-bio", cities=["上海"])
+    save_search(world, "s-high", owner_role="investor", owner_id="i-bio", min_score=1.5)
+    save_search(world, "s-robot", owner_role="investor", owner_id="i-robot", sectors=["ai"], text="视觉")
+    world.put_project("p-vision", owner="f-1")
+    alerts = {a.recipient_id: a for a in evaluator(world).for_project("p-vision")}
+    assert set(alerts) == {"i-bio", "i-robot"}
+    assert alerts["i-bio"].matches[0].via == ["s-vision"]
+    assert alerts["i-robot"].matches[0].via == ["profile", "s-robot"]  # one alert, both reasons
+
+
+def test_deleted_searches_and_profile_alerts_off_do_not_alert(world):
+    save_search(world, "s-1", owner_role="investor", owner_id="i-bio", min_score=0.0)
+    save_search(world, "s-1", version=2, owner_role="investor", owner_id="i-bio", deleted=True)
+    world.view.apply(event("AlertSettingsUpdated", settings_id("investor", "i-robot"),
+                           AlertSettings(recipient_role="investor", recipient_id="i-robot", profile_alerts=False)))
+    world.put_project("p-vision", owner="f-1")
+    assert evaluator(world).for_project("p-vision") == []
+
+
+def test_a_newly_verified_investor_alerts_founders_once_with_all_their_fitting_projects(world):
+    world.put_project("p-vision", owner="f-1")
+    world.put_project("p-vision2", owner="f-1", name="工业视觉二号")
+    world.put_project("p-drug", owner="f-2", name="抗体新药", summary="新型双抗药物研发。", sectors=["biomedicine"],
+                      stage="a", amount_sought_cny=20_000_000, city="杭州")
+    world.put_project("p-anon")  # imported without a founder account: nobody to alert
+    world.put_investor("i-new", name="New Robot Fund", verification="pending")
+    ev = evaluator(world)
+    assert ev.for_investor("i-new") == []  # pending: not matchable yet
+    world.put_investor("i-new", event_type="InvestorVerified", name="New Robot Fund")
+    alerts = ev.for_investor("i-new")
+    assert [(a.recipient, a.subject_version) for a in alerts] == [("founder:f-1", 2)]
+    assert {m.project_id for m in alerts[0].matches} == {"p-vision", "p-vision2"}
+
+
+def test_a_founders_search_finds_investors_for_its_own_project_only(world):
+    world.put_project("p-drug", owner="f-2", name="抗体新药", summary="新型双抗药物研发。", sectors=["biomedicine"],
+                      stage="a", amount_sought_cny=20_000_000, city="杭州")
+    world.put_project("p-vision", owner="f-1")
+    save_search(world, "s-f2", owner_role="founder", owner_id="f-2", project_id="p-drug", text="创新药", min_score=0.0)
+    save_search(world, "s-f2-wrong", owner_role="founder", owner_id="f-2", project_id="p-vision", min_score=0.0)
+    alerts = evaluator(world, min_score=1.5).for_investor("i-bio")  # the implicit search finds nothing
+    assert [(a.recipient, [m.project_id for m in a.matches], a.matches[0].via) for a in alerts] == [
+        ("founder:f-2", ["p-drug"], ["s-f2"])]
+
+
+def test_withdrawn_projects_and_unknown_subjects_alert_nobody(world):
+    world.put_project("p-vision", owner="f-1", status="withdrawn")
+    ev = evaluator(world)
+    assert ev.for_project("p-vision") == [] and ev.for_project("p-none") == [] and ev.for_investor("i-none") == []
+
+
+# ---- the commands -------------------------------------------------------------------------------------
+@pytest.fixture
+def commands(world) -> AlertCommands:
+    world.put_project("p-vision", owner="f-1")
+    publisher = ApplyingPublisher(world.view)
+    from consumers.topics import Topics
+
+    return AlertCommands(world.view, CommandService(world.view, publisher, Topics("t").for_event_type),
+                         "server-secret-0123456789")
+
+
+def test_investors_and_founders_manage_only_their_own_searches(commands):
+    investor = Principal("k-i", "investor", "i-robot")
+    sid = commands.save_search(investor, {"sectors": ["ai"], "min_score": 0.5}).entity_id
+    assert commands.search(investor, sid).value.owner_id == "i-robot"
+    with pytest.raises(NotAllowed):
+        commands.search(Principal("k-j", "investor", "i-bio"), sid)
+    with pytest.raises(NotAllowed):
+        commands.delete_search(FOUNDER, sid)
+    with pytest.raises(NotAllowed, match="another founder"):
+        commands.save_search(Principal("k-g", "founder", "f-9"), {"project_id": "p-vision"})
+    with pytest.raises(InvalidRequest, match="project_id is required"):
+        commands.save_search(FOUNDER, {})
+    fid = commands.save_search(FOUNDER, {"project_id": "p-vision", "text": "机器人"}).entity_id
+    assert [s.id for s in commands.searches(FOUNDER)] == [fid]
+    assert {s.id for s in commands.searches(Principal("k-a", "admin", None))} == {sid, fid}
+    commands.delete_search(investor, sid)
+    with pytest.raises(NotFound):
+        commands.search(investor, sid)
+
+
+@pytest.mark.parametrize("role", ["registrar", "organizer"])
+def test_other_roles_have_no_alerts(commands, role):
+    who = Principal("k-x", role, "x-1")
+    with pytest.raises(NotAllowed):
+        commands.searches(who)
+    with pytest.raises(NotAllowed):
+        commands.settings(who)
+    with pytest.raises(NotAllowed):
+        commands.save_search(who, {"sectors": ["ai"]})
+
+
+def test_settings_show_the_signing_secret_to_the_recipient_only(commands):
+    investor = Principal("k-i", "investor", "i-robot")
+    value, version, secret = commands.settings(investor)
+    assert version == 0 and value.mode == "instant"
+    assert secret == signing_secret("server-secret-0123456789", "investor:i-robot")
+    commands.update_settings(investor, {"webhook_url": "https://hooks.example/x", "mode": "daily"})
+    value, version, _ = commands.settings(investor)
+    assert (value.webhook_url, value.mode, version) == ("https://hooks.example/x", "daily", 1)
+    admin = Principal("k-a", "admin", None)
+    _, _, admin_secret = commands.settings(admin, "investor", "i-robot")
+    assert admin_secret is None
+    with pytest.raises(InvalidRequest, match="recipient_role"):
+        commands.settings(admin)
+
+
+@pytest.mark.parametrize("url", ["ftp://hooks.example/x", "https://user:pw@hooks.example/x", "not a url", "https:///x"])
+def test_webhook_urls_must_be_http_or_https_without_credentials(url):
+    with pytest.raises(ValidationError, match="webhook_url"):
+        AlertSettings(recipient_role="investor", recipient_id="i-1", webhook_url=url)

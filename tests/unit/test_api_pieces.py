@@ -1,0 +1,120 @@
+"""The API's pure pieces: request/response shapes, error wording, cursors, offset tokens, key resolution."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from kafka import TopicPartition
+from pydantic import ValidationError
+
+from api.auth import ADMIN, KeyRing, hash_key
+from api.consistency import LagProbe
+from api.errors import domain_error, validation_errors
+from api.pagination import MAX_OFFSET, decode_cursor, encode_cursor, next_cursor
+from matcher.errors import InvalidRequest
+from matcher.ports import Delivery
+from matcher.view import ReadModel
+from models.api import InvestorCreate, InvestorPublic, ProjectCreate, ProjectPrivate, ProjectPublic
+from models.entities import Investor, Project
+from models.events import ApiKey
+from tests.factories import event, project
+
+
+def test_request_shapes_carry_exactly_the_fields_a_caller_may_set():
+    assert set(ProjectCreate.model_fields) == set(Project.model_fields) - {"status", "owner"}
+    assert set(InvestorCreate.model_fields) == set(Investor.model_fields) - {"verification", "rejection_reason",
+                                                                             "status"}
+
+
+def test_public_shapes_have_no_contact_and_no_owner():
+    assert not {"contact", "owner"} & set(ProjectPublic.model_fields)
+    assert "contact" not in InvestorPublic.model_fields
+    assert {"contact", "owner"} <= set(ProjectPrivate.model_fields)
+
+
+def test_request_shapes_reject_like_the_entities_do():
+    body = project().model_dump(exclude={"status", "owner"})
+    with pytest.raises(ValidationError) as api_error:
+        ProjectCreate.model_validate({**body, "stage": "series z"})
+    with pytest.raises(ValidationError) as entity_error:
+        Project.model_validate({**body, "stage": "series z"})
+    assert validation_errors(api_error.value.errors()) == validation_errors(entity_error.value.errors())
+
+
+@pytest.mark.parametrize(("error", "field", "message"), [
+    ({"type": "literal_error", "loc": ("query", "stage", 0), "msg": "", "input": "series z",
+      "ctx": {"expected": "'idea', 'seed' or 'a'"}}, "stage", "stage must be one of idea, seed, a; got 'series z'"),
+    ({"type": "missing", "loc": ("body", "name"), "msg": "Field required", "input": {}}, "name", "is required"),
+    ({"type": "greater_than", "loc": ("body", "amount_sought_cny"), "msg": "", "input": -5, "ctx": {"gt": 0}},
+     "amount_sought_cny", "must be > 0; got -5"),
+    ({"type": "value_error", "loc": ("body",), "msg": "Value error, ticket_min_cny must be <= ticket_max_cny",
+      "input": {}}, "ticket_min_cny", "ticket_min_cny must be <= ticket_max_cny"),
+    ({"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}, "body",
+     "a JSON body is required"),
+])
+def test_validation_errors_name_the_field_and_what_is_accepted(error, field, message):
+    body = validation_errors([error])
+    assert [(e.field, e.message) for e in body.errors] == [(field, message)]
+    assert body.detail == f"{field}: {message}"
+
+
+def test_domain_messages_keep_their_wording_and_gain_a_field():
+    body = domain_error("ticket_min must be <= ticket_max")
+    assert body.detail == "ticket_min: ticket_min must be <= ticket_max" and body.errors[0].field == "ticket_min"
+    assert domain_error("something odd").errors == []
+
+
+@pytest.mark.parametrize("offset", [0, 10, MAX_OFFSET])
+def test_cursors_round_trip(offset):
+    assert decode_cursor(encode_cursor(offset)) == offset
+
+
+@pytest.mark.parametrize("cursor", ["x", "e30", encode_cursor(MAX_OFFSET + 1), "eyJvIjogLTF9", "eyJvIjogdHJ1ZX0"])
+def test_foreign_cursors_are_rejected_naming_cursor(cursor):
+    with pytest.raises(InvalidRequest, match="^cursor must be"):
+        decode_cursor(cursor)
+
+
+def test_a_short_page_has_no_next_cursor():
+    assert next_cursor(0, 3, 10) is None and decode_cursor(next_cursor(20, 10, 10)) == 30
+
+
+def _probe(view: ReadModel) -> LagProbe:
+    indexer = SimpleNamespace(partitions=[TopicPartition("mm.projects", 0), TopicPartition("mm.projects", 1)],
+                              end_offsets=lambda timeout_ms: {("mm.projects", 0): 5, ("mm.projects", 1): 2})
+    return LagProbe(view, indexer)
+
+
+def test_offset_tokens_are_parsed_and_checked_against_the_partitions_read():
+    probe = _probe(ReadModel("fake"))
+    assert probe.parse("mm.projects:1:42", "wait_for").offset == 42
+    for bad in ("mm.projects:2:1", "1:2", "mm.projects:0:-1", "a b:0:1"):
+        with pytest.raises(InvalidRequest, match="^wait_for must"):
+            probe.parse(bad, "wait_for")
+
+
+def test_lag_is_log_end_minus_applied_and_rises_with_our_own_writes():
+    view = ReadModel("fake")
+    probe = _probe(view)
+    assert probe.lag() == 0  # nothing known yet
+    probe.refresh()
+    view.mark_offset("mm.projects", 0, 3)
+    assert probe.lag_by_topic() == {"mm.projects": 2 + 2}
+    probe.observe(Delivery("mm.projects", 1, 9))
+    assert probe.lag() == 2 + 10
+    assert probe.written(probe.parse("mm.projects:1:9", "t"))
+    assert not probe.written(probe.parse("mm.projects:1:10", "t"))
+
+
+def test_keys_resolve_to_principals_until_revoked_and_the_admin_key_needs_no_event():
+    view = ReadModel("fake")
+    ring = KeyRing(view, admin_key="a" * 32)
+    assert ring.resolve("a" * 32) == ADMIN and ring.resolve("b" * 32) is None and ring.resolve("") is None
+    issued = ApiKey(key_hash=hash_key("founder-key"), role="founder", entity_id="f-1")
+    view.apply(event("ApiKeyIssued", "k-1", issued))
+    who = ring.resolve("founder-key")
+    assert who is not None and (who.key_id, who.role, who.entity_id) == ("k-1", "founder", "f-1")
+    view.apply(event("ApiKeyRevoked", "k-1", issued.model_copy(update={"revoked": True}), version=2))
+    assert ring.resolve("founder-key") is None
+    assert KeyRing(view, admin_key=None).resolve("a" * 32) is None
