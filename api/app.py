@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -19,7 +21,7 @@ from api.deps import Services
 from api.errors import domain_error, validation_errors
 from api.metrics import ApiMetrics
 from api.middleware import EdgeMiddleware
-from api.routes import alerts, feedback, intros, investors, keys, matches, ops, projects, roadshows
+from api.routes import alerts, feedback, intros, investors, keys, matches, me, ops, projects, roadshows
 from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotFound
 from matcher.ports import PublishFailed
 from models.api import ErrorBody, FieldError
@@ -27,6 +29,7 @@ from models.api import ErrorBody, FieldError
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_000_000
 RETRY_AFTER_S = 2
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
 def create_app(container: Any, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
@@ -58,8 +61,10 @@ def create_app(container: Any, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastA
     app.state.metrics = metrics
     app.state.readiness = {"caught_up": False}
     for router in (projects.router, investors.router, matches.router, feedback.router, intros.router,
-                   keys.router, ops.router, roadshows.router, alerts.router):
+                   keys.router, ops.router, roadshows.router, alerts.router, me.router):
         app.include_router(router)
+    if WEB_DIR.is_dir():  # the web pages; mounted last so /v1, /docs and /healthz match first
+        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     _add_error_handlers(app)
     app.add_middleware(EdgeMiddleware, metrics=metrics, max_body_bytes=max_body_bytes)
     return app

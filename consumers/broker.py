@@ -217,6 +217,22 @@ class LocalBroker:
         self.pid_file.unlink(missing_ok=True)
 
 
+def free_port_pair() -> int:
+    """A port p with p and p + 1 free: the broker and its controller listener (tests, benchmarks)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        with socket.socket() as a, socket.socket() as b:
+            try:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 1))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no two consecutive free ports on 127.0.0.1")
+
+
 def _cluster_id() -> str:
     # Kafka wants a base64 UUID of 22 characters
     import base64

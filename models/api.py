@@ -291,6 +291,12 @@ class ErrorBody(BaseModel):
     errors: list[FieldError] = []
 
 
+class Me(BaseModel):
+    role: Role
+    entity_id: str | None
+    key_id: str
+
+
 class Health(BaseModel):
     status: Literal["ok"]
 
@@ -335,6 +341,8 @@ class RoadshowView(BaseModel):
     version: int
     roadshow: Roadshow
     names: dict[str, str] = Field(description="entity id -> display name, for every id the roadshow mentions")
+    pair_scores: dict[str, dict[str, float]] = Field(
+        default={}, description="organizers: investor id -> project id -> match score, for the roster's pairs")
 
 
 class RoadshowList(BaseModel):

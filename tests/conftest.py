@@ -13,9 +13,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from consumers.broker import REPO_ROOT, LocalBroker  # noqa: E402
-
-TEST_PORT = int(os.environ.get("TEST_KAFKA_PORT", "19092"))
+from consumers.broker import REPO_ROOT, LocalBroker, free_port_pair  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -25,12 +23,14 @@ def kafka_bootstrap() -> Iterator[str]:
     if external:
         yield external
         return
-    broker = LocalBroker(home=REPO_ROOT / ".cache" / "kafka-test", port=TEST_PORT)
-    broker.stop(kill=True)
-    shutil.rmtree(broker.home, ignore_errors=True)
+    # a broker of this session's own (port and log directory), so concurrent sessions never collide
+    broker = LocalBroker(home=REPO_ROOT / ".cache" / f"kafka-test-{os.getpid()}", port=free_port_pair())
     broker.start()
-    yield broker.bootstrap
-    broker.stop()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop(kill=True)
+        shutil.rmtree(broker.home, ignore_errors=True)
 
 
 @pytest.fixture

@@ -58,3 +58,28 @@ def roadshow(**overrides: Any) -> Roadshow:
     }
     fields.update(overrides)
     return Roadshow.model_validate(fields)
+
+
+def sample_payload(event_type: str) -> Any:
+    """A valid payload for any registered event type; a new payload model without a sample fails loudly."""
+    from models.alerts import AlertDelivery, AlertMatch, AlertSettings, AlertsRead, MatchAlert, SavedSearch, alert_id
+    from models.events import PAYLOADS, ApiKey, Feedback, Intro
+    from models.roadshows import Roadshow
+
+    samples: dict[type, Any] = {
+        Project: project(summary="跨境电商 AI 选品 🚀 for Yiwu sellers"),
+        Investor: investor(),
+        Feedback: Feedback(investor_id="i-1", project_id="p-1", action="passed", reason="太早 too early"),
+        Intro: Intro(project_id="p-1", investor_id="i-1", requested_by="founder"),
+        ApiKey: ApiKey(key_hash="a" * 64, role="founder", entity_id="f-1"),
+        Roadshow: roadshow(),
+        SavedSearch: SavedSearch(owner_role="investor", owner_id="i-1", name="视觉 AI", text="视觉"),
+        AlertSettings: AlertSettings(recipient_role="investor", recipient_id="i-1"),
+        MatchAlert: MatchAlert(alert_id=alert_id("investor:i-1", "project", "p-1", 1), recipient_role="investor",
+                               recipient_id="i-1", subject_kind="project", subject_id="p-1", subject_version=1,
+                               matches=[AlertMatch(investor_id="i-1", project_id="p-1", score=0.7, via=["profile"])]),
+        AlertDelivery: AlertDelivery(delivery_id="b" * 32, recipient_role="investor", recipient_id="i-1",
+                                     alert_ids=["c" * 32], kind="instant", status="delivered"),
+        AlertsRead: AlertsRead(recipient_role="investor", recipient_id="i-1", alert_ids=["c" * 32]),
+    }
+    return samples[PAYLOADS[event_type]]

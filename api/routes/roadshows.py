@@ -10,7 +10,8 @@ from fastapi.responses import PlainTextResponse
 
 from api.deps import ServicesDep, Who
 from api.routes import READ, WRITE
-from matcher.errors import NotAllowed
+from matcher.commands import Principal
+from matcher.errors import NotAllowed, NotFound
 from matcher.schedule import Meeting, Schedule, to_csv, to_ical
 from models.api import Accepted, RoadshowAdjust, RoadshowCreate, RoadshowExpire, RoadshowList, RoadshowView
 from models.roadshows import Roadshow
@@ -32,9 +33,24 @@ def _names(svc: ServicesDep, rs: Roadshow) -> dict[str, str]:
     return names
 
 
-def _view(svc: ServicesDep, roadshow_id: str, rs: Roadshow) -> RoadshowView:
+def _pair_scores(svc: ServicesDep, rs: Roadshow) -> dict[str, dict[str, float]]:
+    """investor id -> project id -> score over the roster (the organizer's match matrix)."""
+    if rs.roster is None:
+        return {}
+    scores: dict[str, dict[str, float]] = {}
+    for investor_id in rs.roster.investor_ids:
+        try:
+            found = svc.matches.score_pairs(investor_id, list(rs.roster.project_ids))
+        except NotFound:  # an investor that left the registry after the roster was solved
+            continue
+        scores[investor_id] = {m.entity_id: round(float(m.score), 4) for m in found}
+    return scores
+
+
+def _view(svc: ServicesDep, roadshow_id: str, rs: Roadshow, who: Principal) -> RoadshowView:
+    scores = _pair_scores(svc, rs) if who.role in ("organizer", "admin") else {}
     return RoadshowView(id=roadshow_id, version=svc.container.roadshows.version(roadshow_id), roadshow=rs,
-                        names=_names(svc, rs))
+                        names=_names(svc, rs), pair_scores=scores)
 
 
 @router.post("", status_code=202, responses=WRITE)
@@ -46,14 +62,14 @@ def create_roadshow(body: RoadshowCreate, who: Who, svc: ServicesDep) -> Accepte
 @router.get("", responses=READ)
 def list_roadshows(who: Who, svc: ServicesDep) -> RoadshowList:
     """The organizer's own roadshows; for investors and founders, the ones they are invited to."""
-    items = [_view(svc, rid, rs) for rid, rs in svc.container.roadshows.list_own(who)]
+    items = [_view(svc, rid, rs, who) for rid, rs in svc.container.roadshows.list_own(who)]
     return RoadshowList(data=items, count=len(items))
 
 
 @router.get("/{roadshow_id}", responses=READ)
 def read_roadshow(roadshow_id: RoadshowId, who: Who, svc: ServicesDep) -> RoadshowView:
     """A roadshow with its roster (objective, solver bound, gap, a reason per pick), invitations and schedule."""
-    return _view(svc, roadshow_id, svc.container.roadshows.get(who, roadshow_id))
+    return _view(svc, roadshow_id, svc.container.roadshows.get(who, roadshow_id), who)
 
 
 @router.post("/{roadshow_id}/roster", status_code=202, responses=WRITE)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 import time
 import uuid
@@ -14,7 +13,7 @@ import pytest
 
 from api.app import create_app
 from bootstrap import build
-from consumers.broker import REPO_ROOT, LocalBroker
+from consumers.broker import REPO_ROOT, LocalBroker, free_port_pair
 from consumers.producer import EventProducer
 from matcher.commands import CommandService
 from models.events import decode_event
@@ -95,26 +94,11 @@ def test_concurrent_writes_land_exactly_once_with_strictly_increasing_versions(d
     print(f"100 writes, {sum(conflicts.values())} optimistic-concurrency retries on the shared project")
 
 
-def _free_port_pair() -> int:
-    for _ in range(50):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-        with socket.socket() as b, socket.socket() as c:
-            try:
-                b.bind(("127.0.0.1", port))
-                c.bind(("127.0.0.1", port + 1))  # the broker's controller listener
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no two consecutive free ports")
-
-
 @pytest.mark.slow
 def test_writes_during_a_broker_outage_get_503_and_every_202_survives_it(tmp_path):
     # A broker of its own (never the session's): the jars are shared with the other local brokers.
     broker = LocalBroker(home=REPO_ROOT / ".cache" / f"kafka-e2e-outage-{uuid.uuid4().hex[:6]}",
-                         port=_free_port_pair())
+                         port=free_port_pair())
     broker.start()
     server = container = None
     try:

@@ -10,15 +10,15 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from consumers.broker import LocalBroker
+from consumers.broker import REPO_ROOT, LocalBroker, free_port_pair
 from consumers.embedder import build_loop
 from consumers.loop import ConsumerLoop, DeadLetters
 from consumers.producer import EventProducer
 from consumers.topics import Topics, ensure_topics
 from matcher.view import ReadModel
-from models.events import ApiKey, Feedback, Intro, decode_event
+from models.events import decode_event
 from models.settings import Settings
-from tests.factories import event, investor, project, roadshow
+from tests.factories import event, investor, project, sample_payload
 from tests.fakes import HashingEncoder
 from tests.integration.kafka_helpers import read_all
 
@@ -51,21 +51,12 @@ def test_topics_are_created_compacted_and_partitioned(kafka_bootstrap, topic_pre
 
 def test_every_event_type_round_trips_through_kafka(kafka_bootstrap, topic_prefix):
     topics = _topics(kafka_bootstrap, topic_prefix)
-    samples = {
-        "Project": project(summary="跨境电商 AI 选品 🚀 for Yiwu sellers"),
-        "Investor": investor(),
-        "Feedback": Feedback(investor_id="i-1", project_id="p-1", action="passed", reason="太早 too early"),
-        "Intro": Intro(project_id="p-1", investor_id="i-1", requested_by="founder"),
-        "ApiKey": ApiKey(key_hash="a" * 64, role="founder", entity_id="p-1"),
-        "Roadshow": roadshow(), "Roster": roadshow(), "Invitation": roadshow(), "Schedule": roadshow(),
-    }
     from models.events import PAYLOADS
 
     sent = []
     producer = EventProducer(kafka_bootstrap)
     for version, kind in enumerate(PAYLOADS, start=1):
-        payload = next(v for k, v in samples.items() if kind.startswith(k))
-        e = event(kind, "e-1", payload, version=version)
+        e = event(kind, "e-1", sample_payload(kind), version=version)
         delivery = producer.publish(topics.for_event_type(kind), e)
         assert delivery.offset >= 0
         sent.append(e)
@@ -77,7 +68,7 @@ def test_every_event_type_round_trips_through_kafka(kafka_bootstrap, topic_prefi
 
 
 def test_acknowledged_writes_survive_a_broker_sigkill(tmp_path):
-    broker = LocalBroker(home=tmp_path / "kafka", port=19192)
+    broker = LocalBroker(home=REPO_ROOT / ".cache" / f"kafka-crash-{uuid.uuid4().hex[:6]}", port=free_port_pair())
     broker.start()
     try:
         topics = _topics(broker.bootstrap, "crash")
@@ -99,7 +90,7 @@ def test_acknowledged_writes_survive_a_broker_sigkill(tmp_path):
             assert versions == sorted(versions)
     finally:
         broker.stop(kill=True)
-        shutil.rmtree(tmp_path / "kafka", ignore_errors=True)
+        shutil.rmtree(broker.home, ignore_errors=True)
 
 
 def _projection_loop(bootstrap: str, topics: Topics, group: str, view: ReadModel) -> ConsumerLoop:

@@ -33,15 +33,17 @@ class World:
         p = project(**fields)
         v = self._next(pid)
         self.view.apply(event(event_type, pid, p, v))
+        vector = ENC.encode_documents([project_text(p)])[0].tolist()
         self.view.apply_vector("projects", EntityVector(entity_id=pid, entity_version=v, model=ENC.name,
-                                                        content_hash="x", vector=ENC.encode_documents([project_text(p)])[0].tolist()))
+                                                        content_hash="x", vector=vector))
 
     def put_investor(self, iid: str, event_type: str = "InvestorVerified", **fields) -> None:
         i = investor(**{"verification": "verified", **fields})
         v = self._next(iid)
         self.view.apply(event(event_type, iid, i, v))
+        vector = ENC.encode_documents([investor_text(i)])[0].tolist()
         self.view.apply_vector("investors", EntityVector(entity_id=iid, entity_version=v, model=ENC.name,
-                                                         content_hash="x", vector=ENC.encode_documents([investor_text(i)])[0].tolist()))
+                                                         content_hash="x", vector=vector))
 
     def feedback(self, iid: str, pid: str, action: str, reason: str | None = None) -> None:
         self.view.apply(event("FeedbackGiven", iid, Feedback(investor_id=iid, project_id=pid, action=action,

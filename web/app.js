@@ -1,0 +1,679 @@
+// The web pages: one per role, drawn from the /v1 API. No framework, nothing fetched from elsewhere.
+"use strict";
+
+const t = (key) => I18N.t(key);
+const state = {
+  key: sessionStorage.getItem("apiKey"),
+  me: null,
+  token: null,          // the last write's offset_token: sent as X-Wait-For so reads show our own writes
+  filters: {},
+  saved: new Set(),
+  editing: null,        // {id, version} of the project in the founder's form
+  draft: null,          // the form's values kept across a language switch
+  openRoadshow: null,
+  adjust: { pin: [], exclude: [] },
+  timer: null,
+};
+
+// ---- small helpers --------------------------------------------------------------------------------------
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "text") el.textContent = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+const svgNS = "http://www.w3.org/2000/svg";
+function s(tag, attrs, text) {
+  const el = document.createElementNS(svgNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, v);
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+function toast(message, bad) {
+  const el = document.getElementById("toast");
+  el.textContent = message;
+  el.className = "show" + (bad ? " bad" : "");
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { el.className = ""; }, 2500);
+}
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.detail) || `HTTP ${status}`);
+    this.status = status;
+    this.body = body || {};
+  }
+}
+
+async function api(method, path, body, query) {
+  const headers = { Authorization: `Bearer ${state.key}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (state.token) headers["X-Wait-For"] = state.token;
+  let url = path;
+  if (query) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) {
+      for (const one of [].concat(v)) if (one !== "" && one !== null && one !== undefined) q.append(k, one);
+    }
+    if ([...q].length) url += "?" + q;
+  }
+  const r = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await r.text();
+  let parsed = null;
+  try { parsed = text ? JSON.parse(text) : null; } catch { parsed = { detail: text }; }
+  if (!r.ok) throw new ApiError(r.status, parsed);
+  if (r.status === 202 && parsed && parsed.offset_token) state.token = parsed.offset_token;
+  return parsed;
+}
+
+async function act(fn, okMessage) {
+  try {
+    const result = await fn();
+    if (okMessage) toast(okMessage);
+    return result;
+  } catch (err) {
+    toast(err.message || t("error"), true);
+    return undefined;
+  }
+}
+
+const money = (n) => (n === null || n === undefined ? "" : Number(n).toLocaleString(I18N.lang === "zh" ? "zh-CN" : "en-US"));
+const pct = (x) => `${(x * 100).toFixed(0)}%`;
+const reasonText = (r) => (I18N.lang === "zh" ? r.zh : r.en);
+const statusTag = (st) => h("span", { class: "tag " + ({ accepted: "ok", verified: "ok", declined: "bad", rejected: "bad", expired: "bad", pending: "warn", requested: "warn" }[st] || ""), "data-status": st, text: t("st_" + st) });
+const card = (titleKey, ...children) => h("section", { class: "card" }, h("h2", { text: t(titleKey) }), ...children);
+const empty = (key) => h("p", { class: "empty", text: t(key) });
+
+function options(vocab, selected, withAny) {
+  const chosen = new Set([].concat(selected || []));
+  const opts = Object.keys(TAXONOMY[vocab]).map((code) =>
+    h("option", { value: code, selected: chosen.has(code) }, I18N.label(vocab, code)));
+  return withAny ? [h("option", { value: "" }, t("any")), ...opts] : opts;
+}
+
+function field(key, control, wide) {
+  const name = control.getAttribute("name");
+  return h("label", { class: "field" + (wide ? " wide" : ""), "data-field": name },
+    t(key), control, h("div", { class: "field-error", "data-error-for": name }));
+}
+
+// Puts each of a 422's field errors next to its field ("sectors.0" -> "sectors"; "contact.email" stays).
+function showErrors(form, err) {
+  clearErrors(form);
+  const general = form.querySelector(".form-error");
+  const errors = (err.body && err.body.errors) || [];
+  let placed = 0;
+  for (const e of errors) {
+    const parts = e.field.split(".");
+    let slot = null;
+    for (let n = parts.length; n > 0 && !slot; n--) {
+      slot = form.querySelector(`[data-error-for="${CSS.escape(parts.slice(0, n).join("."))}"]`);
+    }
+    if (slot) {
+      slot.textContent = e.message;
+      slot.closest(".field").classList.add("invalid");
+      placed++;
+    } else if (general) {
+      general.textContent += (general.textContent ? "; " : "") + `${e.field}: ${e.message}`;
+    }
+  }
+  if (!placed && general && !general.textContent) general.textContent = err.message;
+}
+
+function clearErrors(form) {
+  form.querySelectorAll(".field-error, .form-error").forEach((el) => { el.textContent = ""; });
+  form.querySelectorAll(".invalid").forEach((el) => el.classList.remove("invalid"));
+}
+
+function selectedValues(select) {
+  return [...select.selectedOptions].map((o) => o.value).filter((v) => v);
+}
+
+function numberOrRaw(v) {
+  if (v === "") return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : v;
+}
+
+// ---- sign in and the frame ------------------------------------------------------------------------------
+function translateStatic() {
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.title = t("title");
+  for (const b of document.querySelectorAll(".lang button")) b.setAttribute("aria-pressed", String(b.dataset.lang === I18N.lang));
+  const who = document.getElementById("who");
+  who.textContent = state.me ? `${t("signed_in_as")}: ${t("role_" + state.me.role)}${state.me.entity_id ? " · " + state.me.entity_id : ""}` : "";
+  document.getElementById("signout").hidden = !state.me;
+}
+
+function signInPage(main, message) {
+  const input = h("input", { type: "password", id: "api-key", name: "api-key", autocomplete: "off", placeholder: "mmk_…" });
+  const form = h("form", { class: "card signin", id: "signin-form" },
+    h("h2", { text: t("signin") }), h("p", { class: "meta", text: t("signin_hint") }),
+    h("label", { class: "field" }, t("api_key"), input),
+    h("div", { class: "field-error", id: "signin-error", text: message || "" }),
+    h("button", { type: "submit", class: "primary", id: "signin", text: t("signin") }));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    state.key = input.value.trim();
+    await signIn();
+  });
+  main.append(form);
+}
+
+async function signIn() {
+  try {
+    state.me = await api("GET", "/v1/me");
+    sessionStorage.setItem("apiKey", state.key);
+  } catch (err) {
+    state.me = null;
+    state.key = null;
+    sessionStorage.removeItem("apiKey");
+    return render(err.status === 401 ? t("bad_key") : err.message);
+  }
+  return render();
+}
+
+function render(message) {
+  clearInterval(state.timer);
+  translateStatic();
+  const main = document.getElementById("main");
+  main.replaceChildren();
+  if (!state.me) return signInPage(main, message);
+  const page = { investor: investorPage, founder: founderPage, organizer: organizerPage, registrar: registrarPage, admin: registrarPage }[state.me.role];
+  return page(main);
+}
+
+// ---- investor -------------------------------------------------------------------------------------------
+function investorPage(main) {
+  const feedBox = h("div", { id: "feed" });
+  const plotBox = h("div", { id: "feed-plot", class: "plot" });
+  const f = state.filters;
+  const sector = h("select", { name: "sector" }, options("sectors", f.sector, true));
+  const stage = h("select", { name: "stage" }, options("stages", f.stage, true));
+  const city = h("input", { name: "city", value: f.city || "", size: 8 });
+  const tmin = h("input", { name: "ticket_min", type: "number", min: 0, value: f.ticket_min || "" });
+  const tmax = h("input", { name: "ticket_max", type: "number", min: 0, value: f.ticket_max || "" });
+  const filters = h("form", { class: "filters", id: "filters" },
+    field("sector", sector), field("stage", stage), field("city", city), field("ticket_min", tmin), field("ticket_max", tmax),
+    h("button", { type: "submit", class: "primary", text: t("apply") }));
+  filters.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    state.filters = { sector: sector.value, stage: stage.value, city: city.value.trim(), ticket_min: tmin.value, ticket_max: tmax.value };
+    loadFeed(feedBox, plotBox);
+  });
+  const intros = h("div", { id: "intros" });
+  const invites = h("div", { id: "invitations" });
+  main.append(h("div", { class: "cols" },
+    h("div", {}, card("feed", filters, feedBox)),
+    h("div", {}, card("feed_map", plotBox), card("intros", intros), card("invitations", invites))));
+  loadFeed(feedBox, plotBox);
+  loadIntros(intros);
+  loadInvitations(invites, new Set([state.me.entity_id]));
+}
+
+async function loadFeed(box, plotBox) {
+  const f = state.filters;
+  let page;
+  try {
+    page = await api("GET", `/v1/investors/${encodeURIComponent(state.me.entity_id)}/feed`, undefined,
+      { k: 50, sector: f.sector, stage: f.stage, city: f.city, ticket_min: f.ticket_min, ticket_max: f.ticket_max });
+  } catch (err) {
+    box.replaceChildren(h("p", { class: "empty", text: err.status === 409 ? t("not_verified") : err.message }));
+    plotBox.replaceChildren();
+    return;
+  }
+  box.replaceChildren(...(page.data.length ? page.data.map((m) => feedItem(m, box, plotBox)) : [empty("empty_feed")]));
+  plotBox.replaceChildren(feedPlot(page.data));
+}
+
+function feedItem(m, box, plotBox) {
+  const p = m.project;
+  const reload = () => loadFeed(box, plotBox);
+  const feedback = (action, reason, msgKey) => act(async () => {
+    await api("POST", "/v1/feedback", { project_id: p.id, action, reason });
+    if (action === "saved") state.saved.add(p.id);
+    await reload();
+  }, t(msgKey));
+  const reason = h("input", { class: "pass-reason", name: "reason", placeholder: t("pass_reason"), hidden: true });
+  const confirm = h("button", { class: "danger act-confirm-pass", hidden: true, text: t("confirm_pass"),
+    onclick: () => feedback("passed", reason.value, "done") });
+  return h("div", { class: "item feed-item", "data-project-id": p.id },
+    h("div", { class: "head" },
+      h("span", { class: "name", text: p.name }),
+      h("span", { class: "score", title: t("score"), text: `${t("score")} ${m.score.toFixed(2)}` }),
+      state.saved.has(p.id) ? h("span", { class: "tag ok saved-mark", text: t("saved") }) : null),
+    h("div", { class: "meta" },
+      p.sectors.map((c) => h("span", { class: "tag", text: I18N.label("sectors", c) })),
+      ` ${I18N.label("stages", p.stage)} · ${p.city} · ${t("amount")} ${money(p.amount_sought_cny)}`),
+    h("div", { class: "summary", text: p.summary }),
+    h("ul", { class: "reasons" }, m.reasons.map((r) => h("li", { "data-code": r.code, text: reasonText(r) }))),
+    h("div", { class: "actions" },
+      h("button", { class: "act-save", text: t("save"), onclick: () => feedback("saved", null, "saved") }),
+      h("button", { class: "act-pass", text: t("pass"), onclick: () => { reason.hidden = false; confirm.hidden = false; reason.focus(); } }),
+      reason, confirm,
+      h("button", { class: "act-meet", text: t("request_meeting"), onclick: () => feedback("meeting_requested", null, "meeting_requested") })));
+}
+
+// Feed items counted by sector x stage, as bubbles (an item with two sectors counts in both rows).
+function feedPlot(items) {
+  const stages = Object.keys(TAXONOMY.stages);
+  const counts = {};
+  for (const m of items) for (const sec of m.project.sectors) {
+    counts[sec] = counts[sec] || {};
+    counts[sec][m.project.stage] = (counts[sec][m.project.stage] || 0) + 1;
+  }
+  const sectors = Object.keys(TAXONOMY.sectors).filter((c) => counts[c]);
+  const left = 150, top = 24, cell = 58;
+  const width = left + stages.length * cell + 10, height = top + Math.max(sectors.length, 1) * cell + 10;
+  const svg = s("svg", { width, height, viewBox: `0 0 ${width} ${height}`, id: "feed-chart", role: "img", "aria-label": t("feed_map") });
+  const max = Math.max(1, ...sectors.flatMap((c) => Object.values(counts[c])));
+  stages.forEach((st, j) => svg.append(s("text", { x: left + j * cell + cell / 2, y: top - 8, "text-anchor": "middle" }, I18N.label("stages", st))));
+  sectors.forEach((sec, i) => {
+    const y = top + i * cell + cell / 2;
+    svg.append(s("text", { x: left - 6, y: y + 4, "text-anchor": "end" }, I18N.label("sectors", sec)));
+    svg.append(s("line", { x1: left, x2: left + stages.length * cell, y1: y, y2: y, stroke: "#eef1f5" }));
+    stages.forEach((st, j) => {
+      const n = (counts[sec] || {})[st];
+      if (!n) return;
+      const cx = left + j * cell + cell / 2;
+      const c = s("circle", { cx, cy: y, r: 4 + 11 * Math.sqrt(n / max), fill: "#1565c0", "fill-opacity": 0.55, class: "bubble", "data-sector": sec, "data-stage": st, "data-count": n });
+      c.append(s("title", {}, `${I18N.label("sectors", sec)} · ${I18N.label("stages", st)}: ${n}`));
+      svg.append(c, s("text", { x: cx, y: y + 4, "text-anchor": "middle", fill: "#fff" }, String(n)));
+    });
+  });
+  if (!sectors.length) svg.append(s("text", { x: left, y: top + 20 }, t("empty_feed")));
+  return svg;
+}
+
+async function nameOf(kind, id, cache) {
+  const key = `${kind}:${id}`;
+  if (!(key in cache)) {
+    cache[key] = api("GET", `/v1/${kind}/${encodeURIComponent(id)}`).then((x) => x.name).catch(() => id);
+  }
+  return cache[key];
+}
+
+async function loadIntros(box) {
+  let page;
+  try { page = await api("GET", "/v1/intros"); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  if (!page.data.length) { box.replaceChildren(empty("no_intros")); return; }
+  const role = state.me.role, cache = {};
+  const rows = await Promise.all(page.data.map(async (i) => {
+    const other = role === "investor" ? await nameOf("projects", i.project_id, cache) : await nameOf("investors", i.investor_id, cache);
+    const mine = role === "investor" ? null : await nameOf("projects", i.project_id, cache);
+    const askedMe = i.status === "requested" && i.requested_by !== role;
+    const answer = (verb) => act(async () => { await api("POST", `/v1/intros/${i.id}/${verb}`, verb === "decline" ? {} : undefined); await loadIntros(box); }, t("done"));
+    const contacts = i.contacts ? h("div", { class: "meta contacts" }, `${t("contacts")}: `,
+      Object.values(role === "investor" ? i.contacts.project : i.contacts.investor).filter(Boolean).join(" · ")) : null;
+    return h("div", { class: "item intro", "data-intro-id": i.id },
+      h("div", { class: "head" }, h("span", { class: "name", text: other }), statusTag(i.status)),
+      mine ? h("div", { class: "meta", text: `${t("project")}: ${mine}` }) : null,
+      i.message ? h("div", { class: "meta", text: i.message }) : null,
+      contacts,
+      askedMe ? h("div", { class: "actions" },
+        h("button", { class: "primary act-accept", text: t("accept"), onclick: () => answer("accept") }),
+        h("button", { class: "danger act-decline", text: t("decline"), onclick: () => answer("decline") })) : null);
+  }));
+  const waiting = rows.filter((r) => r.querySelector(".act-accept"));
+  box.replaceChildren(
+    waiting.length ? h("h3", { class: "meta", text: `${t("intros_waiting")} (${waiting.length})` }) : null, ...rows);
+}
+
+async function loadInvitations(box, mine) {
+  let page;
+  try { page = await api("GET", "/v1/roadshows"); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  const rows = [];
+  for (const v of page.data) {
+    const rs = v.roadshow;
+    for (const inv of rs.invitations.filter((i) => mine.has(i.invitee_id))) {
+      const answer = (verb) => act(async () => {
+        await api("POST", `/v1/roadshows/${encodeURIComponent(v.id)}/invitations/${encodeURIComponent(inv.invitee_id)}/${verb}`);
+        await loadInvitations(box, mine);
+      }, t("done"));
+      rows.push(h("div", { class: "item invitation", "data-roadshow-id": v.id },
+        h("div", { class: "head" }, h("span", { class: "name", text: rs.title }), statusTag(inv.status)),
+        h("div", { class: "meta", text: `${rs.date} ${rs.start_time.slice(0, 5)} · ${rs.city}${inv.kind === "project" ? " · " + (v.names[inv.invitee_id] || inv.invitee_id) : ""}` }),
+        inv.status === "pending" ? h("div", { class: "actions" },
+          h("button", { class: "primary act-accept", text: t("accept"), onclick: () => answer("accept") }),
+          h("button", { class: "danger act-decline", text: t("decline"), onclick: () => answer("decline") })) : null));
+    }
+  }
+  box.replaceChildren(...(rows.length ? rows : [empty("no_invitations")]));
+}
+
+// ---- founder --------------------------------------------------------------------------------------------
+function founderPage(main) {
+  const list = h("div", { id: "projects" });
+  const intros = h("div", { id: "intros" });
+  const invites = h("div", { id: "invitations" });
+  const formCard = h("section", { class: "card", id: "project-card" });
+  main.append(h("div", { class: "cols" },
+    h("div", {}, card("my_projects", list), formCard),
+    h("div", {}, card("intros", intros), card("invitations", invites))));
+  drawProjectForm(formCard, list, invites);
+  loadProjects(list, invites);
+  loadIntros(intros);
+}
+
+async function loadProjects(list, invites) {
+  let page;
+  try { page = await api("GET", "/v1/projects", undefined, { limit: 100 }); } catch (err) { list.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  const mine = new Set(page.data.map((p) => p.id));
+  loadInvitations(invites, mine);
+  if (!page.data.length) { list.replaceChildren(empty("no_projects")); return; }
+  list.replaceChildren(...page.data.map((p) => {
+    const matches = h("div", { class: "matches" });
+    return h("div", { class: "item project", "data-project-id": p.id },
+      h("div", { class: "head" }, h("span", { class: "name", text: p.name }), h("span", { class: "tag", text: t("st_" + p.status) }),
+        h("span", { class: "meta", text: `v${p.version}` })),
+      h("div", { class: "meta" }, p.sectors.map((c) => h("span", { class: "tag", text: I18N.label("sectors", c) })),
+        ` ${I18N.label("stages", p.stage)} · ${p.city} · ${t("amount")} ${money(p.amount_sought_cny)}`),
+      h("div", { class: "summary", text: p.summary }),
+      h("div", { class: "actions" },
+        h("button", { class: "act-edit", text: t("edit"), onclick: () => {
+          state.editing = { id: p.id, version: p.version };
+          state.draft = p;
+          drawProjectForm(document.getElementById("project-card"), list, invites);
+          document.getElementById("project-card").scrollIntoView();
+        } }),
+        h("button", { class: "act-investors", text: t("show_investors"), onclick: () => loadMatches(p, matches) })),
+      matches);
+  }));
+}
+
+async function loadMatches(p, box) {
+  let page;
+  try { page = await api("GET", `/v1/projects/${encodeURIComponent(p.id)}/investors`, undefined, { k: 10 }); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  box.replaceChildren(h("h3", { class: "meta", text: t("matching_investors") }), ...page.data.map((m) => {
+    const inv = m.investor;
+    const btn = h("button", { class: "act-intro", text: t("request_intro") });
+    btn.addEventListener("click", () => act(async () => {
+      await api("POST", "/v1/intros", { project_id: p.id, investor_id: inv.id, message: "" });
+      btn.disabled = true;
+      btn.textContent = t("intro_requested");
+      await loadIntros(document.getElementById("intros"));
+    }, t("intro_requested")));
+    return h("div", { class: "item match", "data-investor-id": inv.id },
+      h("div", { class: "head" }, h("span", { class: "name", text: inv.name }), h("span", { class: "score", text: `${t("score")} ${m.score.toFixed(2)}` }),
+        h("span", { class: "meta", text: `${I18N.label("kinds", inv.kind)} · ${inv.organization}` })),
+      h("ul", { class: "reasons" }, m.reasons.map((r) => h("li", { "data-code": r.code, text: reasonText(r) }))),
+      h("div", { class: "actions" }, btn));
+  }));
+  if (!page.data.length) box.append(empty("empty_feed"));
+}
+
+function drawProjectForm(box, list, invites) {
+  const d = state.draft || {};
+  const c = d.contact || {};
+  const input = (name, value, attrs) => h("input", { name, value: value ?? "", ...attrs });
+  const form = h("form", { class: "grid", id: "project-form", novalidate: true },
+    field("name", input("name", d.name)),
+    field("stage", h("select", { name: "stage" }, options("stages", d.stage || "seed"))),
+    field("city", input("city", d.city)),
+    field("amount", input("amount_sought_cny", d.amount_sought_cny, { type: "number" })),
+    field("founder_background", h("select", { name: "founder_background" }, options("backgrounds", d.founder_background || "researcher"))),
+    field("team_size", input("team_size", d.team_size ?? 1, { type: "number" })),
+    field("sectors", h("select", { name: "sectors", multiple: true }, options("sectors", d.sectors || []))),
+    field("incubator", input("incubator", d.incubator)),
+    field("email", input("contact.email", c.email)),
+    field("phone", input("contact.phone", c.phone)),
+    field("wechat", input("contact.wechat", c.wechat)),
+    field("summary", h("textarea", { name: "summary" }, d.summary || ""), true),
+    field("traction", h("textarea", { name: "traction" }, d.traction || ""), true),
+    h("div", { class: "wide form-error field-error" }),
+    h("div", { class: "wide actions" },
+      h("button", { type: "submit", class: "primary", id: "project-submit", text: t("submit") }),
+      state.editing ? h("button", { type: "button", text: t("cancel"), onclick: () => { state.editing = null; state.draft = null; drawProjectForm(box, list, invites); } }) : null));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const get = (n) => form.elements[n].value;
+    const body = {
+      name: get("name"), summary: get("summary"), sectors: selectedValues(form.elements.sectors), stage: get("stage"),
+      amount_sought_cny: numberOrRaw(get("amount_sought_cny")), city: get("city"), founder_background: get("founder_background"),
+      incubator: get("incubator") || null, team_size: numberOrRaw(get("team_size")), traction: get("traction"),
+      contact: Object.fromEntries(["email", "phone", "wechat"].map((k) => [k, get("contact." + k).trim()]).filter(([, v]) => v)),
+    };
+    clearErrors(form);
+    try {
+      if (state.editing) await api("PUT", `/v1/projects/${encodeURIComponent(state.editing.id)}`, { ...body, expected_version: state.editing.version });
+      else await api("POST", "/v1/projects", body);
+    } catch (err) {
+      if (err.status === 422) { showErrors(form, err); toast(t("fix_errors"), true); } else toast(err.message, true);
+      return;
+    }
+    toast(t("project_saved"));
+    state.editing = null;
+    state.draft = null;
+    drawProjectForm(box, list, invites);
+    await loadProjects(list, invites);
+  });
+  // keep what was typed when the language switches
+  form.addEventListener("input", () => {
+    const get = (n) => form.elements[n].value;
+    state.draft = { ...state.draft, name: get("name"), summary: get("summary"), stage: get("stage"), city: get("city"),
+      amount_sought_cny: get("amount_sought_cny"), founder_background: get("founder_background"), team_size: get("team_size"),
+      sectors: selectedValues(form.elements.sectors), incubator: get("incubator"), traction: get("traction"),
+      contact: { email: get("contact.email"), phone: get("contact.phone"), wechat: get("contact.wechat") } };
+  });
+  box.replaceChildren(h("h2", { text: t(state.editing ? "edit_project" : "new_project") }), form);
+}
+
+// ---- organizer ------------------------------------------------------------------------------------------
+function organizerPage(main) {
+  const list = h("div", { id: "roadshows" });
+  const detail = h("div", { id: "roadshow-detail" });
+  const input = (name, attrs) => h("input", { name, ...attrs });
+  const form = h("form", { class: "grid", id: "roadshow-form", novalidate: true },
+    field("rs_title", input("title")), field("city", input("city")),
+    field("date", input("date", { type: "date" })),
+    field("sectors", h("select", { name: "sectors", multiple: true }, options("sectors", []))),
+    field("n_projects", input("n_projects", { type: "number", value: 3 })), field("m_investors", input("m_investors", { type: "number", value: 3 })),
+    field("slots", input("slots", { type: "number", value: 3 })), field("tables", input("tables", { type: "number", value: 3 })),
+    field("fit_threshold", input("fit_threshold", { type: "number", step: "0.05", value: 0.3 })),
+    field("min_fits", input("min_fits", { type: "number", value: 1 })),
+    field("theme", h("textarea", { name: "theme" }), true),
+    h("div", { class: "wide form-error field-error" }),
+    h("div", { class: "wide actions" }, h("button", { type: "submit", class: "primary", id: "roadshow-create", text: t("create") })));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const get = (n) => form.elements[n].value;
+    const body = { title: get("title"), theme: get("theme"), city: get("city"), date: get("date") || null,
+      sectors: selectedValues(form.elements.sectors), n_projects: numberOrRaw(get("n_projects")),
+      m_investors: numberOrRaw(get("m_investors")), slots: numberOrRaw(get("slots")), tables: numberOrRaw(get("tables")),
+      fit_threshold: numberOrRaw(get("fit_threshold")), min_fits: numberOrRaw(get("min_fits")) };
+    clearErrors(form);
+    let res;
+    try { res = await api("POST", "/v1/roadshows", body); } catch (err) {
+      if (err.status === 422) showErrors(form, err); else toast(err.message, true);
+      return;
+    }
+    form.reset();
+    state.openRoadshow = res.entity_id;
+    await loadRoadshows(list, detail);
+  });
+  main.append(h("div", { class: "cols" }, h("div", {}, card("create_roadshow", form)), h("div", {}, card("roadshows", list))), detail);
+  loadRoadshows(list, detail);
+}
+
+async function loadRoadshows(list, detail) {
+  let page;
+  try { page = await api("GET", "/v1/roadshows"); } catch (err) { list.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  list.replaceChildren(...page.data.map((v) => h("div", { class: "item", "data-roadshow-id": v.id },
+    h("div", { class: "head" }, h("span", { class: "name", text: v.roadshow.title }), h("span", { class: "tag rs-status", text: t("rs_" + v.roadshow.status) })),
+    h("div", { class: "meta", text: `${v.roadshow.date} · ${v.roadshow.city}` }),
+    h("div", { class: "actions" }, h("button", { class: "act-open", text: t("open"), onclick: () => { state.openRoadshow = v.id; state.adjust = { pin: [], exclude: [] }; loadRoadshow(detail); } })))));
+  if (!page.data.length) list.append(empty("no_roster"));
+  if (state.openRoadshow) await loadRoadshow(detail);
+}
+
+async function loadRoadshow(detail) {
+  clearInterval(state.timer);
+  const rid = state.openRoadshow;
+  let v;
+  try { v = await api("GET", `/v1/roadshows/${encodeURIComponent(rid)}`); } catch (err) { detail.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  const rs = v.roadshow, names = v.names, name = (id) => names[id] || id;
+  const run = (path, body) => act(async () => { await api("POST", `/v1/roadshows/${encodeURIComponent(rid)}${path}`, body); await loadRoadshow(detail); }, t("done"));
+  const before = !rs.invitations.length;
+  const pending = state.adjust;
+  const mark = (kind, id) => {
+    const other = kind === "pin" ? "exclude" : "pin";
+    pending[other] = pending[other].filter((x) => x !== id);
+    if (!pending[kind].includes(id)) pending[kind].push(id);
+    loadRoadshow(detail);
+  };
+  const head = h("section", { class: "card", id: "roadshow" },
+    h("h2", { text: rs.title }),
+    h("div", { class: "meta", text: `${rs.date} ${rs.start_time.slice(0, 5)} · ${rs.city} · ${rs.theme}` }),
+    h("div", { class: "stats" }, `${t("rs_status")}: `, h("b", { id: "rs-status", "data-status": rs.status, text: t("rs_" + rs.status) })),
+    h("div", { class: "actions" },
+      before ? h("button", { class: "primary act-propose", text: t("propose"), onclick: () => run("/roster") }) : null,
+      before && rs.roster ? h("button", { class: "primary act-invite", text: t("send_invites"), onclick: () => run("/invitations") }) : null,
+      !before ? h("button", { class: "act-schedule", text: t("build_schedule"), onclick: () => run("/schedule") }) : null,
+      h("button", { class: "act-refresh", text: t("refresh"), onclick: () => loadRoadshow(detail) })));
+  const parts = [head];
+
+  if (rs.roster) {
+    const r = rs.roster;
+    const picks = h("table", { id: "picks" }, h("tr", {}, ["kind", "name", "reasons", ""].map((k) => h("th", { text: k ? t(k) : "" }))),
+      r.picks.map((p) => h("tr", { "data-id": p.id, "data-kind": p.kind },
+        h("td", { text: t(p.kind) }), h("td", { text: name(p.id) }), h("td", { text: I18N.lang === "zh" ? p.zh : p.en }),
+        h("td", { class: "actions" }, before ? [
+          rs.pinned.includes(p.id) || pending.pin.includes(p.id) ? h("span", { class: "tag ok", text: t("pinned") }) : h("button", { class: "act-pin", text: t("pin"), onclick: () => mark("pin", p.id) }),
+          pending.exclude.includes(p.id) ? h("span", { class: "tag bad", text: t("excluded") }) : h("button", { class: "danger act-exclude", text: t("exclude"), onclick: () => mark("exclude", p.id) }),
+        ] : null))));
+    const adjusted = [...rs.pinned.map((id) => ["pinned", id]), ...rs.excluded.map((id) => ["excluded", id])];
+    parts.push(h("section", { class: "card", id: "roster" }, h("h2", { text: t("roster") }),
+      h("div", { class: "stats", id: "solver" },
+        h("span", {}, `${t("objective")}: `, h("b", { text: r.objective.toFixed(3) })),
+        h("span", {}, `${t("bound")}: `, h("b", { text: r.bound.toFixed(3) })),
+        h("span", {}, `${t("gap")}: `, h("b", { id: "gap", text: pct(r.gap) })),
+        h("span", {}, `${t("method")}: `, h("b", { text: `${r.method} (${r.status}, ${r.seconds.toFixed(2)}s)` }))),
+      picks,
+      adjusted.length ? h("div", { class: "meta", id: "adjusted" }, adjusted.map(([k, id]) => h("span", { class: "tag " + (k === "pinned" ? "ok" : "bad") }, `${t(k)}: ${name(id)} `,
+        before ? h("button", { text: "×", title: t("unpin"), onclick: () => run("/adjust", k === "pinned" ? { unpin: [id] } : { pin: [id] }) }) : null))) : null,
+      before && (pending.pin.length || pending.exclude.length) ? h("div", { class: "actions" },
+        h("span", { class: "meta", text: `${t("pending_changes")}: +${pending.pin.length} / −${pending.exclude.length}` }),
+        h("button", { class: "primary act-resolve", text: t("resolve"), onclick: () => { const body = { pin: pending.pin, exclude: pending.exclude }; state.adjust = { pin: [], exclude: [] }; run("/adjust", body); } })) : null));
+    parts.push(h("section", { class: "card", id: "matrix" }, h("h2", { text: t("match_matrix") }), h("div", { class: "plot" }, heatMap(v))));
+  } else {
+    parts.push(card("roster", empty("no_roster")));
+  }
+
+  if (rs.invitations.length) {
+    parts.push(h("section", { class: "card", id: "invitations" }, h("h2", { text: t("invitations") }),
+      h("table", {}, h("tr", {}, ["invitee", "kind", "status", ""].map((k) => h("th", { text: k ? t(k) : "" }))),
+        rs.invitations.map((i) => h("tr", { class: "invitation" + (i.replaces ? " backfill" : ""), "data-invitee": i.invitee_id },
+          h("td", { text: name(i.invitee_id) }), h("td", { text: t(i.kind) }), h("td", {}, statusTag(i.status)),
+          h("td", { class: "meta", text: i.replaces ? t("backfill_for") + name(i.replaces) : "" }))))));
+  }
+
+  if (rs.schedule.length) {
+    const cells = {};
+    for (const m of rs.schedule) cells[`${m.slot}:${m.table}`] = m;
+    // slots and tables are 1-based (matcher/schedule.py)
+    const upto = (n) => Array.from({ length: n }, (_, i) => i + 1);
+    const slots = upto(Math.max(rs.slots, ...rs.schedule.map((m) => m.slot)));
+    const tables = upto(Math.max(rs.tables, ...rs.schedule.map((m) => m.table)));
+    const download = () => act(async () => {
+      const r = await fetch(`/v1/roadshows/${encodeURIComponent(rid)}/schedule.csv`, { headers: { Authorization: `Bearer ${state.key}` } });
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      const url = URL.createObjectURL(await r.blob());
+      const a = h("a", { href: url, download: `${rid}-schedule.csv` });
+      document.body.append(a); a.click(); a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 1000);
+    });
+    parts.push(h("section", { class: "card", id: "schedule" }, h("h2", { text: t("schedule") }),
+      h("div", { class: "actions" }, h("button", { class: "act-csv", text: t("download_csv"), onclick: download })),
+      h("table", { class: "grid" }, h("tr", {}, h("th", { text: `${t("table")} \\ ${t("slot")}` }), slots.map((sl) => h("th", { text: `${t("slot")} ${sl}` }))),
+        tables.map((tb) => h("tr", {}, h("th", { text: `${t("table")} ${tb}` }), slots.map((sl) => {
+          const m = cells[`${sl}:${tb}`];
+          return h("td", { class: m ? "meeting" : null }, m ? [h("div", { text: name(m.project_id) }), h("div", { class: "meta", text: `× ${name(m.investor_id)} (${m.score.toFixed(2)})` })] : "");
+        }))))));
+  } else if (!before) {
+    parts.push(card("schedule", empty("no_schedule")));
+  }
+  detail.replaceChildren(...parts);
+  const listed = document.querySelector(`#roadshows [data-roadshow-id="${CSS.escape(rid)}"] .rs-status`);
+  if (listed) listed.textContent = t("rs_" + rs.status);
+  if (rs.status === "inviting") state.timer = setInterval(() => loadRoadshow(detail), 5000);  // watch RSVPs
+}
+
+// The roster's investors x projects match scores, white (low) to blue (high).
+function heatMap(v) {
+  const r = v.roadshow.roster, names = v.names, scores = v.pair_scores || {};
+  const rows = r.investor_ids, cols = r.project_ids;
+  const cw = 96, ch = 30, left = 150, top = 60;
+  const width = left + cols.length * cw + 10, height = top + rows.length * ch + 10;
+  const svg = s("svg", { width, height, viewBox: `0 0 ${width} ${height}`, id: "heatmap", role: "img", "aria-label": t("match_matrix") });
+  const clip = (x, n) => (x.length > n ? x.slice(0, n - 1) + "…" : x);
+  const all = rows.flatMap((i) => cols.map((p) => (scores[i] || {})[p])).filter((x) => x !== undefined);
+  const lo = Math.min(0, ...all), hi = Math.max(1, ...all);  // a fixed 0..1 scale, so equal scores are not all "best"
+  cols.forEach((p, j) => svg.append(s("text", { x: left + j * cw + cw / 2, y: top - 10, "text-anchor": "middle" }, clip(names[p] || p, 14))));
+  rows.forEach((inv, i) => {
+    svg.append(s("text", { x: left - 6, y: top + i * ch + ch / 2 + 4, "text-anchor": "end" }, clip(names[inv] || inv, 20)));
+    cols.forEach((p, j) => {
+      const x = (scores[inv] || {})[p];
+      const k = x === undefined ? 0 : (x - lo) / (hi - lo || 1);
+      const fill = x === undefined ? "#f0f0f0" : `rgb(${Math.round(255 - 234 * k)},${Math.round(255 - 154 * k)},${Math.round(255 - 63 * k)})`;
+      const rect = s("rect", { x: left + j * cw, y: top + i * ch, width: cw - 2, height: ch - 2, fill, class: "cell", "data-investor": inv, "data-project": p });
+      rect.append(s("title", {}, `${names[inv] || inv} × ${names[p] || p}: ${x === undefined ? "—" : x.toFixed(3)}`));
+      svg.append(rect, s("text", { x: left + j * cw + cw / 2 - 1, y: top + i * ch + ch / 2 + 3, "text-anchor": "middle", fill: k > 0.6 ? "#fff" : "#1f2933" }, x === undefined ? "—" : x.toFixed(2)));
+    });
+  });
+  return svg;
+}
+
+// ---- registrar ------------------------------------------------------------------------------------------
+function registrarPage(main) {
+  const box = h("div", { id: "pending" });
+  main.append(card("pending_regs", box));
+  loadPending(box);
+}
+
+async function loadPending(box) {
+  let page;
+  try { page = await api("GET", "/v1/registrar/pending"); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  if (!page.data.length) { box.replaceChildren(empty("no_pending")); return; }
+  box.replaceChildren(h("table", {},
+    h("tr", {}, ["name", "kind", "organization", "sectors", "stages", "ticket", "cities", "thesis", ""].map((k) => h("th", { text: k ? t(k) : "" }))),
+    page.data.map((inv) => {
+      const reason = h("input", { class: "reject-reason", placeholder: t("reject_reason"), size: 14 });
+      const err = h("div", { class: "field-error" });
+      const review = (path, body) => act(async () => {
+        try { await api("POST", `/v1/investors/${encodeURIComponent(inv.id)}/${path}`, body); } catch (e) {
+          if (e.status === 422) { err.textContent = ((e.body.errors || [])[0] || e).message; return; }
+          throw e;
+        }
+        await loadPending(box);
+      }, t("done"));
+      return h("tr", { class: "pending-investor", "data-investor-id": inv.id },
+        h("td", { text: inv.name }), h("td", { text: I18N.label("kinds", inv.kind) }), h("td", { text: inv.organization }),
+        h("td", {}, inv.sectors.map((c) => h("span", { class: "tag", text: I18N.label("sectors", c) }))),
+        h("td", { text: inv.stages.map((c) => I18N.label("stages", c)).join(", ") }),
+        h("td", { text: `${money(inv.ticket_min_cny)} – ${money(inv.ticket_max_cny)}` }),
+        h("td", { text: inv.cities.join(", ") }), h("td", { class: "meta", text: inv.thesis }),
+        h("td", { class: "actions" },
+          h("button", { class: "primary act-verify", text: t("verify"), onclick: () => review("verify") }),
+          reason, h("button", { class: "danger act-reject", text: t("reject"), onclick: () => review("reject", { reason: reason.value }) }), err));
+    })));
+}
+
+// ---- start ----------------------------------------------------------------------------------------------
+document.querySelectorAll(".lang button").forEach((b) => b.addEventListener("click", () => { I18N.set(b.dataset.lang); render(); }));
+document.getElementById("signout").addEventListener("click", () => {
+  sessionStorage.removeItem("apiKey");
+  Object.assign(state, { key: null, me: null, token: null, openRoadshow: null, editing: null, draft: null });
+  render();
+});
+I18N.set(I18N.lang);
+if (state.key) signIn(); else render();

@@ -1,0 +1,108 @@
+// Labels in 中文 and English, and the taxonomy codes' labels (kept in step with models/taxonomy.py).
+"use strict";
+
+const TAXONOMY = {
+  sectors: {
+    ai: ["人工智能", "AI"], smart_manufacturing: ["智能制造", "smart manufacturing"],
+    biomedicine: ["生物医药", "biomedicine"], medical_devices: ["医疗器械", "medical devices"],
+    new_energy: ["新能源", "new energy"], new_materials: ["新材料", "new materials"],
+    semiconductors: ["集成电路", "semiconductors"], enterprise_software: ["企业服务", "enterprise software"],
+    ecommerce: ["电子商务", "e-commerce"], consumer: ["消费品", "consumer goods"], fintech: ["金融科技", "fintech"],
+    education: ["教育", "education"], agriculture: ["现代农业", "agritech"],
+    cultural_creative: ["文化创意", "cultural & creative"], environmental: ["节能环保", "environmental"],
+    logistics: ["物流", "logistics"], digital_health: ["数字健康", "digital health"], robotics: ["机器人", "robotics"],
+    iot: ["物联网", "IoT"], automotive: ["汽车与出行", "automotive & mobility"], media: ["传媒与内容", "media & content"],
+    real_estate: ["建筑与地产科技", "proptech & construction"], security: ["网络安全", "cybersecurity"],
+    other: ["其他", "other"],
+  },
+  stages: {
+    idea: ["创意", "idea"], prototype: ["原型", "prototype"], seed: ["种子轮", "seed"], angel: ["天使轮", "angel"],
+    "pre-a": ["Pre-A轮", "pre-A"], a: ["A轮", "series A"], "b+": ["B轮及以后", "series B+"],
+  },
+  kinds: {
+    individual_angel: ["个人天使", "individual angel"], angel_group: ["天使投资团体", "angel group"],
+    vc_fund: ["风险投资基金", "VC fund"], bank: ["银行", "bank"], guarantee: ["融资担保", "guarantee firm"],
+    insurance: ["保险", "insurance"], microcredit: ["小额贷款", "micro-credit"],
+  },
+  backgrounds: {
+    student: ["在校学生及应届毕业生", "student or young graduate"], corporate: ["大企业离职创业", "ex-corporate staff"],
+    overseas_returnee: ["海归", "overseas returnee"], researcher: ["科研人员", "researcher"],
+  },
+};
+
+const MESSAGES = {
+  title: ["投融资对接平台", "Investor–Founder Matchmaking"],
+  signin: ["登录", "Sign in"], signout: ["退出", "Sign out"], api_key: ["API 密钥", "API key"],
+  signin_hint: ["请输入管理员发放的 API 密钥（仅保存在本标签页）。", "Enter the API key you were issued (kept in this tab only)."],
+  bad_key: ["密钥无效或已撤销", "The key is unknown or revoked"],
+  role_investor: ["投资人", "Investor"], role_founder: ["创业者", "Founder"], role_organizer: ["路演组织者", "Organizer"],
+  role_registrar: ["登记审核员", "Registrar"], role_admin: ["管理员", "Admin"],
+  signed_in_as: ["当前身份", "Signed in as"],
+  // investor
+  feed: ["项目推荐", "Deal feed"], filters: ["筛选", "Filters"], sector: ["行业", "Sector"], stage: ["阶段", "Stage"],
+  city: ["城市", "City"], ticket_min: ["最低投资额（元）", "Ticket min (CNY)"], ticket_max: ["最高投资额（元）", "Ticket max (CNY)"],
+  any: ["不限", "any"], apply: ["应用", "Apply"], score: ["匹配度", "Score"], reasons: ["推荐理由", "Why"],
+  save: ["收藏", "Save"], saved: ["已收藏", "Saved"], pass: ["不感兴趣", "Pass"], pass_reason: ["原因", "Reason"],
+  confirm_pass: ["确认", "Confirm pass"], cancel: ["取消", "Cancel"], request_meeting: ["约见", "Request meeting"],
+  meeting_requested: ["已约见", "Meeting requested"], empty_feed: ["暂无匹配项目", "No projects match"],
+  feed_map: ["推荐分布（行业 × 阶段）", "Where the feed sits (sector × stage)"],
+  amount: ["融资额（元）", "Amount sought (CNY)"],
+  intros: ["引荐", "Introductions"], intros_waiting: ["待回复的引荐", "Intros waiting for your answer"],
+  accept: ["接受", "Accept"], decline: ["拒绝", "Decline"], status: ["状态", "Status"], contacts: ["联系方式", "Contacts"],
+  no_intros: ["暂无引荐", "No introductions"],
+  invitations: ["路演邀请", "Roadshow invitations"], no_invitations: ["暂无邀请", "No invitations"],
+  not_verified: ["您的资料尚未通过审核，审核通过后开放项目推荐。", "Your profile is not verified yet; the feed opens once a registrar verifies it."],
+  // founder
+  my_projects: ["我的项目", "My projects"], new_project: ["提交新项目", "Submit a project"], edit: ["编辑", "Edit"],
+  edit_project: ["编辑项目", "Edit project"], submit: ["提交", "Submit"], name: ["名称", "Name"], summary: ["简介", "Summary"],
+  founder_background: ["创始人背景", "Founder background"], incubator: ["孵化器", "Incubator"], team_size: ["团队人数", "Team size"],
+  traction: ["进展", "Traction"], email: ["邮箱", "Email"], phone: ["电话", "Phone"], wechat: ["微信", "WeChat"],
+  matching_investors: ["匹配的投资人", "Matching investors"], request_intro: ["请求引荐", "Request intro"],
+  intro_requested: ["已请求引荐", "Intro requested"], show_investors: ["查看匹配投资人", "Show matching investors"],
+  no_projects: ["还没有项目", "No projects yet"], project_saved: ["已提交", "Saved"],
+  fix_errors: ["请修正标出的字段", "Please fix the marked fields"],
+  st_open: ["开放", "open"], st_funded: ["已融资", "funded"], st_withdrawn: ["已撤回", "withdrawn"],
+  st_requested: ["待回复", "requested"], st_accepted: ["已接受", "accepted"], st_declined: ["已拒绝", "declined"],
+  st_pending: ["待回复", "pending"], st_expired: ["已过期", "expired"],
+  // organizer
+  roadshows: ["路演", "Roadshows"], create_roadshow: ["创建路演", "Create a roadshow"], rs_title: ["标题", "Title"],
+  theme: ["主题", "Theme"], date: ["日期", "Date"], n_projects: ["项目数", "Projects"], m_investors: ["投资人数", "Investors"],
+  slots: ["时段数", "Slots"], tables: ["桌数", "Tables"], create: ["创建", "Create"], open: ["打开", "Open"],
+  propose: ["生成名单", "Propose roster"], resolve: ["重新求解", "Re-solve"], send_invites: ["发送邀请", "Send invitations"],
+  build_schedule: ["排定会面", "Build schedule"], refresh: ["刷新", "Refresh"], download_csv: ["下载 CSV", "Download CSV"],
+  roster: ["名单", "Roster"], objective: ["目标值", "Objective"], bound: ["上界", "Bound"], gap: ["差距", "Gap"],
+  method: ["方法", "Method"], pin: ["固定", "Pin"], exclude: ["排除", "Exclude"], unpin: ["取消固定", "Unpin"],
+  pinned: ["已固定", "Pinned"], excluded: ["已排除", "Excluded"], kind: ["类型", "Kind"], invitee: ["受邀方", "Invitee"],
+  backfill_for: ["替补：", "Backfill for "], project: ["项目", "Project"], investor: ["投资人", "Investor"],
+  match_matrix: ["匹配矩阵", "Match matrix"], schedule: ["会面安排", "Meeting schedule"], slot: ["时段", "Slot"],
+  table: ["桌", "Table"], no_roster: ["尚未生成名单", "No roster yet"], no_schedule: ["尚未排定", "Not scheduled yet"],
+  fit_threshold: ["匹配阈值", "Fit threshold"], min_fits: ["最少匹配数", "Min fits"],
+  rs_draft: ["草稿", "draft"], rs_proposed: ["已生成名单", "roster proposed"], rs_inviting: ["邀请中", "inviting"],
+  rs_scheduled: ["已排定", "scheduled"], rs_cancelled: ["已取消", "cancelled"],
+  rs_status: ["路演状态", "Roadshow status"], pending_changes: ["待应用的调整", "Pending changes"],
+  // registrar
+  pending_regs: ["待审核的投资人", "Pending investor registrations"], verify: ["通过", "Verify"], reject: ["驳回", "Reject"],
+  reject_reason: ["驳回原因", "Reason for rejection"], no_pending: ["没有待审核的登记", "Nothing pending"],
+  organization: ["机构", "Organization"], stages: ["阶段", "Stages"], sectors: ["行业", "Sectors"],
+  ticket: ["单笔投资额（元）", "Ticket (CNY)"], cities: ["城市", "Cities"], thesis: ["投资方向", "Thesis"],
+  error: ["出错了", "Something went wrong"], done: ["完成", "Done"],
+};
+
+const I18N = {
+  lang: sessionStorage.getItem("lang") || "zh",
+  t(key) {
+    const pair = MESSAGES[key];
+    if (!pair) return key;
+    return this.lang === "zh" ? pair[0] : pair[1];
+  },
+  label(vocab, code) {
+    const pair = (TAXONOMY[vocab] || {})[code];
+    if (!pair) return code;
+    return this.lang === "zh" ? pair[0] : pair[1];
+  },
+  set(lang) {
+    this.lang = lang;
+    sessionStorage.setItem("lang", lang);
+    document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  },
+};
