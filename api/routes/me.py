@@ -11,7 +11,7 @@ from models.api import Me
 router = APIRouter(tags=["keys"])
 
 
-@router.get("/v1/me", responses=errors(401))
+@router.get("/v1/me", responses=errors(401, 422))  # 422: a malformed wait_for
 def whoami(who: Who) -> Me:
     """The role of the calling key and the entity it acts for (None for admins and registrars)."""
     return Me(role=who.role, entity_id=who.entity_id, key_id=who.key_id)
