@@ -90,7 +90,7 @@ class LocalBroker:
         (self.jars / "pom.xml").write_text(POM)
         subprocess.run(
             ["mvn", "-q", "-B", "-Dstyle.color=never", "dependency:copy-dependencies", "-DoutputDirectory=lib"],
-            cwd=self.jars, check=True,
+            cwd=self.jars, check=True, stdout=sys.stderr,  # stdout may be a benchmark's JSON
         )
         (self.jars / "log4j2.yaml").write_text(LOG4J2)
         marker.touch()
@@ -237,7 +237,10 @@ def _cluster_id() -> str:
     # Kafka wants a base64 UUID of 22 characters
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:  # one id in 64 starts with "-", which StorageTool would read as an option (as Kafka's Uuid does)
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def main(argv: list[str] | None = None) -> int:
