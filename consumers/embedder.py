@@ -88,6 +88,7 @@ def build_loop(settings: Settings, encoder: Encoder, client_id: str = "embedder"
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # the client logs every partition reset at INFO
     settings = get_settings()
     ensure_topics(settings.kafka_bootstrap_servers, Topics(settings.topic_prefix), settings.topic_partitions,
                   settings.topic_replication)

@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # the client logs every partition reset at INFO
 
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         timings = LocalBroker().start()
