@@ -2,13 +2,15 @@
 
     python -m consumers.webhooks
 
-A consumer group (`<prefix>.webhooks`) over the alerts topic. Alerts and delivery records are keyed by the
-recipient, so one worker owns a recipient's alerts *and* its queue, retries and rate limit. Every decision is
-an event on the deliveries topic (`AlertQueued`, `AlertDelivered`, `AlertDeliveryFailed` with status retrying
-or dead), and that topic is the worker's state: on start-up and after a rebalance it is replayed (with the
-settings and alerts topics) into an `AlertStore`, which rebuilds the digest queues, the pending retries and
-the push times the rate limit counts. Offsets of the alerts topic are committed only after each alert's
-outcome (pushed, failed and scheduled for retry, or queued) is recorded and flushed.
+One worker reads every partition of the alerts topic and stores its offsets in the group `<prefix>.webhooks`
+(commits only: it assigns the partitions itself, as the indexer and the alerter do; kafka-python 3.0.12's group
+membership intermittently left assigned partitions unfetched after the initial rebalances here, cf.
+kafka-python#3131). Every decision is an event on the deliveries topic (`AlertQueued`, `AlertDelivered`,
+`AlertDeliveryFailed` with status retrying or dead), and that topic is the worker's state: at start-up it is
+replayed (with the settings and alerts topics) into an `AlertStore`, which rebuilds the digest queues, the
+pending retries and the push times the rate limit counts. Offsets of the alerts topic are committed only after
+each alert's outcome (pushed, failed and scheduled for retry, or queued) is recorded and flushed. Alerts and
+delivery records are keyed by recipient, so the work could later be split by partition between workers.
 
 Per alert of a recipient with a webhook (mode not off):
 - instant: pushed at once while the rate limit (`max_per_hour` pushes per `Settings.alert_rate_window_s`)
@@ -27,7 +29,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,8 +36,6 @@ from datetime import UTC, datetime
 import httpx
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.partitioner.default import murmur2
 
 from consumers.loop import ConsumerLoop, DeadLetters
 from consumers.producer import EventProducer
@@ -71,20 +70,6 @@ class Push:
     attempt: int
 
 
-class _Reassigned(ConsumerRebalanceListener):
-    """Runs on the consumer's IO loop, so it only raises a flag; the worker catches its state up before it
-    handles the next record."""
-
-    def __init__(self, worker: WebhookWorker) -> None:
-        self.worker = worker
-
-    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        pass
-
-    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        self.worker.reassigned = True
-
-
 class WebhookWorker:
     def __init__(self, settings: Settings, producer: EventProducer, http: httpx.Client | None = None,
                  client_id: str = "webhooks", max_parallel: int = 8) -> None:
@@ -108,13 +93,19 @@ class WebhookWorker:
         self.state.seek_to_beginning(*parts)
         self.state_partitions = parts
         self.state_invalid = 0
-        # the work: alerts of the recipients this worker owns
+        # the work: every alert, from the offsets committed to the group (a new group starts at the beginning)
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id(self.topics),
-                                      client_id=client_id, enable_auto_commit=False, auto_offset_reset="earliest",
+                                      client_id=client_id, enable_auto_commit=False,
                                       reconnect_backoff_max_ms=1000, fetch_max_wait_ms=100)
-        self.n_partitions = len(self._partitions(self.consumer, self.topics.alerts))
-        self.reassigned = True
-        self.consumer.subscribe([self.topics.alerts], listener=_Reassigned(self))
+        work = [TopicPartition(self.topics.alerts, p) for p in sorted(self._partitions(self.consumer,
+                                                                                       self.topics.alerts))]
+        self.consumer.assign(work)
+        for tp in work:
+            committed = self.consumer.committed(tp)
+            if committed is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, committed)
         self.loop = ConsumerLoop(self.consumer, self.handle, DeadLetters(producer, self.topics.deadletter, "webhooks"),
                                  on_batch=self.push_batch, poll_timeout_ms=100, max_records=500)
         self.pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="webhook")
@@ -158,10 +149,6 @@ class WebhookWorker:
                 raise TimeoutError(f"webhook worker state did not catch up in {timeout}s")
             self.poll_state(timeout_ms=100)
 
-    def owns(self, recipient: str) -> bool:
-        partition = (murmur2(recipient.encode()) & 0x7FFFFFFF) % self.n_partitions
-        return TopicPartition(self.topics.alerts, partition) in self.consumer.assignment()
-
     def _settings(self, recipient_role: str, recipient_id: str) -> AlertSettings | None:
         found = self.store.settings_for(recipient_role, recipient_id)
         if found is None or found.mode == "off" or not found.webhook_url:
@@ -173,9 +160,6 @@ class WebhookWorker:
 
     # ---- new alerts ---------------------------------------------------------------------------------
     def handle(self, record: ConsumerRecord) -> bool:
-        if self.reassigned:  # a rebalance gave us recipients: know their queues and limits first
-            self.reassigned = False
-            self.catch_up_state()
         event = decode_event(record.value)
         alert = event.payload
         if not isinstance(alert, MatchAlert):
@@ -216,10 +200,10 @@ class WebhookWorker:
         for state in list(self.store.retrying.values()):
             role, _, rid = state.recipient.partition(":")
             if (state.next_attempt_at is not None and state.next_attempt_at.timestamp() <= now
-                    and self.owns(state.recipient) and self._settings(role, rid) is not None):
+                    and self._settings(role, rid) is not None):
                 pushes.append(Push(state.delivery_id, state.recipient, state.kind, state.alert_ids, state.attempt + 1))
         for recipient, queued in list(self.store.queued.items()):
-            if not queued or not self.owns(recipient):
+            if not queued:
                 continue
             role, _, rid = recipient.partition(":")
             s = self._settings(role, rid)

@@ -50,7 +50,7 @@ PROFILE = "profile"  # `via` of a match found by the implicit search
 
 @dataclass(frozen=True)
 class AlertPolicy:
-    default_min_score: float = 0.6  # Settings.alert_default_min_score
+    default_min_score: float = 0.5  # Settings.alert_default_min_score
     max_recipients: int = 100  # counterparts taken from the recommendations per change (<= 200)
 
 
@@ -157,6 +157,7 @@ class AlertEvaluator:
             if owner is not None and self._profile_alerts("founder", owner):
                 by_founder.setdefault(owner, {})[m.entity_id] = _Hit(m.score, m.reasons, [PROFILE])
         text = investor_text(investor)
+        accepted: list[Record[SavedSearch]] = []
         for search in self._searches("founder"):
             pid, owner = search.value.project_id or "", search.value.owner_id
             project = self.view.projects.get(pid)
@@ -165,7 +166,15 @@ class AlertEvaluator:
                     or not search_filters(search.value).accepts_investor(investor)
                     or not text_matches(search.value, text)):
                 continue
-            self._add_search_hit(by_founder.setdefault(owner, {}), pid, search, investor_id, pid)
+            accepted.append(search)
+        # one investor against many projects: scored together (the same scoring as explain(), batched)
+        scored = {m.entity_id: m for m in self.matches.score_pairs(
+            investor_id, list(dict.fromkeys(s.value.project_id or "" for s in accepted)))}
+        for search in accepted:
+            pid, match = search.value.project_id or "", scored[search.value.project_id or ""]
+            if match.score >= search.value.min_score:
+                by_founder.setdefault(search.value.owner_id, {}).setdefault(
+                    pid, _Hit(match.score, match.reasons)).via.append(search.id)
         alerts = []
         for owner, hits in by_founder.items():
             recipient = recipient_key("founder", owner)
@@ -224,6 +233,7 @@ class AlertCommands:
         (founders: the project it finds investors for) and, for admins creating one, `investor_id`."""
         fields = dict(fields)
         investor_id = fields.pop("investor_id", None)
+        owner_role: str
         if search_id is not None:
             current = self._own_search(who, search_id).value
             if fields.get("project_id") not in (None, current.project_id):

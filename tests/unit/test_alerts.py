@@ -205,7 +205,8 @@ def world() -> World:
     return w
 
 
-def evaluator(w: World, min_score: float = 0.6) -> AlertEvaluator:
+def evaluator(w: World, min_score: float = 0.45) -> AlertEvaluator:
+    """0.45: a strong fit (i-robot, p-vision) scores ~0.6 and the biotech investor ~0.15 with the default ranker."""
     return AlertEvaluator(w.service, AlertPolicy(default_min_score=min_score, max_recipients=50))
 
 
