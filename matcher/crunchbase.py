@@ -217,6 +217,18 @@ class CrunchbaseData:
         return [Deal(c, i, d, a, s) for c, i, d, a, s in
                 zip(self.pairs["company"], self.pairs["investor"], days, amounts, self.pairs["stage"], strict=True)]
 
+    def sample_companies(self, fraction: float, seed: int = 0) -> CrunchbaseData:
+        """A seeded `fraction` of the companies with all their investments: a smaller market, same shape."""
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1]; got {fraction}")
+        if fraction == 1:
+            return self
+        names = sorted(self.companies)
+        rng = np.random.default_rng(seed)
+        keep = {names[j] for j in rng.choice(len(names), size=max(1, round(fraction * len(names))), replace=False)}
+        pairs = self.pairs[self.pairs["company"].isin(keep)].reset_index(drop=True)
+        return CrunchbaseData(pairs, {name: self.companies[name] for name in sorted(keep)})
+
     def slice(self, n_pairs: int) -> CrunchbaseData:
         """The first `n_pairs` investments in date order (and their companies): small imports for tests."""
         pairs = self.pairs.iloc[:n_pairs].reset_index(drop=True)

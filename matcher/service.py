@@ -254,7 +254,6 @@ class MatchService:
         n = len(pairs)
         sparse = np.zeros(n, np.float32)  # [n] investor text vs project text
         best = np.zeros(n, np.float32)  # [n] best portfolio company vs project text
-        mean = np.zeros(n, np.float32)  # [n] mean over the portfolio
         nearest: list[str | None] = [None] * n
         by_project: dict[str, list[int]] = defaultdict(list)
         by_investor: dict[str, list[int]] = defaultdict(list)
@@ -263,10 +262,10 @@ class MatchService:
             by_investor[iid].append(j)
         if len(by_project) <= len(by_investor):
             for pid, js in by_project.items():
-                self._one_project(pid, [pairs[j][0] for j in js], js, sparse, best, mean, nearest)
+                self._one_project(pid, [pairs[j][0] for j in js], js, sparse, best, nearest)
         else:
             for iid, js in by_investor.items():
-                self._one_investor(iid, [pairs[j][1] for j in js], js, sparse, best, mean, nearest)
+                self._one_investor(iid, [pairs[j][1] for j in js], js, sparse, best, nearest)
         fb = view.feedback
         out = []
         for j, (iid, pid) in enumerate(pairs):
@@ -274,7 +273,6 @@ class MatchService:
             out.append(PairContext(
                 dense=float(iv @ pv) if iv is not None and pv is not None else 0.0,
                 sparse=float(sparse[j]), portfolio=float(best[j]), nearest_portfolio=nearest[j],
-                portfolio_mean=float(mean[j]),
                 deals_last_30_days=view.deals_in_last_30_days(iid, now),
                 invested_count=fb.invested_count.get(iid, 0),
                 pending_intros=pending.get(iid, 0), saved=(iid, pid) in fb.saved,
@@ -282,7 +280,7 @@ class MatchService:
         return out
 
     def _one_project(self, pid: str, investors: list[str], js: list[int], sparse: np.ndarray, best: np.ndarray,
-                     mean: np.ndarray, nearest: list[str | None]) -> None:
+                     nearest: list[str | None]) -> None:
         prow = self.view.project_text.row(pid)
         if prow is None:
             return
@@ -306,10 +304,10 @@ class MatchService:
             for k, first, names in portfolios:
                 mine = sims[first:first + len(names)]  # [n_portfolio]
                 top = int(np.argmax(mine))
-                best[js[k]], mean[js[k]], nearest[js[k]] = mine[top], mine.mean(), names[top]
+                best[js[k]], nearest[js[k]] = mine[top], names[top]
 
     def _one_investor(self, iid: str, projects: list[str], js: list[int], sparse: np.ndarray, best: np.ndarray,
-                      mean: np.ndarray, nearest: list[str | None]) -> None:
+                      nearest: list[str | None]) -> None:
         rows = [self.view.project_text.row(pid) for pid in projects]
         known = [k for k, r in enumerate(rows) if r is not None]
         if not known:
@@ -323,21 +321,28 @@ class MatchService:
         port_rows, names = self._portfolio(iid, stored.value, stored.version)
         if names:
             sims = (prows @ port_rows.T).toarray()  # [n_known, n_portfolio]; one O(F) transpose per query
-            top = sims.argmax(axis=1)
-            for k, t, b, m in zip(known, top.tolist(), sims.max(axis=1).tolist(), sims.mean(axis=1).tolist(),
-                                  strict=True):
-                best[js[k]], mean[js[k]], nearest[js[k]] = b, m, names[t]
+            for k, t, b in zip(known, sims.argmax(axis=1).tolist(), sims.max(axis=1).tolist(), strict=True):
+                best[js[k]], nearest[js[k]] = b, names[t]
+
+    def pair_features(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """[len(pairs), len(FEATURES)] ranking features of known (investor, project) pairs, exactly as ranking
+        computes them (for training a ranker)."""
+        with self.view.lock:
+            return self._features(pairs)[0] if pairs else np.zeros((0, len(FEATURES)), dtype=np.float32)
+
+    def _features(self, pairs: list[tuple[str, str]]
+                  ) -> tuple[np.ndarray, list[tuple[Investor, Project]], list[PairContext]]:
+        contexts = self._contexts(pairs, self.clock(), self.view.pending_intros())
+        entities = [(self.view.investors[i].value, self.view.projects[p].value) for i, p in pairs]
+        x = np.stack([features(inv, proj, ctx) for (inv, proj), ctx in zip(entities, contexts, strict=True)])
+        return x, entities, contexts  # x: [n, F]
 
     def _rank(self, pairs: list[tuple[str, str]], min_score: float, return_side: str,
               limit: int | None = None) -> list[Match]:
         """Score (investor, project) pairs and return the best `limit` (all when None) best first, with reasons."""
         if not pairs:
             return []
-        now = self.clock()
-        pending = self.view.pending_intros()
-        contexts = self._contexts(pairs, now, pending)
-        entities = [(self.view.investors[i].value, self.view.projects[p].value) for i, p in pairs]
-        x = np.stack([features(inv, proj, ctx) for (inv, proj), ctx in zip(entities, contexts, strict=True)])
+        x, entities, contexts = self._features(pairs)
         scores, contrib = self.ranker.score(x)  # [n], [n, F]
         order = np.argsort(-scores, kind="stable")[:limit]
         out = []
