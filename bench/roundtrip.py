@@ -14,11 +14,12 @@ import shutil
 import time
 import uuid
 
+from kafka import KafkaConsumer, TopicPartition
+
 from bench.common import emit, latency_row, progress
 from consumers.broker import REPO_ROOT, LocalBroker, free_port_pair
 from consumers.producer import EventProducer
 from consumers.topics import Topics, ensure_topics
-from kafka import KafkaConsumer, TopicPartition
 from models.events import Event
 from scripts.demo_data import load_demo
 

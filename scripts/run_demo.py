@@ -106,6 +106,7 @@ def main() -> None:
     time.sleep(1.0)
 
     import uvicorn
+
     from api.app import create_app
 
     url = f"http://{args.host}:{args.port}"
