@@ -544,21 +544,25 @@ def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.patches
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), sharey=True)
+    every = list(dict.fromkeys(m for task in report["tasks"].values() for m in task["methods"]))
+    colour = {m: plt.get_cmap("tab10")(j % 10) for j, m in enumerate(every)}  # one colour per method, both panels
     for ax, (task_name, task) in zip(axes, report["tasks"].items(), strict=True):
         methods = list(task["methods"])
         width = 0.8 / len(methods)
         for j, m in enumerate(methods):
             values = [task["methods"][m][metric] for metric in METRICS]
-            ax.bar(np.arange(len(METRICS)) + j * width, values, width, label=m)
+            ax.bar(np.arange(len(METRICS)) + j * width, values, width, label=m, color=colour[m])
         ax.set_xticks(np.arange(len(METRICS)) + 0.4 - width / 2, METRICS)
         sampled = f", {task['queries']} of {task['queries_total']} queries" if task["sampled"] else ""
         ax.set_title(f"{task_name} ({task['candidates']} candidates{sampled})", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("mean over queries")
-    axes[1].legend(fontsize=8)
+    handles = [matplotlib.patches.Patch(color=colour[m], label=m) for m in every]
+    axes[1].legend(handles=handles, fontsize=8)
     fig.suptitle(f"Crunchbase temporal cold start, {report['cut']} cut (T={report['start']}, "
                  f"pool >= {report['pool_min']} companies)", fontsize=11)
     fig.tight_layout()

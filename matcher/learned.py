@@ -6,9 +6,9 @@
 The service uses it when `Settings.ranker_model_path` names a saved model (see `bootstrap.load_ranker`).
 
 Training pairs come from feedback: invested and meeting_requested are positives; passes are negatives, and
-more negatives are sampled for every project and investor that has a positive, mostly from the candidates the
-service itself ranks (a few of its best-ranked non-positives, the hard negatives, and a uniform sample of the
-rest of its top 200) plus a few uniformly random eligible ones. Features are
+more negatives are sampled for every project and investor that has a positive from the candidates the service
+itself generates and ranks: a uniform sample of them, plus a few of its best-ranked non-positives (the hard
+negatives). Features are
 computed by `MatchService.pair_features`, exactly as ranking computes them. `train_from_feedback` does this
 for any stream of `FeedbackGiven` events over a read model (live feedback); the `train` command feeds it the
 Crunchbase history the way the evaluation does, but one window earlier, so it never sees the cut's window:
@@ -133,23 +133,23 @@ def _open_projects(view: ReadModel) -> list[str]:
 
 
 def training_set(feedback: Iterable[Event], view: ReadModel, service: MatchService | None = None,
-                 depth: int = 200, hard: int = 5, sampled: int = 60, random: int = 0,
+                 depth: int = 50, hard: int = 5, sampled: int = 60, random: int = 0,
                  max_queries: int | None = None, seed: int = 0, progress: bool = True) -> TrainingSet:
     """Labelled feature rows from `FeedbackGiven` events over `view`.
 
     Every project with a positive is a founder-side query and every investor with a positive an investor-side
-    query. The model re-ranks the service's candidates, so it learns from them: for each query the service's
-    own top `depth` (best first) gives the positives it contains, its `hard` best-ranked non-positives and
-    `sampled` non-positives drawn uniformly from the rest; `random` adds uniformly random eligible negatives.
-    Positives the candidates never reach are left out: next to negatives drawn from the candidates (which are
-    selected for high similarity and activity) they would teach the model that looking like a good candidate
-    is bad. Pairs whose investor or project the view does not know are skipped; `service` defaults to the
-    default ranker over `view`.
+    query. The model re-ranks the service's candidates, so it learns from exactly what it will have to order:
+    the candidates the service generates for a page of `depth` (`investor_candidates` / `project_candidates`)
+    give the positives they contain and `sampled` negatives drawn uniformly from them; the `hard` non-positives
+    the service ranks highest are added, and `random` uniformly random eligible ones. Positives the candidates
+    never reach are left out: next to negatives drawn from the candidates (which are selected for similarity and
+    activity) they would teach the model that looking like a good candidate is bad. Pairs whose investor or
+    project the view does not know are skipped; `service` defaults to the default ranker over `view`.
     """
     from tqdm import tqdm
 
-    if not 1 <= depth <= 200:
-        raise ValueError(f"depth must be between 1 and 200 (the service's page limit); got {depth}")
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1; got {depth}")
     service = service or MatchService(view, ranker=DefaultRanker())
     rng = np.random.default_rng(seed)
     labels: dict[tuple[str, str], int] = {}  # (investor, project) -> 1 positive, 0 explicit negative
@@ -175,46 +175,32 @@ def training_set(feedback: Iterable[Event], view: ReadModel, service: MatchServi
 
     rows: list[tuple[str, str, int, int]] = []  # investor, project, label, query number
     unreached = 0  # positives outside the candidates
-    known: dict[int, np.ndarray] = {}  # row -> features the service already computed
     for q, (side, anchor, pos) in enumerate(tqdm(queries, desc="sampling negatives", unit="query",
                                                  file=sys.stderr, disable=not progress, mininterval=2.0)):
         if side == "investors":
-            ranked = service.recommend_investors(anchor, k=depth)
+            candidates = service.investor_candidates(anchor, depth)
+            top = [m.entity_id for m in service.recommend_investors(anchor, k=min(200, hard + len(pos)))]
             pool = investors
         else:
-            ranked = service.recommend_projects(anchor, k=depth)
+            candidates = service.project_candidates(anchor, depth)
+            top = [m.entity_id for m in service.recommend_projects(anchor, k=min(200, hard + len(pos)))]
             pool = projects
-        others = [m for m in ranked if m.entity_id not in pos]
-        chosen = others[:hard]
-        rest = others[hard:]
+        reached = [e for e in candidates if e in pos]
+        unreached += len(pos) - len(reached)
+        chosen = [e for e in top if e not in pos][:hard]
+        rest = [e for e in candidates if e not in pos and e not in chosen]
         if rest:
             chosen += [rest[j] for j in sorted(rng.choice(len(rest), size=min(sampled, len(rest)), replace=False))]
-        picked = {m.entity_id for m in chosen}
-        if pool:
-            drawn = [pool[j] for j in rng.choice(len(pool), size=min(len(pool), random + len(pos) + len(picked)),
+        if random and pool:
+            drawn = [pool[j] for j in rng.choice(len(pool), size=min(len(pool), random + len(pos) + len(chosen)),
                                                  replace=False)]
-            extra = [e for e in drawn if e not in pos and e not in picked][:random]
-        else:
-            extra = []
-
-        def pair(other: str, side: str = side, anchor: str = anchor) -> tuple[str, str]:
-            return (other, anchor) if side == "investors" else (anchor, other)
-
-        for other in extra:
-            rows.append((*pair(other), labels.get(pair(other), 0), q))
-        reached = [m for m in ranked if m.entity_id in pos]
-        unreached += len(pos) - len(reached)
-        for m in reached + chosen:
-            known[len(rows)] = np.array([m.features[f] for f in FEATURES], dtype=np.float32)
-            rows.append((*pair(m.entity_id), labels.get(pair(m.entity_id), 0), q))
+            chosen += [e for e in drawn if e not in pos and e not in chosen][:random]
+        for other in reached + chosen:
+            iid, pid = (other, anchor) if side == "investors" else (anchor, other)
+            rows.append((iid, pid, labels.get((iid, pid), 0), q))
     explicit = [(iid, pid) for (iid, pid), label in labels.items() if label == 0]
     rows += [(iid, pid, 0, -1) for iid, pid in explicit]
-    todo = [r for r in range(len(rows)) if r not in known]
-    x = np.zeros((len(rows), len(FEATURES)), dtype=np.float32)  # [n, F]
-    if todo:
-        x[todo] = service.pair_features([(rows[r][0], rows[r][1]) for r in todo])
-    for r, features in known.items():
-        x[r] = features
+    x = service.pair_features([(iid, pid) for iid, pid, _, _ in rows])  # [n, F]
     y = np.array([label for _, _, label, _ in rows], dtype=np.int8)
     counts = {"queries": len(queries), "pairs": len(rows), "positives": int(y.sum()),
               "positives_not_in_candidates": unreached, "explicit_negatives": len(explicit)}
@@ -282,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     train.add_argument("--window-days", type=int, default=365)
     train.add_argument("--pool-min", type=int, default=3)
     train.add_argument("--hard", type=int, default=5, help="best-ranked negatives per query")
-    train.add_argument("--sampled", type=int, default=60, help="negatives drawn from the rest of the top 200")
+    train.add_argument("--sampled", type=int, default=60, help="negatives drawn from the service's candidates")
     train.add_argument("--random", type=int, default=0, help="random eligible negatives per query")
     train.add_argument("--max-queries", type=int, default=None, help="a seeded sample of training queries")
     train.add_argument("--seed", type=int, default=0)

@@ -87,16 +87,7 @@ class MatchService:
         """Open projects for an investor's deal feed, best first; passed and invested ones never appear."""
         _check_page(k, offset)
         with self.view.lock:
-            self._investor(investor_id)
-            vec = self.view.vector("investors", investor_id)
-            row = self.view.investor_text.row(investor_id)
-
-            def eligible(pid: str) -> bool:
-                p = self.view.projects.get(pid)
-                return (p is not None and p.value.status == "open" and filters.accepts_project(p.value)
-                        and not self.view.feedback.excluded(investor_id, pid))
-
-            ids = self._candidates("projects", vec, row, eligible, k + offset)
+            ids = self.project_candidates(investor_id, k + offset, filters)
             ranked = self._rank([(investor_id, pid) for pid in ids], filters.min_score, "projects", k + offset)
             return ranked[offset:offset + k]
 
@@ -105,18 +96,37 @@ class MatchService:
         """Verified, active investors for a founder's project, best first."""
         _check_page(k, offset)
         with self.view.lock:
+            ids = self.investor_candidates(project_id, k + offset, filters)
+            ranked = self._rank([(iid, project_id) for iid in ids], filters.min_score, "investors", k + offset)
+            return ranked[offset:offset + k]
+
+    def project_candidates(self, investor_id: str, need: int, filters: MatchFilters = NO_FILTERS) -> list[str]:
+        """The unranked open projects `recommend_projects` scores to fill `need` places (for training a ranker
+        on what it will have to order)."""
+        with self.view.lock:
+            self._investor(investor_id)
+
+            def eligible(pid: str) -> bool:
+                p = self.view.projects.get(pid)
+                return (p is not None and p.value.status == "open" and filters.accepts_project(p.value)
+                        and not self.view.feedback.excluded(investor_id, pid))
+
+            return self._candidates("projects", self.view.vector("investors", investor_id),
+                                    self.view.investor_text.row(investor_id), eligible, need)
+
+    def investor_candidates(self, project_id: str, need: int, filters: MatchFilters = NO_FILTERS) -> list[str]:
+        """The unranked investors `recommend_investors` scores to fill `need` places."""
+        with self.view.lock:
             self._project(project_id)
-            vec = self.view.vector("projects", project_id)
-            row = self.view.project_text.row(project_id)
 
             def eligible(iid: str) -> bool:
                 i = self.view.investors.get(iid)
                 return (i is not None and i.value.status == "active" and i.value.verification == "verified"
                         and filters.accepts_investor(i.value) and not self.view.feedback.excluded(iid, project_id))
 
-            ids = self._candidates("investors", vec, row, eligible, k + offset, prior=self._most_active())
-            ranked = self._rank([(iid, project_id) for iid in ids], filters.min_score, "investors", k + offset)
-            return ranked[offset:offset + k]
+            return self._candidates("investors", self.view.vector("projects", project_id),
+                                    self.view.project_text.row(project_id), eligible, need,
+                                    prior=self._most_active())
 
     def search(self, text: str, side: str, k: int = 10, filters: MatchFilters = NO_FILTERS,
                offset: int = 0) -> list[Match]:

@@ -70,7 +70,7 @@ def test_a_slice_imports_through_kafka_and_a_second_run_changes_nothing(data, ka
     distinct = set(zip(small.pairs["investor"], small.pairs["company"], strict=True))
     assert view.feedback.invested == {(investor_id(i), company_id(c)) for i, c in distinct}
     assert len(view.seen_feedback) == N_PAIRS
-    before = {t: offsets for t, offsets in view.offsets.items()}
+    before = dict(view.offsets)
 
     # the second run goes through the command line, as an operator would run it
     main(["crunchbase", str(DATA), "--limit-pairs", str(N_PAIRS), "--bootstrap", kafka_bootstrap,
