@@ -3,9 +3,7 @@ the consumer processes) and the tests call it; tests pass their own adapters."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 from consumers.indexer import Indexer
 from consumers.producer import EventProducer
@@ -18,8 +16,6 @@ from matcher.roadshows import RoadshowService
 from matcher.service import MatchService
 from matcher.view import ReadModel
 from models.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,15 +53,8 @@ def build(settings: Settings, encoder: Encoder | None = None, snapshot_name: str
     topics = Topics(settings.topic_prefix)
     ensure_topics(settings.kafka_bootstrap_servers, topics, settings.topic_partitions, settings.topic_replication)
     encoder = encoder or load_encoder(settings.encoder, settings.encoder_threads)
-    snapshot: Path = settings.snapshot_dir / f"{settings.topic_prefix}-{snapshot_name}"
-    view = None
-    if snapshot.exists():
-        try:
-            view = ReadModel.load(snapshot, encoder.name, settings.exact_search_limit)
-            log.info("loaded snapshot %s", snapshot)
-        except (ValueError, OSError, EOFError) as exc:  # stale or torn: the log has everything anyway
-            log.warning("ignoring snapshot %s: %s", snapshot, exc)
-    view = view or ReadModel(encoder.name, settings.exact_search_limit)
+    snapshot = settings.snapshot_dir / f"{settings.topic_prefix}-{snapshot_name}"
+    view = ReadModel.load_or_new(snapshot, encoder.name, settings.exact_search_limit)
     producer = EventProducer(settings.kafka_bootstrap_servers)
     matches = MatchService(view, encoder, load_ranker(settings))
     commands = CommandService(view, producer, topics.for_event_type)

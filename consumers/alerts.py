@@ -199,13 +199,7 @@ def build(settings: Settings, snapshot_name: str = "alerter.pkl", vectors_of: st
     ensure_topics(settings.kafka_bootstrap_servers, topics, settings.topic_partitions, settings.topic_replication)
     name = vectors_of or encoder_name(settings.encoder)
     snapshot = settings.snapshot_dir / f"{settings.topic_prefix}-{snapshot_name}"
-    view = None
-    if snapshot.exists():
-        try:
-            view = ReadModel.load(snapshot, name, settings.exact_search_limit)
-        except (ValueError, OSError, EOFError) as exc:  # stale or torn: the log has everything anyway
-            log.warning("ignoring snapshot %s: %s", snapshot, exc)
-    view = view or ReadModel(name, settings.exact_search_limit)
+    view = ReadModel.load_or_new(snapshot, name, settings.exact_search_limit)
     matches = MatchService(view, None, load_ranker(settings))
     policy = AlertPolicy(settings.alert_default_min_score, settings.alert_max_recipients)
     return Alerter(view, matches, EventProducer(settings.kafka_bootstrap_servers), settings.kafka_bootstrap_servers,

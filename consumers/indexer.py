@@ -16,7 +16,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from consumers.loop import ConsumerLoop
-from consumers.topics import Topics
+from consumers.topics import Topics, partitions_of
 from matcher.view import ReadModel
 from models.events import decode_event, decode_vector
 
@@ -49,16 +49,8 @@ class Indexer:
         self._thread: threading.Thread | None = None
 
     def _assign(self) -> list[TopicPartition]:
-        partitions = []
-        deadline = time.monotonic() + 30
-        for topic in self.topic_names:
-            found = self.consumer.partitions_for_topic(topic)
-            while not found and time.monotonic() < deadline:
-                time.sleep(0.2)
-                found = self.consumer.partitions_for_topic(topic)
-            if not found:
-                raise RuntimeError(f"topic {topic} does not exist; create the topics first")
-            partitions += [TopicPartition(topic, p) for p in sorted(found)]
+        partitions = [TopicPartition(topic, p) for topic in self.topic_names
+                      for p in sorted(partitions_of(self.consumer, topic))]
         self.consumer.assign(partitions)
         for tp in partitions:
             stored = self.view.offsets.get((tp.topic, tp.partition))

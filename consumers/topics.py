@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -129,3 +130,15 @@ def ensure_topics(bootstrap: str, topics: Topics, partitions: int = 3, replicati
         return created
     finally:
         admin.close()
+
+
+def partitions_of(consumer: KafkaConsumer, topic: str, timeout: float = 30.0) -> set[int]:
+    """The partitions of `topic`, waiting briefly for metadata of a topic created a moment ago."""
+    deadline = time.monotonic() + timeout
+    found = consumer.partitions_for_topic(topic)
+    while not found and time.monotonic() < deadline:
+        time.sleep(0.2)
+        found = consumer.partitions_for_topic(topic)
+    if not found:
+        raise RuntimeError(f"topic {topic} does not exist; create the topics first")
+    return found

@@ -39,7 +39,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from consumers.loop import ConsumerLoop, DeadLetters
 from consumers.producer import EventProducer
-from consumers.topics import Topics, ensure_topics
+from consumers.topics import Topics, ensure_topics, partitions_of
 from matcher.alert_store import AlertStore
 from matcher.delivery import (
     RateLimit,
@@ -88,7 +88,7 @@ class WebhookWorker:
                                    fetch_max_wait_ms=100)
         parts = []
         for topic in (self.topics.alert_settings, self.topics.alerts, self.topics.alert_deliveries):
-            parts += [TopicPartition(topic, p) for p in sorted(self._partitions(self.state, topic))]
+            parts += [TopicPartition(topic, p) for p in sorted(partitions_of(self.state, topic))]
         self.state.assign(parts)
         self.state.seek_to_beginning(*parts)
         self.state_partitions = parts
@@ -97,7 +97,7 @@ class WebhookWorker:
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id(self.topics),
                                       client_id=client_id, enable_auto_commit=False,
                                       reconnect_backoff_max_ms=1000, fetch_max_wait_ms=100)
-        work = [TopicPartition(self.topics.alerts, p) for p in sorted(self._partitions(self.consumer,
+        work = [TopicPartition(self.topics.alerts, p) for p in sorted(partitions_of(self.consumer,
                                                                                        self.topics.alerts))]
         self.consumer.assign(work)
         for tp in work:
@@ -112,17 +112,6 @@ class WebhookWorker:
         self._now_pushes: list[Push] = []
         self.pushes_attempted = 0
         self._thread: threading.Thread | None = None
-
-    @staticmethod
-    def _partitions(consumer: KafkaConsumer, topic: str, timeout: float = 30.0) -> set[int]:
-        deadline = time.monotonic() + timeout
-        found = consumer.partitions_for_topic(topic)
-        while not found and time.monotonic() < deadline:
-            time.sleep(0.2)
-            found = consumer.partitions_for_topic(topic)
-        if not found:
-            raise RuntimeError(f"topic {topic} does not exist; create the topics first")
-        return found
 
     # ---- state --------------------------------------------------------------------------------------
     def _apply_state(self, record: ConsumerRecord) -> None:

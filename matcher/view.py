@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import pickle
 import threading
 from collections import defaultdict
@@ -28,6 +29,7 @@ from models.entities import Investor, Project
 from models.events import ApiKey, EntityVector, Event, Feedback, Intro
 from models.roadshows import Roadshow
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 SNAPSHOT_FORMAT = 1
 
@@ -230,6 +232,18 @@ class ReadModel:
             with open(tmp, "wb") as f:
                 pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
             tmp.replace(path)
+
+    @classmethod
+    def load_or_new(cls, path: Path, encoder_name: str, exact_search_limit: int = 50_000) -> ReadModel:
+        """The snapshot at `path` if there is a usable one, else an empty model (the log has everything)."""
+        if path.exists():
+            try:
+                view = cls.load(path, encoder_name, exact_search_limit)
+                log.info("loaded snapshot %s", path)
+                return view
+            except (ValueError, OSError, EOFError) as exc:  # stale or torn
+                log.warning("ignoring snapshot %s: %s", path, exc)
+        return cls(encoder_name, exact_search_limit)
 
     @classmethod
     def load(cls, path: Path, encoder_name: str, exact_search_limit: int = 50_000) -> ReadModel:

@@ -15,8 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from models.entities import City, EntityId, Strict, one_of, sector_list
-from models.taxonomy import STAGES
+from models.entities import City, EntityId, Strict, check_ticket_range, sector_list, stage_list
 
 RecipientRole = Literal["investor", "founder"]
 AlertMode = Literal["instant", "daily", "weekly", "off"]
@@ -66,12 +65,7 @@ class SavedSearch(Strict):
 
     _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v, allow_empty=True))
 
-    @field_validator("stages", mode="before")
-    @classmethod
-    def _stages(cls, value: object) -> list[str]:
-        if not isinstance(value, list):
-            raise ValueError(f"stages must be a list of {', '.join(STAGES)}")
-        return list(dict.fromkeys(one_of("stage", STAGES, s) for s in value))
+    _stages = field_validator("stages", mode="before")(lambda v: stage_list(v, allow_empty=True))
 
     @model_validator(mode="after")
     def _consistent(self) -> SavedSearch:
@@ -79,10 +73,7 @@ class SavedSearch(Strict):
             raise ValueError("project_id is required for a founder's search (the project it finds investors for)")
         if self.owner_role == "investor" and self.project_id is not None:
             raise ValueError("project_id is only for founders' searches; an investor's search finds projects")
-        if (self.ticket_min_cny is not None and self.ticket_max_cny is not None
-                and self.ticket_min_cny > self.ticket_max_cny):
-            raise ValueError(f"ticket_min_cny must be <= ticket_max_cny; got {self.ticket_min_cny} > "
-                             f"{self.ticket_max_cny}")
+        check_ticket_range(self.ticket_min_cny, self.ticket_max_cny)
         return self
 
     @property

@@ -23,8 +23,10 @@ from models.entities import (
     LongText,
     Name,
     PortfolioCompany,
+    check_ticket_range,
     one_of,
     sector_list,
+    stage_list,
 )
 from models.roadshows import Roadshow
 from models.taxonomy import FOUNDER_BACKGROUNDS, INVESTOR_KINDS, SECTORS, STAGES
@@ -126,18 +128,11 @@ class InvestorCreate(Body):
     _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v))
     _kind = field_validator("kind", mode="before")(lambda v: one_of("kind", INVESTOR_KINDS, v))
 
-    @field_validator("stages", mode="before")
-    @classmethod
-    def _stages(cls, value: object) -> list[str]:
-        if not isinstance(value, list) or not value:
-            raise ValueError(f"stages must be a non-empty list of {', '.join(STAGES)}")
-        return list(dict.fromkeys(one_of("stage", STAGES, s) for s in value))
+    _stages = field_validator("stages", mode="before")(lambda v: stage_list(v))
 
     @model_validator(mode="after")
     def _ticket_range(self) -> InvestorCreate:
-        if self.ticket_min_cny > self.ticket_max_cny:
-            raise ValueError(
-                f"ticket_min_cny must be <= ticket_max_cny; got {self.ticket_min_cny} > {self.ticket_max_cny}")
+        check_ticket_range(self.ticket_min_cny, self.ticket_max_cny)
         return self
 
 

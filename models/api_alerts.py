@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator, model
 
 from models.alerts import AlertMode, RecipientRole, check_webhook_url
 from models.api import Body, ReasonOut
-from models.entities import City, EntityId, one_of, sector_list
+from models.entities import City, EntityId, check_ticket_range, sector_list, stage_list
 from models.taxonomy import SECTORS, STAGES
 
 SIGNATURE_HELP = ("Each webhook POST carries `X-Matchmaker-Timestamp` (Unix seconds) and `X-Matchmaker-Signature: "
@@ -36,19 +36,11 @@ class SavedSearchCreate(Body):
 
     _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v, allow_empty=True))
 
-    @field_validator("stages", mode="before")
-    @classmethod
-    def _stages(cls, value: object) -> list[str]:
-        if not isinstance(value, list):
-            raise ValueError(f"stages must be a list of {', '.join(STAGES)}")
-        return list(dict.fromkeys(one_of("stage", STAGES, s) for s in value))
+    _stages = field_validator("stages", mode="before")(lambda v: stage_list(v, allow_empty=True))
 
     @model_validator(mode="after")
     def _ticket_range(self) -> SavedSearchCreate:
-        if (self.ticket_min_cny is not None and self.ticket_max_cny is not None
-                and self.ticket_min_cny > self.ticket_max_cny):
-            raise ValueError(f"ticket_min_cny must be <= ticket_max_cny; got {self.ticket_min_cny} > "
-                             f"{self.ticket_max_cny}")
+        check_ticket_range(self.ticket_min_cny, self.ticket_max_cny)
         return self
 
 

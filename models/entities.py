@@ -36,6 +36,19 @@ def sector_list(value: object, *, allow_empty: bool = False) -> list[str]:
     return list(dict.fromkeys(one_of("sector", SECTORS, s) for s in value))
 
 
+def stage_list(value: object, *, allow_empty: bool = False) -> list[str]:
+    if not isinstance(value, list) or (not value and not allow_empty):
+        kind = "a list" if allow_empty else "a non-empty list"
+        raise ValueError(f"stages must be {kind} of {', '.join(STAGES)}")
+    return list(dict.fromkeys(one_of("stage", STAGES, s) for s in value))
+
+
+def check_ticket_range(low: int | None, high: int | None) -> None:
+    """The one ticket-range rule of entities, API bodies and saved searches (either end may be open)."""
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"ticket_min_cny must be <= ticket_max_cny; got {low} > {high}")
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -105,16 +118,9 @@ class Investor(Strict):
     _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v))
     _kind = field_validator("kind", mode="before")(lambda v: one_of("kind", INVESTOR_KINDS, v))
 
-    @field_validator("stages", mode="before")
-    @classmethod
-    def _stages(cls, value: object) -> list[str]:
-        if not isinstance(value, list) or not value:
-            raise ValueError(f"stages must be a non-empty list of {', '.join(STAGES)}")
-        return list(dict.fromkeys(one_of("stage", STAGES, s) for s in value))
+    _stages = field_validator("stages", mode="before")(lambda v: stage_list(v))
 
     @model_validator(mode="after")
     def _ticket_range(self) -> Investor:
-        if self.ticket_min_cny > self.ticket_max_cny:
-            raise ValueError(
-                f"ticket_min_cny must be <= ticket_max_cny; got {self.ticket_min_cny} > {self.ticket_max_cny}")
+        check_ticket_range(self.ticket_min_cny, self.ticket_max_cny)
         return self
