@@ -57,6 +57,7 @@ class MatchFilters:
 
 
 NO_FILTERS = MatchFilters()
+PROFILE_HALF_LIFE_YEARS = 2.0  # a portfolio company's weight in the investor's profile halves every 2 years
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,32 @@ class Match:
     features: dict[str, float]
     contributions: dict[str, float]
     reasons: list[Reason] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """An investor's portfolio in the project keyword space: one row per company (for the nearest one) and the
+    profile, their recency-weighted sum (for fit with the portfolio as a whole: on the Crunchbase history it
+    predicted which new companies an investor funds better than either the nearest company or the thesis)."""
+
+    rows: sp.csr_matrix  # [n_companies, F], l2-normalised
+    names: list[str]
+    profile: sp.csr_matrix  # [1, F], l2-normalised; empty when there are no companies
+
+    @staticmethod
+    def of(investor: Investor, vectorize: Callable[[str], sp.csr_matrix]) -> Portfolio:
+        companies = investor.portfolio
+        if not companies:
+            return Portfolio(sp.csr_matrix((0, 1)), [], sp.csr_matrix((1, 1)))
+        texts = [f"{c.name} {c.description} " + " ".join(f"{SECTORS[s][0]} {SECTORS[s][1]}" for s in c.sectors)
+                 for c in companies]
+        rows = sp.vstack([vectorize(t) for t in texts]).tocsr()
+        latest = max((c.year for c in companies if c.year is not None), default=None)
+        weights = np.array([1.0 if latest is None or c.year is None
+                            else 0.5 ** ((latest - c.year) / PROFILE_HALF_LIFE_YEARS) for c in companies])
+        profile = sp.csr_matrix(weights[None, :]) @ rows  # [1, F]
+        norm = np.sqrt(profile.multiply(profile).sum())
+        return Portfolio(rows, [c.name for c in companies], profile / norm if norm > 0 else profile)
 
 
 class MatchService:
@@ -78,7 +105,7 @@ class MatchService:
         self.ranker: Ranker = ranker or DefaultRanker()
         self.candidates = candidates
         self.clock = clock or (lambda: datetime.now(UTC))
-        self._portfolio_cache: dict[str, tuple[int, sp.csr_matrix, list[str]]] = {}
+        self._portfolio_cache: dict[str, tuple[int, Portfolio]] = {}
         self._active_cache: tuple[tuple[int, int], list[str]] | None = None
 
     # ---- public -----------------------------------------------------------------------------------
@@ -242,16 +269,12 @@ class MatchService:
             self._active_cache = (key, order)
         return self._active_cache[1]
 
-    def _portfolio(self, investor_id: str, investor: Investor, version: int) -> tuple[sp.csr_matrix, list[str]]:
+    def _portfolio(self, investor_id: str, investor: Investor, version: int) -> Portfolio:
         cached = self._portfolio_cache.get(investor_id)
         if cached is None or cached[0] != version:
-            texts = [f"{c.name} {c.description} " + " ".join(f"{SECTORS[s][0]} {SECTORS[s][1]}" for s in c.sectors)
-                     for c in investor.portfolio]
-            rows = (sp.vstack([self.view.project_text.query_vector(t) for t in texts]).tocsr() if texts
-                    else sp.csr_matrix((0, 1)))
-            cached = (version, rows, [c.name for c in investor.portfolio])
+            cached = (version, Portfolio.of(investor, self.view.project_text.query_vector))
             self._portfolio_cache[investor_id] = cached
-        return cached[1], cached[2]
+        return cached[1]
 
     def context(self, investor_id: str, project_id: str, now: datetime, pending: dict[str, int]) -> PairContext:
         return self._contexts([(investor_id, project_id)], now, pending)[0]
@@ -265,6 +288,7 @@ class MatchService:
         sparse = np.zeros(n, np.float32)  # [n] investor text vs project text
         best = np.zeros(n, np.float32)  # [n] best portfolio company vs project text
         nearest: list[str | None] = [None] * n
+        profile = np.zeros(n, np.float32)  # [n] whole portfolio vs project text
         by_project: dict[str, list[int]] = defaultdict(list)
         by_investor: dict[str, list[int]] = defaultdict(list)
         for j, (iid, pid) in enumerate(pairs):
@@ -272,10 +296,10 @@ class MatchService:
             by_investor[iid].append(j)
         if len(by_project) <= len(by_investor):
             for pid, js in by_project.items():
-                self._one_project(pid, [pairs[j][0] for j in js], js, sparse, best, nearest)
+                self._one_project(pid, [pairs[j][0] for j in js], js, sparse, best, nearest, profile)
         else:
             for iid, js in by_investor.items():
-                self._one_investor(iid, [pairs[j][1] for j in js], js, sparse, best, nearest)
+                self._one_investor(iid, [pairs[j][1] for j in js], js, sparse, best, nearest, profile)
         fb = view.feedback
         out = []
         for j, (iid, pid) in enumerate(pairs):
@@ -283,6 +307,7 @@ class MatchService:
             out.append(PairContext(
                 dense=float(iv @ pv) if iv is not None and pv is not None else 0.0,
                 sparse=float(sparse[j]), portfolio=float(best[j]), nearest_portfolio=nearest[j],
+                profile=float(profile[j]),
                 deals_last_30_days=view.deals_in_last_30_days(iid, now),
                 invested_count=fb.invested_count.get(iid, 0),
                 pending_intros=pending.get(iid, 0), saved=(iid, pid) in fb.saved,
@@ -290,7 +315,7 @@ class MatchService:
         return out
 
     def _one_project(self, pid: str, investors: list[str], js: list[int], sparse: np.ndarray, best: np.ndarray,
-                     nearest: list[str | None]) -> None:
+                     nearest: list[str | None], profile: np.ndarray) -> None:
         prow = self.view.project_text.row(pid)
         if prow is None:
             return
@@ -301,23 +326,25 @@ class MatchService:
             for k, sim in zip(known, sims.tolist(), strict=True):
                 sparse[js[k]] = sim
         portfolios = []  # (position in js, first row, names)
-        blocks, offset = [], 0
+        blocks, profiles, first = [], [], 0
         for k, iid in enumerate(investors):
             stored = self.view.investors[iid]
-            port_rows, names = self._portfolio(iid, stored.value, stored.version)
-            if names:
-                portfolios.append((k, offset, names))
-                blocks.append(port_rows)
-                offset += len(names)
+            portfolio = self._portfolio(iid, stored.value, stored.version)
+            if portfolio.names:
+                portfolios.append((k, first, portfolio.names))
+                blocks.append(portfolio.rows)
+                profiles.append(portfolio.profile)
+                first += len(portfolio.names)
         if blocks:
             sims = dot_rows(sp.vstack(blocks, format="csr"), prow)  # [total portfolio companies]
-            for k, first, names in portfolios:
-                mine = sims[first:first + len(names)]  # [n_portfolio]
+            whole = dot_rows(sp.vstack(profiles, format="csr"), prow)  # [investors with a portfolio]
+            for (k, start, names), sim in zip(portfolios, whole.tolist(), strict=True):
+                mine = sims[start:start + len(names)]  # [n_portfolio]
                 top = int(np.argmax(mine))
-                best[js[k]], nearest[js[k]] = mine[top], names[top]
+                best[js[k]], nearest[js[k]], profile[js[k]] = mine[top], names[top], sim
 
     def _one_investor(self, iid: str, projects: list[str], js: list[int], sparse: np.ndarray, best: np.ndarray,
-                      nearest: list[str | None]) -> None:
+                      nearest: list[str | None], profile: np.ndarray) -> None:
         rows = [self.view.project_text.row(pid) for pid in projects]
         known = [k for k, r in enumerate(rows) if r is not None]
         if not known:
@@ -328,11 +355,13 @@ class MatchService:
             for k, sim in zip(known, dot_rows(prows, irow).tolist(), strict=True):
                 sparse[js[k]] = sim
         stored = self.view.investors[iid]
-        port_rows, names = self._portfolio(iid, stored.value, stored.version)
-        if names:
-            sims = (prows @ port_rows.T).toarray()  # [n_known, n_portfolio]; one O(F) transpose per query
-            for k, t, b in zip(known, sims.argmax(axis=1).tolist(), sims.max(axis=1).tolist(), strict=True):
-                best[js[k]], nearest[js[k]] = b, names[t]
+        portfolio = self._portfolio(iid, stored.value, stored.version)
+        if portfolio.names:
+            sims = (prows @ portfolio.rows.T).toarray()  # [n_known, n_portfolio]; one O(F) transpose per query
+            whole = dot_rows(prows, portfolio.profile)  # [n_known]
+            for k, t, b, w in zip(known, sims.argmax(axis=1).tolist(), sims.max(axis=1).tolist(), whole.tolist(),
+                                  strict=True):
+                best[js[k]], nearest[js[k]], profile[js[k]] = b, portfolio.names[t], w
 
     def pair_features(self, pairs: list[tuple[str, str]]) -> np.ndarray:
         """[len(pairs), len(FEATURES)] ranking features of known (investor, project) pairs, exactly as ranking

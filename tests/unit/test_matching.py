@@ -9,6 +9,7 @@ from matcher.errors import InvalidRequest, NotFound
 from matcher.ranking import FEATURES
 from matcher.service import MatchFilters, MatchService
 from matcher.view import ReadModel
+from models.entities import PortfolioCompany
 from models.events import EntityVector, Feedback
 from models.taxonomy import SECTORS
 from tests.factories import event, investor, project
@@ -78,6 +79,24 @@ def test_feed_ranks_the_fitting_project_first_with_true_reasons(world):
     for code in set(SECTORS) - (set(inv.sectors) & set(proj.sectors)):
         assert f"{SECTORS[code][1]}," not in sector_reason.en + ","
     assert any(r.code == "ticket" and "¥3,000,000" in r.en for r in top.reasons)
+
+
+@pytest.mark.parametrize(("recent", "old"), [("p-vision", "p-shop"), ("p-shop", "p-vision")])
+def test_profile_weighs_recent_portfolio_companies_more(world, recent, old):
+    years = {recent: 2024, old: 2014}
+    world.put_investor("i-shift", name="Shift Capital", portfolio=[
+        PortfolioCompany(name="Eagle", sectors=["ecommerce"], year=years["p-shop"],
+                         description="跨境电商 cross-border e-commerce marketplace for small commodities"),
+        PortfolioCompany(name="Falcon", sectors=["ai"], year=years["p-vision"],
+                         description="工业视觉质检 industrial vision inspection for factories"),
+    ])
+    profile = FEATURES.index("profile")
+    x = world.service.pair_features([("i-shift", recent), ("i-shift", old)])  # one investor: the deal-feed path
+    assert x[0, profile] > x[1, profile] > 0
+    # a founder's list computes it per project; the value must not depend on the path
+    per_project = world.service.pair_features([("i-shift", recent), ("i-bio", recent)])
+    assert per_project[0, profile] == pytest.approx(x[0, profile], rel=1e-5)
+    assert per_project[1, profile] == 0.0  # no portfolio, no profile
 
 
 def test_withdrawn_and_funded_projects_never_appear(world):
