@@ -622,30 +622,41 @@ def _greedy(inst: _Instance, deadline: float) -> Picked | None:
     return found
 
 
+def _swap_delta(fit: np.ndarray, gain: np.ndarray, chosen: np.ndarray, other: np.ndarray, rem: np.ndarray,
+                add: np.ndarray, r: int, big: float) -> np.ndarray:
+    """[R, A] objective change of swapping chosen member rem[j] for outsider add[k] on one side: `fit` [n_other,
+    n_side] says which counterparts each member fits, `other` marks the chosen counterparts, `gain` [n_side] is
+    each member's value with them; a coverage shortfall (fewer than `r` fits) costs `big` per missing fit."""
+    fo = fit[other].astype(np.int64)  # [nO, n_side] the chosen counterparts' fits
+    own = np.maximum(0, r - fo.sum(axis=0))  # [n_side] each member's own coverage shortfall
+    cov = fo[:, chosen].sum(axis=1)  # [nO] each counterpart's coverage by the chosen members
+    new_cov = cov[:, None, None] - fo[:, rem][:, :, None] + fo[:, add][:, None, :]  # [nO, R, A]
+    d_def = (np.maximum(0, r - new_cov).sum(axis=0) - np.maximum(0, r - cov).sum()
+             + own[add][None, :] - own[rem][:, None])
+    return gain[add][None, :] - gain[rem][:, None] - big * d_def
+
+
+def _apply_best_swap(delta: np.ndarray, chosen: np.ndarray, rem: np.ndarray, add: np.ndarray) -> bool:
+    """Apply the swap of largest improvement in `delta` [R, A] to `chosen` in place; False if none improves."""
+    out, into = np.unravel_index(int(np.argmax(delta)), delta.shape)
+    if delta[out, into] <= 1e-9:
+        return False
+    chosen[rem[out]], chosen[add[into]] = False, True
+    return True
+
+
 def _swap_investor(inst: _Instance, x: np.ndarray, y: np.ndarray, big: float) -> bool:
     """Apply the best improving (seated investor -> other investor) swap in place; False if none."""
     rem = np.flatnonzero(y & ~inst.pin_i)
     add = np.flatnonzero(~y)
     if not len(rem) or not len(add):
         return False
-    r = inst.r
-    fx = inst.fit[x].astype(np.int64)  # [nX, Ik]
     gain = inst.b + inst.gain[x].sum(axis=0)  # [Ik]
-    own = np.maximum(0, r - fx.sum(axis=0))  # [Ik] investor's own coverage shortfall
-    cov = fx[:, y].sum(axis=1)  # [nX]
-    new_cov = cov[:, None, None] - fx[:, rem][:, :, None] + fx[:, add][:, None, :]  # [nX, R, A]
-    d_def = (np.maximum(0, r - new_cov).sum(axis=0) - np.maximum(0, r - cov).sum()
-             + own[add][None, :] - own[rem][:, None])
-    delta = gain[add][None, :] - gain[rem][:, None] - big * d_def  # [R, A]
+    delta = _swap_delta(inst.fit, gain, y, x, rem, add, inst.r, big)  # [R, A]
     seated_orgs = Counter(inst.org[y].tolist())
     clash = np.array([seated_orgs[o] > 0 for o in inst.org[add]])  # [A] org already seated...
     ok = ~clash[None, :] | (inst.org[add][None, :] == inst.org[rem][:, None])  # ...unless by the leaver
-    delta = np.where(ok, delta, -np.inf)
-    out, into = np.unravel_index(int(np.argmax(delta)), delta.shape)
-    if delta[out, into] <= 1e-9:
-        return False
-    y[rem[out]], y[add[into]] = False, True
-    return True
+    return _apply_best_swap(np.where(ok, delta, -np.inf), y, rem, add)
 
 
 def _swap_project(inst: _Instance, x: np.ndarray, y: np.ndarray, big: float) -> bool:
@@ -654,25 +665,14 @@ def _swap_project(inst: _Instance, x: np.ndarray, y: np.ndarray, big: float) -> 
     add = np.flatnonzero(~x)
     if not len(rem) or not len(add):
         return False
-    r = inst.r
-    fy = inst.fit[:, y].T.astype(np.int64)  # [nY, Pk]
     gain = inst.a + inst.gain[:, y].sum(axis=1)  # [Pk]
-    own = np.maximum(0, r - fy.sum(axis=0))  # [Pk]
-    cov = fy[:, x].sum(axis=1)  # [nY]
-    new_cov = cov[:, None, None] - fy[:, rem][:, :, None] + fy[:, add][:, None, :]  # [nY, R, A]
-    d_def = (np.maximum(0, r - new_cov).sum(axis=0) - np.maximum(0, r - cov).sum()
-             + own[add][None, :] - own[rem][:, None])
-    delta = gain[add][None, :] - gain[rem][:, None] - big * d_def  # [R, A]
+    delta = _swap_delta(inst.fit.T, gain, x, y, rem, add, inst.r, big)  # [R, A]
     for s, members in inst.quota_members.items():
         inside = np.zeros(len(x), dtype=np.int64)
         inside[members] = 1
         after = int(inside[x].sum()) - inside[rem][:, None] + inside[add][None, :]
         delta = np.where(after <= inst.quota[s], delta, -np.inf)
-    out, into = np.unravel_index(int(np.argmax(delta)), delta.shape)
-    if delta[out, into] <= 1e-9:
-        return False
-    x[rem[out]], x[add[into]] = False, True
-    return True
+    return _apply_best_swap(delta, x, rem, add)
 
 
 def _model(inst: _Instance, *, org: bool = True, quota: bool = True, coverage: bool = True,

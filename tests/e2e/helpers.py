@@ -50,6 +50,23 @@ def register(dep: Any, registrar: httpx.Client | None, investor_id: str | None =
     return client, investor_id, token
 
 
+def seed_market(dep: Any, registrar: httpx.Client, projects: int, investors: int, project_name: str,
+                investor_name: str) -> tuple[dict[str, httpx.Client], dict[str, httpx.Client], str]:
+    """`projects` founders with an industrial-vision project each and `investors` verified investors, numbered
+    after the given names: (founder client by project id, investor client by investor id, last offset token)."""
+    founders, token = {}, None
+    for n in range(projects):
+        client = dep.as_role("founder", uid("f"))
+        pid, token = submit(client, after=token, name=f"{project_name} {n}", summary=f"第{n}个工业视觉质检与机器人项目")
+        founders[pid] = client
+    clients = {}
+    for n in range(investors):
+        client, iid, token = register(dep, registrar, name=f"{investor_name} {n}", organization=f"fund-{n}")
+        clients[iid] = client
+    assert token is not None, "seed at least one project or investor"
+    return founders, clients, token
+
+
 def request_and_accept(founder: httpx.Client, investor: httpx.Client, project_id: str, investor_id: str,
                        after: str | None = None) -> tuple[str, str]:
     intro_id, token = accepted(founder.post("/v1/intros", json={"project_id": project_id, "investor_id": investor_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.helpers import accepted, register, submit, uid, waiting
+from tests.e2e.helpers import accepted, seed_market, uid, waiting
 
 pytestmark = pytest.mark.kafka
 
@@ -13,17 +13,7 @@ pytestmark = pytest.mark.kafka
 def test_roadshow_create_roster_invite_decline_backfill_accept_schedule(deployment):
     dep = deployment
     registrar = dep.as_role("registrar")
-    founders = {}
-    token = None
-    for n in range(5):
-        founder_id = uid("f")
-        client = dep.as_role("founder", founder_id)
-        pid, token = submit(client, after=token, name=f"宁波视觉质检 {n}", summary=f"第{n}个工业视觉质检与机器人项目")
-        founders[pid] = client
-    investors = {}
-    for n in range(4):
-        client, iid, token = register(dep, registrar, name=f"智造天使 {n}", organization=f"fund-{n}")
-        investors[iid] = client
+    founders, investors, token = seed_market(dep, registrar, 5, 4, "宁波视觉质检", "智造天使")
     organizer = dep.as_role("organizer", uid("org"))
     rid, token = accepted(organizer.post("/v1/roadshows", headers=waiting(token), json={
         "title": "宁波智能制造路演", "theme": "工业视觉 机器人 智能工厂 industrial AI",

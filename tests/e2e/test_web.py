@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.helpers import accepted, register, submit, uid, waiting
+from tests.e2e.helpers import accepted, register, seed_market, submit, uid, waiting
 
 pytestmark = [pytest.mark.browser, pytest.mark.kafka]
 
@@ -159,16 +159,7 @@ def test_founder_sees_the_apis_validation_error_next_to_the_field_fixes_it_and_t
 def test_organizer_builds_a_roster_invites_and_sees_the_backfill_of_a_decline(deployment, new_page):
     dep = deployment
     registrar = dep.as_role("registrar")
-    founders = {}
-    token = None
-    for n in range(4):
-        client = dep.as_role("founder", uid("f"))
-        pid, token = submit(client, after=token, name=f"路演视觉项目 {n}", summary=f"第{n}个工业视觉质检与机器人项目")
-        founders[pid] = client
-    investors = {}
-    for n in range(3):
-        client, iid, token = register(dep, registrar, name=f"路演天使 {n}", organization=f"fund-{n}")
-        investors[iid] = client
+    founders, investors, token = seed_market(dep, registrar, 4, 3, "路演视觉项目", "路演天使")
     organizer_id = uid("org")
     page = new_page()
     key = sign_in(page, dep, "organizer", organizer_id)

@@ -8,7 +8,6 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,18 +22,10 @@ from matcher.delivery import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from models.settings import Settings
 from tests.factories import investor, project
 from tests.fakes import HashingEncoder
+from tests.integration.kafka_helpers import wait_until
 
 REGISTRAR = Principal("k-reg", "registrar", None)
 SERVER_SECRET = "test-signing-secret-" + secrets.token_hex(8)
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if check():
-            return time.monotonic() - start
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not reached within {timeout}s")
 
 
 @dataclass

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if check():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError(f"{what} not reached within {timeout}s")
 
 
 def read_all(bootstrap: str, topic: str, timeout: float = 15.0, expect: int | None = None) -> list:

@@ -17,8 +17,8 @@ from consumers.producer import EventProducer
 from matcher.commands import Principal
 from models.events import Event, decode_event
 from tests.factories import project
-from tests.integration.alert_rig import Receiver, Rig, start_rig, wait_until
-from tests.integration.kafka_helpers import read_all
+from tests.integration.alert_rig import Receiver, Rig, start_rig
+from tests.integration.kafka_helpers import read_all, wait_until
 
 pytestmark = [pytest.mark.kafka]
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -15,20 +14,12 @@ from matcher.commands import Principal
 from matcher.view import ReadModel
 from models.settings import Settings
 from tests.factories import investor, project
+from tests.integration.kafka_helpers import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.model]
 
 REGISTRAR = Principal("k-reg", "registrar", None)
 FOUNDER = Principal("k-f", "founder", "f-1")
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if check():
-            return time.monotonic() - start
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not reached within {timeout}s")
 
 
 @pytest.fixture

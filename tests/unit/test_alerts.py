@@ -31,7 +31,7 @@ from models.alerts import AlertDelivery, AlertSettings, MatchAlert, SavedSearch,
 from models.events import Event
 from tests.factories import event
 from tests.fakes import ApplyingPublisher
-from tests.unit.test_matching import World
+from tests.unit.test_matching import World, registry_world
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -196,17 +196,11 @@ FOUNDER = Principal("k-f", "founder", "f-1")
 
 @pytest.fixture
 def world() -> World:
-    w = World()
-    w.put_investor("i-robot", name="Robot Fund")
-    w.put_investor("i-bio", name="生物医药基金", sectors=["biomedicine"], stages=["a", "b+"],
-                   thesis="专注创新药与生物医药平台。Biotech platforms.", ticket_min_cny=10_000_000,
-                   ticket_max_cny=50_000_000, cities=["杭州"], portfolio=[])
-    w.put_investor("i-pending", name="Pending Angel", verification="pending", kind="individual_angel")
-    return w
+    return registry_world()
 
 
 def evaluator(w: World, min_score: float = 0.45) -> AlertEvaluator:
-    """0.45: a strong fit (i-robot, p-vision) scores ~0.6 and the biotech investor ~0.15 with the default ranker."""
+    """0.45: a strong fit (i-robot, p-vision) scores ~0.5 and the biotech investor ~0.15 with the default ranker."""
     return AlertEvaluator(w.service, AlertPolicy(default_min_score=min_score, max_recipients=50))
 
 

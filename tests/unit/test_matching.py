@@ -51,14 +51,20 @@ class World:
                                                              reason=reason)))
 
 
-@pytest.fixture
-def world() -> World:
+def registry_world() -> World:
+    """Three investors: a hardware fund (i-robot), a biotech fund without portfolio (i-bio), a pending angel."""
     w = World()
     w.put_investor("i-robot", name="Robot Fund")
     w.put_investor("i-bio", name="生物医药基金", sectors=["biomedicine"], stages=["a", "b+"],
                    thesis="专注创新药与生物医药平台。Biotech platforms.", ticket_min_cny=10_000_000,
                    ticket_max_cny=50_000_000, cities=["杭州"], portfolio=[])
     w.put_investor("i-pending", name="Pending Angel", verification="pending", kind="individual_angel")
+    return w
+
+
+@pytest.fixture
+def world() -> World:
+    w = registry_world()
     w.put_project("p-vision")
     w.put_project("p-drug", name="抗体新药", summary="新型双抗药物研发，已完成临床前研究。", sectors=["biomedicine"],
                   stage="a", amount_sought_cny=30_000_000, city="杭州")
