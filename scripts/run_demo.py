@@ -91,8 +91,12 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # the client logs every partition reset at INFO
 
+    broker = None  # the local broker this run started, stopped again on exit (its log directory stays)
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        timings = LocalBroker().start()
+        local = LocalBroker()
+        if local.pid() is None:
+            broker = local
+        timings = local.start()
         log.info("local Kafka broker ready %s", timings)
     admin_key = os.environ.get("ADMIN_API_KEY") or "mm_admin_" + secrets.token_urlsafe(24)
     os.environ["ADMIN_API_KEY"] = admin_key
@@ -121,6 +125,8 @@ def main() -> None:
         embedder.terminate()
         embedder.wait(timeout=15)
         container.stop()
+        if broker is not None:
+            broker.stop()
 
 
 if __name__ == "__main__":
