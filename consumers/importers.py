@@ -1,7 +1,10 @@
 """Importers: external investment history into the log, as ordinary domain events.
 
-    python -m consumers.importers crunchbase PATH [--until DATE] [--bootstrap HOST:PORT] [--prefix mm]
-                                             [--limit-pairs N]
+    python -m consumers.importers crunchbase PATH [--until DATE] [--open-since DATE] [--bootstrap HOST:PORT]
+                                             [--prefix mm] [--limit-pairs N]
+
+Imported companies are marked funded (they got their rounds), so they stay out of deal feeds; --open-since
+keeps the companies first funded on or after that day open, as projects still seeking financing.
 
 The conversion is pure and lives in `matcher.crunchbase` (the evaluation builds the same events in-process);
 this module only publishes them. A second run publishes nothing new:
@@ -23,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
@@ -124,13 +128,22 @@ def import_events(events: Iterable[Event], bootstrap: str, topics: Topics, total
     return result
 
 
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a day as YYYY-MM-DD; got {value!r}") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
     parser = argparse.ArgumentParser(prog="python -m consumers.importers", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="source", required=True)
     cb = sub.add_parser("crunchbase", help="the Crunchbase 2013 investment pairs and company exports")
     cb.add_argument("path", type=Path, help="folder with investments_2013snapshot_pairs.csv.gz and the rest")
-    cb.add_argument("--until", help="import only investments before this day (YYYY-MM-DD)")
+    cb.add_argument("--until", type=_day, help="import only investments before this day (YYYY-MM-DD)")
+    cb.add_argument("--open-since", type=_day, help="keep companies first funded on or after this day "
+                                                    "(YYYY-MM-DD) open in deal feeds; the others are marked funded")
     cb.add_argument("--bootstrap", default=settings.kafka_bootstrap_servers)
     cb.add_argument("--prefix", default=settings.topic_prefix, help="topic prefix of the deployment")
     cb.add_argument("--limit-pairs", type=int, default=None, help="only the first N investments (date order)")
@@ -143,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         data = data.slice(args.limit_pairs)
     topics = Topics(args.prefix)
     ensure_topics(args.bootstrap, topics, settings.topic_partitions, settings.topic_replication)
-    events = list(crunchbase_events(data, until=args.until))
+    events = list(crunchbase_events(data, until=args.until, open_since=args.open_since))
     print(f"{len(events)} events converted; reading what {args.prefix}.* already holds", file=sys.stderr)
     result = import_events(events, args.bootstrap, topics, total=len(events))
     print(json.dumps({"produced": result.produced, "skipped": result.skipped, "seconds": round(result.seconds, 1)}))

@@ -6,10 +6,11 @@
         view.apply(event)
 
 What becomes what:
-- a company with >= 1 investment -> `ProjectSubmitted` (v1): name, the raw category tags and the location in the
-  summary, tags mapped onto our sector taxonomy (`CATEGORY_SECTORS`, 'other' as fallback), city, stage from the
-  type of its first round where known (else 'seed'), ask = first round size x 7 CNY/USD where known (else
-  `DEFAULT_ROUND_USD`), founder background 'corporate' (unknown);
+- a company with >= 1 investment -> `ProjectSubmitted` (v1): name, the raw category tags and the location in
+  the summary, tags mapped onto our sector taxonomy (`CATEGORY_SECTORS`, 'other' as fallback), city, stage from
+  the type of its first round where known (else 'seed'), ask = first round size x 7 CNY/USD where known (else
+  `DEFAULT_ROUND_USD`), founder background 'corporate' (unknown); then `ProjectFunded` (v2) at its last round,
+  unless it is kept open (`open_since`): it got its financing, so it stays out of deal feeds;
 - an investor -> `InvestorRegistered` (v1, pending) and `InvestorVerified` (v2): a profile derived from its
   history before `until` (top sectors, top cities, portfolio with tags and location as descriptions, ticket range
   from round sizes, stages from round types, a generated thesis);
@@ -416,6 +417,14 @@ def project_event(data: CrunchbaseData, name: str, deals: list[Deal]) -> Event:
                  payload=project_of(data.companies[name], deals))
 
 
+def funded_event(submitted: Event, deals: list[Deal]) -> Event:
+    """`ProjectFunded` (v2) of a company submitted as `submitted`, dated at its last round among `deals`."""
+    assert isinstance(submitted.payload, Project)
+    return Event(event_id=_event_id("ProjectFunded", submitted.entity_id, 2), type="ProjectFunded",
+                 entity_id=submitted.entity_id, entity_version=2, occurred_at=_when(max(d.day for d in deals)),
+                 actor=ACTOR, payload=submitted.payload.model_copy(update={"status": "funded"}))
+
+
 def investor_events(data: CrunchbaseData, name: str, deals: list[Deal], verified: bool = True) -> list[Event]:
     """`InvestorRegistered` (v1) and, if `verified`, `InvestorVerified` (v2), both dated at its last deal."""
     iid = investor_id(name)
@@ -455,7 +464,8 @@ def group_by(deals: Iterable[Deal], field: str) -> dict[str, list[Deal]]:
 
 
 def crunchbase_events(data: CrunchbaseData, until: date | datetime | str | None = None,
-                      verify: Iterable[str] | None = None) -> Iterator[Event]:
+                      verify: Iterable[str] | None = None,
+                      open_since: date | datetime | str | None = None) -> Iterator[Event]:
     """Every event of the history before `until`: companies, then investors, then investments by date.
 
     Args:
@@ -463,10 +473,16 @@ def crunchbase_events(data: CrunchbaseData, until: date | datetime | str | None 
             reflect those.
         verify: investor names to verify (None: all); the others stay registered but pending, so the
             service never recommends them.
+        open_since: companies first funded on or after this day stay open (still seeking financing, in deal
+            feeds); the others are marked funded. None: every company is marked funded.
     """
     past = deals_before(data, until)
+    keep_open = None if open_since is None else pd.Timestamp(open_since).date()
     for name, deals in group_by(past, "company").items():
-        yield project_event(data, name, deals)
+        submitted = project_event(data, name, deals)
+        yield submitted
+        if keep_open is None or min(d.day for d in deals) < keep_open:
+            yield funded_event(submitted, deals)
     verified = None if verify is None else set(verify)
     for name, deals in group_by(past, "investor").items():
         yield from investor_events(data, name, deals, verified is None or name in verified)

@@ -43,7 +43,6 @@ import pandas as pd
 from tqdm import tqdm
 
 from matcher.crunchbase import (
-    ACTOR,
     Company,
     CrunchbaseData,
     Deal,
@@ -59,7 +58,7 @@ from matcher.ranking import Ranker
 from matcher.service import MatchService
 from matcher.sparse import SparseTextIndex
 from matcher.view import ReadModel
-from models.events import EntityVector, Event
+from models.events import EntityVector
 
 K_LIST = 50
 METRICS = ("recall@10", "recall@50", "ndcg@10", "mrr")
@@ -276,8 +275,8 @@ class Baselines:
 # ---- the service -------------------------------------------------------------------------------------
 def build_view(data: CrunchbaseData, split: Split, encoder: Encoder | None, encoder_name: str | None = None,
                progress: bool = True) -> ReadModel:
-    """A read model fed as the indexer would feed it: the history's events (pool investors verified), the
-    history companies marked funded, the evaluable cold-start companies submitted, then vectors of
+    """A read model fed as the indexer would feed it: the history's events (pool investors verified; its
+    companies funded, as the importer marks them), the evaluable cold-start companies submitted, then vectors of
     everything that can be recommended."""
     view = ReadModel(encoder.name if encoder is not None else (encoder_name or "none"))
     # A bulk load: compact the keyword indexes once at the end rather than every 10% of growth.
@@ -288,11 +287,6 @@ def build_view(data: CrunchbaseData, split: Split, encoder: Encoder | None, enco
     for event in tqdm(events, desc="history events", unit="event", file=sys.stderr, disable=not progress,
                       mininterval=2.0):
         view.apply(event)
-    history = list(view.projects.items())
-    for pid, stored in history:  # history companies are funded: they leave the deal feed
-        view.apply(Event(type="ProjectFunded", entity_id=pid, entity_version=stored.version + 1,
-                         occurred_at=stored.updated_at, actor=ACTOR,
-                         payload=stored.value.model_copy(update={"status": "funded"})))
     by_company = _window_deals(data, split)
     for name in split.companies:
         view.apply(project_event(data, name, by_company[name]))

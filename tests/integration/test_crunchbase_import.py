@@ -45,7 +45,7 @@ def test_every_converted_event_validates_and_ids_are_stable(data):
     events = list(crunchbase_events(small))
     assert all(decode_event(e.to_bytes()) == e for e in events)
     counts = Counter(e.type for e in events)
-    assert counts["ProjectSubmitted"] == small.pairs["company"].nunique()
+    assert counts["ProjectSubmitted"] == counts["ProjectFunded"] == small.pairs["company"].nunique()
     assert counts["InvestorRegistered"] == counts["InvestorVerified"] == small.pairs["investor"].nunique()
     assert counts["FeedbackGiven"] == len(small.pairs)
     assert len({e.event_id for e in events}) == len(events)
@@ -62,10 +62,11 @@ def test_a_slice_imports_through_kafka_and_a_second_run_changes_nothing(data, ka
     companies, investors = small.pairs["company"].nunique(), small.pairs["investor"].nunique()
 
     first = import_events(events, kafka_bootstrap, topics, progress=False)
-    assert first.produced == {"ProjectSubmitted": companies, "InvestorRegistered": investors,
-                              "InvestorVerified": investors, "FeedbackGiven": N_PAIRS}
+    assert first.produced == {"ProjectSubmitted": companies, "ProjectFunded": companies,
+                              "InvestorRegistered": investors, "InvestorVerified": investors, "FeedbackGiven": N_PAIRS}
     view = replay(kafka_bootstrap, topics)
     assert len(view.projects) == companies and len(view.investors) == investors
+    assert all(v.value.status == "funded" and v.version == 2 for v in view.projects.values())  # not in feeds
     assert all(v.value.verification == "verified" and v.version == 2 for v in view.investors.values())
     distinct = set(zip(small.pairs["investor"], small.pairs["company"], strict=True))
     assert view.feedback.invested == {(investor_id(i), company_id(c)) for i, c in distinct}

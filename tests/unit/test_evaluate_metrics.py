@@ -19,6 +19,7 @@ from matcher.crunchbase import (
     tag_sectors,
 )
 from matcher.evaluate import Cut, gini, ndcg_at, recall_at, reciprocal_rank, score_rankings, temporal_split
+from matcher.view import ReadModel
 from models.events import Event, decode_event
 from models.taxonomy import SECTORS
 
@@ -154,6 +155,24 @@ def test_only_the_named_investors_are_verified():
     verified = {e.entity_id for e in events if e.type == "InvestorVerified"}
     registered = {e.entity_id for e in events if e.type == "InvestorRegistered"}
     assert verified == {investor_id("big")} and registered == {investor_id("big"), investor_id("small")}
+
+
+def test_imported_companies_are_funded_unless_first_funded_since_open_since():
+    def statuses(**kwargs) -> dict[str, str]:
+        view = ReadModel("none")
+        for e in crunchbase_events(synthetic_data(), **kwargs):
+            view.apply(e)
+        return {pid: stored.value.status for pid, stored in view.projects.items()}
+
+    every = set(synthetic_data().companies)
+    assert statuses() == {company_id(c): "funded" for c in every}
+    # h3 raised again in 2020, but was first funded in 2019: it got its financing before that day
+    first_funded_2020_on = {"n1", "n2", "n3", "late"}
+    assert statuses(open_since=date(2020, 1, 1)) == {
+        company_id(c): "open" if c in first_funded_2020_on else "funded" for c in every}
+    funded = next(e for e in crunchbase_events(synthetic_data()) if e.type == "ProjectFunded"
+                  and e.entity_id == company_id("h3"))
+    assert funded.entity_version == 2 and funded.occurred_at.date() == date(2020, 3, 1)  # its last round
 
 
 def test_converting_twice_gives_identical_events():
