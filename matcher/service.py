@@ -246,7 +246,7 @@ class MatchService:
         if vec is not None and index is not None:
             take(eid for eid, _ in index.search(vec, 4 * want))
         if row is not None:
-            take(eid for eid, _ in sparse_index.search(row, len(sparse_index)))
+            take(eid for eid, _ in sparse_index.search(row))
         take(prior)
         if len(found) < need:
             allowed = {eid for eid in store if eligible(eid)}
@@ -319,12 +319,9 @@ class MatchService:
         prow = self.view.project_text.row(pid)
         if prow is None:
             return
-        rows = [self.view.investor_text.row(iid) for iid in investors]
-        known = [k for k, r in enumerate(rows) if r is not None]
-        if known:
-            sims = dot_rows(sp.vstack([rows[k] for k in known], format="csr"), prow)  # [n_known]
-            for k, sim in zip(known, sims.tolist(), strict=True):
-                sparse[js[k]] = sim
+        irows, known = self.view.investor_text.rows(investors)  # [n_known, F]
+        for k, sim in zip(known, dot_rows(irows, prow).tolist(), strict=True):
+            sparse[js[k]] = sim
         portfolios = []  # (position in js, first row, names)
         blocks, profiles, first = [], [], 0
         for k, iid in enumerate(investors):
@@ -345,11 +342,9 @@ class MatchService:
 
     def _one_investor(self, iid: str, projects: list[str], js: list[int], sparse: np.ndarray, best: np.ndarray,
                       nearest: list[str | None], profile: np.ndarray) -> None:
-        rows = [self.view.project_text.row(pid) for pid in projects]
-        known = [k for k, r in enumerate(rows) if r is not None]
+        prows, known = self.view.project_text.rows(projects)  # [n_known, F]
         if not known:
             return
-        prows = sp.vstack([rows[k] for k in known], format="csr")  # [n_known, F]
         irow = self.view.investor_text.row(iid)
         if irow is not None:
             for k, sim in zip(known, dot_rows(prows, irow).tolist(), strict=True):

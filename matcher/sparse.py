@@ -8,6 +8,8 @@ the main matrix.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
@@ -27,13 +29,17 @@ class SparseTextIndex:
         self._rows: dict[str, sp.csr_matrix] = {}  # key -> [1, F] sublinear term counts
         self._df = np.zeros(N_FEATURES, dtype=np.int32)
         self._idf = np.ones(N_FEATURES, dtype=np.float32)
-        # [F, n_main]: tf-idf rows, l2-normalised, stored transposed so that a query only walks the
-        # posting lists of its own terms (cost grows with those lists, not with the corpus)
+        # [n_main, F]: tf-idf rows, l2-normalised (rows of known keys are read in one slice), and the same
+        # transposed, [F, n_main], so that a query only walks the posting lists of its own terms (cost grows with
+        # those lists, not with the corpus)
+        self._main = sp.csr_matrix((0, N_FEATURES), dtype=np.float32)
         self._main_t = sp.csr_matrix((N_FEATURES, 0), dtype=np.float32)
         self._main_keys: list[str] = []
         self._main_pos: dict[str, int] = {}
-        self._dead: set[str] = set()  # keys whose main row is stale
+        self._dead = np.zeros(0, dtype=bool)  # [n_main] main rows that are stale (replaced or removed)
+        self._n_dead = 0
         self._delta: dict[str, sp.csr_matrix] = {}  # key -> [1, F] tf-idf row with the frozen idf
+        self._delta_rows: tuple[list[str], sp.csr_matrix] | None = None  # the delta stacked, built on demand
         self._compact_fraction = compact_fraction
         self._min_compact = min_compact
 
@@ -62,8 +68,22 @@ class SparseTextIndex:
         return self._weigh(self.term_counts(text))
 
     def row(self, key: str) -> sp.csr_matrix | None:
-        counts = self._rows.get(key)
-        return None if counts is None else self._weigh(counts)
+        """[1, F] tf-idf row of `key`; None when it is not indexed."""
+        found, _ = self.rows([key])
+        return found if found.shape[0] else None
+
+    def rows(self, keys: list[str]) -> tuple[sp.csr_matrix, list[int]]:
+        """The tf-idf rows of the indexed ones among `keys`, stacked [n_known, F] in their order, and their
+        positions in `keys`. Current main rows come from one slice of the main matrix; the others (upserted
+        since the last compaction) from the delta."""
+        known = [j for j, key in enumerate(keys) if key in self._rows]
+        in_delta = [j for j in known if keys[j] in self._delta]
+        in_main = [j for j in known if keys[j] not in self._delta]
+        blocks = [self._main[[self._main_pos[keys[j]] for j in in_main]]]
+        blocks += [self._delta[keys[j]] for j in in_delta]
+        stacked = sp.vstack(blocks, format="csr", dtype=np.float32)  # [n_known, F]: main rows, then delta rows
+        slot = {j: i for i, j in enumerate(in_main + in_delta)}
+        return stacked[[slot[j] for j in known]], known
 
     def upsert(self, key: str, text: str) -> None:
         self.remove(key)
@@ -71,6 +91,7 @@ class SparseTextIndex:
         self._rows[key] = counts
         self._df[counts.indices] += 1
         self._delta[key] = self._weigh(counts)
+        self._delta_rows = None
         self._maybe_compact()
 
     def remove(self, key: str) -> None:
@@ -78,14 +99,17 @@ class SparseTextIndex:
         if counts is None:
             return
         self._df[counts.indices] -= 1
-        self._delta.pop(key, None)
-        if key in self._main_pos:
-            self._dead.add(key)
+        if self._delta.pop(key, None) is not None:
+            self._delta_rows = None
+        pos = self._main_pos.get(key)
+        if pos is not None and not self._dead[pos]:
+            self._dead[pos] = True
+            self._n_dead += 1
         self._maybe_compact()
 
     def _maybe_compact(self) -> None:
         limit = max(self._min_compact, self._compact_fraction * len(self._main_keys))
-        if len(self._delta) + len(self._dead) > limit:
+        if len(self._delta) + self._n_dead > limit:
             self.compact()
 
     def compact(self) -> None:
@@ -98,41 +122,61 @@ class SparseTextIndex:
             weighted = counts.multiply(self._idf).tocsr()
             norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1))).ravel()
             norms[norms == 0] = 1.0
-            self._main_t = sp.diags(1.0 / norms).dot(weighted).T.tocsr().astype(np.float32)
+            self._main = sp.diags(1.0 / norms).dot(weighted).tocsr().astype(np.float32)
+            self._main_t = self._main.T.tocsr()
         else:
+            self._main = sp.csr_matrix((0, N_FEATURES), dtype=np.float32)
             self._main_t = sp.csr_matrix((N_FEATURES, 0), dtype=np.float32)
-        self._dead.clear()
+        self._dead = np.zeros(len(self._main_keys), dtype=bool)
+        self._n_dead = 0
         self._delta.clear()
+        self._delta_rows = None
 
-    def scores(self, query: sp.csr_matrix) -> dict[str, float]:
-        """Cosine similarity of `query` [1, F] with every live row that shares a term with it."""
-        out: dict[str, float] = {}
-        if self._main_t.shape[1]:
-            sims = (query @ self._main_t).tocoo()  # [1, n_main], only rows sharing a term
-            for i, s in zip(sims.col, sims.data, strict=True):
-                key = self._main_keys[i]
-                if key not in self._dead:
-                    out[key] = float(s)
-        for key, row in self._delta.items():
-            s = float(row.dot(query.T).sum())
-            if s > 0:
-                out[key] = s
-        return out
-
-    def search(self, query: sp.csr_matrix, k: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
-        scored = self.scores(query)
-        if allowed is not None:
-            scored = {key: s for key, s in scored.items() if key in allowed}
-        return sorted(scored.items(), key=lambda kv: -kv[1])[:k]
+    def search(self, query: sp.csr_matrix) -> Iterator[tuple[str, float]]:
+        """(key, cosine) of every live row sharing a term with `query` [1, F], best first (ties: main rows,
+        then delta rows, each in index order), lazily: callers stop once they have enough, so only the best
+        few hundred are usually sorted and turned into keys."""
+        main = np.zeros(len(self._main_keys), dtype=np.float32)  # [n_main]
+        if len(main) and query.nnz:
+            postings = self._main_t[query.indices]  # [q_terms, n_main]: the posting lists of the query's terms
+            main = np.asarray(postings.T @ query.data, dtype=np.float32)  # [n_main]
+            main[self._dead] = 0.0
+        delta_keys: list[str] = []
+        delta = np.zeros(0, dtype=np.float32)  # [n_delta]
+        if self._delta:
+            if self._delta_rows is None:
+                self._delta_rows = (list(self._delta), sp.vstack(list(self._delta.values()), format="csr"))
+            delta_keys, rows = self._delta_rows
+            delta = dot_rows(rows, query)
+        sims = np.concatenate([main, delta])  # [n_main + n_delta]
+        n_main = len(main)
+        for j in _best_first(sims):
+            yield (self._main_keys[j] if j < n_main else delta_keys[j - n_main]), float(sims[j])
 
     def similarity(self, query: sp.csr_matrix, keys: list[str]) -> np.ndarray:
         """[len(keys)] cosine similarities; 0 for unknown keys."""
         out = np.zeros(len(keys), dtype=np.float32)
-        for j, key in enumerate(keys):
-            row = self.row(key)
-            if row is not None:
-                out[j] = float(dot_rows(row, query)[0])
+        found, known = self.rows(keys)
+        out[known] = dot_rows(found, query)
         return out
+
+
+def _best_first(scores: np.ndarray, first: int = 256) -> Iterator[int]:
+    """Indices of the positive `scores`, highest first (ties by index), sorted band by band: the best `first`
+    (with any ties of the last one), then four times as many, and so on."""
+    remaining = np.flatnonzero(scores > 0)
+    k = first
+    while len(remaining):
+        values = scores[remaining]
+        if k < len(remaining):
+            kth = np.partition(values, len(values) - k)[len(values) - k]  # the k-th highest
+            in_band = values >= kth
+        else:
+            in_band = np.ones(len(remaining), dtype=bool)
+        band = remaining[in_band]
+        yield from band[np.lexsort((band, -scores[band]))].tolist()
+        remaining = remaining[~in_band]
+        k *= 4
 
 
 def dot_rows(rows: sp.csr_matrix, query: sp.csr_matrix) -> np.ndarray:

@@ -1,0 +1,90 @@
+"""The character n-gram index: search order and scores against a brute-force cosine, through upserts, removals
+and compaction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from matcher.sparse import SparseTextIndex, _best_first
+
+TEXTS = {
+    "vision": "工业视觉质检 industrial vision inspection",
+    "battery": "储能电池回收 battery recycling",
+    "shop": "跨境电商 cross-border e-commerce",
+    "robot": "仓储机器人视觉导航 warehouse robot vision",
+    "drug": "双抗药物 bispecific antibody",
+}
+
+
+def weighed(index: SparseTextIndex, key: str) -> np.ndarray:
+    """[F] the key's tf-idf row, weighed from its stored term counts alone (not from the main matrix or delta)."""
+    return index._weigh(index._rows[key]).toarray()[0]
+
+
+def brute_force(index: SparseTextIndex, query: str, keys: list[str]) -> list[tuple[str, float]]:
+    """Every key with a positive cosine, best first (ties by key), from the stored rows one by one."""
+    q = index.query_vector(query).toarray()[0]
+    scored = [(key, float(weighed(index, key) @ q)) for key in keys]
+    return sorted(((k, s) for k, s in scored if s > 0), key=lambda kv: (-kv[1], kv[0]))
+
+
+def searched(index: SparseTextIndex, query: str) -> list[tuple[str, float]]:
+    return sorted(index.search(index.query_vector(query)), key=lambda kv: (-round(kv[1], 5), kv[0]))
+
+
+@pytest.fixture
+def index() -> SparseTextIndex:
+    idx = SparseTextIndex(min_compact=3)  # compacts after a few changes, so main rows, delta and tombstones mix
+    for key, text in TEXTS.items():
+        idx.upsert(key, text)
+    return idx
+
+
+def assert_matches_brute_force(index: SparseTextIndex, query: str, live: list[str]) -> None:
+    expected, got = brute_force(index, query, live), searched(index, query)
+    assert [k for k, _ in got] == [k for k, _ in expected]
+    np.testing.assert_allclose([s for _, s in got], [s for _, s in expected], rtol=1e-5)
+    scores = [s for _, s in index.search(index.query_vector(query))]
+    assert scores == sorted(scores, reverse=True)  # best first
+
+
+def test_search_is_the_brute_force_cosine_best_first(index):
+    for query in ("视觉 vision", "battery 电池", "antibody", "nothing shared here: zzz"):
+        assert_matches_brute_force(index, query, list(TEXTS))
+    assert next(index.search(index.query_vector("视觉质检 inspection")))[0] == "vision"
+
+
+def test_search_sees_upserts_and_removals_before_and_after_compaction(index):
+    index.compact()
+    index.upsert("vision", "冷链物流 cold-chain logistics")  # the main row goes stale, the delta holds the new one
+    index.remove("battery")
+    index.upsert("drone", "农业无人机 agricultural drone vision")
+    live = ["vision", "shop", "robot", "drug", "drone"]
+    assert_matches_brute_force(index, "vision 视觉", live)
+    assert "battery" not in dict(index.search(index.query_vector("battery recycling")))
+    assert next(index.search(index.query_vector("cold-chain logistics")))[0] == "vision"
+    index.compact()
+    assert_matches_brute_force(index, "vision 视觉", live)
+
+
+
+def test_rows_come_back_in_the_order_asked_from_main_and_delta_alike(index):
+    index.compact()
+    index.upsert("shop", "跨境电商 B2B wholesale")  # now in the delta, its main row stale
+    index.upsert("drone", "农业无人机 agricultural drone")  # only in the delta
+    keys = ["drone", "unknown", "vision", "shop", "drug"]
+    found, known = index.rows(keys)
+    assert known == [0, 2, 3, 4]
+    np.testing.assert_allclose(found.toarray(), [weighed(index, keys[j]) for j in known], rtol=1e-5, atol=1e-7)
+    assert index.row("unknown") is None
+    sims = index.similarity(index.query_vector("agricultural drone"), keys)
+    assert sims[1] == 0.0 and sims[0] == sims.max() > 0.5  # unknown keys score 0
+
+
+@pytest.mark.parametrize("first", [1, 2, 3, 100])
+def test_best_first_sorts_band_by_band_like_one_full_sort(first):
+    rng = np.random.default_rng(first)
+    scores = rng.choice([0.0, 0.1, 0.2, 0.5, 0.7, 0.9], size=200).astype(np.float32)  # many ties, some zeros
+    expected = [j for j in np.lexsort((np.arange(200), -scores)).tolist() if scores[j] > 0]
+    assert list(_best_first(scores, first)) == expected
