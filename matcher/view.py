@@ -31,7 +31,7 @@ from models.roadshows import Roadshow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2  # 2: the keyword index also hashes whole words
 
 
 @dataclass(frozen=True)

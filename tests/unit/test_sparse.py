@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher.sparse import SparseTextIndex, _best_first
+from matcher.sparse import SparseTextIndex, _best_first, terms
 
 TEXTS = {
     "vision": "工业视觉质检 industrial vision inspection",
@@ -88,3 +88,19 @@ def test_best_first_sorts_band_by_band_like_one_full_sort(first):
     scores = rng.choice([0.0, 0.1, 0.2, 0.5, 0.7, 0.9], size=200).astype(np.float32)  # many ties, some zeros
     expected = [j for j in np.lexsort((np.arange(200), -scores)).tolist() if scores[j] > 0]
     assert list(_best_first(scores, first)) == expected
+
+
+def test_terms_are_character_ngrams_and_marked_whole_words():
+    found = terms("工业视觉 SaaS, USA")
+    assert {"工业", "视觉", " sa", "saa", "usa"} <= set(found)  # n-grams, lower-cased
+    assert [t for t in found if t.startswith("w:")] == ["w:工业视觉", "w:saas", "w:usa"]
+
+
+def test_a_shared_word_outranks_the_same_letters_inside_other_words():
+    index = SparseTextIndex()
+    index.upsert("word", "cold-chain logistics startup in the usa")
+    index.upsert("letters", "usage-based billing for casual users")  # 'usa' and 'sa' only inside other words
+    index.compact()
+    # with n-grams alone "letters" ranks first (0.172 vs 0.171): the whole word decides
+    ranked = [key for key, _ in index.search(index.query_vector("usa saas"))]
+    assert ranked == ["word", "letters"]
