@@ -49,7 +49,6 @@ class SparseTextIndex:
         self._main_keys: list[str] = []
         self._main_pos: dict[str, int] = {}
         self._dead = np.zeros(0, dtype=bool)  # [n_main] main rows that are stale (replaced or removed)
-        self._n_dead = 0
         self._delta: dict[str, sp.csr_matrix] = {}  # key -> [1, F] tf-idf row with the frozen idf
         self._delta_rows: tuple[list[str], sp.csr_matrix] | None = None  # the delta stacked, built on demand
         self._compact_fraction = compact_fraction
@@ -114,14 +113,13 @@ class SparseTextIndex:
         if self._delta.pop(key, None) is not None:
             self._delta_rows = None
         pos = self._main_pos.get(key)
-        if pos is not None and not self._dead[pos]:
+        if pos is not None:
             self._dead[pos] = True
-            self._n_dead += 1
         self._maybe_compact()
 
     def _maybe_compact(self) -> None:
         limit = max(self._min_compact, self._compact_fraction * len(self._main_keys))
-        if len(self._delta) + self._n_dead > limit:
+        if len(self._delta) + int(np.count_nonzero(self._dead)) > limit:
             self.compact()
 
     def compact(self) -> None:
@@ -140,7 +138,6 @@ class SparseTextIndex:
             self._main = sp.csr_matrix((0, N_FEATURES), dtype=np.float32)
             self._main_t = sp.csr_matrix((N_FEATURES, 0), dtype=np.float32)
         self._dead = np.zeros(len(self._main_keys), dtype=bool)
-        self._n_dead = 0
         self._delta.clear()
         self._delta_rows = None
 
