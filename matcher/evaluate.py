@@ -56,7 +56,6 @@ from matcher.crunchbase import (
 from matcher.encoder import Encoder, content_hash, investor_text, project_text
 from matcher.ranking import Ranker
 from matcher.service import MatchService
-from matcher.sparse import SparseTextIndex
 from matcher.view import ReadModel
 from models.events import EntityVector
 
@@ -278,10 +277,8 @@ def build_view(data: CrunchbaseData, split: Split, encoder: Encoder | None, enco
     """A read model fed as the indexer would feed it: the history's events (pool investors verified; its
     companies funded, as the importer marks them), the evaluable cold-start companies submitted, then vectors of
     everything that can be recommended."""
-    view = ReadModel(encoder.name if encoder is not None else (encoder_name or "none"))
     # A bulk load: compact the keyword indexes once at the end rather than every 10% of growth.
-    view.project_text = SparseTextIndex(min_compact=10**9)
-    view.investor_text = SparseTextIndex(min_compact=10**9)
+    view = ReadModel(encoder.name if encoder is not None else (encoder_name or "none"), text_min_compact=10**9)
     t0 = time.perf_counter()
     events = crunchbase_events(data, until=split.cut.start, verify=split.pool)
     for event in tqdm(events, desc="history events", unit="event", file=sys.stderr, disable=not progress,
@@ -290,8 +287,7 @@ def build_view(data: CrunchbaseData, split: Split, encoder: Encoder | None, enco
     by_company = _window_deals(data, split)
     for name in split.companies:
         view.apply(project_event(data, name, by_company[name]))
-    view.project_text.compact()
-    view.investor_text.compact()
+    view.compact_text()
     log(f"read model: {len(view.projects)} projects ({len(split.companies)} open), {len(view.investors)} "
         f"investors ({len(split.pool)} verified), {len(view.feedback.invested)} investments in "
         f"{time.perf_counter() - t0:.0f}s")
@@ -477,9 +473,7 @@ def random_split_auc(data: CrunchbaseData, rankers: dict[str, Ranker | None] | N
         if pair not in all_edges:
             negatives.append(pair)
 
-    view = ReadModel("none")
-    view.project_text = SparseTextIndex(min_compact=10**9)
-    view.investor_text = SparseTextIndex(min_compact=10**9)
+    view = ReadModel("none", text_min_compact=10**9)
     for name, deals in group_by(data.deals, "company").items():
         view.apply(project_event(data, name, deals))
     train_deals = [d for d in data.deals if (d.company, d.investor) in train]
@@ -488,8 +482,7 @@ def random_split_auc(data: CrunchbaseData, rankers: dict[str, Ranker | None] | N
             view.apply(event)
     for d in train_deals:
         view.apply(investment_event(d))
-    view.project_text.compact()
-    view.investor_text.compact()
+    view.compact_text()
     log(f"AUC split: {len(train)} train, {len(val)} validation, {len(test)} test edges; read model in "
         f"{time.perf_counter() - t0:.0f}s")
 

@@ -22,9 +22,9 @@ import numpy as np
 
 from matcher.alert_store import PAYLOAD_TYPES as ALERT_PAYLOAD_TYPES
 from matcher.alert_store import AlertStore
-from matcher.encoder import investor_text, project_text
+from matcher.encoder import investor_text, portfolio_text, project_portfolio_text, project_text
 from matcher.index import VectorIndex
-from matcher.sparse import SparseTextIndex
+from matcher.sparse import SparseTextIndex, words
 from models.entities import Investor, Project
 from models.events import ApiKey, EntityVector, Event, Feedback, Intro
 from models.roadshows import Roadshow
@@ -60,7 +60,7 @@ class FeedbackAggregate:
 
 
 class ReadModel:
-    def __init__(self, encoder_name: str, exact_search_limit: int = 50_000) -> None:
+    def __init__(self, encoder_name: str, exact_search_limit: int = 50_000, text_min_compact: int = 256) -> None:
         self.encoder_name = encoder_name
         self.exact_search_limit = exact_search_limit
         self.projects: dict[str, Versioned[Project]] = {}
@@ -73,8 +73,16 @@ class ReadModel:
         self.investor_index: VectorIndex | None = None
         self.project_vectors: dict[str, int] = {}  # entity id -> vector's entity version
         self.investor_vectors: dict[str, int] = {}
-        self.project_text = SparseTextIndex()
-        self.investor_text = SparseTextIndex()
+        # Keyword indexes. text_min_compact: a bulk load that is never written to afterwards (an evaluation, a
+        # benchmark) passes a huge value and calls compact_text() at the end.
+        self.project_text = SparseTextIndex(min_compact=text_min_compact)
+        self.investor_text = SparseTextIndex(min_compact=text_min_compact)
+        # The portfolio term space (see matcher.service.Portfolio): every investor's portfolio as one document,
+        # and the projects weighed by that corpus's IDF, so that words many investors' portfolios share count
+        # for little.
+        self.portfolio_words = SparseTextIndex(min_compact=text_min_compact, analyzer=words)
+        self.project_words = SparseTextIndex(min_compact=text_min_compact, analyzer=words,
+                                             idf_from=self.portfolio_words)
         self.seen_feedback: set[str] = set()
         self.offsets: dict[tuple[str, int], int] = {}  # (topic, partition) -> next offset to apply
         self.alerts = AlertStore()  # deal alerts: saved searches, settings, alerts, deliveries (own module)
@@ -115,9 +123,17 @@ class ReadModel:
     # and so without a new vector); queries filter them out with the `allowed` sets below.
     def _index_project(self, pid: str, project: Project) -> None:
         self.project_text.upsert(pid, project_text(project))
+        self.project_words.upsert(pid, project_portfolio_text(project))
 
     def _index_investor(self, iid: str, investor: Investor) -> None:
         self.investor_text.upsert(iid, investor_text(investor))
+        self.portfolio_words.upsert(iid, portfolio_text(investor))
+        self.project_words.maybe_compact()  # re-weighed if the portfolio IDF just changed
+
+    def compact_text(self) -> None:
+        """Compact every keyword index (the end of a bulk load); the portfolio IDF first, its users after."""
+        for index in (self.project_text, self.investor_text, self.portfolio_words, self.project_words):
+            index.compact()
 
     def _apply_feedback(self, event: Event, fb: Feedback) -> bool:
         key = str(event.event_id)
@@ -260,11 +276,11 @@ class ReadModel:
         for attr in ("project_index", "investor_index"):
             if state[attr] is not None:
                 setattr(view, attr, VectorIndex.from_state(state[attr], exact_limit=exact_search_limit))
-        for pid, p in view.projects.items():
-            view.project_text.upsert(pid, project_text(p.value))
+        # investors first: each compaction of the portfolio index then re-weighs an empty project index
         for iid, i in view.investors.items():
-            view.investor_text.upsert(iid, investor_text(i.value))
-        view.project_text.compact()
-        view.investor_text.compact()
+            view._index_investor(iid, i.value)
+        for pid, p in view.projects.items():
+            view._index_project(pid, p.value)
+        view.compact_text()
         return view
 

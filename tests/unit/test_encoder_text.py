@@ -15,6 +15,9 @@ from matcher.encoder import (
     content_hash,
     investor_text,
     load_encoder,
+    portfolio_company_text,
+    portfolio_text,
+    project_portfolio_text,
     project_text,
 )
 from models.taxonomy import SECTORS, STAGES
@@ -60,6 +63,19 @@ def test_investor_text_includes_thesis_sector_and_stage_labels_and_portfolio() -
 
 def test_investor_text_without_portfolio_has_no_portfolio_line() -> None:
     assert "Portfolio" not in investor_text(factories.investor(portfolio=[]))
+
+
+def test_portfolio_space_texts_name_sectors_by_code_and_projects_by_city() -> None:
+    i = factories.investor(portfolio=[
+        {"name": "松阳茶语", "description": "松阳绿茶电商品牌", "sectors": ["agriculture"]},
+        {"name": "Quanta Sense", "sectors": ["semiconductors", "ai"]}])
+    assert portfolio_text(i).split("\n") == [portfolio_company_text(c) for c in i.portfolio]
+    assert portfolio_company_text(i.portfolio[1]).split() == ["Quanta", "Sense", "sector_semiconductors", "sector_ai"]
+    p = factories.project(name="茶园无人机", summary="Tea drones.", traction="", sectors=["agriculture"], city="丽水")
+    text = project_portfolio_text(p)
+    assert text.split() == ["茶园无人机", "Tea", "drones.", "sector_agriculture", "丽水"]
+    assert not any(label in text for label in SECTORS["agriculture"])  # the code only: one term per sector
+    assert STAGES[p.stage][1] not in text
 
 
 def test_content_hash_is_sha256_hex_and_stable() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from matcher.encoder import investor_text, project_text
@@ -198,3 +199,31 @@ def test_a_city_written_in_english_matches_the_same_city_in_chinese():
     assert any(r.code == "city" for r in feed["p-hz"].reasons)
     only_hz = w.service.recommend_projects("i-hz", k=5, filters=MatchFilters(cities=frozenset({"hangzhou"})))
     assert [m.entity_id for m in only_hz] == ["p-hz"]
+
+
+def test_a_feed_finds_projects_like_the_portfolio_even_when_the_thesis_is_about_others():
+    view = ReadModel("none")
+    service = MatchService(view)  # no vectors: keyword candidates only
+    thesis = "Industrial machine vision inspection for factories in Ningbo. 工业视觉质检。"
+    view.apply(event("InvestorVerified", "i-1", investor(thesis=thesis, verification="verified", portfolio=[
+        PortfolioCompany(name="Leafwing", sectors=["agriculture"], description="tea garden drones for pest control")])))
+    for n in range(500):  # more than the candidate step lets through: it has to choose
+        view.apply(event("ProjectSubmitted", f"p-{n}", project(name=f"Vision {n}", summary=thesis, traction="")))
+    view.apply(event("ProjectSubmitted", "p-tea", project(
+        name="Cha Fly", summary="Drones spraying tea gardens against pests.", sectors=["agriculture"], traction="")))
+    by_thesis = [pid for pid, _ in view.project_text.search(view.investor_text.row("i-1"))]
+    assert "p-tea" not in by_thesis[:service.candidates * 3]  # the thesis alone would not bring it in
+    assert "p-tea" in service.project_candidates("i-1", 10)
+    assert service.explain("i-1", "p-tea").features["portfolio"] > 0.3
+
+
+def test_a_view_restored_from_its_snapshot_scores_pairs_as_the_live_one_did(world, tmp_path):
+    world.put_investor("i-shift", name="Shift Capital", portfolio=[
+        PortfolioCompany(name="Falcon", sectors=["ai"], description="工业视觉质检 industrial vision inspection")])
+    world.view.compact_text()  # the live view's indexes as a restart would leave them
+    pairs = [(i, p) for i in ("i-robot", "i-bio", "i-shift") for p in ("p-vision", "p-drug", "p-shop")]
+    live = world.service.pair_features(pairs)
+    world.view.save(tmp_path / "view.pkl")
+    restored = MatchService(ReadModel.load(tmp_path / "view.pkl", ENC.name), ENC)
+    np.testing.assert_allclose(restored.pair_features(pairs), live, rtol=1e-5, atol=1e-6)
+    assert live[:, FEATURES.index("profile")].max() > 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher.sparse import SparseTextIndex, _best_first, terms
+from matcher.sparse import SparseTextIndex, _best_first, terms, words
 
 TEXTS = {
     "vision": "工业视觉质检 industrial vision inspection",
@@ -104,3 +104,28 @@ def test_a_shared_word_outranks_the_same_letters_inside_other_words():
     # with n-grams alone "letters" ranks first (0.172 vs 0.171): the whole word decides
     ranked = [key for key, _ in index.search(index.query_vector("usa saas"))]
     assert ranked == ["word", "letters"]
+
+
+def test_words_are_whole_words_and_chinese_character_bigrams():
+    assert words("Cold-chain SaaS 工业视觉, 云 USA sector_ai") == [
+        "cold", "chain", "saas", "usa", "sector_ai", "工业", "业视", "视觉", "云"]
+
+
+def test_an_index_weighed_by_another_ones_idf_follows_it_after_it_compacts():
+    portfolios = SparseTextIndex(analyzer=words)
+    projects = SparseTextIndex(analyzer=words, idf_from=portfolios)
+    for key, text in {"a": "robotics usa", "b": "fintech usa", "c": "biotech usa"}.items():
+        portfolios.upsert(key, text)
+    projects.upsert("p", "robotics usa")
+    column = {w: projects.term_counts(w).indices[0] for w in ("robotics", "usa")}
+
+    def weight(word: str) -> float:
+        return float(projects.row("p")[0, column[word]])
+
+    assert weight("robotics") == pytest.approx(weight("usa"))  # neither index has compacted: no IDF yet
+    portfolios.compact()  # every portfolio says "usa", only one "robotics"
+    projects.maybe_compact()
+    assert weight("robotics") > 1.5 * weight("usa")
+    # stored rows and new queries are weighed alike, by the portfolios' IDF
+    np.testing.assert_allclose(projects.row("p").toarray(), projects.query_vector("robotics usa").toarray(),
+                               rtol=1e-6)
