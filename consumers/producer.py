@@ -72,7 +72,7 @@ class EventProducer:
             raise PublishFailed(f"Kafka did not acknowledge the write to {topic}: {exc}") from exc
         return Delivery(topic=meta.topic, partition=meta.partition, offset=meta.offset)
 
-    def send_async(self, topic: str, key: bytes | None, value: bytes,
+    def send_async(self, topic: str, key: bytes | None, value: bytes | None,
                    headers: list[tuple[str, bytes]] | None = None) -> None:
         """Queue without waiting; the caller must `flush()` before committing what it consumed."""
         self._current().send(topic, key=key, value=value, headers=headers or [])

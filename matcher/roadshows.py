@@ -193,6 +193,7 @@ class RoadshowService:
     def _relevant(self, side: str, rs: Roadshow, keep: set[str]) -> list[tuple[str, float]]:
         """Candidates of one side with their relevance to the theme in [0, 1], best first, at most
         CANDIDATE_FACTOR per slot, plus the eligible ones of `keep`."""
+        pool: dict[str, Project | Investor]
         if side == "projects":
             pool = {pid: v.value for pid, v in self.view.projects.items() if v.value.status == "open"
                     and (not rs.sectors or set(rs.sectors) & set(v.value.sectors))

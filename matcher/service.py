@@ -78,7 +78,7 @@ class Portfolio:
 
     That space has whole words rather than character n-grams, and weighs them by how few investors' portfolios use
     them rather than how few projects do: on the Crunchbase validation cut the profile alone then ranks an
-    investor's new companies at Recall@10 0.114 instead of 0.093."""
+    investor's new companies at Recall@10 0.121 instead of 0.093."""
 
     rows: sp.csr_matrix  # [n_companies, F], l2-normalised
     names: list[str]

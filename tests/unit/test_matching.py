@@ -227,3 +227,14 @@ def test_a_view_restored_from_its_snapshot_scores_pairs_as_the_live_one_did(worl
     restored = MatchService(ReadModel.load(tmp_path / "view.pkl", ENC.name), ENC)
     np.testing.assert_allclose(restored.pair_features(pairs), live, rtol=1e-5, atol=1e-6)
     assert live[:, FEATURES.index("profile")].max() > 0
+
+
+def test_only_recommendable_investors_portfolios_weigh_the_portfolio_words(world):
+    # the pending angel's portfolio stays out of the corpus; verification brings it in, withdrawal takes it out
+    assert "i-robot" in world.view.portfolio_words and "i-pending" not in world.view.portfolio_words
+    world.put_investor("i-pending", name="Pending Angel", kind="individual_angel")  # now verified
+    assert "i-pending" in world.view.portfolio_words
+    world.put_investor("i-pending", event_type="InvestorWithdrawn", status="withdrawn")
+    assert "i-pending" not in world.view.portfolio_words
+    # its own portfolio still counts when it is scored
+    assert world.service.explain("i-pending", "p-vision").features["portfolio"] > 0
