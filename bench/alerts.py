@@ -97,7 +97,7 @@ def vector(side_id: str, version: int, values: list[float]) -> EntityVector:
 
 
 def build_view(synth: Synth, n_investors: int, n_projects: int, n_searches: int) -> ReadModel:
-    view = ReadModel(ENCODER, text_min_compact=10**9)
+    view = ReadModel(ENCODER, text_min_compact=None)
     t0 = time.perf_counter()
     for i in range(n_investors):
         inv = synth.investor(i)

@@ -64,7 +64,7 @@ def build_view(n_projects: int, n_investors: int, n_keys: int, rng: np.random.Ge
                ) -> tuple[ReadModel, list[tuple[str, str]]]:
     """A read model with `n_projects` open projects and `n_investors` verified investors; returns it and
     (investor id, plaintext key) for the first `n_keys` investors."""
-    view = ReadModel(ENCODER, exact_search_limit=Settings().exact_search_limit, text_min_compact=10**9)
+    view = ReadModel(ENCODER, exact_search_limit=Settings().exact_search_limit, text_min_compact=None)
     sectors, stages, backgrounds = list(SECTORS), list(STAGES), list(FOUNDER_BACKGROUNDS)
     centres = rng.standard_normal((max(64, n_projects // 200), DIM)).astype(np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)

@@ -278,7 +278,7 @@ def build_view(data: CrunchbaseData, split: Split, encoder: Encoder | None, enco
     companies funded, as the importer marks them), the evaluable cold-start companies submitted, then vectors of
     everything that can be recommended."""
     # A bulk load: compact the keyword indexes once at the end rather than every 10% of growth.
-    view = ReadModel(encoder.name if encoder is not None else (encoder_name or "none"), text_min_compact=10**9)
+    view = ReadModel(encoder.name if encoder is not None else (encoder_name or "none"), text_min_compact=None)
     t0 = time.perf_counter()
     events = crunchbase_events(data, until=split.cut.start, verify=split.pool)
     for event in tqdm(events, desc="history events", unit="event", file=sys.stderr, disable=not progress,
@@ -473,7 +473,7 @@ def random_split_auc(data: CrunchbaseData, rankers: dict[str, Ranker | None] | N
         if pair not in all_edges:
             negatives.append(pair)
 
-    view = ReadModel("none", text_min_compact=10**9)
+    view = ReadModel("none", text_min_compact=None)
     for name, deals in group_by(data.deals, "company").items():
         view.apply(project_event(data, name, deals))
     train_deals = [d for d in data.deals if (d.company, d.investor) in train]

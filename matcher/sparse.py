@@ -47,9 +47,10 @@ def words(text: str) -> list[str]:
 class SparseTextIndex:
     """`analyzer` turns a text into its terms. `idf_from`: weigh terms by another index's IDF (the one it had at
     this index's last compaction), for texts compared with that index's corpus rather than with each other;
-    this index then compacts whenever that one has."""
+    this index then compacts whenever that one has. `min_compact`: see `maybe_compact`; None for a bulk load,
+    which calls `compact()` itself at the end."""
 
-    def __init__(self, compact_fraction: float = 0.1, min_compact: int = 256,
+    def __init__(self, compact_fraction: float = 0.1, min_compact: int | None = 256,
                  analyzer: Callable[[str], list[str]] = terms, idf_from: SparseTextIndex | None = None) -> None:
         self._vec = HashingVectorizer(analyzer=analyzer, n_features=N_FEATURES, alternate_sign=False, norm=None,
                                       dtype=np.float32)
@@ -137,8 +138,14 @@ class SparseTextIndex:
         self.maybe_compact()
 
     def maybe_compact(self) -> None:
-        """Compact when enough rows changed, or when the index whose IDF this one uses has compacted."""
-        limit = max(self._min_compact, self._compact_fraction * len(self._main_keys))
+        """Compact when the rows changed since the last compaction pass a fraction of the main rows and
+        `min_compact`, or, while the main rows are fewer than that, their own number: a small index (a pilot
+        with a few dozen projects) then compacts each time it doubles, and has an IDF too. Also when the index
+        whose IDF this one uses has compacted."""
+        if self._min_compact is None:
+            return
+        n_main = len(self._main_keys)
+        limit = max(self._compact_fraction * n_main, min(self._min_compact, n_main))
         stale = self._idf_from is not None and self._idf_generation != self._idf_from.generation
         if len(self._delta) + int(np.count_nonzero(self._dead)) > limit or stale:
             self.compact()

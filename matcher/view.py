@@ -60,7 +60,7 @@ class FeedbackAggregate:
 
 
 class ReadModel:
-    def __init__(self, encoder_name: str, exact_search_limit: int = 50_000, text_min_compact: int = 256) -> None:
+    def __init__(self, encoder_name: str, exact_search_limit: int = 50_000, text_min_compact: int | None = 256) -> None:
         self.encoder_name = encoder_name
         self.exact_search_limit = exact_search_limit
         self.projects: dict[str, Versioned[Project]] = {}
@@ -73,8 +73,8 @@ class ReadModel:
         self.investor_index: VectorIndex | None = None
         self.project_vectors: dict[str, int] = {}  # entity id -> vector's entity version
         self.investor_vectors: dict[str, int] = {}
-        # Keyword indexes. text_min_compact: a bulk load that is never written to afterwards (an evaluation, a
-        # benchmark) passes a huge value and calls compact_text() at the end.
+        # Keyword indexes. text_min_compact: None for a bulk load that is never written to afterwards (an
+        # evaluation, a benchmark), which calls compact_text() at the end.
         self.project_text = SparseTextIndex(min_compact=text_min_compact)
         self.investor_text = SparseTextIndex(min_compact=text_min_compact)
         # The portfolio term space (see matcher.service.Portfolio): every recommendable investor's portfolio as one

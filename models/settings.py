@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     # Signs webhooks: a recipient's secret is HMAC(this, recipient), shown to it by the API, never logged.
     alerts_signing_secret: str | None = None
     # the implicit "fits my profile well": with the default ranker and MiniLM vectors about the best third of a demo
-    # investor's feed scores above it (37%; 6% without vectors; strong fits ~0.35-0.5); re-chosen whenever the
+    # investor's feed scores above it (30%; 2% without vectors; strong fits ~0.35-0.5); re-chosen whenever the
     # default weights or features change
     alert_default_min_score: float = Field(default=0.28, ge=0, le=2)
     alert_max_recipients: int = Field(default=100, ge=1, le=200)  # counterparts considered per change

@@ -214,7 +214,7 @@ def test_a_feed_finds_projects_like_the_portfolio_even_when_the_thesis_is_about_
     by_thesis = [pid for pid, _ in view.project_text.search(view.investor_text.row("i-1"))]
     assert "p-tea" not in by_thesis[:service.candidates * 3]  # the thesis alone would not bring it in
     assert "p-tea" in service.project_candidates("i-1", 10)
-    assert service.explain("i-1", "p-tea").features["portfolio"] > 0.3
+    assert "portfolio" in {r.code for r in service.explain("i-1", "p-tea").reasons}  # "nearest: Leafwing"
 
 
 def test_a_view_restored_from_its_snapshot_scores_pairs_as_the_live_one_did(world, tmp_path):

@@ -116,16 +116,32 @@ def test_an_index_weighed_by_another_ones_idf_follows_it_after_it_compacts():
     projects = SparseTextIndex(analyzer=words, idf_from=portfolios)
     for key, text in {"a": "robotics usa", "b": "fintech usa", "c": "biotech usa"}.items():
         portfolios.upsert(key, text)
+    portfolios.compact()  # every portfolio says "usa", only one "robotics"
     projects.upsert("p", "robotics usa")
     column = {w: projects.term_counts(w).indices[0] for w in ("robotics", "usa")}
 
-    def weight(word: str) -> float:
-        return float(projects.row("p")[0, column[word]])
+    def ratio() -> float:
+        row = projects.row("p")
+        return float(row[0, column["robotics"]] / row[0, column["usa"]])
 
-    assert weight("robotics") == pytest.approx(weight("usa"))  # neither index has compacted: no IDF yet
-    portfolios.compact()  # every portfolio says "usa", only one "robotics"
+    rare = ratio()
+    assert rare > 1.5
+    for key in ("d", "e", "f"):  # now most portfolios say "robotics" too
+        portfolios.upsert(key, "robotics")
+    portfolios.compact()
     projects.maybe_compact()
-    assert weight("robotics") > 1.5 * weight("usa")
-    # stored rows and new queries are weighed alike, by the portfolios' IDF
+    assert ratio() < rare
+    # stored rows and new queries are weighed alike, by the portfolios' current IDF
     np.testing.assert_allclose(projects.row("p").toarray(), projects.query_vector("robotics usa").toarray(),
                                rtol=1e-6)
+
+
+def test_a_small_index_has_an_idf_and_a_bulk_one_waits_for_compact():
+    small, bulk = SparseTextIndex(), SparseTextIndex(min_compact=None)
+    for index in (small, bulk):
+        for key, text in TEXTS.items():
+            index.upsert(key, text)
+    assert small._idf.max() > 1.0  # compacted as it grew, far below min_compact rows
+    assert bulk._idf.max() == 1.0 and bulk.generation == 0
+    small.compact(), bulk.compact()
+    np.testing.assert_allclose(bulk._idf, small._idf)
