@@ -165,8 +165,8 @@ def start_rig(bootstrap: str, snapshot_dir: Path, **overrides: Any) -> Rig:
         "kafka_bootstrap_servers": bootstrap, "topic_prefix": f"al{uuid.uuid4().hex[:10]}",
         "snapshot_dir": snapshot_dir, "admin_api_key": secrets.token_urlsafe(24),
         "alerts_signing_secret": SERVER_SECRET, "webhook_retry_base_s": 0.05, "webhook_max_attempts": 3,
-        # no vectors and a corpus of a few texts: the fitting pair scores ~0.37 here, unrelated ones < 0.15
-        "webhook_timeout_s": 3.0, "alert_default_min_score": 0.3, **overrides,
+        # no vectors and a corpus of a few texts: the fitting pair scores ~0.29 here, unrelated ones < 0.05
+        "webhook_timeout_s": 3.0, "alert_default_min_score": 0.25, **overrides,
     }
     settings = Settings(**options)
     container = build(settings, encoder=HashingEncoder())
