@@ -328,10 +328,10 @@ class MatchService:
 
     def _one_project(self, pid: str, investors: list[str], js: list[int], sparse: np.ndarray, best: np.ndarray,
                      nearest: list[str | None], profile: np.ndarray) -> None:
-        prow = self.view.project_text.row(pid)
-        if prow is not None:
+        text_row = self.view.project_text.row(pid)
+        if text_row is not None:
             irows, known = self.view.investor_text.rows(investors)  # [n_known, F]
-            for k, sim in zip(known, dot_rows(irows, prow).tolist(), strict=True):
+            for k, sim in zip(known, dot_rows(irows, text_row).tolist(), strict=True):
                 sparse[js[k]] = sim
         prow = self.view.project_words.row(pid)  # the portfolio term space from here on
         if prow is None:
@@ -358,15 +358,17 @@ class MatchService:
                       nearest: list[str | None], profile: np.ndarray) -> None:
         irow = self.view.investor_text.row(iid)
         if irow is not None:
-            prows, known = self.view.project_text.rows(projects)  # [n_known, F]
-            for k, sim in zip(known, dot_rows(prows, irow).tolist(), strict=True):
+            text_rows, known = self.view.project_text.rows(projects)  # [n_known, F]
+            for k, sim in zip(known, dot_rows(text_rows, irow).tolist(), strict=True):
                 sparse[js[k]] = sim
         stored = self.view.investors[iid]
         portfolio = self._portfolio(iid, stored.value, stored.version)
-        prows, known = self.view.project_words.rows(projects)  # [n_known, F] in the portfolio term space
-        if portfolio.names and known:
-            sims = (prows @ portfolio.rows.T).toarray()  # [n_known, n_portfolio]; one O(F) transpose per query
-            whole = dot_rows(prows, portfolio.profile)  # [n_known]
+        if not portfolio.names:
+            return
+        word_rows, known = self.view.project_words.rows(projects)  # [n_known, F] in the portfolio term space
+        if known:
+            sims = (word_rows @ portfolio.rows.T).toarray()  # [n_known, n_portfolio]; one O(F) transpose per query
+            whole = dot_rows(word_rows, portfolio.profile)  # [n_known]
             for k, t, b, w in zip(known, sims.argmax(axis=1).tolist(), sims.max(axis=1).tolist(), whole.tolist(),
                                   strict=True):
                 best[js[k]], nearest[js[k]], profile[js[k]] = b, portfolio.names[t], w
