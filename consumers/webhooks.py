@@ -20,6 +20,9 @@ Per alert of a recipient with a webhook (mode not off):
 - a failed push (connection error, timeout, non-2xx) is retried after base, 2 base, 4 base... seconds; after
   `webhook_max_attempts` it is dead: an `AlertDeliveryFailed` with status dead, and a record on the
   dead-letter topic with the body that could not be delivered.
+- a push connects to the address its host resolves to, once checked: a loopback, private, link-local or otherwise
+  non-public address makes the delivery dead at once (unless `webhook_allow_private_networks`), so no user can
+  point the server at its own network.
 Only alerts created after the recipient's current settings were saved are pushed (a new webhook does not
 receive the backlog, which stays in the API's inbox).
 """
@@ -27,6 +30,7 @@ receive the backlog, which stays in the API's inbox).
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +50,7 @@ from matcher.delivery import (
     backoff_s,
     delivery_id,
     digest_batches,
+    non_public_reason,
     signed_headers,
     signing_secret,
     webhook_body,
@@ -59,6 +64,34 @@ log = logging.getLogger(__name__)
 
 def group_id(topics: Topics) -> str:
     return f"{topics.prefix}.webhooks"
+
+
+class BlockedDestination(Exception):
+    """The webhook URL's host resolves to an address webhooks may not go to; retrying would not help."""
+
+
+def pinned_destination(url: str, allow_private: bool) -> tuple[list[httpx.URL], dict[str, str], dict[str, str]]:
+    """The URL with its host replaced by each address the host resolves to now (to be tried in order, as a socket
+    connect would), once every one is checked, plus the Host header and the TLS server name of the host as written.
+    Connecting to checked addresses, rather than letting the HTTP client resolve the name again, leaves no time for
+    the name to be re-pointed at an internal address in between (DNS rebinding)."""
+    parsed = httpx.URL(url)
+    host = parsed.raw_host.decode("ascii")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise httpx.ConnectError(f"cannot resolve {host}: {exc}") from exc
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+    if not allow_private:
+        for address in addresses:
+            reason = non_public_reason(address)
+            if reason is not None:
+                raise BlockedDestination(
+                    f"webhook_url host {host} resolves to {address} ({reason}); webhooks go to public addresses "
+                    "only (WEBHOOK_ALLOW_PRIVATE_NETWORKS=true allows private ones)")
+    extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
+    return [parsed.copy_with(host=a) for a in addresses], {"Host": parsed.netloc.decode("ascii")}, extensions
 
 
 @dataclass(frozen=True)
@@ -238,19 +271,29 @@ class WebhookWorker:
         headers = signed_headers(signing_secret(self.secret, push.recipient), int(time.time()), body,
                                  push.delivery_id)
         status: int | None = None
+        blocked = False
         try:
             if s is None or not s.webhook_url:
                 raise httpx.InvalidURL("the recipient has no webhook URL any more")
-            response = self.http.post(s.webhook_url, content=body, headers=headers)
+            urls, host, extensions = pinned_destination(s.webhook_url, self.settings.webhook_allow_private_networks)
+            for n, url in enumerate(urls):
+                try:
+                    response = self.http.post(url, content=body, headers={**headers, **host}, extensions=extensions)
+                    break
+                except httpx.ConnectError:
+                    if n == len(urls) - 1:
+                        raise
             status = response.status_code
             error = None if 200 <= status < 300 else f"HTTP {status}"
+        except BlockedDestination as exc:
+            error, blocked = str(exc), True
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:1000]
         common = {"delivery_id": push.delivery_id, "recipient_role": role, "recipient_id": rid,
                   "alert_ids": list(push.alert_ids), "kind": push.kind, "attempt": push.attempt, "http_status": status}
         if error is None:
             return body, AlertDelivery(**common, status="delivered")
-        if push.attempt >= self.settings.webhook_max_attempts:
+        if blocked or push.attempt >= self.settings.webhook_max_attempts:
             log.warning("delivery %s to %s dead after %d attempts: %s", push.delivery_id, push.recipient,
                         push.attempt, error)
             return body, AlertDelivery(**common, status="dead", error=error)

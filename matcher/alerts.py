@@ -19,10 +19,11 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from matcher.alert_store import AlertStore, Record
 from matcher.commands import Accepted, CommandService, Principal, new_id
-from matcher.delivery import signing_secret
+from matcher.delivery import non_public_host_reason, signing_secret
 from matcher.encoder import investor_text, project_text
 from matcher.errors import InvalidRequest, NotAllowed, NotFound
 from matcher.ports import PublishFailed
@@ -201,8 +202,10 @@ class AlertCommands:
     """Saved searches, delivery settings and the inbox. Investors and founders act on their own; admins on
     anyone's (naming the recipient); every other role gets NotAllowed."""
 
-    def __init__(self, view: ReadModel, commands: CommandService, server_secret: str | None = None) -> None:
+    def __init__(self, view: ReadModel, commands: CommandService, server_secret: str | None = None,
+                 allow_private_webhooks: bool = False) -> None:
         self.view, self.commands, self.server_secret = view, commands, server_secret
+        self.allow_private_webhooks = allow_private_webhooks
 
     @property
     def store(self) -> AlertStore:
@@ -321,6 +324,11 @@ class AlertCommands:
                         recipient_id: str | None = None, expected_version: int | None = None) -> Accepted:
         role, recipient_id = self.recipient(who, role, recipient_id)
         value = AlertSettings.model_validate({**fields, "recipient_role": role, "recipient_id": recipient_id})
+        host = urlsplit(value.webhook_url).hostname if value.webhook_url else None
+        reason = non_public_host_reason(host) if host and not self.allow_private_webhooks else None
+        if reason is not None:
+            # the webhook worker refuses these anyway (and names that resolve to them); say so now
+            raise InvalidRequest(f"webhook_url must point to a public address; {host} is {reason}")
         return self.commands._publish("AlertSettingsUpdated", settings_id(role, recipient_id), value, who.actor,
                                       self.store.settings, expected_version)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -60,6 +61,34 @@ def webhook_body(delivery: str, recipient: str, kind: str, alerts: Sequence[dict
     """The JSON body (compact, key order fixed) signed and posted; `alerts` are MatchAlert dumps."""
     return json.dumps({"type": "match_alerts", "delivery_id": delivery, "recipient": recipient, "kind": kind,
                        "alerts": list(alerts)}, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+
+
+# ---- where webhooks may go ------------------------------------------------------------------------------
+# Webhook URLs come from users. Without a check any of them could make the server POST into its own network
+# (server-side request forgery): an admin endpoint on localhost, a cloud metadata service at 169.254.169.254.
+def non_public_reason(address: str) -> str | None:
+    """Why an IP address is not a public internet address ("loopback", "private", ...); None when it is one."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 reaches 127.0.0.1
+    for reason, applies in (("loopback", ip.is_loopback), ("link-local", ip.is_link_local),
+                            ("private", ip.is_private), ("multicast", ip.is_multicast),
+                            ("unspecified", ip.is_unspecified), ("reserved", ip.is_reserved)):
+        if applies:
+            return reason
+    return None if ip.is_global else "not globally routable"
+
+
+def non_public_host_reason(host: str) -> str | None:
+    """For a URL's host as written: "loopback" for localhost names, the reason of an IP literal, None for other
+    names (those are checked as they resolve, before each push)."""
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return "loopback"
+    try:
+        return non_public_reason(name)
+    except ValueError:  # a name, not an address
+        return None
 
 
 # ---- retries ------------------------------------------------------------------------------------------

@@ -40,7 +40,9 @@ AlertId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="an alert's
 def alert_commands(svc: ServicesDep) -> AlertCommands:
     found = getattr(svc.container, "alerts", None)
     if found is None:  # a container built without alerts (e.g. a benchmark's light one)
-        found = AlertCommands(svc.view, svc.commands, getattr(svc.container.settings, "alerts_signing_secret", None))
+        settings = svc.container.settings
+        found = AlertCommands(svc.view, svc.commands, getattr(settings, "alerts_signing_secret", None),
+                              getattr(settings, "webhook_allow_private_networks", False))
     return found
 
 

@@ -36,6 +36,7 @@ class Received:
     delivery: str
     body: dict[str, Any]
     at: float
+    host: str  # the Host header
 
     @property
     def alert_ids(self) -> list[str]:
@@ -64,7 +65,8 @@ class Receiver:
                     script = receiver.scripts.get(self.path, [200])
                     status = script[min(seen, len(script) - 1)] if valid else 401
                     receiver.requests.append(Received(self.path, status, valid, self.headers.get(DELIVERY_HEADER, ""),
-                                                      json.loads(raw), time.monotonic()))
+                                                      json.loads(raw), time.monotonic(),
+                                                      self.headers.get("Host", "")))
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -166,7 +168,9 @@ def start_rig(bootstrap: str, snapshot_dir: Path, **overrides: Any) -> Rig:
         "snapshot_dir": snapshot_dir, "admin_api_key": secrets.token_urlsafe(24),
         "alerts_signing_secret": SERVER_SECRET, "webhook_retry_base_s": 0.05, "webhook_max_attempts": 3,
         # no vectors and a corpus of a few texts: the fitting pair scores ~0.29 here, unrelated ones < 0.05
-        "webhook_timeout_s": 3.0, "alert_default_min_score": 0.25, **overrides,
+        "webhook_timeout_s": 3.0, "alert_default_min_score": 0.25,
+        "webhook_allow_private_networks": True,  # the receiver listens on 127.0.0.1
+        **overrides,
     }
     settings = Settings(**options)
     container = build(settings, encoder=HashingEncoder())

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from kafka import TopicPartition
 
 from api.app import create_app
+from consumers import webhooks
 from consumers.producer import EventProducer
 from matcher.commands import Principal
 from models.events import Event, decode_event
@@ -59,12 +60,14 @@ def api_as(client: TestClient, admin_key: str, role: str, entity_id: str | None)
 
 
 def configure_webhook(client: TestClient, headers: dict[str, str], receiver: Receiver, path: str,
-                      **settings) -> str:
-    """PUT the recipient's settings through the API and hand the signing secret it shows to the receiver."""
-    r = client.put("/v1/alerts/settings", json={"webhook_url": receiver.url + path, **settings}, headers=headers)
+                      base: str | None = None, **settings) -> str:
+    """PUT the recipient's settings (URL `base` + path; the receiver's own by default) through the API and hand
+    the signing secret it shows to the receiver."""
+    url = (base or receiver.url) + path
+    r = client.put("/v1/alerts/settings", json={"webhook_url": url, **settings}, headers=headers)
     assert r.status_code == 202, r.text
     shown = client.get("/v1/alerts/settings", headers={**headers, "X-Wait-For": r.json()["offset_token"]}).json()
-    assert shown["webhook_url"] == receiver.url + path and shown["signing_secret"].startswith("whsec_")
+    assert shown["webhook_url"] == url and shown["signing_secret"].startswith("whsec_")
     receiver.secrets[path] = shown["signing_secret"]
     return shown["signing_secret"]
 
@@ -258,6 +261,51 @@ def test_signed_webhooks_retry_until_delivered_and_dead_letter_after_the_last_at
     assert dict(dead[0].headers)["source"] == f"delivery:{down_status['delivery_id']}".encode()
     assert json.loads(dead[0].value)["alerts"][0]["subject_id"] == pid
     assert {s.status for s in restarted.store.alert_status.values()} == {"delivered", "dead"}
+
+
+def test_webhooks_into_the_servers_own_network_are_refused_unless_allowed(rig, receiver):
+    """A name that resolves to an internal address (localhost here; in the attack, a name re-pointed after it was
+    saved) gets no POST: its delivery is dead at the first attempt, with the reason, and dead-lettered. Where private
+    networks are allowed the same name is reached at the address that was checked, with its own Host header."""
+    rig.register("i-named")
+    named = receiver.url.replace("127.0.0.1", "localhost")
+    with TestClient(create_app(rig.container)) as client:
+        headers = api_as(client, rig.settings.admin_api_key or "", "investor", "i-named")
+        alerts = rig.container.alerts
+        alerts.allow_private_webhooks = False  # as deployed by default
+        refused = client.put("/v1/alerts/settings", json={"webhook_url": receiver.url + "/x"}, headers=headers)
+        assert refused.status_code == 422 and "webhook_url must point to a public address" in refused.text
+        alerts.allow_private_webhooks = True  # let the name in, as a public name would be
+        configure_webhook(client, headers, receiver, "/named", base=named)
+
+        strict = webhooks.build(rig.settings.model_copy(update={"webhook_allow_private_networks": False}))
+        rig.worker = strict
+        strict.start()
+        rig.start_alerter()
+        worker_knows_settings(rig, "investor", "i-named")
+        rig.submit()
+
+        def statuses() -> list[dict]:
+            page = client.get("/v1/alerts", headers=headers).json()["data"]
+            return [client.get(f"/v1/alerts/{a['id']}/delivery", headers=headers).json() for a in page]
+
+        wait_until(lambda: [s["status"] for s in statuses()] == ["dead"], what="the push refused")
+        refused_status = statuses()[0]
+        assert refused_status["attempt"] == 1 and refused_status["http_status"] is None
+        assert "resolves to 127.0.0.1 (loopback)" in refused_status["error"]
+        assert receiver.at("/named") == []
+        dead = [r for r in read_all(rig.settings.kafka_bootstrap_servers, rig.container.topics.deadletter)
+                if dict(r.headers).get("stage") == b"webhooks"]
+        assert len(dead) == 1 and b"loopback" in dict(dead[0].headers)["reason"]
+
+        strict.stop()
+        strict.close()
+        rig.start_worker()  # private networks allowed (the rig's setting)
+        worker_knows_settings(rig, "investor", "i-named")
+        rig.submit(name="视觉质检 2")
+        wait_until(lambda: len(receiver.at("/named")) == 1, what="the push delivered")
+        delivered = receiver.at("/named")[0]
+        assert delivered.valid and delivered.status == 200 and delivered.host == named.removeprefix("http://")
 
 
 @pytest.mark.parametrize("rig", [{"digest_daily_s": 3.0}], indirect=True)

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import socket
+import ssl
+import subprocess
+import threading
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
+from consumers.webhooks import BlockedDestination, pinned_destination
 from matcher.alert_store import AlertStore
 from matcher.alerts import AlertCommands, AlertEvaluator, AlertPolicy
 from matcher.commands import CommandService, Principal
@@ -20,6 +27,8 @@ from matcher.delivery import (
     delivery_id,
     digest_batches,
     next_digest_at,
+    non_public_host_reason,
+    non_public_reason,
     signature,
     signed_headers,
     signing_secret,
@@ -98,6 +107,98 @@ def test_webhook_body_is_canonical_json():
 def test_delivery_ids_do_not_depend_on_alert_order_but_on_kind():
     assert delivery_id("digest", ["b" * 32, "a" * 32]) == delivery_id("digest", ["a" * 32, "b" * 32])
     assert delivery_id("digest", ["a" * 32]) != delivery_id("instant", ["a" * 32])
+
+
+# ---- where webhooks may go --------------------------------------------------------------------------------
+@pytest.mark.parametrize("address, reason", [
+    ("127.0.0.1", "loopback"), ("127.8.9.10", "loopback"), ("::1", "loopback"), ("::ffff:127.0.0.1", "loopback"),
+    ("169.254.169.254", "link-local"), ("fe80::1", "link-local"), ("10.1.2.3", "private"),
+    ("172.16.0.1", "private"), ("192.168.1.1", "private"), ("fd00::1", "private"), ("::ffff:10.0.0.1", "private"),
+    ("100.64.0.1", "not globally routable"), ("224.0.0.1", "multicast"), ("240.0.0.1", "private"),
+    ("8.8.8.8", None), ("2001:4860:4860::8888", None), ("::ffff:8.8.8.8", None),
+])
+def test_only_public_internet_addresses_may_receive_webhooks(address, reason):
+    assert non_public_reason(address) == reason
+
+
+@pytest.mark.parametrize("host, reason", [
+    ("localhost", "loopback"), ("LOCALHOST.", "loopback"), ("api.localhost", "loopback"), ("::1", "loopback"),
+    ("10.0.0.7", "private"), ("hooks.example", None), ("localhost.example", None),
+])
+def test_hosts_written_as_local_names_or_addresses_are_refused_before_resolving(host, reason):
+    assert non_public_host_reason(host) == reason
+
+
+def resolving_to(*addresses: str):
+    def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+                for a in addresses]
+    return getaddrinfo
+
+
+def test_a_push_connects_to_the_address_checked_with_the_host_as_written(monkeypatch):
+    monkeypatch.setattr(socket, "getaddrinfo", resolving_to("93.184.216.34", "2606:2800:220:1::248"))
+    urls, headers, extensions = pinned_destination("https://hooks.example:8443/in?x=1", allow_private=False)
+    assert [str(u) for u in urls] == ["https://93.184.216.34:8443/in?x=1", "https://[2606:2800:220:1::248]:8443/in?x=1"]
+    assert headers == {"Host": "hooks.example:8443"} and extensions == {"sni_hostname": "hooks.example"}
+    urls, headers, extensions = pinned_destination("http://hooks.example/in", allow_private=False)
+    assert ([str(u) for u in urls], headers, extensions) == (
+        ["http://93.184.216.34/in", "http://[2606:2800:220:1::248]/in"], {"Host": "hooks.example"}, {})
+
+
+@pytest.mark.parametrize("addresses", [("10.0.0.5",), ("93.184.216.34", "127.0.0.1"), ("::ffff:169.254.169.254",)])
+def test_a_name_resolving_to_any_internal_address_is_refused_unless_allowed(monkeypatch, addresses):
+    monkeypatch.setattr(socket, "getaddrinfo", resolving_to(*addresses))
+    with pytest.raises(BlockedDestination, match=r"hooks\.example resolves to .*WEBHOOK_ALLOW_PRIVATE_NETWORKS"):
+        pinned_destination("https://hooks.example/in", allow_private=False)
+    urls, _, _ = pinned_destination("https://hooks.example/in", allow_private=True)
+    assert [u.host for u in urls] == list(addresses)
+
+
+def test_https_to_a_pinned_address_checks_the_certificate_against_the_name(tmp_path):
+    """A real TLS server on 127.0.0.1 with a certificate for "localhost" only: the pinned request is verified
+    against the name it was written with; without the server name it would be checked against the address."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+                   check=True, capture_output=True)
+    hosts: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            hosts.append(self.headers.get("Host", ""))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        urls, host, extensions = pinned_destination(f"https://localhost:{port}/hook", allow_private=True)
+        assert str(urls[0]) == f"https://127.0.0.1:{port}/hook"
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(cert))) as client:
+            assert client.post(urls[0], content=b"{}", headers=host, extensions=extensions).status_code == 204
+            assert hosts == [f"localhost:{port}"]
+            with pytest.raises(httpx.ConnectError, match="certificate"):
+                client.post(urls[0], content=b"{}", headers=host)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_name_that_does_not_resolve_is_a_connection_error_and_retried(monkeypatch):
+    def fail(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    monkeypatch.setattr(socket, "getaddrinfo", fail)
+    with pytest.raises(httpx.ConnectError, match="cannot resolve hooks.example"):
+        pinned_destination("https://hooks.example/in", allow_private=False)
 
 
 # ---- backoff ------------------------------------------------------------------------------------------
@@ -349,6 +450,18 @@ def test_settings_show_the_signing_secret_to_the_recipient_only(commands):
     assert admin_secret is None
     with pytest.raises(InvalidRequest, match="recipient_role"):
         commands.settings(admin)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/x", "https://[::1]/x", "http://localhost/x",
+                                 "http://169.254.169.254/latest/meta-data/", "http://10.0.0.7/hook"])
+def test_settings_refuse_webhooks_into_the_servers_own_network_unless_allowed(commands, url):
+    investor = Principal("k-i", "investor", "i-robot")
+    with pytest.raises(InvalidRequest, match="webhook_url must point to a public address"):
+        commands.update_settings(investor, {"webhook_url": url})
+    assert commands.settings(investor)[1] == 0  # nothing was saved
+    commands.allow_private_webhooks = True
+    commands.update_settings(investor, {"webhook_url": url})
+    assert commands.settings(investor)[0].webhook_url == url
 
 
 @pytest.mark.parametrize("url", ["ftp://hooks.example/x", "https://user:pw@hooks.example/x", "not a url", "https:///x"])
