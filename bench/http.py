@@ -11,7 +11,9 @@ investors and their keys), else an asyncio + httpx client. Each request is an in
 Rows (one JSON object on stdout; progress on stderr):
 - `inprocess`: `MatchService.recommend_projects` called directly, one at a time;
 - `http_c1`: one connection, one request at a time: the HTTP stack's own cost (ratio = p50 / in-process p50);
-- `http_cN`: N concurrent connections: throughput, and latency including queueing on the 2 cores.
+- `http_cN`: N concurrent connections: throughput, and latency including queueing on the 2 cores;
+- `compaction`: seconds one compaction of each keyword index takes. It holds the view lock, so requests wait for
+  it: the stall a replica shows every 10% of project changes (and, for the word indexes, every 256 investor ones).
 """
 
 from __future__ import annotations
@@ -228,6 +230,11 @@ def bench_size(n: int, args: argparse.Namespace, loadgen: str) -> list[dict[str,
                                commands=CommandService(view, NoBroker(), Topics("bench").for_event_type))
     investors = [iid for iid, _ in keys]
 
+    stalls = {}
+    for name in ("project_text", "investor_text", "portfolio_words", "project_words"):
+        start = time.perf_counter()
+        getattr(view, name).compact()
+        stalls[f"{name}_s"] = round(time.perf_counter() - start, 3)
     for iid in investors[:20]:
         matches.recommend_projects(iid, FEED_K)  # warm caches (portfolio rows, index)
     seconds: list[float] = []
@@ -270,6 +277,8 @@ def bench_size(n: int, args: argparse.Namespace, loadgen: str) -> list[dict[str,
                 for key in ("name", "n", "p50_ms", "p99_ms", "per_s", "ratio")}
         ordered.append({**head, **{k: v for k, v in row.items() if k not in head}})
         progress(f"  {ordered[-1]}")
+    ordered.append({"name": "compaction", "n": n, **stalls})
+    progress(f"  {ordered[-1]}")
     return ordered
 
 

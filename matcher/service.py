@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from matcher.encoder import Encoder, portfolio_company_text
 from matcher.errors import InvalidRequest, NotFound
 from matcher.ranking import FEATURES, DefaultRanker, PairContext, Ranker, Reason, features, reasons
-from matcher.sparse import SparseTextIndex, dot_rows
+from matcher.sparse import SparseTextIndex, dot_rows, stack_rows
 from matcher.view import ReadModel
 from models.entities import Investor, Project
 from models.taxonomy import SECTORS, STAGES, city_key
@@ -89,7 +89,7 @@ class Portfolio:
         companies = investor.portfolio
         if not companies:
             return Portfolio(sp.csr_matrix((0, 1)), [], sp.csr_matrix((1, 1)))
-        rows = sp.vstack([vectorize(portfolio_company_text(c)) for c in companies]).tocsr()
+        rows = stack_rows([vectorize(portfolio_company_text(c)) for c in companies])
         latest = max((c.year for c in companies if c.year is not None), default=None)
         weights = np.array([1.0 if latest is None or c.year is None
                             else 0.5 ** ((latest - c.year) / PROFILE_HALF_LIFE_YEARS) for c in companies])
@@ -347,8 +347,8 @@ class MatchService:
                 profiles.append(portfolio.profile)
                 first += len(portfolio.names)
         if blocks:
-            sims = dot_rows(sp.vstack(blocks, format="csr"), prow)  # [total portfolio companies]
-            whole = dot_rows(sp.vstack(profiles, format="csr"), prow)  # [investors with a portfolio]
+            sims = dot_rows(stack_rows(blocks), prow)  # [total portfolio companies]
+            whole = dot_rows(stack_rows(profiles), prow)  # [investors with a portfolio]
             for (k, start, names), sim in zip(portfolios, whole.tolist(), strict=True):
                 mine = sims[start:start + len(names)]  # [n_portfolio]
                 top = int(np.argmax(mine))

@@ -68,6 +68,22 @@ def test_search_sees_upserts_and_removals_before_and_after_compaction(index):
     assert_matches_brute_force(index, "vision 视觉", live)
 
 
+@pytest.mark.parametrize("empty_at", [[0], [2], [5], [0, 1, 5, 6]])
+def test_compacted_rows_are_each_rows_own_weighing_with_texts_without_terms_anywhere(empty_at):
+    texts = list(TEXTS.items())
+    for n, at in enumerate(empty_at):
+        texts.insert(at, (f"empty-{n}", "   " if n % 2 else ""))
+    index = SparseTextIndex(min_compact=None)
+    for key, text in texts:
+        index.upsert(key, text)
+    index.compact()
+    keys = [k for k, _ in texts]
+    found, known = index.rows(keys)
+    assert known == list(range(len(keys)))
+    np.testing.assert_allclose(found.toarray(), [weighed(index, k) for k in keys], rtol=1e-5, atol=1e-7)
+    norms = np.sqrt(found.multiply(found).sum(axis=1)).A1
+    np.testing.assert_allclose(norms, [0.0 if k.startswith("empty") else 1.0 for k in keys], rtol=1e-5)
+
 
 def test_rows_come_back_in_the_order_asked_from_main_and_delta_alike(index):
     index.compact()
