@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from models.alerts import AlertDelivery, AlertSettings, AlertsRead, MatchAlert, SavedSearch, settings_id
-from models.events import Event
+from models.events import Event, supersedes
 
 T = TypeVar("T")
 MAX_PUSHES_KEPT = 1000  # push times kept per recipient for its rate limit (max_per_hour is at most 1000)
@@ -35,6 +35,7 @@ class Record(Generic[T]):
     version: int
     value: T
     updated_at: datetime
+    event_id: str = ""  # the event that set this version
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,9 @@ class AlertStore:
     @staticmethod
     def _versioned(store: dict, key: str, event: Event, value: Any) -> bool:  # type: ignore[type-arg]
         current = store.get(key)
-        if current is not None and current.version >= event.entity_version:
+        if current is not None and not supersedes(event, current.version, current.event_id):
             return False
-        store[key] = Record(key, event.entity_version, value, event.occurred_at)
+        store[key] = Record(key, event.entity_version, value, event.occurred_at, str(event.event_id))
         return True
 
     def add_alert(self, alert: MatchAlert, at: datetime) -> bool:

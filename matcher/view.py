@@ -1,7 +1,9 @@
 """The read model every API replica holds: entities, vectors, feedback, intros and keys, fed only by events.
 
-Projections are idempotent: each entity stores the version it was last changed at, and an event at or
-below it is ignored; feedback (not versioned) is de-duplicated by event id. Replaying the topics from
+Projections are idempotent: each entity stores the version it was last changed at and the event that changed it;
+an event below that version, or that same event again, is ignored (`models.events.supersedes`: of two events that
+concurrent replicas wrote at the same version the later in the log wins); feedback (not versioned) is de-duplicated
+by event id. Replaying the topics from
 offset 0 therefore gives the same state as running live (see `digest()`).
 """
 
@@ -26,14 +28,15 @@ from matcher.encoder import investor_text, portfolio_text, project_portfolio_tex
 from matcher.index import VectorIndex
 from matcher.sparse import SparseTextIndex, words
 from models.entities import Investor, Project
-from models.events import ApiKey, EntityVector, Event, Feedback, Intro
+from models.events import ApiKey, EntityVector, Event, Feedback, Intro, supersedes
 from models.roadshows import Roadshow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 # Bumped when what a snapshot holds changes. The keyword indexes are not in it (load() rebuilds them from the
-# entities), so the bump to 2 with whole words in the keyword index was not needed; it stays, to spare a replay.
-SNAPSHOT_FORMAT = 2
+# entities), so the bump to 2 with whole words in the keyword index was not needed. 3: entities hold the id of
+# the event that set their version, and vectors their content hash (`supersedes`).
+SNAPSHOT_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class Versioned(Generic[T]):
     version: int
     value: T
     updated_at: datetime
+    event_id: str = ""  # the event that set this version
 
 
 @dataclass
@@ -73,8 +77,9 @@ class ReadModel:
         self.feedback = FeedbackAggregate()
         self.project_index: VectorIndex | None = None  # created on the first vector: its size fixes dim
         self.investor_index: VectorIndex | None = None
-        self.project_vectors: dict[str, int] = {}  # entity id -> vector's entity version
-        self.investor_vectors: dict[str, int] = {}
+        # entity id -> (entity version, content hash) of its vector
+        self.project_vectors: dict[str, tuple[int, str]] = {}
+        self.investor_vectors: dict[str, tuple[int, str]] = {}
         # Keyword indexes. text_min_compact: None for a bulk load that is never written to afterwards (an
         # evaluation, a benchmark), which calls compact_text() at the end.
         self.project_text = SparseTextIndex(min_compact=text_min_compact)
@@ -114,9 +119,10 @@ class ReadModel:
 
     def _apply_entity(self, store: dict, event: Event, value: object, index) -> bool:  # type: ignore[type-arg]
         current = store.get(event.entity_id)
-        if current is not None and current.version >= event.entity_version:
+        if current is not None and not supersedes(event, current.version, current.event_id):
             return False
-        store[event.entity_id] = Versioned(event.entity_id, event.entity_version, value, event.occurred_at)
+        store[event.entity_id] = Versioned(event.entity_id, event.entity_version, value, event.occurred_at,
+                                           str(event.event_id))
         if index is not None:
             index(event.entity_id, value)
         return True
@@ -171,9 +177,11 @@ class ReadModel:
             return False
         with self.lock:
             versions = self.project_vectors if side == "projects" else self.investor_vectors
-            if versions.get(vec.entity_id, 0) >= vec.entity_version:
+            version, digest = versions.get(vec.entity_id, (0, ""))
+            # as for events: of two vectors of one version (concurrent writes) the later one, of the later text
+            if vec.entity_version < version or (vec.entity_version == version and vec.content_hash == digest):
                 return False
-            versions[vec.entity_id] = vec.entity_version
+            versions[vec.entity_id] = (vec.entity_version, vec.content_hash)
             self._index(side, len(vec.vector)).upsert(vec.entity_id, np.asarray(vec.vector, dtype=np.float32))
             return True
 

@@ -119,6 +119,15 @@ class Event(BaseModel):
         return self.model_dump_json().encode()
 
 
+def supersedes(event: Event, version: int, event_id: str) -> bool:
+    """Whether `event` replaces the state held at `version`, set by the event `event_id`. A higher version does. So
+    does the same version from another event: two API replicas wrote the entity at once and both chose it (neither
+    had seen the other's write). The later one in the log then wins, which is also the one the topic's compaction
+    keeps, so a replay after compaction ends in the same state as the live read did. A redelivered event (same id)
+    changes nothing."""
+    return event.entity_version > version or (event.entity_version == version and str(event.event_id) != event_id)
+
+
 class InvalidEvent(ValueError):
     """A message that can never be applied; its reason goes to the dead-letter topic."""
 

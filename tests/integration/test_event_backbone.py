@@ -15,6 +15,7 @@ from consumers.embedder import build_loop
 from consumers.loop import ConsumerLoop, DeadLetters
 from consumers.producer import EventProducer
 from consumers.topics import Topics, ensure_topics
+from matcher.commands import CommandService, Principal
 from matcher.view import ReadModel
 from models.events import decode_event
 from models.settings import Settings
@@ -195,3 +196,41 @@ def test_poison_messages_reach_the_dead_letter_topic_and_valid_events_around_the
             pass
     assert view.projects["p-good-1"].value.summary == "智能制造 + AI 质检 😀 mixed 文本"
     assert str(uuid.UUID(str(good.event_id)))  # ids survive as UUIDs
+
+
+def test_replicas_that_update_an_entity_at_once_end_on_the_write_compaction_keeps(kafka_bootstrap, topic_prefix):
+    """Two API replicas each accept an update of the same project before either has read the other's: both
+    events carry version 2. Every read model, the two live ones and a replay from offset 0, ends on the later
+    write in the log, which is the one the compacted topic keeps, and the next write is version 3."""
+    topics = _topics(kafka_bootstrap, topic_prefix)
+    founder = Principal("k-f", "founder", "f-1")
+    views = [ReadModel(encoder_name="fake"), ReadModel(encoder_name="fake")]
+    producer = EventProducer(kafka_bootstrap)
+    replicas = [CommandService(view, producer, topics.for_event_type) for view in views]
+    loops = [_projection_loop(kafka_bootstrap, topics, f"{topic_prefix}.replica{n}", view)
+             for n, view in enumerate(views)]
+    try:
+        pid = replicas[0].submit_project(founder, project().model_dump(exclude={"owner", "status"})).entity_id
+        for loop in loops:
+            _poll_until(loop, lambda loop=loop: loop.counters.applied, 1)
+        written = [replica.update_project(founder, pid, project(summary=f"replica {n}").model_dump(
+            exclude={"owner", "status"}), expected_version=1) for n, replica in enumerate(replicas)]
+        assert [w.version for w in written] == [2, 2]  # neither had seen the other's write
+        for loop in loops:
+            _poll_until(loop, lambda loop=loop: loop.counters.applied, 3)
+        logged = read_all(kafka_bootstrap, topics.projects)
+        newest = [decode_event(r.value) for r in logged if r.key == pid.encode()][-1]
+        assert newest.payload.summary == "replica 1"  # what compaction keeps of the key
+        assert [v.projects[pid].value.summary for v in views] == ["replica 1", "replica 1"]
+        replay = ReadModel(encoder_name="fake")
+        replay_loop = _projection_loop(kafka_bootstrap, topics, f"{topic_prefix}.replay", replay)
+        _poll_until(replay_loop, lambda: replay_loop.counters.applied, 3)
+        replay_loop.consumer.close()
+        assert views[0].digest() == views[1].digest() == replay.digest()
+        fields = project(summary="after").model_dump(exclude={"owner", "status"})
+        third = replicas[0].update_project(founder, pid, fields, expected_version=2)
+        assert third.version == 3
+    finally:
+        for loop in loops:
+            loop.consumer.close()
+        producer.close()
