@@ -3,8 +3,7 @@
 Projections are idempotent: each entity stores the version it was last changed at and the event that changed it;
 an event below that version, or that same event again, is ignored (`models.events.supersedes`: of two events that
 concurrent replicas wrote at the same version the later in the log wins); feedback (not versioned) is de-duplicated
-by event id. Replaying the topics from
-offset 0 therefore gives the same state as running live (see `digest()`).
+by event id. Replaying the topics from offset 0 therefore gives the same state as running live (see `digest()`).
 """
 
 from __future__ import annotations
