@@ -257,8 +257,9 @@ class WebhookWorker:
             kind = "AlertDelivered" if outcome.status == "delivered" else "AlertDeliveryFailed"
             self._record(kind, outcome)
             if outcome.status == "dead":
+                reason = f"webhook delivery dead after {push.attempt} attempt(s): {outcome.error}"[:2000]
                 self.producer.send_async(self.topics.deadletter, push.recipient.encode(), body, [
-                    ("reason", f"webhook delivery failed {push.attempt} times: {outcome.error}"[:2000].encode()),
+                    ("reason", reason.encode()),
                     ("stage", b"webhooks"), ("source", f"delivery:{push.delivery_id}".encode()),
                     ("recipient", push.recipient.encode())])
 

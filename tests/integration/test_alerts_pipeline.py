@@ -296,7 +296,8 @@ def test_webhooks_into_the_servers_own_network_are_refused_unless_allowed(rig, r
         assert receiver.at("/named") == []
         dead = [r for r in read_all(rig.settings.kafka_bootstrap_servers, rig.container.topics.deadletter)
                 if dict(r.headers).get("stage") == b"webhooks"]
-        assert len(dead) == 1 and b"loopback" in dict(dead[0].headers)["reason"]
+        reason = dict(dead[0].headers)["reason"].decode() if len(dead) == 1 else ""
+        assert reason.startswith("webhook delivery dead after 1 attempt(s): webhook_url host localhost resolves to")
 
         strict.stop()
         strict.close()
