@@ -52,7 +52,7 @@ from matcher.delivery import (
     digest_batches,
     non_public_reason,
     signed_headers,
-    signing_secret,
+    signing_secrets,
     webhook_body,
 )
 from models.alerts import MAX_ALERTS_PER_DELIVERY, AlertDelivery, AlertSettings, MatchAlert, settings_id
@@ -269,8 +269,10 @@ class WebhookWorker:
         s = self.store.settings_for(role, rid)
         alerts = [self.store.alerts[a].value.model_dump(mode="json") for a in push.alert_ids if a in self.store.alerts]
         body = webhook_body(push.delivery_id, push.recipient, push.kind, alerts)
-        headers = signed_headers(signing_secret(self.secret, push.recipient), int(time.time()), body,
-                                 push.delivery_id)
+        now = time.time()
+        until = s.previous_secret_until.timestamp() if s is not None and s.previous_secret_until else None
+        secrets = signing_secrets(self.secret, push.recipient, s.secret_version if s is not None else 1, until, now)
+        headers = signed_headers(secrets, int(now), body, push.delivery_id)
         status: int | None = None
         blocked = False
         try:

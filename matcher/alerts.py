@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -203,9 +204,10 @@ class AlertCommands:
     anyone's (naming the recipient); every other role gets NotAllowed."""
 
     def __init__(self, view: ReadModel, commands: CommandService, server_secret: str | None = None,
-                 allow_private_webhooks: bool = False) -> None:
+                 allow_private_webhooks: bool = False, secret_overlap_s: float = 86_400.0) -> None:
         self.view, self.commands, self.server_secret = view, commands, server_secret
         self.allow_private_webhooks = allow_private_webhooks
+        self.secret_overlap_s = secret_overlap_s
 
     @property
     def store(self) -> AlertStore:
@@ -224,10 +226,10 @@ class AlertCommands:
             return role, recipient_id
         raise NotAllowed("only investors, founders and admins have deal alerts")
 
-    def signing_secret(self, role: str, recipient_id: str) -> str | None:
+    def signing_secret(self, role: str, recipient_id: str, version: int) -> str | None:
         if self.server_secret is None:
             return None
-        return signing_secret(self.server_secret, recipient_key(role, recipient_id))
+        return signing_secret(self.server_secret, recipient_key(role, recipient_id), version)
 
     # ---- saved searches -----------------------------------------------------------------------------
     def save_search(self, who: Principal, fields: dict[str, Any], search_id: str | None = None,
@@ -315,15 +317,20 @@ class AlertCommands:
         """(settings, version (0: defaults), signing secret (only for the recipient itself))."""
         role, recipient_id = self.recipient(who, role, recipient_id)
         found = self.store.settings.get(settings_id(role, recipient_id))
-        secret = self.signing_secret(role, recipient_id) if who.role != "admin" else None
-        if found is None:
-            return AlertSettings(recipient_role=role, recipient_id=recipient_id), 0, secret  # type: ignore[arg-type]
-        return found.value, found.version, secret
+        value = found.value if found is not None else AlertSettings(recipient_role=role,  # type: ignore[arg-type]
+                                                                    recipient_id=recipient_id)
+        secret = self.signing_secret(role, recipient_id, value.secret_version) if who.role != "admin" else None
+        return value, found.version if found is not None else 0, secret
 
     def update_settings(self, who: Principal, fields: dict[str, Any], role: str | None = None,
                         recipient_id: str | None = None, expected_version: int | None = None) -> Accepted:
         role, recipient_id = self.recipient(who, role, recipient_id)
-        value = AlertSettings.model_validate({**fields, "recipient_role": role, "recipient_id": recipient_id})
+        found = self.store.settings.get(settings_id(role, recipient_id))
+        # the secret's rotation state is not a setting the caller edits: it carries over
+        rotation = {} if found is None else {"secret_version": found.value.secret_version,
+                                             "previous_secret_until": found.value.previous_secret_until}
+        value = AlertSettings.model_validate({**fields, **rotation, "recipient_role": role,
+                                              "recipient_id": recipient_id})
         host = urlsplit(value.webhook_url).hostname if value.webhook_url else None
         reason = non_public_host_reason(host) if host and not self.allow_private_webhooks else None
         if reason is not None:
@@ -331,6 +338,17 @@ class AlertCommands:
             raise InvalidRequest(f"webhook_url must point to a public address; {host} is {reason}")
         return self.commands._publish("AlertSettingsUpdated", settings_id(role, recipient_id), value, who.actor,
                                       self.store.settings, expected_version)
+
+    def rotate_secret(self, who: Principal, role: str | None = None, recipient_id: str | None = None,
+                      now: datetime | None = None) -> Accepted:
+        """A new signing secret (a leaked one stops working); pushes carry the old one's signature too for
+        `secret_overlap_s`, so the receiver can switch without losing any."""
+        value, version, _ = self.settings(who, role, recipient_id)
+        now = now or datetime.now(UTC)
+        rotated = value.model_copy(update={"secret_version": value.secret_version + 1,
+                                           "previous_secret_until": now + timedelta(seconds=self.secret_overlap_s)})
+        return self.commands._publish("AlertSettingsUpdated", settings_id(rotated.recipient_role, rotated.recipient_id),
+                                      rotated, who.actor, self.store.settings, version)
 
     # ---- inbox --------------------------------------------------------------------------------------
     def alerts(self, who: Principal, role: str | None = None, recipient_id: str | None = None, *,

@@ -4,8 +4,9 @@ No I/O here: `consumers/webhooks.py` does the HTTP and the Kafka; the API shows 
 
 Signature: `X-Matchmaker-Signature: sha256=<hex>` where hex = HMAC-SHA256(secret, f"{timestamp}.{body}") and
 `X-Matchmaker-Timestamp` is the Unix time in seconds; a receiver recomputes it over the raw body and rejects
-old timestamps (replays). The secret per recipient is HMAC(server secret, recipient key): nothing secret is
-ever written to the event log, and the server can recompute it at any time.
+old timestamps (replays). The secret per recipient is HMAC(server secret, recipient key, rotation count): nothing
+secret is ever written to the event log, and the server can recompute it at any time. After a rotation, pushes
+carry two signatures (new secret's first, comma-separated) until the overlap ends.
 """
 
 from __future__ import annotations
@@ -23,12 +24,26 @@ SIGNATURE_HEADER = "X-Matchmaker-Signature"
 DELIVERY_HEADER = "X-Matchmaker-Delivery"
 
 
-def signing_secret(server_secret: str, recipient: str) -> str:
-    """The secret a recipient verifies our signatures with, derived so that it never needs storing."""
+def signing_secret(server_secret: str, recipient: str, version: int = 1) -> str:
+    """The secret a recipient verifies our signatures with, derived so that it never needs storing. `version`
+    counts the recipient's rotations (`AlertSettings.secret_version`)."""
     if not server_secret:
         raise ValueError("server_secret must be a non-empty string")
-    digest = hmac.new(server_secret.encode(), f"webhook-signing|{recipient}".encode(), hashlib.sha256).hexdigest()
+    if version < 1:
+        raise ValueError(f"version must be >= 1; got {version}")
+    label = f"webhook-signing|{recipient}" if version == 1 else f"webhook-signing|{recipient}|{version}"
+    digest = hmac.new(server_secret.encode(), label.encode(), hashlib.sha256).hexdigest()
     return f"whsec_{digest}"
+
+
+def signing_secrets(server_secret: str, recipient: str, version: int, previous_until: float | None,
+                    now: float) -> list[str]:
+    """The secrets a push is signed with: the current one, and until `previous_until` (Unix seconds) the one it
+    was rotated from, so that a receiver can switch to the new secret at any time during that overlap."""
+    secrets = [signing_secret(server_secret, recipient, version)]
+    if version > 1 and previous_until is not None and now < previous_until:
+        secrets.append(signing_secret(server_secret, recipient, version - 1))
+    return secrets
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -39,17 +54,21 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 
 def verify(secret: str, timestamp: str | None, signature_header: str | None, body: bytes, now: float,
            tolerance_s: float = 300.0) -> bool:
-    """What a receiver does: the signature matches the raw body and the timestamp is recent."""
+    """What a receiver does: one of the header's signatures (comma-separated; two during a rotation's overlap)
+    matches the raw body and the timestamp is recent."""
     if not timestamp or not signature_header or not timestamp.isdigit():
         return False
     if abs(now - int(timestamp)) > tolerance_s:
         return False
-    return hmac.compare_digest(signature(secret, int(timestamp), body), signature_header)
+    expected = signature(secret, int(timestamp), body)
+    return any(hmac.compare_digest(expected, given.strip()) for given in signature_header.split(","))
 
 
-def signed_headers(secret: str, timestamp: int, body: bytes, delivery_id: str) -> dict[str, str]:
+def signed_headers(secrets: list[str], timestamp: int, body: bytes, delivery_id: str) -> dict[str, str]:
+    """`secrets`: the current one first (see `signing_secrets`)."""
     return {"Content-Type": "application/json", TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: signature(secret, timestamp, body), DELIVERY_HEADER: delivery_id}
+            SIGNATURE_HEADER: ", ".join(signature(s, timestamp, body) for s in secrets),
+            DELIVERY_HEADER: delivery_id}
 
 
 def delivery_id(kind: str, alert_ids: Iterable[str]) -> str:

@@ -108,6 +108,10 @@ class AlertSettings(Strict):
     max_per_hour: int = Field(default=20, ge=1, le=1000)
     # the implicit search: "anything that fits my profile well" (Settings.alert_default_min_score)
     profile_alerts: bool = True
+    # how many times the signing secret was rotated, plus one (the secret is derived from it, never stored), and
+    # until when pushes are also signed with the previous secret
+    secret_version: int = Field(default=1, ge=1)
+    previous_secret_until: datetime | None = None
 
     _url = field_validator("webhook_url", mode="before")(check_webhook_url)
 

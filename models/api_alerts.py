@@ -15,7 +15,9 @@ from models.taxonomy import SECTORS, STAGES
 
 SIGNATURE_HELP = ("Each webhook POST carries `X-Matchmaker-Timestamp` (Unix seconds) and `X-Matchmaker-Signature: "
                   "sha256=<hex>`, hex = HMAC-SHA256(signing_secret, f\"{timestamp}.{raw body}\"); reject old "
-                  "timestamps. `X-Matchmaker-Delivery` is the same on every retry of one delivery.")
+                  "timestamps. After a rotation the header holds two signatures, comma-separated, until "
+                  "`previous_secret_until`: accept the request when one of them matches. `X-Matchmaker-Delivery` is "
+                  "the same on every retry of one delivery.")
 
 
 # ---- saved searches -----------------------------------------------------------------------------------
@@ -95,6 +97,10 @@ class AlertSettingsOut(BaseModel):
     profile_alerts: bool
     signing_secret: str | None = Field(description="shown to the recipient only; null for admins, or when the "
                                                    "server has no signing secret configured. " + SIGNATURE_HELP)
+    secret_version: int = Field(description="1 + how many times the secret was rotated "
+                                            "(POST /v1/alerts/settings/rotate-secret)")
+    previous_secret_until: datetime | None = Field(description="until then pushes also carry the previous "
+                                                               "secret's signature")
 
 
 # ---- alerts -------------------------------------------------------------------------------------------

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     # Webhooks go to public internet addresses only, so that no user can make the server POST into its own network.
     # True lets them reach loopback and private networks too: receivers on the deployment's own network, tests.
     webhook_allow_private_networks: bool = False
+    # after a recipient rotates its signing secret, pushes carry the previous secret's signature too for this long
+    webhook_secret_overlap_s: float = Field(default=86_400.0, ge=0)
     webhook_max_attempts: int = Field(default=5, ge=1, le=20)
     webhook_retry_base_s: float = Field(default=2.0, ge=0, le=3600)  # waits base, 2 base, 4 base... between tries
     alert_rate_window_s: float = Field(default=3600.0, gt=0)  # the window `max_per_hour` counts in (tests: seconds)

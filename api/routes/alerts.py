@@ -42,7 +42,8 @@ def alert_commands(svc: ServicesDep) -> AlertCommands:
     if found is None:  # a container built without alerts (e.g. a benchmark's light one)
         settings = svc.container.settings
         found = AlertCommands(svc.view, svc.commands, getattr(settings, "alerts_signing_secret", None),
-                              getattr(settings, "webhook_allow_private_networks", False))
+                              getattr(settings, "webhook_allow_private_networks", False),
+                              getattr(settings, "webhook_secret_overlap_s", 86_400.0))
     return found
 
 
@@ -146,6 +147,14 @@ def update_settings(body: AlertSettingsUpdate, who: Who, svc: ServicesDep, alert
     fields = body.model_dump(exclude={"expected_version"})
     return svc.accepted(alerts.update_settings(who, fields, recipient_role, recipient_id,
                                                body.expected_version))
+
+
+@router.post("/settings/rotate-secret", status_code=202, responses=WRITE)
+def rotate_secret(who: Who, svc: ServicesDep, alerts: Alerts, recipient_role: RecipientRoleQ = None,
+                  recipient_id: RecipientIdQ = None) -> Accepted:
+    """A new webhook signing secret (GET /v1/alerts/settings shows it); until `previous_secret_until` pushes are
+    signed with the old one too, so the receiver can switch over without rejecting any."""
+    return svc.accepted(alerts.rotate_secret(who, recipient_role, recipient_id))
 
 
 # ---- the inbox -----------------------------------------------------------------------------------------

@@ -309,6 +309,30 @@ def test_webhooks_into_the_servers_own_network_are_refused_unless_allowed(rig, r
         assert delivered.valid and delivered.status == 200 and delivered.host == named.removeprefix("http://")
 
 
+def test_a_rotated_signing_secret_signs_alongside_the_old_one_so_the_receiver_can_switch(rig, receiver):
+    rig.register("i-rotate")
+    with TestClient(create_app(rig.container)) as client:
+        headers = api_as(client, rig.settings.admin_api_key or "", "investor", "i-rotate")
+        old = configure_webhook(client, headers, receiver, "/rotate")
+        worker = rig.start_worker()
+        rig.start_alerter()
+        r = client.post("/v1/alerts/settings/rotate-secret", headers=headers)
+        assert r.status_code == 202, r.text
+        shown = client.get("/v1/alerts/settings", headers={**headers, "X-Wait-For": r.json()["offset_token"]}).json()
+        new = shown["signing_secret"]
+        assert new.startswith("whsec_") and new != old and shown["secret_version"] == 2
+        assert shown["previous_secret_until"] is not None and shown["webhook_url"] == receiver.url + "/rotate"
+        wait_until(lambda: (s := worker.store.settings_for("investor", "i-rotate")) is not None
+                   and s.secret_version == 2, what="the worker has the rotation")
+
+        rig.submit()  # the receiver still checks with the old secret
+        wait_until(lambda: len(receiver.at("/rotate")) == 1, what="the first push")
+        receiver.secrets["/rotate"] = new  # it switches over
+        rig.submit(name="视觉质检 2")
+        wait_until(lambda: len(receiver.at("/rotate")) == 2, what="the second push")
+        assert [(r.valid, r.status) for r in receiver.at("/rotate")] == [(True, 200), (True, 200)]
+
+
 @pytest.mark.parametrize("rig", [{"digest_daily_s": 3.0}], indirect=True)
 def test_daily_mode_batches_alerts_into_one_digest_per_period_across_a_worker_restart(rig, receiver):
     rig.register("i-digest")

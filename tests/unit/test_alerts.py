@@ -32,6 +32,7 @@ from matcher.delivery import (
     signature,
     signed_headers,
     signing_secret,
+    signing_secrets,
     verify,
     webhook_body,
 )
@@ -70,7 +71,7 @@ def test_signature_is_hmac_sha256_over_timestamp_dot_body():
     body = b'{"alerts":[]}'
     expected = hmac.new(b"whsec_x", b"1700000000." + body, hashlib.sha256).hexdigest()
     assert signature("whsec_x", 1700000000, body) == f"sha256={expected}"
-    headers = signed_headers("whsec_x", 1700000000, body, "d1")
+    headers = signed_headers(["whsec_x"], 1700000000, body, "d1")
     assert headers["X-Matchmaker-Signature"] == f"sha256={expected}"
     assert headers["X-Matchmaker-Timestamp"] == "1700000000" and headers["X-Matchmaker-Delivery"] == "d1"
 
@@ -96,6 +97,26 @@ def test_signing_secrets_are_derived_per_recipient_and_stable():
     assert a != signing_secret("another-server-secret-987", "investor:i-1")
     with pytest.raises(ValueError, match="server_secret"):
         signing_secret("", "investor:i-1")
+
+
+def test_a_rotated_secret_is_new_and_the_old_one_signs_too_until_the_overlap_ends():
+    server, recipient, body = "server-secret-0123456789", "investor:i-1", b'{"alerts":[]}'
+    first = signing_secret(server, recipient)
+    # version 1 is the secret recipients had before rotation existed
+    assert first == "whsec_" + hmac.new(server.encode(), f"webhook-signing|{recipient}".encode(),
+                                         hashlib.sha256).hexdigest()
+    second = signing_secret(server, recipient, 2)
+    assert second not in (first, signing_secret(server, "investor:i-2", 2), signing_secret(server, recipient, 3))
+    assert signing_secrets(server, recipient, 2, previous_until=1000.0, now=999.0) == [second, first]
+    assert signing_secrets(server, recipient, 2, previous_until=1000.0, now=1000.0) == [second]
+    assert signing_secrets(server, recipient, 1, previous_until=None, now=0.0) == [first]
+    header = signed_headers([second, first], 1700000000, body, "d1")["X-Matchmaker-Signature"]
+    assert header.count("sha256=") == 2
+    for secret in (first, second):  # a receiver with either secret accepts it during the overlap
+        assert verify(secret, "1700000000", header, body, now=1700000001)
+    assert not verify(signing_secret(server, recipient, 3), "1700000000", header, body, now=1700000001)
+    after = signed_headers([second], 1700000000, body, "d1")["X-Matchmaker-Signature"]
+    assert not verify(first, "1700000000", after, body, now=1700000001)  # the leaked one stops working
 
 
 def test_webhook_body_is_canonical_json():
@@ -445,6 +466,18 @@ def test_settings_show_the_signing_secret_to_the_recipient_only(commands):
     commands.update_settings(investor, {"webhook_url": "https://hooks.example/x", "mode": "daily"})
     value, version, _ = commands.settings(investor)
     assert (value.webhook_url, value.mode, version) == ("https://hooks.example/x", "daily", 1)
+
+    commands.rotate_secret(investor, now=T0)
+    value, version, rotated = commands.settings(investor)
+    assert rotated == signing_secret("server-secret-0123456789", "investor:i-robot", 2) != secret
+    assert (value.secret_version, value.previous_secret_until, version) == (2, T0 + timedelta(days=1), 2)
+    commands.update_settings(investor, {"webhook_url": "https://hooks.example/y"})  # a PUT keeps the rotation
+    value, _, shown = commands.settings(investor)
+    assert (value.secret_version, value.previous_secret_until, shown) == (2, T0 + timedelta(days=1), rotated)
+    with pytest.raises(NotAllowed):
+        commands.rotate_secret(Principal("k-j", "investor", "i-bio"), "investor", "i-robot")
+    commands.rotate_secret(Principal("k-a", "admin", None), "investor", "i-robot")  # an admin, for a leak
+    assert commands.settings(investor)[0].secret_version == 3
     admin = Principal("k-a", "admin", None)
     _, _, admin_secret = commands.settings(admin, "investor", "i-robot")
     assert admin_secret is None
