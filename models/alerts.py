@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import AwareDatetime, Field, StringConstraints, field_validator, model_validator
 
 from models.entities import City, EntityId, Strict, check_ticket_range, sector_list, stage_list
 
@@ -111,7 +111,7 @@ class AlertSettings(Strict):
     # how many times the signing secret was rotated, plus one (the secret is derived from it, never stored), and
     # until when pushes are also signed with the previous secret
     secret_version: int = Field(default=1, ge=1)
-    previous_secret_until: datetime | None = None
+    previous_secret_until: AwareDatetime | None = None
 
     _url = field_validator("webhook_url", mode="before")(check_webhook_url)
 
