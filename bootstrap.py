@@ -62,6 +62,5 @@ def build(settings: Settings, encoder: Encoder | None = None, snapshot_name: str
         settings=settings, topics=topics, view=view, matches=matches, commands=commands,
         indexer=Indexer(view, settings.kafka_bootstrap_servers, topics, snapshot),
         producer=producer, encoder=encoder, roadshows=RoadshowService(commands, matches),
-        alerts=AlertCommands(view, commands, settings.alerts_signing_secret, settings.webhook_allow_private_networks,
-                             settings.webhook_secret_overlap_s),
+        alerts=AlertCommands.from_settings(view, commands, settings),
     )

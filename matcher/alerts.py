@@ -45,6 +45,7 @@ from models.alerts import (
 )
 from models.entities import Investor, Project
 from models.events import Event
+from models.settings import Settings
 
 log = logging.getLogger(__name__)
 PROFILE = "profile"  # `via` of a match found by the implicit search
@@ -209,6 +210,11 @@ class AlertCommands:
         self.allow_private_webhooks = allow_private_webhooks
         self.secret_overlap_s = secret_overlap_s
 
+    @classmethod
+    def from_settings(cls, view: ReadModel, commands: CommandService, settings: Settings) -> AlertCommands:
+        return cls(view, commands, settings.alerts_signing_secret, settings.webhook_allow_private_networks,
+                   settings.webhook_secret_overlap_s)
+
     @property
     def store(self) -> AlertStore:
         return self.view.alerts
@@ -312,25 +318,29 @@ class AlertCommands:
         return found
 
     # ---- delivery settings --------------------------------------------------------------------------
+    def _stored(self, role: str, recipient_id: str) -> tuple[AlertSettings, int]:
+        """(settings, version); the defaults at version 0 while none were saved."""
+        found = self.store.settings.get(settings_id(role, recipient_id))
+        if found is None:
+            return AlertSettings(recipient_role=role, recipient_id=recipient_id), 0  # type: ignore[arg-type]
+        return found.value, found.version
+
     def settings(self, who: Principal, role: str | None = None, recipient_id: str | None = None
                  ) -> tuple[AlertSettings, int, str | None]:
         """(settings, version (0: defaults), signing secret (only for the recipient itself))."""
         role, recipient_id = self.recipient(who, role, recipient_id)
-        found = self.store.settings.get(settings_id(role, recipient_id))
-        value = found.value if found is not None else AlertSettings(recipient_role=role,  # type: ignore[arg-type]
-                                                                    recipient_id=recipient_id)
+        value, version = self._stored(role, recipient_id)
         secret = self.signing_secret(role, recipient_id, value.secret_version) if who.role != "admin" else None
-        return value, found.version if found is not None else 0, secret
+        return value, version, secret
 
     def update_settings(self, who: Principal, fields: dict[str, Any], role: str | None = None,
                         recipient_id: str | None = None, expected_version: int | None = None) -> Accepted:
         role, recipient_id = self.recipient(who, role, recipient_id)
-        found = self.store.settings.get(settings_id(role, recipient_id))
+        current, _ = self._stored(role, recipient_id)
         # the secret's rotation state is not a setting the caller edits: it carries over
-        rotation = {} if found is None else {"secret_version": found.value.secret_version,
-                                             "previous_secret_until": found.value.previous_secret_until}
-        value = AlertSettings.model_validate({**fields, **rotation, "recipient_role": role,
-                                              "recipient_id": recipient_id})
+        value = AlertSettings.model_validate({**fields, "secret_version": current.secret_version,
+                                              "previous_secret_until": current.previous_secret_until,
+                                              "recipient_role": role, "recipient_id": recipient_id})
         host = urlsplit(value.webhook_url).hostname if value.webhook_url else None
         reason = non_public_host_reason(host) if host and not self.allow_private_webhooks else None
         if reason is not None:
@@ -343,12 +353,13 @@ class AlertCommands:
                       now: datetime | None = None) -> Accepted:
         """A new signing secret (a leaked one stops working); pushes carry the old one's signature too for
         `secret_overlap_s`, so the receiver can switch without losing any."""
-        value, version, _ = self.settings(who, role, recipient_id)
+        role, recipient_id = self.recipient(who, role, recipient_id)
+        value, version = self._stored(role, recipient_id)
         now = now or datetime.now(UTC)
         rotated = value.model_copy(update={"secret_version": value.secret_version + 1,
                                            "previous_secret_until": now + timedelta(seconds=self.secret_overlap_s)})
-        return self.commands._publish("AlertSettingsUpdated", settings_id(rotated.recipient_role, rotated.recipient_id),
-                                      rotated, who.actor, self.store.settings, version)
+        return self.commands._publish("AlertSettingsUpdated", settings_id(role, recipient_id), rotated, who.actor,
+                                      self.store.settings, version)
 
     # ---- inbox --------------------------------------------------------------------------------------
     def alerts(self, who: Principal, role: str | None = None, recipient_id: str | None = None, *,

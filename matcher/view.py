@@ -27,7 +27,7 @@ from matcher.encoder import investor_text, portfolio_text, project_portfolio_tex
 from matcher.index import VectorIndex
 from matcher.sparse import SparseTextIndex, words
 from models.entities import Investor, Project
-from models.events import ApiKey, EntityVector, Event, Feedback, Intro, supersedes
+from models.events import ApiKey, EntityVector, Event, Feedback, Intro, later_write, supersedes
 from models.roadshows import Roadshow
 
 log = logging.getLogger(__name__)
@@ -176,9 +176,8 @@ class ReadModel:
             return False
         with self.lock:
             versions = self.project_vectors if side == "projects" else self.investor_vectors
-            version, digest = versions.get(vec.entity_id, (0, ""))
-            # as for events: of two vectors of one version (concurrent writes) the later one, of the later text
-            if vec.entity_version < version or (vec.entity_version == version and vec.content_hash == digest):
+            # as for events; of two vectors of one version (concurrent writes) the later one, of the later text
+            if not later_write(vec.entity_version, vec.content_hash, *versions.get(vec.entity_id, (0, ""))):
                 return False
             versions[vec.entity_id] = (vec.entity_version, vec.content_hash)
             self._index(side, len(vec.vector)).upsert(vec.entity_id, np.asarray(vec.vector, dtype=np.float32))

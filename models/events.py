@@ -119,13 +119,18 @@ class Event(BaseModel):
         return self.model_dump_json().encode()
 
 
+def later_write(version: int, source: str, held_version: int, held_source: str) -> bool:
+    """Whether a write at `version` from `source` (an event id, a vector's content hash) replaces the one held. A
+    higher version does. So does the same version from another source: two API replicas wrote the entity at once
+    and both chose it (neither had seen the other's write). The later one in the log then wins, which is also the
+    one the topic's compaction keeps, so a replay after compaction ends in the same state as the live read did. The
+    held write arriving again changes nothing."""
+    return version > held_version or (version == held_version and source != held_source)
+
+
 def supersedes(event: Event, version: int, event_id: str) -> bool:
-    """Whether `event` replaces the state held at `version`, set by the event `event_id`. A higher version does. So
-    does the same version from another event: two API replicas wrote the entity at once and both chose it (neither
-    had seen the other's write). The later one in the log then wins, which is also the one the topic's compaction
-    keeps, so a replay after compaction ends in the same state as the live read did. A redelivered event (same id)
-    changes nothing."""
-    return event.entity_version > version or (event.entity_version == version and str(event.event_id) != event_id)
+    """`later_write` for an event over the state held at `version`, set by the event `event_id`."""
+    return later_write(event.entity_version, str(event.event_id), version, event_id)
 
 
 class InvalidEvent(ValueError):

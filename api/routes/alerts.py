@@ -40,10 +40,7 @@ AlertId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="an alert's
 def alert_commands(svc: ServicesDep) -> AlertCommands:
     found = getattr(svc.container, "alerts", None)
     if found is None:  # a container built without alerts (e.g. a benchmark's light one)
-        settings = svc.container.settings
-        found = AlertCommands(svc.view, svc.commands, getattr(settings, "alerts_signing_secret", None),
-                              getattr(settings, "webhook_allow_private_networks", False),
-                              getattr(settings, "webhook_secret_overlap_s", 86_400.0))
+        found = AlertCommands.from_settings(svc.view, svc.commands, svc.container.settings)
     return found
 
 
