@@ -6,6 +6,7 @@ import threading
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
+from kafka.producer.future import FutureRecordMetadata
 
 from matcher.ports import Delivery, PublishFailed
 from models.events import Event
@@ -35,6 +36,7 @@ class EventProducer:
         self._timeout_s = timeout_s
         self._lock = threading.Lock()
         self._producer: KafkaProducer | None = KafkaProducer(**config)
+        self._queued: list[FutureRecordMetadata] = []  # send_async writes the next flush() checks
         # A replacement (see _discard) reuses the broker version found now: without it, the constructor probes
         # the broker and blocks up to 30 s while the broker is down.
         self._config = {**config, "api_version": self._producer.config["api_version"]}
@@ -75,15 +77,27 @@ class EventProducer:
     def send_async(self, topic: str, key: bytes | None, value: bytes | None,
                    headers: list[tuple[str, bytes]] | None = None) -> None:
         """Queue without waiting; the caller must `flush()` before committing what it consumed."""
-        self._current().send(topic, key=key, value=value, headers=headers or [])
+        future = self._current().send(topic, key=key, value=value, headers=headers or [])
+        with self._lock:
+            self._queued.append(future)
 
     def flush(self) -> None:
+        """Return once every write queued so far is acknowledged; PublishFailed if any was not. kafka-python's
+        own flush returns once each write has an outcome, a failure included (expired during an outage, refused
+        by the broker), so a caller that commits its input offsets after it would lose those writes."""
+        with self._lock:
+            queued, self._queued = self._queued, []
         producer = self._current()
         try:
             producer.flush(self._timeout_s)
         except KafkaError as exc:
             self._discard(producer)
             raise PublishFailed(f"Kafka did not acknowledge queued writes: {exc}") from exc
+        failed = [f for f in queued if not f.succeeded()]  # not done: queued on a producer discarded since
+        if failed:
+            self._discard(producer)
+            raise PublishFailed(f"Kafka did not acknowledge {len(failed)} of {len(queued)} queued writes: "
+                                f"{failed[0].exception or 'no outcome'}")
 
     def close(self) -> None:
         with self._lock:
@@ -93,7 +107,12 @@ class EventProducer:
 
 
 def _close_quietly(producer: KafkaProducer) -> None:
+    """Close without sending what is pending: those writes fail, and their callers are told. kafka-python's
+    close() flushes first and raises, before it stops anything, while writes are pending, which left the
+    producer's network thread retrying them until garbage collection; so its sender is stopped first
+    (kafka-python has no public call for that; the Java client's close(Duration.ZERO) does it)."""
+    producer._sender.force_close()
     try:
-        producer.close(timeout=0)
-    except KafkaError:  # its pending sends fail either way; nobody is left to tell
+        producer.close(timeout=5)
+    except KafkaError:
         pass

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
 import uuid
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.admin import ConfigResource, ConfigResourceType
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
 from consumers.broker import REPO_ROOT, LocalBroker, free_port_pair
 from consumers.embedder import build_loop
@@ -16,6 +18,7 @@ from consumers.loop import ConsumerLoop, DeadLetters
 from consumers.producer import EventProducer
 from consumers.topics import Topics, ensure_topics
 from matcher.commands import CommandService, Principal
+from matcher.ports import PublishFailed
 from matcher.view import ReadModel
 from models.events import decode_event
 from models.settings import Settings
@@ -81,17 +84,55 @@ def test_acknowledged_writes_survive_a_broker_sigkill(tmp_path):
             producer.publish(topics.projects, event("ProjectUpdated", pid, project(team_size=version), version))
             acked.append((pid, version))
         producer.close()
+        # a producer with a write queued when the broker dies: its flush fails, and the producer it discards
+        # stops its network thread (kafka-python's close() raised on the pending write and left it running)
+        stranded_id = f"stranded-{uuid.uuid4().hex[:6]}"
+        stranded = EventProducer(broker.bootstrap, timeout_s=2.0, client_id=stranded_id,
+                                 delivery_timeout_ms=60_000)  # still pending when its flush gives up
+        stranded.publish(topics.projects, event("ProjectUpdated", "p-x", project(), 1))
+        acked.append(("p-x", 1))
         broker.stop(kill=True)
+        stranded.send_async(topics.projects, b"p-y", event("ProjectUpdated", "p-y", project(), 1).to_bytes())
+        with pytest.raises(PublishFailed):
+            stranded.flush()
+        deadline = time.monotonic() + 10
+        while any(t.name.startswith(stranded_id) for t in threading.enumerate()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [t.name for t in threading.enumerate() if t.name.startswith(stranded_id)]
+        stranded.close()
         broker.start()
         records = read_all(broker.bootstrap, topics.projects, expect=len(acked))
         got = [(decode_event(r.value).entity_id, decode_event(r.value).entity_version) for r in records]
-        assert sorted(got) == sorted(acked)
+        assert sorted(got) == sorted(acked)  # p-x survived; p-y, whose flush failed, was never written
         for pid in {p for p, _ in acked}:  # records come back sorted by (partition, offset): in order per key
             versions = [v for p, v in got if p == pid]
             assert versions == sorted(versions)
     finally:
         broker.stop(kill=True)
         shutil.rmtree(broker.home, ignore_errors=True)
+
+
+def test_a_queued_write_the_broker_refuses_fails_the_flush(kafka_bootstrap, topic_prefix):
+    # kafka-python's flush returns once each queued write has an outcome, a refusal included; a consumer that
+    # then committed its offsets would lose the write, so EventProducer.flush raises
+    topic = f"{topic_prefix}.keyed"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"cleanup.policy": "compact"})])
+    finally:
+        admin.close()
+    producer = EventProducer(kafka_bootstrap)
+    try:
+        producer.send_async(topic, b"k", b"fits")
+        producer.flush()
+        producer.send_async(topic, None, b"no key")  # a compacted topic refuses it
+        with pytest.raises(PublishFailed, match="1 of 1 queued writes.*without key"):
+            producer.flush()
+        producer.send_async(topic, b"k", b"after")  # the producer still works, and nothing failed since
+        producer.flush()
+    finally:
+        producer.close()
+    assert [r.value for r in read_all(kafka_bootstrap, topic, expect=2)] == [b"fits", b"after"]
 
 
 def _projection_loop(bootstrap: str, topics: Topics, group: str, view: ReadModel) -> ConsumerLoop:
