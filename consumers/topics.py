@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from kafka import KafkaAdminClient, KafkaConsumer
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -142,3 +142,20 @@ def partitions_of(consumer: KafkaConsumer, topic: str, timeout: float = 30.0) ->
     if not found:
         raise RuntimeError(f"topic {topic} does not exist; create the topics first")
     return found
+
+
+def assign_from_group(consumer: KafkaConsumer, topics: list[str]) -> list[TopicPartition]:
+    """Assign every partition of `topics` to `consumer` and start each at the offset committed to the consumer's
+    group, or at the beginning when there is none: the group only stores offsets, there is no membership. With
+    membership, kafka-python 3.0.12 intermittently left a member without fetched partitions here (cf.
+    kafka-python#3131): an embedder that joined its group at start-up applied nothing for ten minutes while
+    spinning a core, and a restart cleared it. So each worker is one instance that reads every partition."""
+    parts = [TopicPartition(topic, p) for topic in topics for p in sorted(partitions_of(consumer, topic))]
+    consumer.assign(parts)
+    for tp in parts:
+        committed = consumer.committed(tp)
+        if committed is None:
+            consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek(tp, committed)
+    return parts

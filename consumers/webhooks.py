@@ -3,14 +3,13 @@
     python -m consumers.webhooks
 
 One worker reads every partition of the alerts topic and stores its offsets in the group `<prefix>.webhooks`
-(commits only: it assigns the partitions itself, as the indexer and the alerter do; kafka-python 3.0.12's group
-membership intermittently left assigned partitions unfetched after the initial rebalances here, cf.
-kafka-python#3131). Every decision is an event on the deliveries topic (`AlertQueued`, `AlertDelivered`,
-`AlertDeliveryFailed` with status retrying or dead), and that topic is the worker's state: at start-up it is
-replayed (with the settings and alerts topics) into an `AlertStore`, which rebuilds the digest queues, the
-pending retries and the push times the rate limit counts. Offsets of the alerts topic are committed only after
-each alert's outcome (pushed, failed and scheduled for retry, or queued) is recorded and flushed. Alerts and
-delivery records are keyed by recipient, so the work could later be split by partition between workers.
+(commits only: it assigns the partitions itself, as every worker here does; see `topics.assign_from_group`). Every
+decision is an event on the deliveries topic (`AlertQueued`, `AlertDelivered`, `AlertDeliveryFailed` with status
+retrying or dead), and that topic is the worker's state: at start-up it is replayed (with the settings and alerts
+topics) into an `AlertStore`, which rebuilds the digest queues, the pending retries and the push times the rate
+limit counts. Offsets of the alerts topic are committed only after each alert's outcome (pushed, failed and
+scheduled for retry, or queued) is recorded and flushed. Alerts and delivery records are keyed by recipient, so the
+work could later be split by partition between workers.
 
 Per alert of a recipient with a webhook (mode not off):
 - instant: pushed at once while the rate limit (`max_per_hour` pushes per `Settings.alert_rate_window_s`)
@@ -43,7 +42,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from consumers.loop import ConsumerLoop, DeadLetters
 from consumers.producer import EventProducer
-from consumers.topics import Topics, ensure_topics, partitions_of
+from consumers.topics import Topics, assign_from_group, ensure_topics, partitions_of
 from matcher.alert_store import AlertStore
 from matcher.delivery import (
     RateLimit,
@@ -130,15 +129,7 @@ class WebhookWorker:
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id(self.topics),
                                       client_id=client_id, enable_auto_commit=False,
                                       reconnect_backoff_max_ms=1000, fetch_max_wait_ms=100)
-        work = [TopicPartition(self.topics.alerts, p) for p in sorted(partitions_of(self.consumer,
-                                                                                       self.topics.alerts))]
-        self.consumer.assign(work)
-        for tp in work:
-            committed = self.consumer.committed(tp)
-            if committed is None:
-                self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, committed)
+        assign_from_group(self.consumer, [self.topics.alerts])
         self.loop = ConsumerLoop(self.consumer, self.handle, DeadLetters(producer, self.topics.deadletter, "webhooks"),
                                  on_batch=self.push_batch, poll_timeout_ms=100, max_records=500)
         self.pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="webhook")

@@ -239,6 +239,38 @@ def test_poison_messages_reach_the_dead_letter_topic_and_valid_events_around_the
     assert str(uuid.UUID(str(good.event_id)))  # ids survive as UUIDs
 
 
+def test_the_embedder_reads_every_partition_at_once_and_a_restart_resumes_from_its_committed_offsets(
+        kafka_bootstrap, topic_prefix):
+    # it assigns its partitions instead of joining its group (see topics.assign_from_group), so nothing waits
+    # for a rebalance, and the group still keeps its place across restarts
+    topics = _topics(kafka_bootstrap, topic_prefix)
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix)
+    producer = EventProducer(kafka_bootstrap)
+    try:
+        for n in range(6):
+            producer.publish(topics.projects, event("ProjectSubmitted", f"p-{n}", project(name=f"first {n}")))
+        loop, _ = build_loop(settings, HashingEncoder())
+        read = {tp.topic for tp in loop.consumer.assignment()}
+        assert read == {topics.projects, topics.investors, topics.feedback, topics.intros, topics.auth,
+                        topics.roadshows}
+        assert len(loop.consumer.assignment()) == 6 * 3  # every partition of each, before any poll
+        _poll_until(loop, lambda: loop.counters.applied, 6)
+        loop.consumer.close(autocommit=False)
+
+        for n in range(6, 9):
+            producer.publish(topics.projects, event("ProjectSubmitted", f"p-{n}", project(name=f"later {n}")))
+        again, _ = build_loop(settings, HashingEncoder())
+        _poll_until(again, lambda: again.counters.applied, 3)
+        for _ in range(5):  # nothing from before the restart comes back
+            again.poll_once()
+        again.consumer.close(autocommit=False)
+        assert again.counters.applied == 3
+    finally:
+        producer.close()
+    vectors = read_all(kafka_bootstrap, topics.project_vectors, expect=9)
+    assert sorted(json.loads(r.value)["entity_id"] for r in vectors) == [f"p-{n}" for n in range(9)]
+
+
 def test_replicas_that_update_an_entity_at_once_end_on_the_write_compaction_keeps(kafka_bootstrap, topic_prefix):
     """Two API replicas each accept an update of the same project before either has read the other's: both
     events carry version 2. Every read model, the two live ones and a replay from offset 0, ends on the later
