@@ -170,9 +170,13 @@ def reasons(investor: Investor, project: Project, ctx: PairContext) -> list[Reas
         out.append(Reason("sectors", "Shared sectors: " + ", ".join(SECTORS[s][1] for s in shared),
                           "共同领域：" + "、".join(SECTORS[s][0] for s in shared)))
     ask, low, high = project.amount_sought_cny, investor.ticket_min_cny, investor.ticket_max_cny
-    if low <= ask <= 3 * high:
+    if low <= ask <= high:
         out.append(Reason("ticket", f"Ask {_cny(ask)} fits ticket {_cny(low)}–{_cny(high)}",
                           f"融资需求{_cny(ask)}符合投资额度{_cny(low)}–{_cny(high)}"))
+    elif high < ask <= 3 * high:  # ticket_fit counts it as a fit: the investor can lead it with co-investors
+        out.append(Reason("ticket_syndicate",
+                          f"Ask {_cny(ask)} fits ticket {_cny(low)}–{_cny(high)} with co-investors",
+                          f"融资需求{_cny(ask)}可在投资额度{_cny(low)}–{_cny(high)}内与其他投资人合投"))
     else:
         out.append(Reason("ticket_mismatch", f"Ask {_cny(ask)} is outside ticket {_cny(low)}–{_cny(high)}",
                           f"融资需求{_cny(ask)}超出投资额度{_cny(low)}–{_cny(high)}"))

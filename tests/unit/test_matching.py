@@ -176,6 +176,19 @@ def test_reciprocal_score_penalises_a_ticket_the_investor_cannot_write(world):
     assert any(r.code == "ticket_mismatch" for r in feed["p-big"].reasons)
 
 
+def test_the_ticket_reason_says_when_an_ask_needs_co_investors(world):
+    inv = world.view.investors["i-robot"].value
+    asks = {"p-in": inv.ticket_max_cny, "p-syndicate": 2 * inv.ticket_max_cny, "p-over": 4 * inv.ticket_max_cny}
+    for pid, ask in asks.items():
+        world.put_project(pid, name="视觉质检 VisionQC " + pid, amount_sought_cny=ask)
+    explained = {pid: world.service.explain("i-robot", pid).reasons for pid in asks}
+    codes = {pid: {r.code for r in reasons} & {"ticket", "ticket_syndicate", "ticket_mismatch"}
+             for pid, reasons in explained.items()}
+    assert codes == {"p-in": {"ticket"}, "p-syndicate": {"ticket_syndicate"}, "p-over": {"ticket_mismatch"}}
+    syndicate = next(r for r in explained["p-syndicate"] if r.code == "ticket_syndicate")
+    assert "with co-investors" in syndicate.en and "合投" in syndicate.zh
+
+
 def test_exposure_lowers_an_investor_flooded_with_intro_requests(world):
     from models.events import Intro
 
