@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError
 
 from consumers.producer import EventProducer
 from models.events import InvalidEvent
@@ -58,9 +60,23 @@ class DeadLetters:
         self.producer.send_async(self.topic, record.key, value, headers)
 
 
-def commit_to_group(consumer: KafkaConsumer) -> Callable[[dict[TopicPartition, int]], None]:
+def commit_to_group(consumer: KafkaConsumer, wait_s: float = 90.0) -> Callable[[dict[TopicPartition, int]], None]:
+    """Commits for a consumer that assigned its partitions itself. The broker refuses them while the group still
+    has a member: an instance of a version that joined the group and stopped without leaving it, until its
+    session expires (45 s by default). So a refused commit is retried for up to `wait_s` instead of stopping the
+    worker over it."""
     def commit(positions: dict[TopicPartition, int]) -> None:
-        consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in positions.items()})
+        offsets = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in positions.items()}
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                consumer.commit(offsets)
+                return
+            except CommitFailedError as exc:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("offset commit refused (%s): the group still has a member; retrying", exc)
+                time.sleep(1.0)
     return commit
 
 

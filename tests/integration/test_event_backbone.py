@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -16,7 +18,7 @@ from consumers.broker import REPO_ROOT, LocalBroker, free_port_pair
 from consumers.embedder import build_loop
 from consumers.loop import ConsumerLoop, DeadLetters
 from consumers.producer import EventProducer
-from consumers.topics import Topics, ensure_topics
+from consumers.topics import Topics, assign_from_group, ensure_topics
 from matcher.commands import CommandService, Principal
 from matcher.ports import PublishFailed
 from matcher.view import ReadModel
@@ -136,13 +138,8 @@ def test_a_queued_write_the_broker_refuses_fails_the_flush(kafka_bootstrap, topi
 
 
 def _projection_loop(bootstrap: str, topics: Topics, group: str, view: ReadModel) -> ConsumerLoop:
-    consumer = KafkaConsumer(
-        topics.projects,
-        bootstrap_servers=bootstrap,
-        group_id=group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    assign_from_group(consumer, [topics.projects])
     producer = EventProducer(bootstrap)
     return ConsumerLoop(
         consumer,
@@ -182,6 +179,41 @@ def test_consumer_killed_after_apply_before_commit_sees_the_event_again_and_appl
     assert restarted.counters.applied == 0  # delivered again, applied once
     assert view.digest() == digest
     restarted.consumer.close()
+
+
+def test_a_worker_waits_out_a_group_member_that_died_without_leaving_instead_of_failing_its_commit(
+    kafka_bootstrap, topic_prefix
+):
+    # e.g. an embedder of the version that joined its group, killed: until the broker expires that member, the
+    # group refuses commits from a consumer that assigned its partitions itself
+    topics = _topics(kafka_bootstrap, topic_prefix)
+    group = f"{topic_prefix}.handover"
+    member = subprocess.Popen([sys.executable, "-c", f"""
+from kafka import KafkaConsumer
+c = KafkaConsumer({topics.projects!r}, bootstrap_servers={kafka_bootstrap!r}, group_id={group!r},
+                  session_timeout_ms=6000, heartbeat_interval_ms=1000)
+while not c.assignment():
+    c.poll(timeout_ms=200)
+print("joined", flush=True)
+input()
+"""], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert member.stdout.readline().strip() == "joined"
+        member.kill()  # no LeaveGroup: the member stays until its 6 s session expires
+        member.wait()
+        producer = EventProducer(kafka_bootstrap)
+        producer.publish(topics.projects, event("ProjectSubmitted", "p-1", project()))
+        producer.close()
+        loop = _projection_loop(kafka_bootstrap, topics, group, ReadModel(encoder_name="fake"))
+        started = time.monotonic()
+        _poll_until(loop, lambda: loop.counters.applied, 1)  # its commit is refused first, then goes through
+        waited = time.monotonic() - started
+        committed = sum(loop.consumer.committed(tp) or 0 for tp in loop.consumer.assignment())
+        loop.consumer.close(autocommit=False)
+    finally:
+        member.kill()
+    assert committed == 1
+    assert waited > 1  # it did have to wait for the member to expire
 
 
 def test_poison_messages_reach_the_dead_letter_topic_and_valid_events_around_them_apply(kafka_bootstrap, topic_prefix):
