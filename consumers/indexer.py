@@ -16,7 +16,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from consumers.loop import ConsumerLoop
-from consumers.topics import Topics, partitions_of
+from consumers.topics import Topics, assign_all
 from matcher.view import ReadModel
 from models.events import decode_event, decode_vector
 
@@ -49,16 +49,8 @@ class Indexer:
         self._thread: threading.Thread | None = None
 
     def _assign(self) -> list[TopicPartition]:
-        partitions = [TopicPartition(topic, p) for topic in self.topic_names
-                      for p in sorted(partitions_of(self.consumer, topic))]
-        self.consumer.assign(partitions)
-        for tp in partitions:
-            stored = self.view.offsets.get((tp.topic, tp.partition))
-            if stored is None:
-                self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, stored)
-        return partitions
+        return assign_all(self.consumer, self.topic_names,
+                          lambda tp: self.view.offsets.get((tp.topic, tp.partition)))  # the snapshot's offsets
 
     def handle(self, record: ConsumerRecord) -> bool:
         side = self._vector_sides.get(record.topic)

@@ -80,6 +80,9 @@ class EventProducer:
         future = self._current().send(topic, key=key, value=value, headers=headers or [])
         with self._lock:
             self._queued.append(future)
+            # an import queues ~150k writes before its one flush, ~650 B each: keep only the undecided and failed
+            if len(self._queued) % 10_000 == 0:
+                self._queued = [f for f in self._queued if not f.succeeded()]
 
     def flush(self) -> None:
         """Return once every write queued so far is acknowledged; PublishFailed if any was not. kafka-python's

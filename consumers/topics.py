@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
@@ -144,18 +145,20 @@ def partitions_of(consumer: KafkaConsumer, topic: str, timeout: float = 30.0) ->
     return found
 
 
-def assign_from_group(consumer: KafkaConsumer, topics: list[str]) -> list[TopicPartition]:
-    """Assign every partition of `topics` to `consumer` and start each at the offset committed to the consumer's
-    group, or at the beginning when there is none: the group only stores offsets, there is no membership. With
-    membership, kafka-python 3.0.12 intermittently left a member without fetched partitions here (cf.
-    kafka-python#3131): an embedder that joined its group at start-up applied nothing for ten minutes while
-    spinning a core, and a restart cleared it. So each worker is one instance that reads every partition."""
+def assign_all(consumer: KafkaConsumer, topics: list[str],
+               start_at: Callable[[TopicPartition], int | None] = lambda tp: None) -> list[TopicPartition]:
+    """Assign every partition of `topics` to `consumer`, each starting at `start_at(tp)`, or at the beginning
+    when that is None. The workers do not join their consumer group either: they start at the offsets committed
+    to it (`start_at=consumer.committed`) and only commit to it. With membership, kafka-python 3.0.12
+    intermittently left a member without fetched partitions here (cf. kafka-python#3131): an embedder that joined
+    its group at start-up applied nothing for ten minutes while spinning a core, and a restart cleared it. So each
+    worker is one instance that reads every partition."""
     parts = [TopicPartition(topic, p) for topic in topics for p in sorted(partitions_of(consumer, topic))]
     consumer.assign(parts)
     for tp in parts:
-        committed = consumer.committed(tp)
-        if committed is None:
+        offset = start_at(tp)
+        if offset is None:
             consumer.seek_to_beginning(tp)
         else:
-            consumer.seek(tp, committed)
+            consumer.seek(tp, offset)
     return parts

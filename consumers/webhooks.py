@@ -3,7 +3,7 @@
     python -m consumers.webhooks
 
 One worker reads every partition of the alerts topic and stores its offsets in the group `<prefix>.webhooks`
-(commits only: it assigns the partitions itself, as every worker here does; see `topics.assign_from_group`). Every
+(commits only: it assigns the partitions itself, as every worker here does; see `topics.assign_all`). Every
 decision is an event on the deliveries topic (`AlertQueued`, `AlertDelivered`, `AlertDeliveryFailed` with status
 retrying or dead), and that topic is the worker's state: at start-up it is replayed (with the settings and alerts
 topics) into an `AlertStore`, which rebuilds the digest queues, the pending retries and the push times the rate
@@ -37,12 +37,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 
 from consumers.loop import ConsumerLoop, DeadLetters
 from consumers.producer import EventProducer
-from consumers.topics import Topics, assign_from_group, ensure_topics, partitions_of
+from consumers.topics import Topics, assign_all, ensure_topics
 from matcher.alert_store import AlertStore
 from matcher.delivery import (
     RateLimit,
@@ -118,18 +118,14 @@ class WebhookWorker:
         self.state = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                    client_id=f"{client_id}-state", reconnect_backoff_max_ms=1000,
                                    fetch_max_wait_ms=100)
-        parts = []
-        for topic in (self.topics.alert_settings, self.topics.alerts, self.topics.alert_deliveries):
-            parts += [TopicPartition(topic, p) for p in sorted(partitions_of(self.state, topic))]
-        self.state.assign(parts)
-        self.state.seek_to_beginning(*parts)
-        self.state_partitions = parts
+        self.state_partitions = assign_all(self.state, [self.topics.alert_settings, self.topics.alerts,
+                                                        self.topics.alert_deliveries])
         self.state_invalid = 0
         # the work: every alert, from the offsets committed to the group (a new group starts at the beginning)
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id(self.topics),
                                       client_id=client_id, enable_auto_commit=False,
                                       reconnect_backoff_max_ms=1000, fetch_max_wait_ms=100)
-        assign_from_group(self.consumer, [self.topics.alerts])
+        assign_all(self.consumer, [self.topics.alerts], self.consumer.committed)
         self.loop = ConsumerLoop(self.consumer, self.handle, DeadLetters(producer, self.topics.deadletter, "webhooks"),
                                  on_batch=self.push_batch, poll_timeout_ms=100, max_records=500)
         self.pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="webhook")

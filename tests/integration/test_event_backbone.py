@@ -18,7 +18,7 @@ from consumers.broker import REPO_ROOT, LocalBroker, free_port_pair
 from consumers.embedder import build_loop
 from consumers.loop import ConsumerLoop, DeadLetters
 from consumers.producer import EventProducer
-from consumers.topics import Topics, assign_from_group, ensure_topics
+from consumers.topics import Topics, assign_all, ensure_topics
 from matcher.commands import CommandService, Principal
 from matcher.ports import PublishFailed
 from matcher.view import ReadModel
@@ -139,7 +139,7 @@ def test_a_queued_write_the_broker_refuses_fails_the_flush(kafka_bootstrap, topi
 
 def _projection_loop(bootstrap: str, topics: Topics, group: str, view: ReadModel) -> ConsumerLoop:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    assign_from_group(consumer, [topics.projects])
+    assign_all(consumer, [topics.projects], consumer.committed)
     producer = EventProducer(bootstrap)
     return ConsumerLoop(
         consumer,
@@ -273,7 +273,7 @@ def test_poison_messages_reach_the_dead_letter_topic_and_valid_events_around_the
 
 def test_the_embedder_reads_every_partition_at_once_and_a_restart_resumes_from_its_committed_offsets(
         kafka_bootstrap, topic_prefix):
-    # it assigns its partitions instead of joining its group (see topics.assign_from_group), so nothing waits
+    # it assigns its partitions instead of joining its group (see topics.assign_all), so nothing waits
     # for a rebalance, and the group still keeps its place across restarts
     topics = _topics(kafka_bootstrap, topic_prefix)
     settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix)
