@@ -242,21 +242,22 @@ class AlertCommands:
                     expected_version: int | None = None) -> Accepted:
         """Create (search_id None) or replace a saved search. `fields` are the criteria, plus `project_id`
         (founders: the project it finds investors for) and, for admins creating one, `investor_id`."""
-        fields = dict(fields)
-        investor_id = fields.pop("investor_id", None)
-        owner_role: str
-        if search_id is not None:
-            current = self._own_search(who, search_id).value
-            if fields.get("project_id") not in (None, current.project_id):
-                raise InvalidRequest("project_id of a saved search cannot change; save a new search instead")
-            owner_role, owner_id, project_id = current.owner_role, current.owner_id, current.project_id
-        else:
-            owner_role, owner_id, project_id = self._new_search_owner(who, fields.get("project_id"), investor_id)
-        fields.pop("project_id", None)
-        search = SavedSearch.model_validate({**fields, "owner_role": owner_role, "owner_id": owner_id,
-                                             "project_id": project_id, "deleted": False})
-        return self.commands._publish("SearchSaved", search_id or new_id("s"), search, who.actor,
-                                      self.store.searches, expected_version)
+        with self.commands.writing(self.store.searches, search_id):
+            fields = dict(fields)
+            investor_id = fields.pop("investor_id", None)
+            owner_role: str
+            if search_id is not None:
+                current = self._own_search(who, search_id).value
+                if fields.get("project_id") not in (None, current.project_id):
+                    raise InvalidRequest("project_id of a saved search cannot change; save a new search instead")
+                owner_role, owner_id, project_id = current.owner_role, current.owner_id, current.project_id
+            else:
+                owner_role, owner_id, project_id = self._new_search_owner(who, fields.get("project_id"), investor_id)
+            fields.pop("project_id", None)
+            search = SavedSearch.model_validate({**fields, "owner_role": owner_role, "owner_id": owner_id,
+                                                 "project_id": project_id, "deleted": False})
+            return self.commands._publish("SearchSaved", search_id or new_id("s"), search, who.actor,
+                                          self.store.searches, expected_version)
 
     def _new_search_owner(self, who: Principal, project_id: str | None, investor_id: str | None
                           ) -> tuple[str, str, str | None]:
@@ -300,9 +301,10 @@ class AlertCommands:
         return found
 
     def delete_search(self, who: Principal, search_id: str) -> Accepted:
-        found = self._own_search(who, search_id)
-        return self.commands._publish("SearchDeleted", search_id, found.value.model_copy(update={"deleted": True}),
-                                      who.actor, self.store.searches)
+        with self.commands.writing(self.store.searches, search_id):
+            found = self._own_search(who, search_id)
+            return self.commands._publish("SearchDeleted", search_id, found.value.model_copy(update={"deleted": True}),
+                                          who.actor, self.store.searches)
 
     def search(self, who: Principal, search_id: str) -> Record[SavedSearch]:
         return self._own_search(who, search_id)
@@ -336,30 +338,32 @@ class AlertCommands:
     def update_settings(self, who: Principal, fields: dict[str, Any], role: str | None = None,
                         recipient_id: str | None = None, expected_version: int | None = None) -> Accepted:
         role, recipient_id = self.recipient(who, role, recipient_id)
-        current, _ = self._stored(role, recipient_id)
-        # the secret's rotation state is not a setting the caller edits: it carries over
-        value = AlertSettings.model_validate({**fields, "secret_version": current.secret_version,
-                                              "previous_secret_until": current.previous_secret_until,
-                                              "recipient_role": role, "recipient_id": recipient_id})
-        host = urlsplit(value.webhook_url).hostname if value.webhook_url else None
-        reason = non_public_host_reason(host) if host and not self.allow_private_webhooks else None
-        if reason is not None:
-            # the webhook worker refuses these anyway (and names that resolve to them); say so now
-            raise InvalidRequest(f"webhook_url must point to a public address; {host} is {reason}")
-        return self.commands._publish("AlertSettingsUpdated", settings_id(role, recipient_id), value, who.actor,
-                                      self.store.settings, expected_version)
+        with self.commands.writing(self.store.settings, settings_id(role, recipient_id)):
+            current, _ = self._stored(role, recipient_id)
+            # the secret's rotation state is not a setting the caller edits: it carries over
+            value = AlertSettings.model_validate({**fields, "secret_version": current.secret_version,
+                                                  "previous_secret_until": current.previous_secret_until,
+                                                  "recipient_role": role, "recipient_id": recipient_id})
+            host = urlsplit(value.webhook_url).hostname if value.webhook_url else None
+            reason = non_public_host_reason(host) if host and not self.allow_private_webhooks else None
+            if reason is not None:
+                # the webhook worker refuses these anyway (and names that resolve to them); say so now
+                raise InvalidRequest(f"webhook_url must point to a public address; {host} is {reason}")
+            return self.commands._publish("AlertSettingsUpdated", settings_id(role, recipient_id), value, who.actor,
+                                          self.store.settings, expected_version)
 
     def rotate_secret(self, who: Principal, role: str | None = None, recipient_id: str | None = None,
                       now: datetime | None = None) -> Accepted:
         """A new signing secret (a leaked one stops working); pushes carry the old one's signature too for
         `secret_overlap_s`, so the receiver can switch without losing any."""
         role, recipient_id = self.recipient(who, role, recipient_id)
-        value, version = self._stored(role, recipient_id)
-        now = now or datetime.now(UTC)
-        rotated = value.model_copy(update={"secret_version": value.secret_version + 1,
-                                           "previous_secret_until": now + timedelta(seconds=self.secret_overlap_s)})
-        return self.commands._publish("AlertSettingsUpdated", settings_id(role, recipient_id), rotated, who.actor,
-                                      self.store.settings, version)
+        with self.commands.writing(self.store.settings, settings_id(role, recipient_id)):
+            value, version = self._stored(role, recipient_id)
+            now = now or datetime.now(UTC)
+            rotated = value.model_copy(update={"secret_version": value.secret_version + 1,
+                                               "previous_secret_until": now + timedelta(seconds=self.secret_overlap_s)})
+            return self.commands._publish("AlertSettingsUpdated", settings_id(role, recipient_id), rotated, who.actor,
+                                          self.store.settings, version)
 
     # ---- inbox --------------------------------------------------------------------------------------
     def alerts(self, who: Principal, role: str | None = None, recipient_id: str | None = None, *,

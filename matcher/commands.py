@@ -2,8 +2,12 @@
 
 Nothing is written anywhere but the log. Versions are assigned here: one more than the newest version this
 replica has applied or produced for the entity, under a per-entity lock, so concurrent writes to one entity
-through one replica get strictly increasing versions. (Several replicas writing the same entity at once
-would need the entity's partition to have a single writer; see docs/ARCHITECTURE.md.)
+through one replica get strictly increasing versions. A command that derives the new state from the current one
+runs inside `writing()`, which holds that lock and first lets the read model catch up with this replica's last
+write to the entity: otherwise two concurrent commands (two invitees answering one roadshow) would both build on
+the same version, both be acknowledged, and the later event would erase the earlier answer. (Several replicas
+writing the same entity at once would need the entity's partition to have a single writer; see
+docs/ARCHITECTURE.md.)
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotFound
+from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotCaughtUp, NotFound
 from matcher.ports import Delivery, Publisher
 from matcher.view import ReadModel
 from models.entities import Investor, Project
@@ -53,12 +59,28 @@ def new_id(prefix: str) -> str:
 
 
 class CommandService:
-    def __init__(self, view: ReadModel, publisher: Publisher, topic_for: Any) -> None:
+    def __init__(self, view: ReadModel, publisher: Publisher, topic_for: Any, catch_up_s: float = 5.0) -> None:
         self.view = view
         self.publisher = publisher
         self.topic_for = topic_for  # event type -> topic
-        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self.catch_up_s = catch_up_s  # how long writing() waits for the read model
+        self._locks: defaultdict[str, threading.RLock] = defaultdict(threading.RLock)
         self._produced: dict[str, int] = {}  # entity id -> newest version this replica produced
+        self._intro_of_pair: dict[str, str] = {}  # "project|investor" -> the last intro this replica requested
+
+    @contextmanager
+    def writing(self, store: dict, entity_id: str | None) -> Iterator[None]:
+        """Run a read-modify-write command on `entity_id` of `store` (None: a new entity): hold the entity's
+        lock, and wait until the read model has applied this replica's last write to it, so the command reads
+        the state its event replaces."""
+        if entity_id is None:
+            yield
+            return
+        with self._locks[entity_id]:
+            produced = self._produced.get(entity_id, 0)
+            if produced and not self.view.wait_until(lambda: _version(store, entity_id) >= produced, self.catch_up_s):
+                raise NotCaughtUp(f"an earlier change to {entity_id!r} is not applied yet; retry in a moment")
+            yield
 
     def _publish(self, kind: str, entity_id: str, payload: Any, actor: str, store: dict,
                  expected_version: int | None = None) -> Accepted:
@@ -91,29 +113,32 @@ class CommandService:
 
     def update_project(self, who: Principal, project_id: str, fields: dict[str, Any],
                        expected_version: int) -> Accepted:
-        current = self._own_project(who, project_id)
-        if current.status != "open":
-            raise Conflict(f"project {project_id!r} is {current.status}; only open projects can be edited")
-        project = Project.model_validate({**fields, "owner": current.owner, "status": "open"})
-        return self._publish("ProjectUpdated", project_id, project, who.actor, self.view.projects, expected_version)
+        with self.writing(self.view.projects, project_id):
+            current = self._own_project(who, project_id)
+            if current.status != "open":
+                raise Conflict(f"project {project_id!r} is {current.status}; only open projects can be edited")
+            project = Project.model_validate({**fields, "owner": current.owner, "status": "open"})
+            return self._publish("ProjectUpdated", project_id, project, who.actor, self.view.projects, expected_version)
 
     def set_project_status(self, who: Principal, project_id: str, status: Literal["withdrawn", "funded"]) -> Accepted:
-        current = self._own_project(who, project_id)
-        if current.status != "open":
-            raise Conflict(f"project {project_id!r} is already {current.status}")
-        kind = "ProjectWithdrawn" if status == "withdrawn" else "ProjectFunded"
-        return self._publish(kind, project_id, current.model_copy(update={"status": status}), who.actor,
-                             self.view.projects)
+        with self.writing(self.view.projects, project_id):
+            current = self._own_project(who, project_id)
+            if current.status != "open":
+                raise Conflict(f"project {project_id!r} is already {current.status}")
+            kind = "ProjectWithdrawn" if status == "withdrawn" else "ProjectFunded"
+            return self._publish(kind, project_id, current.model_copy(update={"status": status}), who.actor,
+                                 self.view.projects)
 
     # ---- investor registry ------------------------------------------------------------------------
     def register_investor(self, who: Principal, fields: dict[str, Any]) -> Accepted:
         if who.role != "investor" or who.entity_id is None:
             raise NotAllowed("only an investor key registers its own investor profile")
-        if who.entity_id in self.view.investors:
-            raise Conflict(f"investor {who.entity_id!r} is already registered; update it instead")
-        investor = Investor.model_validate({**fields, "verification": "pending", "status": "active",
-                                            "rejection_reason": None})
-        return self._publish("InvestorRegistered", who.entity_id, investor, who.actor, self.view.investors)
+        with self.writing(self.view.investors, who.entity_id):
+            if who.entity_id in self.view.investors:
+                raise Conflict(f"investor {who.entity_id!r} is already registered; update it instead")
+            investor = Investor.model_validate({**fields, "verification": "pending", "status": "active",
+                                                "rejection_reason": None})
+            return self._publish("InvestorRegistered", who.entity_id, investor, who.actor, self.view.investors)
 
     def _own_investor(self, who: Principal, investor_id: str) -> Investor:
         found = self.view.investors.get(investor_id)
@@ -125,33 +150,39 @@ class CommandService:
 
     def update_investor(self, who: Principal, investor_id: str, fields: dict[str, Any],
                         expected_version: int) -> Accepted:
-        current = self._own_investor(who, investor_id)
-        if current.status != "active":
-            raise Conflict(f"investor {investor_id!r} has withdrawn")
-        # an edit keeps the registrar's decision; a registrar re-checks changed profiles separately
-        investor = Investor.model_validate({**fields, "verification": current.verification,
-                                            "rejection_reason": current.rejection_reason, "status": "active"})
-        return self._publish("InvestorUpdated", investor_id, investor, who.actor, self.view.investors,
-                             expected_version)
+        with self.writing(self.view.investors, investor_id):
+            current = self._own_investor(who, investor_id)
+            if current.status != "active":
+                raise Conflict(f"investor {investor_id!r} has withdrawn")
+            # An edit keeps a verification (a registrar re-checks changed profiles separately), but puts a rejected
+            # profile back in the registrar's queue: the edit is how its owner answers the rejection's reason.
+            verification = "pending" if current.verification == "rejected" else current.verification
+            investor = Investor.model_validate({**fields, "verification": verification,
+                                                "rejection_reason": current.rejection_reason, "status": "active"})
+            return self._publish("InvestorUpdated", investor_id, investor, who.actor, self.view.investors,
+                                 expected_version)
 
     def withdraw_investor(self, who: Principal, investor_id: str) -> Accepted:
-        current = self._own_investor(who, investor_id)
-        if current.status == "withdrawn":
-            raise Conflict(f"investor {investor_id!r} has already withdrawn")
-        return self._publish("InvestorWithdrawn", investor_id, current.model_copy(update={"status": "withdrawn"}),
-                             who.actor, self.view.investors)
+        with self.writing(self.view.investors, investor_id):
+            current = self._own_investor(who, investor_id)
+            if current.status == "withdrawn":
+                raise Conflict(f"investor {investor_id!r} has already withdrawn")
+            return self._publish("InvestorWithdrawn", investor_id, current.model_copy(update={"status": "withdrawn"}),
+                                 who.actor, self.view.investors)
 
     def review_investor(self, who: Principal, investor_id: str, verify: bool, reason: str | None) -> Accepted:
         if not who.is_staff():
             raise NotAllowed("only registrars verify or reject investors")
-        found = self.view.investors.get(investor_id)
-        if found is None:
-            raise NotFound("investor", investor_id)
-        if not verify and not (reason and reason.strip()):
-            raise InvalidRequest("reason is required when rejecting an investor")
-        update = {"verification": "verified" if verify else "rejected", "rejection_reason": None if verify else reason}
-        return self._publish("InvestorVerified" if verify else "InvestorRejected", investor_id,
-                             found.value.model_copy(update=update), who.actor, self.view.investors)
+        with self.writing(self.view.investors, investor_id):
+            found = self.view.investors.get(investor_id)
+            if found is None:
+                raise NotFound("investor", investor_id)
+            if not verify and not (reason and reason.strip()):
+                raise InvalidRequest("reason is required when rejecting an investor")
+            update = {"verification": "verified" if verify else "rejected",
+                      "rejection_reason": None if verify else reason}
+            return self._publish("InvestorVerified" if verify else "InvestorRejected", investor_id,
+                                 found.value.model_copy(update=update), who.actor, self.view.investors)
 
     # ---- feedback and intros ----------------------------------------------------------------------
     def give_feedback(self, who: Principal, project_id: str, action: str, reason: str | None) -> Accepted:
@@ -181,35 +212,42 @@ class CommandService:
         else:
             raise NotAllowed("only founders and investors request intros")
         if investor.value.verification != "verified" or investor.value.status != "active":
+            if who.role == "founder":  # founders never see such a profile: the same answer as GET /v1/investors/{id}
+                raise NotFound("investor", investor_id)
             raise Conflict(f"investor {investor_id!r} is not a verified, active investor")
         if project.value.status != "open":
             raise Conflict(f"project {project_id!r} is {project.value.status}")
-        with self.view.lock:  # the indexer inserts intros while we iterate
-            existing = [i.value for i in self.view.intros.values()
-                        if i.value.project_id == project_id and i.value.investor_id == investor_id]
-        for v in existing:
-            if v.status != "declined":
-                raise Conflict(f"an intro between {project_id!r} and {investor_id!r} is already {v.status}")
-        intro = Intro(project_id=project_id, investor_id=investor_id, requested_by=who.role, message=message)  # type: ignore[arg-type]
-        return self._publish("IntroRequested", new_id("x"), intro, who.actor, self.view.intros)
+        pair = f"{project_id}|{investor_id}"  # one request per pair at a time: a double click asks once
+        with self._locks[pair], self.writing(self.view.intros, self._intro_of_pair.get(pair)):
+            with self.view.lock:  # the indexer inserts intros while we iterate
+                existing = [i.value for i in self.view.intros.values()
+                            if i.value.project_id == project_id and i.value.investor_id == investor_id]
+            for v in existing:
+                if v.status != "declined":
+                    raise Conflict(f"an intro between {project_id!r} and {investor_id!r} is already {v.status}")
+            intro = Intro(project_id=project_id, investor_id=investor_id, requested_by=who.role, message=message)  # type: ignore[arg-type]
+            accepted = self._publish("IntroRequested", new_id("x"), intro, who.actor, self.view.intros)
+            self._intro_of_pair[pair] = accepted.entity_id
+            return accepted
 
     def answer_intro(self, who: Principal, intro_id: str, accept: bool, reason: str | None) -> Accepted:
-        found = self.view.intros.get(intro_id)
-        if found is None:
-            raise NotFound("intro", intro_id)
-        intro = found.value
-        if intro.requested_by == "founder":
-            allowed = who.role == "investor" and who.entity_id == intro.investor_id
-        else:
-            project = self.view.projects.get(intro.project_id)
-            allowed = who.role == "founder" and project is not None and project.value.owner == who.entity_id
-        if not allowed:
-            raise NotAllowed("only the side that was asked answers an intro")
-        if intro.status != "requested":
-            raise Conflict(f"intro {intro_id!r} is already {intro.status}")
-        update = {"status": "accepted" if accept else "declined", "decline_reason": None if accept else reason}
-        return self._publish("IntroAccepted" if accept else "IntroDeclined", intro_id,
-                             intro.model_copy(update=update), who.actor, self.view.intros)
+        with self.writing(self.view.intros, intro_id):
+            found = self.view.intros.get(intro_id)
+            if found is None:
+                raise NotFound("intro", intro_id)
+            intro = found.value
+            if intro.requested_by == "founder":
+                allowed = who.role == "investor" and who.entity_id == intro.investor_id
+            else:
+                project = self.view.projects.get(intro.project_id)
+                allowed = who.role == "founder" and project is not None and project.value.owner == who.entity_id
+            if not allowed:
+                raise NotAllowed("only the side that was asked answers an intro")
+            if intro.status != "requested":
+                raise Conflict(f"intro {intro_id!r} is already {intro.status}")
+            update = {"status": "accepted" if accept else "declined", "decline_reason": None if accept else reason}
+            return self._publish("IntroAccepted" if accept else "IntroDeclined", intro_id,
+                                 intro.model_copy(update=update), who.actor, self.view.intros)
 
     # ---- keys -------------------------------------------------------------------------------------
     def issue_key(self, who: Principal, role: Role, entity_id: str | None, label: str, key_hash: str) -> Accepted:
@@ -223,8 +261,14 @@ class CommandService:
     def revoke_key(self, who: Principal, key_id: str) -> Accepted:
         if who.role != "admin":
             raise NotAllowed("only admins revoke keys")
-        found = self.view.api_keys.get(key_id)
-        if found is None:
-            raise NotFound("key", key_id)
-        return self._publish("ApiKeyRevoked", key_id, found.value.model_copy(update={"revoked": True}),
-                             who.actor, self.view.api_keys)
+        with self.writing(self.view.api_keys, key_id):
+            found = self.view.api_keys.get(key_id)
+            if found is None:
+                raise NotFound("key", key_id)
+            return self._publish("ApiKeyRevoked", key_id, found.value.model_copy(update={"revoked": True}),
+                                 who.actor, self.view.api_keys)
+
+
+def _version(store: dict, entity_id: str) -> int:
+    found = store.get(entity_id)
+    return 0 if found is None else found.version

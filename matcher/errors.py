@@ -19,5 +19,10 @@ class Conflict(DomainError):
     """A write based on a stale version, or one the entity's state does not allow."""
 
 
+class NotCaughtUp(DomainError):
+    """A command must read this replica's previous write to the entity first, and the read model has not
+    applied it in time (the indexer lags or is down)."""
+
+
 class InvalidRequest(DomainError):
     """A request that is well-formed but asks for something impossible; the message names the field."""

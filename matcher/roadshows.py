@@ -6,6 +6,7 @@ step as one event carrying the whole roadshow.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -71,6 +72,9 @@ class RoadshowService:
             raise Conflict(f"roadshow {roadshow_id!r} is cancelled")
         return rs
 
+    def _writing(self, roadshow_id: str) -> AbstractContextManager[None]:
+        return self.commands.writing(self.view.roadshows, roadshow_id)
+
     def _publish(self, kind: str, roadshow_id: str, rs: Roadshow, who: Principal) -> Accepted:
         return self.commands._publish(kind, roadshow_id, rs, who.actor, self.view.roadshows)
 
@@ -85,78 +89,89 @@ class RoadshowService:
     def adjust(self, who: Principal, roadshow_id: str, pin: list[str], exclude: list[str],
                unpin: list[str]) -> Accepted:
         """Pin or exclude candidates, then re-solve the roster (before invitations go out)."""
-        rs = self._own(who, roadshow_id)
-        if rs.invitations:
-            raise Conflict("invitations were sent; declines are backfilled automatically instead")
-        pinned = [c for c in dict.fromkeys([*rs.pinned, *pin]) if c not in unpin and c not in exclude]
-        excluded = [c for c in dict.fromkeys([*rs.excluded, *exclude]) if c not in pin]
-        rs = Roadshow.model_validate({**rs.model_dump(), "pinned": pinned, "excluded": excluded})
-        return self._publish("RoadshowAdjusted", roadshow_id, self._with_roster(rs), who)
+        with self._writing(roadshow_id):
+            rs = self._own(who, roadshow_id)
+            if rs.invitations:
+                raise Conflict("invitations were sent; declines are backfilled automatically instead")
+            pinned = [c for c in dict.fromkeys([*rs.pinned, *pin]) if c not in unpin and c not in exclude]
+            excluded = [c for c in dict.fromkeys([*rs.excluded, *exclude]) if c not in pin]
+            rs = Roadshow.model_validate({**rs.model_dump(), "pinned": pinned, "excluded": excluded})
+            return self._publish("RoadshowAdjusted", roadshow_id, self._with_roster(rs), who)
 
     def propose(self, who: Principal, roadshow_id: str) -> Accepted:
-        rs = self._own(who, roadshow_id)
-        if rs.invitations:
-            raise Conflict("invitations were sent; the roster now changes only by backfill")
-        return self._publish("RosterProposed", roadshow_id, self._with_roster(rs), who)
+        with self._writing(roadshow_id):
+            rs = self._own(who, roadshow_id)
+            if rs.invitations:
+                raise Conflict("invitations were sent; the roster now changes only by backfill")
+            return self._publish("RosterProposed", roadshow_id, self._with_roster(rs), who)
 
     def send_invitations(self, who: Principal, roadshow_id: str) -> Accepted:
-        rs = self._own(who, roadshow_id)
-        if rs.roster is None:
-            raise Conflict("propose a roster before sending invitations")
-        now = datetime.now(UTC)
-        invited = {i.invitee_id for i in rs.invitations}
-        new = [Invitation(kind="project", invitee_id=p, sent_at=now) for p in rs.roster.project_ids if p not in invited]
-        new += [Invitation(kind="investor", invitee_id=i, sent_at=now) for i in rs.roster.investor_ids
-                if i not in invited]
-        if not new:
-            raise Conflict("everyone on the roster has been invited already")
-        rs = rs.model_copy(update={"invitations": [*rs.invitations, *new], "status": "inviting"})
-        return self._publish("InvitationsSent", roadshow_id, rs, who)
+        with self._writing(roadshow_id):
+            rs = self._own(who, roadshow_id)
+            if rs.roster is None:
+                raise Conflict("propose a roster before sending invitations")
+            now = datetime.now(UTC)
+            invited = {i.invitee_id for i in rs.invitations}
+            new = [Invitation(kind="project", invitee_id=p, sent_at=now) for p in rs.roster.project_ids
+                   if p not in invited]
+            new += [Invitation(kind="investor", invitee_id=i, sent_at=now) for i in rs.roster.investor_ids
+                    if i not in invited]
+            if not new:
+                raise Conflict("everyone on the roster has been invited already")
+            rs = rs.model_copy(update={"invitations": [*rs.invitations, *new], "status": "inviting"})
+            return self._publish("InvitationsSent", roadshow_id, rs, who)
 
     def answer(self, who: Principal, roadshow_id: str, invitee_id: str, accept: bool) -> Accepted:
         """An invitee accepts or declines; a decline backfills the seat in the same event."""
-        found = self.view.roadshows.get(roadshow_id)
-        if found is None:
-            raise NotFound("roadshow", roadshow_id)
-        rs = found.value
-        invitation = next((i for i in self._invited_as(who, rs) if i.invitee_id == invitee_id), None)
-        if invitation is None:
-            raise NotAllowed(f"{invitee_id!r} has no invitation to this roadshow that you may answer")
-        if invitation.status != "pending":
-            raise Conflict(f"the invitation of {invitee_id!r} is already {invitation.status}")
-        status = "accepted" if accept else "declined"
-        rs = _set_status(rs, {invitee_id}, status)
-        if not accept:
-            rs = self._backfill(rs)
-        return self._publish("InvitationAccepted" if accept else "InvitationDeclined", roadshow_id, rs, who)
+        with self._writing(roadshow_id):
+            found = self.view.roadshows.get(roadshow_id)
+            if found is None:
+                raise NotFound("roadshow", roadshow_id)
+            rs = found.value
+            invitation = next((i for i in self._invited_as(who, rs) if i.invitee_id == invitee_id), None)
+            if invitation is None:
+                raise NotAllowed(f"{invitee_id!r} has no invitation to this roadshow that you may answer")
+            if invitation.status != "pending":
+                raise Conflict(f"the invitation of {invitee_id!r} is already {invitation.status}")
+            status = "accepted" if accept else "declined"
+            rs = _set_status(rs, {invitee_id}, status)
+            if not accept:
+                rs = self._backfill(rs)
+            return self._publish("InvitationAccepted" if accept else "InvitationDeclined", roadshow_id, rs, who)
 
     def expire(self, who: Principal, roadshow_id: str, older_than: timedelta, now: datetime | None = None) -> Accepted:
         """Expire invitations pending for longer than `older_than`, and backfill their seats."""
-        rs = self._own(who, roadshow_id)
-        now = now or datetime.now(UTC)
-        stale = {i.invitee_id for i in rs.invitations if i.status == "pending" and now - i.sent_at >= older_than}
-        if not stale:
-            raise Conflict("no pending invitation is old enough to expire")
-        rs = self._backfill(_set_status(rs, stale, "expired"))
-        return self._publish("InvitationsExpired", roadshow_id, rs, who)
+        with self._writing(roadshow_id):
+            rs = self._own(who, roadshow_id)
+            now = now or datetime.now(UTC)
+            stale = {i.invitee_id for i in rs.invitations if i.status == "pending" and now - i.sent_at >= older_than}
+            if not stale:
+                raise Conflict("no pending invitation is old enough to expire")
+            rs = self._backfill(_set_status(rs, stale, "expired"))
+            return self._publish("InvitationsExpired", roadshow_id, rs, who)
 
     def build_schedule(self, who: Principal, roadshow_id: str) -> Accepted:
-        rs = self._own(who, roadshow_id)
-        projects = [i.invitee_id for i in rs.invitations if i.kind == "project" and i.status == "accepted"]
-        investors = [i.invitee_id for i in rs.invitations if i.kind == "investor" and i.status == "accepted"]
-        if not projects or not investors:
-            raise Conflict("the schedule needs at least one accepted project and one accepted investor")
-        with self.view.lock:
-            score, conflicts = self._pair_scores(projects, investors)
-        problem = MeetingProblem(project_ids=projects, investor_ids=investors, score=score, slots=rs.slots,
-                                 tables=rs.tables, investor_cap=rs.investor_meeting_cap,
-                                 project_min=rs.project_min_meetings, conflicts=conflicts)
-        schedule = schedule_meetings(problem, time_limit=min(5.0, self.solver_seconds))
-        meetings = [ScheduledMeeting(slot=m.slot, table=m.table, project_id=m.project_id, investor_id=m.investor_id,
-                                     score=round(m.score, 4)) for m in schedule.meetings]
-        shortfalls = {s.project_id: s.required - s.meetings for s in schedule.shortfalls}
-        rs = rs.model_copy(update={"schedule": meetings, "schedule_shortfalls": shortfalls, "status": "scheduled"})
-        return self._publish("ScheduleBuilt", roadshow_id, rs, who)
+        with self._writing(roadshow_id):
+            rs = self._own(who, roadshow_id)
+            with self.view.lock:
+                # who accepted and is still eligible: a project withdrawn or an investor suspended since meets no one
+                projects = [i.invitee_id for i in rs.invitations if i.kind == "project" and i.status == "accepted"
+                            and self._open_project(i.invitee_id)]
+                investors = [i.invitee_id for i in rs.invitations if i.kind == "investor" and i.status == "accepted"
+                             and self._active_investor(i.invitee_id)]
+                if not projects or not investors:
+                    raise Conflict("the schedule needs at least one accepted project and one accepted investor "
+                                   "that are still open and verified")
+                score, conflicts = self._pair_scores(projects, investors)
+            problem = MeetingProblem(project_ids=projects, investor_ids=investors, score=score, slots=rs.slots,
+                                     tables=rs.tables, investor_cap=rs.investor_meeting_cap,
+                                     project_min=rs.project_min_meetings, conflicts=conflicts)
+            schedule = schedule_meetings(problem, time_limit=min(5.0, self.solver_seconds))
+            meetings = [ScheduledMeeting(slot=m.slot, table=m.table, project_id=m.project_id, investor_id=m.investor_id,
+                                         score=round(m.score, 4)) for m in schedule.meetings]
+            shortfalls = {s.project_id: s.required - s.meetings for s in schedule.shortfalls}
+            rs = rs.model_copy(update={"schedule": meetings, "schedule_shortfalls": shortfalls, "status": "scheduled"})
+            return self._publish("ScheduleBuilt", roadshow_id, rs, who)
 
     # ---- optimisation -----------------------------------------------------------------------------
     def problem(self, rs: Roadshow) -> RosterProblem:
@@ -190,18 +205,25 @@ class RoadshowService:
             sector_names=SECTORS,
         )
 
+    def _open_project(self, project_id: str) -> bool:
+        found = self.view.projects.get(project_id)
+        return found is not None and found.value.status == "open"
+
+    def _active_investor(self, investor_id: str) -> bool:
+        found = self.view.investors.get(investor_id)
+        return found is not None and found.value.status == "active" and found.value.verification == "verified"
+
     def _relevant(self, side: str, rs: Roadshow, keep: set[str]) -> list[tuple[str, float]]:
         """Candidates of one side with their relevance to the theme in [0, 1], best first, at most
         CANDIDATE_FACTOR per slot, plus the eligible ones of `keep`."""
         pool: dict[str, Project | Investor]
         if side == "projects":
-            pool = {pid: v.value for pid, v in self.view.projects.items() if v.value.status == "open"
+            pool = {pid: v.value for pid, v in self.view.projects.items() if self._open_project(pid)
                     and (not rs.sectors or set(rs.sectors) & set(v.value.sectors))
                     and (not rs.city or city_key(v.value.city) == city_key(rs.city) or pid in keep)}
             index, need = self.view.project_text, rs.n_projects
         else:
-            pool = {iid: v.value for iid, v in self.view.investors.items() if v.value.status == "active"
-                    and v.value.verification == "verified"
+            pool = {iid: v.value for iid, v in self.view.investors.items() if self._active_investor(iid)
                     and (not rs.sectors or set(rs.sectors) & set(v.value.sectors))}
             index, need = self.view.investor_text, rs.m_investors
         ids = list(pool)

@@ -14,6 +14,7 @@ import logging
 import pickle
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -198,8 +199,13 @@ class ReadModel:
 
     def wait_for(self, topic: str, partition: int, offset: int, timeout: float) -> bool:
         """Block until the record at `offset` has been applied (read-your-writes), at most `timeout` s."""
+        return self.wait_until(lambda: self.offsets.get((topic, partition), 0) > offset, timeout)
+
+    def wait_until(self, applied: Callable[[], bool], timeout: float) -> bool:
+        """Block until `applied()` holds (checked again after every batch the indexer applies), at most
+        `timeout` s; whether it holds."""
         with self.applied:
-            return self.applied.wait_for(lambda: self.offsets.get((topic, partition), 0) > offset, timeout)
+            return self.applied.wait_for(applied, timeout)
 
     # ---- queries ----------------------------------------------------------------------------------
     def vector(self, side: str, entity_id: str) -> np.ndarray | None:

@@ -156,7 +156,8 @@ class InvestorPublic(BaseModel):
     capacity_per_month: int
     portfolio: list[PortfolioCompany]
     verification: Literal["pending", "verified", "rejected"]
-    # only ever non-null on rejected profiles, which only the investor itself and registrars see
+    # non-null on rejected profiles and on those edited since a rejection (back in review): only the investor
+    # itself and registrars see either
     rejection_reason: str | None
     status: Literal["active", "withdrawn"]
 

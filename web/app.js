@@ -228,7 +228,12 @@ async function loadFeed(box, plotBox) {
     page = await api("GET", `/v1/investors/${encodeURIComponent(state.me.entity_id)}/feed`, undefined,
       { k: 50, sector: f.sector, stage: f.stage, city: f.city, ticket_min: f.ticket_min, ticket_max: f.ticket_max });
   } catch (err) {
-    box.replaceChildren(h("p", { class: "empty", text: err.status === 409 ? t("not_verified") : err.message }));
+    let text = err.message;
+    if (err.status === 409) {  // no feed until verified: say why, with the registrar's reason if it rejected us
+      const me = await api("GET", `/v1/investors/${encodeURIComponent(state.me.entity_id)}`).catch(() => null);
+      text = me && me.verification === "rejected" ? `${t("rejected")} ${me.rejection_reason || ""}` : t("not_verified");
+    }
+    box.replaceChildren(h("p", { class: "empty", text }));
     plotBox.replaceChildren();
     return;
   }
@@ -325,8 +330,8 @@ async function loadIntros(box) {
         h("button", { class: "danger act-decline", text: t("decline"), onclick: () => answer("decline") })) : null);
   }));
   const waiting = rows.filter((r) => r.querySelector(".act-accept"));
-  box.replaceChildren(
-    waiting.length ? h("h3", { class: "meta", text: `${t("intros_waiting")} (${waiting.length})` }) : null, ...rows);
+  const heading = waiting.length ? [h("h3", { class: "meta", text: `${t("intros_waiting")} (${waiting.length})` })] : [];
+  box.replaceChildren(...heading, ...rows);  // (replaceChildren would show a null as the text "null")
 }
 
 async function loadInvitations(box, mine) {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.helpers import accepted, register, submit, uid, waiting
+from tests.e2e.helpers import accepted, investor_body, register, submit, uid, waiting
 
 pytestmark = pytest.mark.kafka
 
@@ -134,6 +134,17 @@ def test_registrar_lists_pending_profiles_verifies_one_and_rejects_one_with_a_re
     assert founder.get(f"/v1/investors/{good_id}").json()["verification"] == "verified"
     assert bad.get(f"/v1/investors/{bad_id}/feed").status_code == 409
     assert good.get(f"/v1/investors/{good_id}/feed").status_code == 200
+    project_id, token = submit(founder, after=token)
+    r = founder.post("/v1/intros", headers=waiting(token), json={"project_id": project_id, "investor_id": bad_id,
+                                                                 "message": "hi"})
+    assert r.status_code == 404  # as for GET: a founder cannot tell a rejected profile from none
+
+    # the rejected investor answers the reason by editing its profile: back in the registrar's queue
+    _, token = accepted(bad.put(f"/v1/investors/{bad_id}", json={
+        **investor_body(name="可疑基金 Shady Fund", thesis="资金来源：自有资金，附审计报告"), "expected_version": 2}))
+    pending = registrar.get("/v1/registrar/pending", headers=waiting(token)).json()["data"]
+    again = next(p for p in pending if p["id"] == bad_id)
+    assert again["verification"] == "pending" and again["rejection_reason"] == "无法核实资金来源"
 
 
 def test_a_founder_lists_only_its_own_projects_page_by_page(deployment):

@@ -19,7 +19,7 @@ from matcher.commands import CommandService
 from models.events import decode_event
 from models.settings import Settings
 from tests.e2e.conftest import LiveServer
-from tests.e2e.helpers import accepted, project_body, submit, uid, waiting
+from tests.e2e.helpers import accepted, project_body, seed_market, submit, uid, waiting
 from tests.fakes import HashingEncoder
 from tests.integration.kafka_helpers import read_all
 
@@ -92,6 +92,66 @@ def test_concurrent_writes_land_exactly_once_with_strictly_increasing_versions(d
     final = clients[0].get(f"/v1/projects/{shared}", headers=waiting(newest))
     assert final.json()["version"] == SHARED * CLIENTS + 1
     print(f"100 writes, {sum(conflicts.values())} optimistic-concurrency retries on the shared project")
+
+
+
+def _at_once(*requests) -> list[httpx.Response]:
+    """Send the requests (callables) from threads released together, as a double click or two users would."""
+    barrier, out = threading.Barrier(len(requests)), [None] * len(requests)
+
+    def run(n: int) -> None:
+        barrier.wait()
+        out[n] = requests[n]()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(requests))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return out  # type: ignore[return-value]
+
+
+def test_concurrent_commands_on_one_entity_never_lose_an_acknowledged_change(deployment):
+    """Commands that derive the new state from the current one (RSVPs, status changes, intro answers) used to
+    build concurrently on the same version: both got 202 and the later event erased the earlier change."""
+    dep = deployment
+    registrar = dep.as_role("registrar")
+    founders, investors, token = seed_market(dep, registrar, 3, 3, "并发路演项目", "并发天使")
+    organizer = dep.as_role("organizer", uid("org"))
+    rid, token = accepted(organizer.post("/v1/roadshows", headers=waiting(token), json={
+        "title": "并发路演", "theme": "工业视觉 机器人 industrial AI", "sectors": ["smart_manufacturing"],
+        "date": "2026-12-10", "n_projects": 3, "m_investors": 3, "slots": 2, "tables": 3, "min_fits": 0,
+        "fit_threshold": 0.0}))
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/roster", headers=waiting(token)))
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/invitations", headers=waiting(token)))
+    invited = organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]["invitations"]
+    clients = {**founders, **investors}
+    answers = _at_once(*[lambda i=i: clients[i["invitee_id"]].post(
+        f"/v1/roadshows/{rid}/invitations/{i['invitee_id']}/accept") for i in invited])
+    assert [r.status_code for r in answers] == [202] * len(invited), [r.text for r in answers]
+    newest = max((r.json() for r in answers), key=lambda b: b["version"])["offset_token"]
+    final = organizer.get(f"/v1/roadshows/{rid}", headers=waiting(newest)).json()
+    assert final["version"] == 3 + len(invited)
+    assert {i["invitee_id"]: i["status"] for i in final["roadshow"]["invitations"]} == {
+        i["invitee_id"]: "accepted" for i in invited}
+
+    # a double click on "request intro": one intro, the other click is told it exists
+    pid, iid = next(iter(founders)), next(iter(investors))
+    clicks = _at_once(*[lambda: founders[pid].post("/v1/intros", json={
+        "project_id": pid, "investor_id": iid, "message": "想约您聊聊"})] * 2)
+    assert sorted(r.status_code for r in clicks) == [202, 409], [r.text for r in clicks]
+
+    # an edit and a withdrawal at once: whichever lands second builds on the first
+    founder = founders[pid]
+    edit, withdraw = _at_once(
+        lambda: founder.put(f"/v1/projects/{pid}", json={**project_body(name="并发改名"), "expected_version": 1}),
+        lambda: founder.post(f"/v1/projects/{pid}/withdraw"))
+    assert withdraw.status_code == 202 and edit.status_code in (202, 409), (edit.text, withdraw.text)
+    newest = max((r.json() for r in (edit, withdraw) if r.status_code == 202), key=lambda b: b["version"])
+    project = founder.get(f"/v1/projects/{pid}", headers=waiting(newest["offset_token"])).json()
+    assert project["status"] == "withdrawn"
+    if edit.status_code == 202:
+        assert project["name"] == "并发改名", "the acknowledged edit was erased"
 
 
 @pytest.mark.slow

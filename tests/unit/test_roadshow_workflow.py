@@ -83,6 +83,16 @@ def test_create_propose_invite_decline_backfill_accept_schedule(world):
     accepted = {i.invitee_id for i in rs.invitations if i.status == "accepted"}
     assert {m.project_id for m in rs.schedule} <= accepted and {m.investor_id for m in rs.schedule} <= accepted
 
+    # an investor suspended after accepting, and a project withdrawn since, meet no one in a rebuilt schedule
+    suspended = next(m.investor_id for m in rs.schedule)
+    withdrawn = next(m.project_id for m in rs.schedule)
+    service.commands.review_investor(Principal("k-r", "registrar", None), suspended, verify=False, reason="complaint")
+    service.commands.set_project_status(founder(int(withdrawn.split("-")[1])), withdrawn, "withdrawn")
+    service.build_schedule(ORGANIZER, rid)
+    rebuilt = view.roadshows[rid].value.schedule
+    assert rebuilt and not {m.investor_id for m in rebuilt} & {suspended}
+    assert withdrawn not in {m.project_id for m in rebuilt}
+
 
 def test_conflicts_pins_exclusions_and_ownership(world):
     view, service = world

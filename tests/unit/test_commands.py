@@ -1,0 +1,56 @@
+"""Read-modify-write commands against a read model that applies the log later, as the indexer does."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from consumers.topics import Topics
+from matcher.commands import CommandService, Principal
+from matcher.errors import NotCaughtUp
+from matcher.ports import Delivery
+from matcher.view import ReadModel
+from tests.factories import event, project
+
+FOUNDER = Principal("k-f", "founder", "f-1")
+
+
+class LaggingPublisher:
+    """Acknowledges at once and applies each event `lag_s` later from another thread (None: never)."""
+
+    def __init__(self, view: ReadModel, lag_s: float | None) -> None:
+        self.view, self.lag_s, self.events = view, lag_s, []
+
+    def publish(self, topic: str, event):
+        self.events.append(event)
+        offset = len(self.events) - 1
+        if self.lag_s is not None:
+            def apply() -> None:
+                self.view.apply(event)
+                self.view.mark_offset(topic, 0, offset + 1)
+            threading.Timer(self.lag_s, apply).start()
+        return Delivery(topic=topic, partition=0, offset=offset)
+
+
+def setup(lag_s: float | None, catch_up_s: float = 5.0) -> tuple[ReadModel, CommandService]:
+    view = ReadModel("none")
+    view.apply(event("ProjectSubmitted", "p-1", project(owner="f-1")))
+    return view, CommandService(view, LaggingPublisher(view, lag_s), Topics("t").for_event_type, catch_up_s)
+
+
+def test_a_command_builds_on_this_replicas_previous_write_even_before_the_read_model_has_it():
+    view, commands = setup(lag_s=0.2)
+    edited = {**project(owner="f-1", name="改名 Renamed").model_dump(exclude={"owner", "status"})}
+    assert commands.update_project(FOUNDER, "p-1", edited, expected_version=1).version == 2
+    assert view.projects["p-1"].version == 1  # not applied yet: the withdrawal must wait for it
+    assert commands.set_project_status(FOUNDER, "p-1", "withdrawn").version == 3
+    withdrawal = commands.publisher.events[-1].payload
+    assert withdrawal.status == "withdrawn" and withdrawal.name == "改名 Renamed"  # the edit is kept
+
+
+def test_a_read_model_that_never_catches_up_gets_a_clear_retry_instead_of_a_lost_write():
+    _, commands = setup(lag_s=None, catch_up_s=0.1)
+    commands.set_project_status(FOUNDER, "p-1", "funded")
+    with pytest.raises(NotCaughtUp, match="'p-1' is not applied yet; retry"):
+        commands.set_project_status(FOUNDER, "p-1", "withdrawn")
