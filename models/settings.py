@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     # investor's feed scores above it (30%; 2% without vectors; strong fits ~0.35-0.5); re-chosen whenever the
     # default weights or features change
     alert_default_min_score: float = Field(default=0.28, ge=0, le=2)
-    alert_max_recipients: int = Field(default=100, ge=1, le=200)  # counterparts considered per change
+    alert_max_recipients: int = Field(default=10, ge=1, le=200)  # best counterparts alerted per change
     webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
     # Webhooks go to public internet addresses only, so that no user can make the server POST into its own network.
     # True lets them reach loopback and private networks too: receivers on the deployment's own network, tests.

@@ -57,3 +57,18 @@ def test_the_service_beats_random_on_the_slice(report):
 
 def test_the_plot_is_a_png(report):
     assert (report[1] / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_alert_policies_on_the_slice_trade_volume_for_precision(tmp_path):
+    main(["--data", str(DATA), "--cut", "validation", "--alerts", "--data-fraction", "0.1",
+          "--json", str(tmp_path / "alerts.json"), "--plot", str(tmp_path / "alerts.png")])
+    data = json.loads((tmp_path / "alerts.json").read_text())
+    assert data["projects"] > 0 and data["investors"] > 0
+    policy = {(p["min_score"], p["max_recipients"]): p for p in data["policies"]}
+    for (min_score, cap), p in policy.items():
+        assert p["alerts_per_project"] <= cap and 0 <= p["precision"] <= 1 and 0 <= p["recall"] <= 1
+        assert p["per_investor_month"]["max"] >= p["per_investor_month"]["p90"] >= 0
+        if (min_score, cap * 2) in policy:  # a wider cap sends at least as many alerts and finds at least as much
+            wider = policy[(min_score, cap * 2)]
+            assert wider["alerts_per_project"] >= p["alerts_per_project"] and wider["recall"] >= p["recall"]
+    assert (tmp_path / "alerts.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
