@@ -14,6 +14,7 @@ import uvicorn
 
 from api.app import create_app
 from bootstrap import build
+from consumers.loop import configure_logging
 from models.settings import get_settings
 
 log = logging.getLogger("api")
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging(args.log_level.upper())
     settings = get_settings()
     if settings.admin_api_key is None:
         log.warning("ADMIN_API_KEY is not set: only keys issued earlier (events on the auth topic) work")

@@ -31,7 +31,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from bootstrap import load_ranker
 from consumers.indexer import Indexer
-from consumers.loop import ConsumerLoop
+from consumers.loop import ConsumerLoop, configure_logging
 from consumers.producer import EventProducer
 from consumers.topics import Topics, ensure_topics
 from matcher.alerts import AlertEvaluator, AlertPolicy
@@ -207,7 +207,7 @@ def build(settings: Settings, snapshot_name: str = "alerter.pkl", vectors_of: st
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging()
     alerter = build(get_settings())
     alerter.loop.stop_on_signals()
     sent = alerter.catch_up()

@@ -18,7 +18,7 @@ import time
 from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 
-from consumers.loop import ConsumerLoop, DeadLetters
+from consumers.loop import ConsumerLoop, DeadLetters, configure_logging
 from consumers.producer import EventProducer
 from consumers.topics import Topics, assign_all, ensure_topics
 from matcher.encoder import Encoder, content_hash, investor_text, load_encoder, project_text
@@ -91,8 +91,7 @@ def build_loop(settings: Settings, encoder: Encoder, client_id: str = "embedder"
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)  # the client logs every partition reset at INFO
+    configure_logging()
     settings = get_settings()
     ensure_topics(settings.kafka_bootstrap_servers, Topics(settings.topic_prefix), settings.topic_partitions,
                   settings.topic_replication)

@@ -60,6 +60,15 @@ class DeadLetters:
         self.producer.send_async(self.topic, record.key, value, headers)
 
 
+def configure_logging(level: int | str = logging.INFO) -> None:
+    """Logging of a worker process (and of the demo and the API): our INFO lines, the Kafka client's problems.
+    kafka-python logs every partition reset at INFO, and its selector warns whenever one poll step takes over
+    100 ms, which a busy two-core machine does all the time; neither says anything an operator can act on."""
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
+
+
 def commit_to_group(consumer: KafkaConsumer, wait_s: float = 90.0) -> Callable[[dict[TopicPartition, int]], None]:
     """Commits for a consumer that assigned its partitions itself. The broker refuses them while the group still
     has a member: an instance of a version that joined the group and stopped without leaving it, until its

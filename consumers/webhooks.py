@@ -40,7 +40,7 @@ import httpx
 from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 
-from consumers.loop import ConsumerLoop, DeadLetters
+from consumers.loop import ConsumerLoop, DeadLetters, configure_logging
 from consumers.producer import EventProducer
 from consumers.topics import Topics, assign_all, ensure_topics
 from matcher.alert_store import AlertStore
@@ -333,7 +333,7 @@ def build(settings: Settings, client_id: str = "webhooks") -> WebhookWorker:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging()
     worker = build(get_settings())
     worker.loop.stop_on_signals()
     log.info("webhook worker running")

@@ -19,6 +19,7 @@ import time
 
 from bootstrap import Container, build
 from consumers.broker import LocalBroker
+from consumers.loop import configure_logging
 from matcher.commands import Principal
 from models.events import Event
 from models.settings import Settings
@@ -92,8 +93,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)  # the client logs every partition reset at INFO
+    configure_logging()
 
     broker = None  # the local broker this run started, stopped again on exit (its log directory stays)
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
