@@ -39,7 +39,7 @@ class RoadshowService:
         rs = found.value
         if who.role == "admin" or (who.role == "organizer" and rs.organizer_id == who.entity_id):
             return rs
-        if who.role in ("investor", "founder") and self._invited_as(who, rs):
+        if who.role in ("investor", "founder") and self.invited_as(who, rs):
             return rs
         raise NotAllowed(f"roadshow {roadshow_id!r} belongs to another organizer")
 
@@ -51,9 +51,10 @@ class RoadshowService:
             items = list(self.view.roadshows.items())
         return [(rid, v.value) for rid, v in items
                 if who.role == "admin" or (who.role == "organizer" and v.value.organizer_id == who.entity_id)
-                or (who.role in ("investor", "founder") and self._invited_as(who, v.value))]
+                or (who.role in ("investor", "founder") and self.invited_as(who, v.value))]
 
-    def _invited_as(self, who: Principal, rs: Roadshow) -> list[Invitation]:
+    def invited_as(self, who: Principal, rs: Roadshow) -> list[Invitation]:
+        """The invitations of `rs` that `who` answers: its own as an investor, its projects' as a founder."""
         out = []
         for inv in rs.invitations:
             if inv.kind == "investor" and who.role == "investor" and inv.invitee_id == who.entity_id:
@@ -128,7 +129,7 @@ class RoadshowService:
             if found is None:
                 raise NotFound("roadshow", roadshow_id)
             rs = found.value
-            invitation = next((i for i in self._invited_as(who, rs) if i.invitee_id == invitee_id), None)
+            invitation = next((i for i in self.invited_as(who, rs) if i.invitee_id == invitee_id), None)
             if invitation is None:
                 raise NotAllowed(f"{invitee_id!r} has no invitation to this roadshow that you may answer")
             if invitation.status != "pending":

@@ -150,15 +150,24 @@ def greedy_schedule(problem: MeetingProblem) -> Schedule:
 # ---------------------------------------------------------------------------------------------- exports
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    """A user-chosen text cell made inert: names are typed by founders and investors, and a spreadsheet
+    would run `=HYPERLINK(...)` as a formula, so a leading quote makes it text (OWASP CSV injection)."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
 def to_csv(schedule: Schedule, names: Mapping[str, str] | None = None) -> str:
     """One row per meeting: slot, table, project, investor (ids and, if given, display names), score."""
     names = names or {}
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(["slot", "table", "project_id", "project_name", "investor_id", "investor_name", "score"])
-    for m in schedule.meetings:
-        w.writerow([m.slot, m.table, m.project_id, names.get(m.project_id, ""), m.investor_id,
-                    names.get(m.investor_id, ""), f"{m.score:.4f}"])
+    for m in schedule.meetings:  # numbers are ours, left as they are so the sheet can sort and sum them
+        w.writerow([m.slot, m.table, _cell(m.project_id), _cell(names.get(m.project_id, "")), _cell(m.investor_id),
+                    _cell(names.get(m.investor_id, "")), f"{m.score:.4f}"])
     return out.getvalue()
 
 

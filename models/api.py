@@ -28,7 +28,7 @@ from models.entities import (
     sector_list,
     stage_list,
 )
-from models.roadshows import Roadshow
+from models.roadshows import Invitation, Roadshow
 from models.taxonomy import FOUNDER_BACKGROUNDS, INVESTOR_KINDS, SECTORS, STAGES
 
 Role = Literal["admin", "registrar", "organizer", "investor", "founder"]
@@ -332,10 +332,38 @@ class RoadshowExpire(Body):
     older_than_hours: float = Field(default=72, ge=0, le=24 * 90)
 
 
+class MeetingPublic(BaseModel):
+    slot: int
+    table: int
+    project_id: str
+    investor_id: str
+
+
+class RoadshowPublic(BaseModel):
+    """What an invitee sees: the event's public facts, their own invitations and their own meetings. No
+    roster, picks, pins, exclusions or scores, and nothing about the other invitees."""
+
+    model_config = ConfigDict(extra="forbid")  # so the organizer's full roadshow never passes for this shape
+
+    title: str
+    theme: str
+    sectors: list[str]
+    city: str
+    date: date_type
+    start_time: time_type
+    slots: int
+    tables: int
+    slot_minutes: int
+    status: Literal["draft", "proposed", "inviting", "scheduled", "cancelled"]
+    invitations: list[Invitation]
+    schedule: list[MeetingPublic]
+
+
 class RoadshowView(BaseModel):
     id: str
     version: int
-    roadshow: Roadshow
+    roadshow: Roadshow | RoadshowPublic = Field(
+        description="the whole roadshow for its organizer and admins; the invitee's own part for invitees")
     names: dict[str, str] = Field(description="entity id -> display name, for every id the roadshow mentions")
     pair_scores: dict[str, dict[str, float]] = Field(
         default={}, description="organizers: investor id -> project id -> match score, for the roster's pairs")

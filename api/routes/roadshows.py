@@ -13,18 +13,29 @@ from api.routes import READ, WRITE
 from matcher.commands import Principal
 from matcher.errors import NotAllowed, NotFound
 from matcher.schedule import Meeting, Schedule, to_csv, to_ical
-from models.api import Accepted, RoadshowAdjust, RoadshowCreate, RoadshowExpire, RoadshowList, RoadshowView
-from models.roadshows import Roadshow
+from models.api import (
+    Accepted,
+    MeetingPublic,
+    RoadshowAdjust,
+    RoadshowCreate,
+    RoadshowExpire,
+    RoadshowList,
+    RoadshowPublic,
+    RoadshowView,
+)
+from models.roadshows import Invitation, Roadshow
 
 router = APIRouter(prefix="/v1/roadshows", tags=["roadshows"])
 RoadshowId = Annotated[str, Path(min_length=1, max_length=64)]
 InviteeId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-def _names(svc: ServicesDep, rs: Roadshow) -> dict[str, str]:
-    ids = set(rs.pinned) | set(rs.excluded) | {i.invitee_id for i in rs.invitations}
-    if rs.roster is not None:
-        ids |= set(rs.roster.project_ids) | set(rs.roster.investor_ids)
+def _names(svc: ServicesDep, rs: Roadshow | RoadshowPublic) -> dict[str, str]:
+    ids = {i.invitee_id for i in rs.invitations}
+    if isinstance(rs, Roadshow):
+        ids |= set(rs.pinned) | set(rs.excluded)
+        if rs.roster is not None:
+            ids |= set(rs.roster.project_ids) | set(rs.roster.investor_ids)
     ids |= {m.project_id for m in rs.schedule} | {m.investor_id for m in rs.schedule}
     names = {}
     for eid in ids:
@@ -47,10 +58,30 @@ def _pair_scores(svc: ServicesDep, rs: Roadshow) -> dict[str, dict[str, float]]:
     return scores
 
 
+def _full_view(rs: Roadshow, who: Principal) -> bool:
+    return who.role == "admin" or (who.role == "organizer" and rs.organizer_id == who.entity_id)
+
+
+def _public(rs: Roadshow, own: list[Invitation]) -> RoadshowPublic:
+    """An invitee's part of the roadshow: its own invitations, without `replaces` (it says who declined),
+    and its own meetings, without scores."""
+    mine = {i.invitee_id for i in own}
+    return RoadshowPublic(
+        title=rs.title, theme=rs.theme, sectors=rs.sectors, city=rs.city, date=rs.date, start_time=rs.start_time,
+        slots=rs.slots, tables=rs.tables, slot_minutes=rs.slot_minutes, status=rs.status,
+        invitations=[i.model_copy(update={"replaces": None}) for i in own],
+        schedule=[MeetingPublic(slot=m.slot, table=m.table, project_id=m.project_id, investor_id=m.investor_id)
+                  for m in rs.schedule if m.project_id in mine or m.investor_id in mine])
+
+
 def _view(svc: ServicesDep, roadshow_id: str, rs: Roadshow, who: Principal) -> RoadshowView:
-    scores = _pair_scores(svc, rs) if who.role in ("organizer", "admin") else {}
-    return RoadshowView(id=roadshow_id, version=svc.container.roadshows.version(roadshow_id), roadshow=rs,
-                        names=_names(svc, rs), pair_scores=scores)
+    version = svc.container.roadshows.version(roadshow_id)
+    if _full_view(rs, who):
+        return RoadshowView(id=roadshow_id, version=version, roadshow=rs, names=_names(svc, rs),
+                            pair_scores=_pair_scores(svc, rs))
+    # anyone else who got this far is an invitee (RoadshowService.get lets no one else through)
+    public = _public(rs, svc.container.roadshows.invited_as(who, rs))
+    return RoadshowView(id=roadshow_id, version=version, roadshow=public, names=_names(svc, public))
 
 
 @router.post("", status_code=202, responses=WRITE)
@@ -68,7 +99,8 @@ def list_roadshows(who: Who, svc: ServicesDep) -> RoadshowList:
 
 @router.get("/{roadshow_id}", responses=READ)
 def read_roadshow(roadshow_id: RoadshowId, who: Who, svc: ServicesDep) -> RoadshowView:
-    """A roadshow with its roster (objective, solver bound, gap, a reason per pick), invitations and schedule."""
+    """A roadshow with its roster (objective, solver bound, gap, a reason per pick), invitations and schedule;
+    an invitee gets the event's public facts and only its own invitations and meetings, without scores."""
     return _view(svc, roadshow_id, svc.container.roadshows.get(who, roadshow_id), who)
 
 
@@ -119,8 +151,13 @@ def _schedule(rs: Roadshow) -> Schedule:
 
 @router.get("/{roadshow_id}/schedule.csv", response_class=PlainTextResponse, responses=READ)
 def schedule_csv(roadshow_id: RoadshowId, who: Who, svc: ServicesDep) -> PlainTextResponse:
-    """The meeting schedule as CSV (slot, table, project, investor, score)."""
+    """The meeting schedule as CSV (slot, table, project, investor, score), for the organizer and admins."""
     rs = svc.container.roadshows.get(who, roadshow_id)
+    if not _full_view(rs, who):
+        # the sheet is the organizer's whole schedule with scores; like the calendar, an invitee gets only
+        # its own meetings, and the .ics already gives exactly those, so there is no second, trimmed CSV
+        raise NotAllowed("the schedule CSV is the organizer's; invitees download their own meetings from "
+                         f"/v1/roadshows/{roadshow_id}/schedule.ics?participant=<your investor or project id>")
     return PlainTextResponse(to_csv(_schedule(rs), _names(svc, rs)), media_type="text/csv",
                              headers={"Content-Disposition": f'attachment; filename="{roadshow_id}-schedule.csv"'})
 

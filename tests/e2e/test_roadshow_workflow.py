@@ -1,5 +1,5 @@
 """An organizer's roadshow over HTTP and the real broker: create, roster, invite, a decline and its
-backfill, accepts, schedule, CSV and iCalendar exports."""
+backfill, accepts, schedule, CSV and iCalendar exports; what the organizer and the invitees each see."""
 
 from __future__ import annotations
 
@@ -64,3 +64,33 @@ def test_roadshow_create_roster_invite_decline_backfill_accept_schedule(deployme
     other_investor = next(i for i in investors if i != investor_id)
     assert investors[investor_id].get(f"/v1/roadshows/{rid}/schedule.ics",
                                       params={"participant": other_investor}).status_code == 403
+
+    # the organizer keeps the whole picture: roster with its reasons, scores, everyone's answers
+    full = organizer.get(f"/v1/roadshows/{rid}").json()
+    assert full["pair_scores"] and full["roadshow"]["roster"]["picks"] and full["roadshow"]["pinned"] == []
+    assert all("score" in m for m in full["roadshow"]["schedule"])
+    assert {i["status"] for i in full["roadshow"]["invitations"]} == {"accepted", "declined"}
+    # an invitee sees the event, its own invitation and its own meetings; no scores, picks or other invitees
+    backfilled = backfill[0]["invitee_id"]
+    for invitee_id, client in ((investor_id, investors[investor_id]), (backfilled, founders[backfilled])):
+        r = client.get(f"/v1/roadshows/{rid}")
+        assert r.status_code == 200
+        view = r.json()
+        mine = view["roadshow"]
+        assert (mine["title"], mine["city"], mine["date"], mine["slots"], mine["status"]) == \
+            ("宁波智能制造路演", "", "2026-12-10", 2, "scheduled")
+        assert [(i["invitee_id"], i["status"], i["replaces"]) for i in mine["invitations"]] == \
+            [(invitee_id, "accepted", None)]  # a backfill does not say whom it replaces: that one declined
+        own = [m for m in full["roadshow"]["schedule"] if invitee_id in (m["project_id"], m["investor_id"])]
+        assert mine["schedule"] == [{k: m[k] for k in ("slot", "table", "project_id", "investor_id")} for m in own]
+        assert set(view["names"]) == {invitee_id} | {m[k] for m in own for k in ("project_id", "investor_id")}
+        assert not {"roster", "pinned", "excluded", "schedule_shortfalls"} & set(mine)
+        assert view["pair_scores"] == {} and '"score"' not in r.text and declining not in r.text
+        assert not any(p["en"] in r.text or p["zh"] in r.text for p in full["roadshow"]["roster"]["picks"])
+        assert client.get("/v1/roadshows").json()["data"] == [view]
+        sheet = client.get(f"/v1/roadshows/{rid}/schedule.csv")  # the whole schedule with scores: organizer's
+        assert sheet.status_code == 403 and "schedule.ics" in sheet.json()["detail"]
+    # the founder who declined sees that answer of its own, and nothing of who took the seat
+    r = founders[declining].get(f"/v1/roadshows/{rid}")
+    assert [(i["invitee_id"], i["status"]) for i in r.json()["roadshow"]["invitations"]] == [(declining, "declined")]
+    assert r.json()["roadshow"]["schedule"] == [] and backfilled not in r.text

@@ -32,6 +32,7 @@ from matcher.roster import (
 )
 from matcher.schedule import (
     CHINA,
+    Meeting,
     MeetingProblem,
     Schedule,
     greedy_schedule,
@@ -494,6 +495,19 @@ def test_csv_export_parses_back_to_the_meetings():
         assert float(row["score"]) == pytest.approx(mt.score, abs=1e-4)
     assert {r["project_name"] for r in rows if r["project_id"] == "p0"} <= {"视觉质检, Inc."}
     assert {r["investor_name"] for r in rows if r["investor_id"] == "i1"} <= {'He said "hi"'}
+
+
+@pytest.mark.parametrize("name", ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"])
+def test_csv_export_neutralises_names_that_a_spreadsheet_would_run_as_formulas(name):
+    meetings = (Meeting(1, 1, "p0", "i0", 0.5), Meeting(2, 1, "=p1", "i0", 0.25))
+    schedule = Schedule(meetings=meetings, objective=0.75, bound=0.75, gap=0.0, method="cp-sat", status="optimal")
+    text = to_csv(schedule, names={"p0": name, "i0": "宁波-智造 天使", "=p1": "A-1 Robotics"})
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows[0]["project_name"] == "'" + name  # a leading quote: the spreadsheet shows it as text
+    assert rows[1]["project_id"] == "'=p1"
+    assert [r["investor_name"] for r in rows] == ["宁波-智造 天使"] * 2  # ordinary names are unchanged
+    assert rows[1]["project_name"] == "A-1 Robotics"
+    assert [r["score"] for r in rows] == ["0.5000", "0.2500"] and rows[0]["slot"] == "1"  # numbers stay numbers
 
 
 def unfold(text: str) -> list[str]:
