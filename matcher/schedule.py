@@ -173,13 +173,14 @@ def to_csv(schedule: Schedule, names: Mapping[str, str] | None = None) -> str:
 
 def to_ical(schedule: Schedule, participant_id: str, event_date: date, start: clock, slot_minutes: int,
             names: Mapping[str, str] | None = None, *, tz: tzinfo = CHINA, event_id: str = "roadshow",
-            location: str = "", stamp: datetime | None = None) -> str:
+            location: str = "", stamp: datetime | None = None, sequence: int = 0) -> str:
     """A VCALENDAR with one VEVENT per meeting of `participant_id` (a project or an investor id).
 
     Slot k (1-based) starts at `start` + (k - 1) x slot_minutes, local time in `tz`; times are written in
     UTC. The UID of a meeting depends only on event_id, the date and the pair, so re-exporting after a
     change updates the same calendar entries. `stamp` (DTSTAMP) defaults to midnight of the event day, so
-    the output is a pure function of its inputs; pass the current time when publishing a change.
+    the output is a pure function of its inputs; pass the time of the change and a `sequence` that grows
+    with every change (the roadshow's version): calendar apps replace an entry only by a newer one.
     """
     if slot_minutes <= 0:
         raise ValueError(f"slot_minutes must be > 0; got {slot_minutes}")
@@ -199,6 +200,7 @@ def to_ical(schedule: Schedule, participant_id: str, event_date: date, start: cl
             f"UID:{_uid_part(event_id)}-{event_date:%Y%m%d}-{_uid_part(m.project_id)}-"
             f"{_uid_part(m.investor_id)}@matchmaker",
             f"DTSTAMP:{_utc(stamp)}",
+            f"SEQUENCE:{sequence}",
             f"DTSTART:{_utc(begin)}",
             f"DTEND:{_utc(begin + timedelta(minutes=slot_minutes))}",
             f"SUMMARY:{_text(f'Meeting with {names.get(other, other)} / 会面：{names.get(other, other)}')}",

@@ -172,7 +172,8 @@ def schedule_ical(roadshow_id: RoadshowId, who: Who, svc: ServicesDep,
         and p.value.owner == who.entity_id)
     if not own:
         raise NotAllowed("invitees download only their own calendar")
+    stored = svc.view.roadshows[roadshow_id]  # a rebuilt schedule must replace the entries calendars hold
     body = to_ical(_schedule(rs), participant, rs.date, rs.start_time, rs.slot_minutes, _names(svc, rs),
-                   event_id=roadshow_id, location=rs.city)
+                   event_id=roadshow_id, location=rs.city, stamp=stored.updated_at, sequence=stored.version)
     return PlainTextResponse(body, media_type="text/calendar",
                              headers={"Content-Disposition": f'attachment; filename="{roadshow_id}-{participant}.ics"'})

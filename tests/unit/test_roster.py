@@ -575,6 +575,10 @@ def test_ical_export_is_a_valid_calendar_of_the_participants_meetings():
         assert f"Meeting with {tricky} / 会面：{tricky}" in summaries
     # Stable: the same inputs give the same calendar, so UIDs survive a re-export.
     assert to_ical(schedule, who, date(2025, 3, 1), clock(14, 0), 20, names={other: tricky}) == text
+    # A later version of the schedule carries a higher SEQUENCE and its own DTSTAMP, so calendars replace entries.
+    changed = datetime(2025, 2, 20, 9, 30, tzinfo=UTC)
+    later = unfold(to_ical(schedule, who, date(2025, 3, 1), clock(14, 0), 20, stamp=changed, sequence=7))
+    assert "SEQUENCE:0" in lines and "SEQUENCE:7" in later and "DTSTAMP:20250220T093000Z" in later
 
 
 def test_ical_for_someone_without_meetings_is_an_empty_calendar():
