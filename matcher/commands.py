@@ -154,11 +154,14 @@ class CommandService:
             current = self._own_investor(who, investor_id)
             if current.status != "active":
                 raise Conflict(f"investor {investor_id!r} has withdrawn")
-            # An edit keeps a verification (a registrar re-checks changed profiles separately), but puts a rejected
-            # profile back in the registrar's queue: the edit is how its owner answers the rejection's reason.
-            verification = "pending" if current.verification == "rejected" else current.verification
-            investor = Investor.model_validate({**fields, "verification": verification,
+            investor = Investor.model_validate({**fields, "verification": current.verification,
                                                 "rejection_reason": current.rejection_reason, "status": "active"})
+            # Back to the registrar's queue: a rejected profile's edit (how its owner answers the reason), and a
+            # verified one whose identity changed (the registrar verified who the investor is, not its thesis).
+            # A registrar's own edit needs no second look.
+            if not who.is_staff() and (current.verification == "rejected" or (
+                    current.verification == "verified" and _identity(investor) != _identity(current))):
+                investor = investor.model_copy(update={"verification": "pending"})
             return self._publish("InvestorUpdated", investor_id, investor, who.actor, self.view.investors,
                                  expected_version)
 
@@ -272,3 +275,7 @@ class CommandService:
 def _version(store: dict, entity_id: str) -> int:
     found = store.get(entity_id)
     return 0 if found is None else found.version
+
+
+def _identity(investor: Investor) -> tuple[str, str, str]:
+    return investor.name, investor.kind, investor.organization

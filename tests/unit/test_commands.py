@@ -11,7 +11,7 @@ from matcher.commands import CommandService, Principal
 from matcher.errors import NotCaughtUp
 from matcher.ports import Delivery
 from matcher.view import ReadModel
-from tests.factories import event, project
+from tests.factories import event, investor, project
 
 FOUNDER = Principal("k-f", "founder", "f-1")
 
@@ -54,3 +54,22 @@ def test_a_read_model_that_never_catches_up_gets_a_clear_retry_instead_of_a_lost
     commands.set_project_status(FOUNDER, "p-1", "funded")
     with pytest.raises(NotCaughtUp, match="'p-1' is not applied yet; retry"):
         commands.set_project_status(FOUNDER, "p-1", "withdrawn")
+
+
+@pytest.mark.parametrize(("before", "change", "by_staff", "after"), [
+    ("verified", {"thesis": "只投硬科技"}, False, "verified"),  # the registrar checked who, not what it invests in
+    ("verified", {"name": "冒名基金 Impostor Fund"}, False, "pending"),
+    ("verified", {"organization": "另一家机构"}, False, "pending"),
+    ("verified", {"name": "钱塘天使（更名）"}, True, "verified"),  # a registrar's own edit
+    ("rejected", {"thesis": "附资金来源证明"}, False, "pending"),  # answering the rejection
+    ("pending", {"name": "新名字"}, False, "pending"),
+])
+def test_an_edit_sends_a_profile_back_to_review_when_what_the_registrar_checked_changed(before, change, by_staff,
+                                                                                        after):
+    view = ReadModel("none")
+    view.apply(event("InvestorRegistered", "i-1", investor(verification=before)))
+    commands = CommandService(view, LaggingPublisher(view, lag_s=0.0), Topics("t").for_event_type)
+    who = Principal("k-a", "admin", None) if by_staff else Principal("k-i", "investor", "i-1")
+    fields = investor(**change).model_dump(exclude={"verification", "rejection_reason", "status"})
+    commands.update_investor(who, "i-1", fields, expected_version=1)
+    assert commands.publisher.events[-1].payload.verification == after
