@@ -264,7 +264,7 @@ class WebhookWorker:
         blocked = False
         try:
             if s is None or not s.webhook_url:
-                raise httpx.InvalidURL("the recipient has no webhook URL any more")
+                raise BlockedDestination("the recipient has no webhook URL any more")
             urls, host, extensions = pinned_destination(s.webhook_url, self.settings.webhook_allow_private_networks)
             for n, url in enumerate(urls):
                 try:
@@ -275,7 +275,7 @@ class WebhookWorker:
                         raise
             status = response.status_code
             error = None if 200 <= status < 300 else f"HTTP {status}"
-        except BlockedDestination as exc:
+        except (BlockedDestination, httpx.InvalidURL) as exc:  # retrying would not help (InvalidURL: no HTTPError)
             error, blocked = str(exc), True
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:1000]

@@ -263,6 +263,13 @@ def test_signed_webhooks_retry_until_delivered_and_dead_letter_after_the_last_at
     assert {s.status for s in restarted.store.alert_status.values()} == {"delivered", "dead"}
 
 
+def test_a_push_whose_recipient_removed_its_webhook_url_ends_dead_instead_of_stopping_the_worker(rig):
+    worker = rig.start_worker()
+    outcome = worker._attempt(webhooks.Push(delivery_id="0123456789abcdef", recipient="investor:i-gone",
+                                            kind="instant", alert_ids=("fedcba9876543210",), attempt=1))[1]
+    # (it raised httpx.InvalidURL, which is no httpx.HTTPError: the pool re-raised it and the worker stopped)
+    assert (outcome.status, outcome.error) == ("dead", "the recipient has no webhook URL any more")
+
 def test_webhooks_into_the_servers_own_network_are_refused_unless_allowed(rig, receiver):
     """A name that resolves to an internal address (localhost here; in the attack, a name re-pointed after it was
     saved) gets no POST: its delivery is dead at the first attempt, with the reason, and dead-lettered. Where private
