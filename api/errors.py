@@ -22,7 +22,7 @@ def _quoted_choices(expected: str) -> str:
     return re.sub(r"'([^']*)'", r"\1", expected).replace(" or ", ", ")
 
 
-def _message(err: Mapping[str, Any], name: str) -> str:
+def _message(err: Mapping[str, Any]) -> str:
     kind, ctx, given = err.get("type", ""), err.get("ctx") or {}, err.get("input")
     got = f"; got {_shown(given)}" if isinstance(given, str | int | float | bool) or given is None else ""
     match kind:
@@ -31,8 +31,8 @@ def _message(err: Mapping[str, Any], name: str) -> str:
         case "missing":
             return "is required"
         case "literal_error" | "enum":
-            # the domain's wording, so that query parameters read like body fields
-            return f"{name} must be one of {_quoted_choices(str(ctx.get('expected', '')))}{got}"
+            # the domain's wording (`must be one of a, b`), so that query parameters read like body fields
+            return f"must be one of {_quoted_choices(str(ctx.get('expected', '')))}{got}"
         case "greater_than":
             return f"must be > {ctx.get('gt')}{got}"
         case "greater_than_equal":
@@ -84,6 +84,14 @@ def _field(loc: Iterable[Any], message: str) -> str:
     return leading.group(1) if leading else (source or "body")
 
 
+def _without_field(field: str, message: str) -> str:
+    """`reason is required...` shown under `reason` -> `is required...`: the field is said once, as `field`."""
+    for name in (field, field.rpartition(".")[2]):
+        if message.startswith(name + " "):
+            return message[len(name) + 1:]
+    return message
+
+
 def validation_errors(errors: Iterable[Mapping[str, Any]]) -> ErrorBody:
     """pydantic/FastAPI errors -> one `field: message` per problem."""
     fields = []
@@ -94,17 +102,20 @@ def validation_errors(errors: Iterable[Mapping[str, Any]]) -> ErrorBody:
             continue
         if err.get("type") == "json_invalid":
             loc = ["body"]
-        raw = str(err.get("msg", "")).removeprefix("Value error, ")
+        # only our own messages may name a field: pydantic's say "Input should be..." ("Input" is no field)
+        own = err.get("type") in ("value_error", "assertion_error")
+        raw = str(err.get("msg", "")).removeprefix("Value error, ") if own else ""
         field = _field(loc, raw)
-        name = next((str(p) for p in reversed(loc) if not isinstance(p, int) and str(p) not in _SOURCES), field)
-        fields.append(FieldError(field=field, message=_message(err, name)))
+        fields.append(FieldError(field=field, message=_without_field(field, _message(err))))
     return ErrorBody(detail="; ".join(f"{f.field}: {f.message}" for f in fields), errors=fields)
 
 
 def domain_error(message: str) -> ErrorBody:
-    """A domain message names its field first (`ticket_min must be <= ticket_max`)."""
+    """A domain message names its field first (`ticket_min must be <= ticket_max`): that becomes the field, and
+    the rest the message (`ticket_min: must be <= ticket_max`)."""
     leading = _LEADING_FIELD.match(message)
     if leading is None:
         return ErrorBody(detail=message)
-    return ErrorBody(detail=f"{leading.group(1)}: {message}",
-                     errors=[FieldError(field=leading.group(1), message=message)])
+    field = leading.group(1)
+    shown = _without_field(field, message)
+    return ErrorBody(detail=f"{field}: {shown}", errors=[FieldError(field=field, message=shown)])

@@ -170,8 +170,8 @@ class MatchService:
         _check_page(k, offset)
         if side not in ("projects", "investors"):
             raise InvalidRequest(f"side must be one of projects, investors; got {side!r}")
-        if not text.strip():
-            raise InvalidRequest("q must not be empty")
+        if not any(c.isalnum() for c in text):  # "***" has nothing to match, yet its vector is near everything
+            raise InvalidRequest(f"q must contain a letter or digit (Chinese, English or mixed); got {text[:40]!r}")
         vec = self.encoder.encode_queries([text])[0] if self.encoder is not None else None
         with self.view.lock:
             sparse_index = self.view.project_text if side == "projects" else self.view.investor_text

@@ -8,14 +8,15 @@ records share a partition (its rate limit and digest queue are handled by one de
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AwareDatetime, Field, StringConstraints, field_validator, model_validator
+from pydantic import AwareDatetime, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
-from models.entities import City, EntityId, Strict, check_ticket_range, sector_list, stage_list
+from models.entities import City, EntityId, PlainText, Strict, check_ticket_range, from_log, sector_list, stage_list
 
 RecipientRole = Literal["investor", "founder"]
 AlertMode = Literal["instant", "daily", "weekly", "off"]
@@ -23,6 +24,8 @@ DeliveryStatus = Literal["queued", "delivered", "retrying", "dead"]
 Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16,64}$")]
 MAX_ALERTS_PER_DELIVERY = 200
 _TERM_SPLIT = re.compile(r"[\s,，、;；]+")
+_DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 
 def recipient_key(role: str, recipient_id: str) -> str:
@@ -52,9 +55,9 @@ class SavedSearch(Strict):
     owner_role: RecipientRole
     owner_id: EntityId
     project_id: EntityId | None = None
-    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), PlainText] = ""
     # every term must appear in the counterpart's text (name, summary, thesis, sectors...), any language
-    text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), PlainText] = ""
     sectors: list[str] = []
     stages: list[str] = []
     cities: list[City] = Field(default=[], max_length=20)
@@ -81,14 +84,46 @@ class SavedSearch(Strict):
         return recipient_key(self.owner_role, self.owner_id)
 
 
-def check_webhook_url(value: object) -> object:
+def _valid_host(host: str) -> bool:
+    """An IP literal or a DNS name (letters, digits, hyphens and dots; international names via IDNA)."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    labels = ascii_host.removesuffix(".").split(".")
+    return len(ascii_host) <= 253 and all(_DNS_LABEL.match(label) for label in labels)
+
+
+def check_webhook_url(value: object, info: ValidationInfo) -> object:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > 2000:
         raise ValueError("webhook_url must be an http or https URL of at most 2000 characters")
-    parts = urlsplit(value)
+    if from_log(info):  # the checks below came later: settings the log holds stay readable (the worker refuses
+        return value    # to push to such a URL anyway)
+    if _SPACE_OR_CONTROL.search(value):
+        # urlsplit silently drops tabs and newlines, so the URL checked would not be the URL stored
+        raise ValueError("webhook_url must not contain spaces or control characters; percent-encode them")
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. a bracketed host that is no IPv6 address
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"webhook_url must be an http or https URL with a host; got {value[:80]!r}")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or above 65535
+        port = 0
+    if port == 0:
+        raise ValueError(f"webhook_url port must be 1-65535; got {parts.netloc.rpartition(':')[2][:20]!r}")
+    if not _valid_host(parts.hostname):
+        raise ValueError(f"webhook_url host {parts.hostname[:80]!r} is not a valid host name: use letters, digits, "
+                         "hyphens and dots, or an IP address")
     if parts.username or parts.password:
         # the URL is stored in the event log: credentials in it would leak to every reader of the log
         raise ValueError("webhook_url must not contain credentials; verify our signature instead")

@@ -22,18 +22,19 @@ from models.entities import (
     EntityId,
     LongText,
     Name,
+    PlainText,
     PortfolioCompany,
     check_ticket_range,
     one_of,
     sector_list,
     stage_list,
 )
-from models.roadshows import Invitation, Roadshow
+from models.roadshows import Invitation, Roadshow, RoadshowDate, check_sector_quota
 from models.taxonomy import FOUNDER_BACKGROUNDS, INVESTOR_KINDS, SECTORS, STAGES
 
 Role = Literal["admin", "registrar", "organizer", "investor", "founder"]
 FeedbackAction = Literal["viewed", "saved", "passed", "meeting_requested", "invested"]
-Summary = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT)]
+Summary = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT), PlainText]
 Amount = Annotated[int, Field(gt=0, le=10_000_000_000)]
 # Query parameters: validated by FastAPI, so their errors name the parameter (Literals built from the taxonomy).
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ class ProjectCreate(Body):
     amount_sought_cny: Amount
     city: City
     founder_background: str = Field(json_schema_extra=_codes(FOUNDER_BACKGROUNDS))
-    incubator: Annotated[str, StringConstraints(max_length=200)] | None = None
+    incubator: Annotated[str, StringConstraints(max_length=200), PlainText] | None = None
     team_size: int = Field(default=1, ge=1, le=100_000)
     traction: LongText = ""
     contact: Contact = Contact()
@@ -114,7 +115,7 @@ class ProjectList(BaseModel):
 class InvestorCreate(Body):
     name: Name
     kind: str = Field(json_schema_extra=_codes(INVESTOR_KINDS))
-    organization: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    organization: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), PlainText] = ""
     thesis: Summary
     sectors: list[str] = Field(json_schema_extra=_code_list(SECTORS))
     stages: list[str] = Field(json_schema_extra=_code_list(STAGES, len(STAGES)))
@@ -172,7 +173,7 @@ class InvestorList(BaseModel):
 
 
 class Rejection(Body):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000), PlainText]
 
 
 # ---- matches ------------------------------------------------------------------------------------------
@@ -211,7 +212,7 @@ class MatchPage(BaseModel, Generic[T]):
 class FeedbackCreate(Body):
     project_id: EntityId
     action: FeedbackAction
-    reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    reason: Annotated[str, StringConstraints(max_length=1000), PlainText] | None = None
 
     @model_validator(mode="after")
     def _pass_has_reason(self) -> FeedbackCreate:
@@ -223,11 +224,11 @@ class FeedbackCreate(Body):
 class IntroCreate(Body):
     project_id: EntityId
     investor_id: EntityId
-    message: Annotated[str, StringConstraints(max_length=2000)] = ""
+    message: Annotated[str, StringConstraints(max_length=2000), PlainText] = ""
 
 
 class IntroDecline(Body):
-    reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    reason: Annotated[str, StringConstraints(max_length=1000), PlainText] | None = None
 
 
 class IntroContacts(BaseModel):
@@ -266,7 +267,7 @@ class KeyCreate(Body):
     role: Role
     entity_id: EntityId | None = Field(default=None, description="the investor, founder account or organizer "
                                                                  "the key acts for (required for those roles)")
-    label: Annotated[str, StringConstraints(max_length=200)] = ""
+    label: Annotated[str, StringConstraints(max_length=200), PlainText] = ""
 
 
 class KeyIssued(Accepted):
@@ -304,11 +305,11 @@ class Readiness(BaseModel):
 
 # ---- roadshows ----------------------------------------------------------------------------------------
 class RoadshowCreate(Body):
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    theme: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), PlainText]
+    theme: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), PlainText]
     sectors: list[str] = []
-    city: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] = ""
-    date: date_type
+    city: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50), PlainText] = ""
+    date: RoadshowDate
     start_time: time_type = time_type(14, 0)
     n_projects: int = Field(ge=1, le=100, description="project pitch slots")
     m_investors: int = Field(ge=1, le=500, description="investor seats")
@@ -320,6 +321,9 @@ class RoadshowCreate(Body):
     sector_quota: dict[str, int] = Field(default={}, description="sector code -> most projects of that sector")
     min_fits: int = Field(default=1, ge=0, le=20, description="each pick fits at least this many chosen counterparts")
     fit_threshold: float = Field(default=0.3, ge=0, le=1, description="a pair fits when its match score is above this")
+
+    # the roadshow's own check, before lax int parsing turns `true` into 1
+    _quota = field_validator("sector_quota", mode="before")(check_sector_quota)
 
 
 class RoadshowAdjust(Body):

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator, model
 
 from models.alerts import AlertMode, RecipientRole, check_webhook_url
 from models.api import Body, ReasonOut
-from models.entities import City, EntityId, check_ticket_range, sector_list, stage_list
+from models.entities import City, EntityId, PlainText, check_ticket_range, sector_list, stage_list
 from models.taxonomy import SECTORS, STAGES
 
 SIGNATURE_HELP = ("Each webhook POST carries `X-Matchmaker-Timestamp` (Unix seconds) and `X-Matchmaker-Signature: "
@@ -22,8 +22,8 @@ SIGNATURE_HELP = ("Each webhook POST carries `X-Matchmaker-Timestamp` (Unix seco
 
 # ---- saved searches -----------------------------------------------------------------------------------
 class SavedSearchCreate(Body):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
-    text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = Field(
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), PlainText] = ""
+    text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), PlainText] = Field(
         default="", description="terms separated by spaces or commas; every term must occur in the counterpart")
     sectors: list[str] = Field(default=[], json_schema_extra={"items": {"type": "string", "enum": list(SECTORS)},
                                                               "maxItems": 8})

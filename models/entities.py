@@ -6,17 +6,49 @@ topics are compacted: only the latest event per key survives, so it must be enou
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from models.taxonomy import FOUNDER_BACKGROUNDS, INVESTOR_KINDS, SECTORS, STAGES
 
 MAX_TEXT = 5000
+# C0 controls (and DEL) other than tab, newline and carriage return: invisible, they break CSV/iCal exports, logs
+# and terminals, and NUL is refused by many stores; nobody types them
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def from_log(info: ValidationInfo) -> bool:
+    """Whether the value is read back from the event log (`decode_event`) rather than entered now. Checks added
+    after the log accepted an event skip it there: a replica rebuilding from the log must not drop what an
+    earlier version accepted."""
+    return bool(info.context and info.context.get("from_log"))
+
+
+def no_control_chars(value: str, info: ValidationInfo) -> str:
+    """The one check of user-entered text (names, summaries, reasons...); the error's location names the field."""
+    bad = None if from_log(info) else _CONTROL.search(value)
+    if bad is not None:
+        raise ValueError(f"must not contain control characters (U+{ord(bad.group()):04X})")
+    return value
+
+
+# add to the Annotated[str, ...] of every field a user types into
+PlainText = AfterValidator(no_control_chars)
 EntityId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TEXT)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), PlainText]
+City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), PlainText]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TEXT), PlainText]
 
 
 def one_of(field: str, vocabulary: dict[str, tuple[str, str]], value: object) -> str:
@@ -56,9 +88,10 @@ class Strict(BaseModel):
 class Contact(Strict):
     """Private: shown only to a counterpart with an accepted introduction."""
 
-    email: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
-    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
-    wechat: Annotated[str, StringConstraints(max_length=60)] | None = None
+    email: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+                     PlainText] | None = None
+    phone: Annotated[str, StringConstraints(max_length=40), PlainText] | None = None
+    wechat: Annotated[str, StringConstraints(max_length=60), PlainText] | None = None
 
 
 ProjectStatus = Literal["open", "funded", "withdrawn"]
@@ -66,13 +99,13 @@ ProjectStatus = Literal["open", "funded", "withdrawn"]
 
 class Project(Strict):
     name: Name
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT)]
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT), PlainText]
     sectors: list[str]
     stage: str
     amount_sought_cny: int = Field(gt=0, le=10_000_000_000)
     city: City
     founder_background: str
-    incubator: Annotated[str, StringConstraints(max_length=200)] | None = None
+    incubator: Annotated[str, StringConstraints(max_length=200), PlainText] | None = None
     team_size: int = Field(default=1, ge=1, le=100_000)
     traction: LongText = ""
     contact: Contact = Contact()
@@ -101,8 +134,8 @@ InvestorStatus = Literal["active", "withdrawn"]
 class Investor(Strict):
     name: Name
     kind: str
-    organization: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
-    thesis: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT)]
+    organization: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), PlainText] = ""
+    thesis: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT), PlainText]
     sectors: list[str]
     stages: list[str]
     ticket_min_cny: int = Field(gt=0, le=10_000_000_000)
@@ -112,7 +145,7 @@ class Investor(Strict):
     portfolio: list[PortfolioCompany] = Field(default=[], max_length=2000)
     contact: Contact = Contact()
     verification: Verification = "pending"
-    rejection_reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    rejection_reason: Annotated[str, StringConstraints(max_length=1000), PlainText] | None = None
     status: InvestorStatus = "active"
 
     _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v))

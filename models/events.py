@@ -7,7 +7,16 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 from models.alerts import ALERT_PAYLOADS
 from models.entities import EntityId, Investor, Project, Strict
@@ -100,7 +109,7 @@ class Event(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _typed_payload(cls, data: Any) -> Any:
+    def _typed_payload(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict):
             return data
         kind = data.get("type")
@@ -110,7 +119,7 @@ class Event(BaseModel):
         model = PAYLOADS[kind]
         if not isinstance(payload, model):
             try:
-                payload = model.model_validate(payload)
+                payload = model.model_validate(payload, context=info.context)
             except ValidationError as exc:
                 raise ValueError(describe(exc, prefix="payload")) from None
         return {**data, "payload": payload}
@@ -166,7 +175,7 @@ def decode_event(raw: bytes | None) -> Event:
     if data.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
         raise InvalidEvent(f"schema_version must be {SCHEMA_VERSION}; got {data.get('schema_version')!r}")
     try:
-        return Event.model_validate(data)
+        return Event.model_validate(data, context={"from_log": True})
     except ValidationError as exc:
         raise InvalidEvent(describe(exc)) from None
 

@@ -9,12 +9,35 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
-from models.entities import EntityId, Strict, one_of, sector_list
+from models.entities import EntityId, PlainText, Strict, from_log, one_of, sector_list
 from models.taxonomy import SECTORS
 
 InviteeKind = Literal["project", "investor"]
+FIRST_DATE, LAST_DATE = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def _sensible_date(value: date, info: ValidationInfo) -> date:
+    # fixed bounds, not "from today": they catch typos and absurd years such as 1900, and stay true
+    if not from_log(info) and not FIRST_DATE <= value <= LAST_DATE:
+        raise ValueError(f"must be between {FIRST_DATE} and {LAST_DATE}; got {value}")
+    return value
+
+
+RoadshowDate = Annotated[date, AfterValidator(_sensible_date),
+                         Field(description=f"the event's day, {FIRST_DATE} to {LAST_DATE}")]
+
+
+def check_sector_quota(value: object, info: ValidationInfo) -> object:
+    if not isinstance(value, dict):
+        raise ValueError("sector_quota must map sector codes to the most projects of that sector")
+    for code, limit in value.items():
+        one_of("sector_quota key", SECTORS, code)
+        # bool is an int in Python: without its own check `true` would pass as a quota of 1 (as the log may hold)
+        if (isinstance(limit, bool) and not from_log(info)) or not isinstance(limit, int) or limit < 0:
+            raise ValueError(f"sector_quota[{code}] must be an integer >= 0; got {limit!r}")
+    return value
 
 
 class Invitation(Strict):
@@ -56,11 +79,11 @@ class ScheduledMeeting(Strict):
 
 class Roadshow(Strict):
     organizer_id: EntityId
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    theme: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), PlainText]
+    theme: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), PlainText]
     sectors: list[str] = []
-    city: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] = ""
-    date: date
+    city: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50), PlainText] = ""
+    date: RoadshowDate
     start_time: time = time(14, 0)
     n_projects: int = Field(ge=1, le=100)
     m_investors: int = Field(ge=1, le=500)
@@ -82,16 +105,7 @@ class Roadshow(Strict):
 
     _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v, allow_empty=True))
 
-    @field_validator("sector_quota", mode="before")
-    @classmethod
-    def _quota(cls, value: object) -> dict[str, int]:
-        if not isinstance(value, dict):
-            raise ValueError("sector_quota must map sector codes to the most projects of that sector")
-        for code, limit in value.items():
-            one_of("sector_quota key", SECTORS, code)
-            if not isinstance(limit, int) or limit < 0:
-                raise ValueError(f"sector_quota[{code}] must be an integer >= 0; got {limit!r}")
-        return value
+    _quota = field_validator("sector_quota", mode="before")(check_sector_quota)
 
     @model_validator(mode="after")
     def _room(self) -> Roadshow:

@@ -15,10 +15,19 @@ from api.pagination import MAX_OFFSET, decode_cursor, encode_cursor, next_cursor
 from matcher.errors import InvalidRequest
 from matcher.ports import Delivery
 from matcher.view import ReadModel
-from models.api import InvestorCreate, InvestorPublic, ProjectCreate, ProjectPrivate, ProjectPublic
+from models.api import (
+    FeedbackCreate,
+    InvestorCreate,
+    InvestorPublic,
+    ProjectCreate,
+    ProjectPrivate,
+    ProjectPublic,
+    RoadshowCreate,
+)
+from models.api_alerts import AlertSettingsUpdate
 from models.entities import Investor, Project
 from models.events import ApiKey
-from tests.factories import event, project
+from tests.factories import event, project, roadshow
 
 
 def test_request_shapes_carry_exactly_the_fields_a_caller_may_set():
@@ -44,14 +53,19 @@ def test_request_shapes_reject_like_the_entities_do():
 
 @pytest.mark.parametrize(("error", "field", "message"), [
     ({"type": "literal_error", "loc": ("query", "stage", 0), "msg": "", "input": "series z",
-      "ctx": {"expected": "'idea', 'seed' or 'a'"}}, "stage", "stage must be one of idea, seed, a; got 'series z'"),
+      "ctx": {"expected": "'idea', 'seed' or 'a'"}}, "stage", "must be one of idea, seed, a; got 'series z'"),
     ({"type": "missing", "loc": ("body", "name"), "msg": "Field required", "input": {}}, "name", "is required"),
     ({"type": "greater_than", "loc": ("body", "amount_sought_cny"), "msg": "", "input": -5, "ctx": {"gt": 0}},
      "amount_sought_cny", "must be > 0; got -5"),
     ({"type": "value_error", "loc": ("body",), "msg": "Value error, ticket_min_cny must be <= ticket_max_cny",
-      "input": {}}, "ticket_min_cny", "ticket_min_cny must be <= ticket_max_cny"),
+      "input": {}}, "ticket_min_cny", "must be <= ticket_max_cny"),
     ({"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}, "body",
      "a JSON body is required"),
+    # a body that is no JSON object: pydantic's "Input should be..." names no field
+    ({"type": "model_attributes_type", "loc": ("body",), "msg": "Input should be a valid dictionary or object to "
+      "extract fields from", "input": [1, 2]}, "body", "must be a JSON object"),
+    ({"type": "dict_type", "loc": ("body",), "msg": "Input should be a valid dictionary", "input": "str"}, "body",
+     "must be a JSON object"),
 ])
 def test_validation_errors_name_the_field_and_what_is_accepted(error, field, message):
     body = validation_errors([error])
@@ -59,10 +73,88 @@ def test_validation_errors_name_the_field_and_what_is_accepted(error, field, mes
     assert body.detail == f"{field}: {message}"
 
 
-def test_domain_messages_keep_their_wording_and_gain_a_field():
+def test_domain_messages_gain_a_field_and_say_it_once():
     body = domain_error("ticket_min must be <= ticket_max")
-    assert body.detail == "ticket_min: ticket_min must be <= ticket_max" and body.errors[0].field == "ticket_min"
+    assert body.detail == "ticket_min: must be <= ticket_max" and body.errors[0].field == "ticket_min"
+    assert body.errors[0].message == "must be <= ticket_max"
+    assert domain_error("X-Wait-For must be an offset_token").detail == "X-Wait-For: must be an offset_token"
     assert domain_error("something odd").errors == []
+
+
+def _problems(model: type, data: dict) -> dict[str, str]:
+    with pytest.raises(ValidationError) as err:
+        model.model_validate(data)
+    body = validation_errors(err.value.errors())
+    assert body.detail == "; ".join(f"{e.field}: {e.message}" for e in body.errors)
+    return {e.field: e.message for e in body.errors}
+
+
+def test_a_field_named_by_its_own_message_is_said_once():
+    assert _problems(FeedbackCreate, {"project_id": "p-1", "action": "passed"}) == {
+        "reason": "is required when action is 'passed'"}
+    assert _problems(FeedbackCreate, {"project_id": "p-1", "action": "liked"})["action"].startswith(
+        "must be one of viewed, saved, passed")
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"name": "\x00abc"}, "name"),
+    ({"summary": "a\x1bb"}, "summary"),
+    ({"traction": "\x7f"}, "traction"),
+    ({"city": "宁\x08波"}, "city"),
+    ({"incubator": "\x00"}, "incubator"),
+    ({"contact": {"phone": "138\x00"}}, "contact.phone"),
+])
+def test_user_text_with_control_characters_is_rejected_naming_the_field(change, field):
+    body = project().model_dump(exclude={"status", "owner"})
+    problems = _problems(ProjectCreate, {**body, **change})
+    assert list(problems) == [field] and problems[field].startswith("must not contain control characters (U+00")
+    with pytest.raises(ValidationError, match="must not contain control characters"):
+        Project.model_validate({**body, **change})  # the event payload rejects it too
+
+
+def test_tabs_and_newlines_are_fine_in_user_text():
+    body = project().model_dump(exclude={"status", "owner"})
+    text = "第一行\n\tsecond line\r\nthird"
+    assert ProjectCreate.model_validate({**body, "summary": text}).summary == text
+
+
+_ROADSHOW = {"title": "t", "theme": "机器人", "date": "2026-12-10", "n_projects": 2, "m_investors": 2}
+
+
+@pytest.mark.parametrize(("change", "field", "says"), [
+    ({"sector_quota": {"ai": True}}, "sector_quota", "sector_quota[ai] must be an integer >= 0; got True"),
+    ({"sector_quota": {"ai": -1}}, "sector_quota", "sector_quota[ai] must be an integer >= 0; got -1"),
+    ({"date": "1900-01-01"}, "date", "must be between 2000-01-01 and 2099-12-31; got 1900-01-01"),
+    ({"date": "2100-01-01"}, "date", "must be between 2000-01-01 and 2099-12-31; got 2100-01-01"),
+    ({"title": "a\x00"}, "title", "must not contain control characters (U+0000)"),
+])
+def test_bad_roadshow_fields_are_rejected_by_the_request_and_the_entity(change, field, says):
+    assert _problems(RoadshowCreate, {**_ROADSHOW, **change}) == {field: says}
+    with pytest.raises(ValidationError, match=field):
+        roadshow(**change)
+    assert RoadshowCreate.model_validate({**_ROADSHOW, "sector_quota": {"ai": 2}}).sector_quota == {"ai": 2}
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("http://example.com:99999/", "port must be 1-65535; got '99999'"),
+    ("http://example.com:0/", "port must be 1-65535; got '0'"),
+    ("http://example.com:http/", "port must be 1-65535; got 'http'"),
+    ("http://exa mple.com/", "must not contain spaces or control characters"),
+    ("http://exa\tmple.com/", "must not contain spaces or control characters"),
+    ("http://exa_mple.com/", "host 'exa_mple.com' is not a valid host name"),
+    ("http://-bad-.example/", "is not a valid host name"),
+    ("http://a..b/", "is not a valid host name"),
+    ("http://[not-ip]/", "must be an http or https URL with a host"),
+])
+def test_a_bad_webhook_url_names_what_is_wrong(url, says):
+    problems = _problems(AlertSettingsUpdate, {"webhook_url": url})
+    assert list(problems) == ["webhook_url"] and says in problems["webhook_url"], problems
+
+
+@pytest.mark.parametrize("url", ["https://hooks.example:8443/in?x=1", "http://[::1]:65535/x", "http://10.0.0.7/hook",
+                                 "https://例子.中国/hook", "https://hooks.example./in"])
+def test_good_webhook_urls_pass(url):
+    assert AlertSettingsUpdate.model_validate({"webhook_url": url}).webhook_url == url
 
 
 @pytest.mark.parametrize("offset", [0, 10, MAX_OFFSET])

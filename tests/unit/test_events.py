@@ -103,3 +103,23 @@ def test_of_two_writes_at_one_version_the_later_wins_and_redeliveries_change_not
     assert live.apply_vector("projects", vector("text-b", -1.0))  # the later text's vector, same version
     assert not live.apply_vector("projects", vector("text-b", -1.0))  # redelivered
     assert live.project_index is not None and live.project_index.get("p-1")[0] < 0
+
+
+def test_checks_added_later_refuse_new_input_but_never_an_event_the_log_already_holds():
+    from pydantic import ValidationError
+
+    from models.entities import Project
+    from models.roadshows import Roadshow
+
+    old = _raw(**{"payload.name": "\x00abc"})  # accepted before control characters were refused
+    assert decode_event(old).payload.name == "\x00abc"
+    fields = json.loads(old)["payload"]
+    with pytest.raises(ValidationError, match="must not contain control characters \\(U\\+0000\\)"):
+        Project.model_validate(fields)
+    roadshow = {"organizer_id": "org-1", "title": "t", "theme": "t", "date": "1900-01-01", "n_projects": 1,
+                "m_investors": 1, "sector_quota": {"ai": True}}
+    stored = event("RoadshowCreated", "r-1", Roadshow.model_validate(roadshow, context={"from_log": True}))
+    assert decode_event(stored.to_bytes()).payload.date.year == 1900
+    with pytest.raises(ValidationError, match="date") as refused:
+        Roadshow.model_validate(roadshow)
+    assert "sector_quota" in str(refused.value)
