@@ -666,7 +666,9 @@ async function loadPending(box) {
         h("td", {}, inv.sectors.map((c) => h("span", { class: "tag", text: I18N.label("sectors", c) }))),
         h("td", { text: inv.stages.map((c) => I18N.label("stages", c)).join(", ") }),
         h("td", { text: `${money(inv.ticket_min_cny)} – ${money(inv.ticket_max_cny)}` }),
-        h("td", { text: inv.cities.join(", ") }), h("td", { class: "meta", text: inv.thesis }),
+        h("td", { text: inv.cities.join(", ") }),
+        h("td", { class: "meta" }, inv.thesis,  // back in review after a rejection: what the registrar said then
+          inv.rejection_reason ? h("p", { class: "previous-rejection", text: `${t("previously_rejected")} ${inv.rejection_reason}` }) : null),
         h("td", { class: "actions" },
           h("button", { class: "primary act-verify", text: t("verify"), onclick: () => review("verify") }),
           reason, h("button", { class: "danger act-reject", text: t("reject"), onclick: () => review("reject", { reason: reason.value }) }), err));

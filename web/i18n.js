@@ -51,6 +51,7 @@ const MESSAGES = {
   accept: ["接受", "Accept"], decline: ["拒绝", "Decline"], status: ["状态", "Status"], contacts: ["联系方式", "Contacts"],
   no_intros: ["暂无引荐", "No introductions"],
   invitations: ["路演邀请", "Roadshow invitations"], no_invitations: ["暂无邀请", "No invitations"],
+  previously_rejected: ["上次驳回原因：", "Rejected before:"],
   rejected: ["您的登记未通过审核；修改资料后将重新进入审核。原因：", "Your registration was rejected; updating your profile sends it back for review. Reason:"],
   not_verified: ["您的资料尚未通过审核，审核通过后开放项目推荐。", "Your profile is not verified yet; the feed opens once a registrar verifies it."],
   // founder

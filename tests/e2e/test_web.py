@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.helpers import accepted, register, seed_market, submit, uid, waiting
+from tests.e2e.helpers import accepted, investor_body, register, seed_market, submit, uid, waiting
 
 pytestmark = [pytest.mark.browser, pytest.mark.kafka]
 
@@ -114,6 +114,26 @@ def test_investor_verified_on_the_registrar_page_saves_and_passes_and_the_passed
     assert not page.locator(".feed-item .reasons li").first.inner_text().isascii()
     shot(page, "investor_feed_after_pass_zh")
 
+
+def test_a_rejected_investor_reads_the_reason_and_its_edit_shows_the_registrar_the_earlier_one(deployment, new_page):
+    dep = deployment
+    registrar = dep.as_role("registrar")
+    client, investor_id, token = register(dep, None, name="驳回天使 Rejected Angels")
+    _, token = accepted(registrar.post(f"/v1/investors/{investor_id}/reject", headers=waiting(token),
+                                       json={"reason": "无法核实资金来源 source of funds unverified"}))
+    page = new_page()
+    sign_in(page, dep, "investor", investor_id)
+    page.wait_for_selector("#feed .empty:has-text('source of funds unverified')")
+    assert "rejected" in page.locator("#feed .empty").inner_text()
+
+    edited = investor_body(name="驳回天使 Rejected Angels", thesis="附审计报告 audited statements attached")
+    _, token = accepted(client.put(f"/v1/investors/{investor_id}", headers=waiting(token),
+                                   json={**edited, "expected_version": 2}))
+    desk = new_page()
+    sign_in(desk, dep, "registrar")
+    row = desk.locator(f"tr.pending-investor[data-investor-id='{investor_id}']")
+    row.wait_for()
+    assert "source of funds unverified" in row.locator(".previous-rejection").inner_text()
 
 def test_founder_sees_the_apis_validation_error_next_to_the_field_fixes_it_and_the_project_appears(
         deployment, new_page):
