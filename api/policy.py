@@ -66,9 +66,18 @@ def project_match(view: ReadModel, m: Match) -> ProjectMatch:
                         reasons=reasons_out(m.reasons), project=project_public(view.projects[m.entity_id]))
 
 
+# The investor's own activity, shown to the investor in its feed but never to founders: what it bookmarked, how
+# many intros await it, its recent deals, its investment count.
+PRIVATE_FEATURES = frozenset({"saved", "exposure", "capacity", "activity"})
+
+
 def investor_match(view: ReadModel, m: Match) -> InvestorMatch:
-    return InvestorMatch(entity_id=m.entity_id, score=m.score, features=m.features, contributions=m.contributions,
-                         reasons=reasons_out(m.reasons), investor=investor_public(view.investors[m.entity_id]))
+    def public(values: dict[str, float]) -> dict[str, float]:
+        return {k: v for k, v in values.items() if k not in PRIVATE_FEATURES}
+
+    return InvestorMatch(entity_id=m.entity_id, score=m.score, features=public(m.features),
+                         contributions=public(m.contributions), reasons=reasons_out(m.reasons),
+                         investor=investor_public(view.investors[m.entity_id]))
 
 
 # ---- lookups -----------------------------------------------------------------------------------------
@@ -86,14 +95,22 @@ def _investor(view: ReadModel, investor_id: str) -> Versioned[Investor]:
     return found
 
 
+def _in_good_standing(view: ReadModel, investor_id: str) -> bool:
+    """Contacts stay visible through an accepted intro only while the investor is verified and active: one
+    rejected or withdrawn since sees none (nor do founders see its own)."""
+    found = view.investors.get(investor_id)
+    return found is not None and found.value.verification == "verified" and found.value.status == "active"
+
+
 def accepted_intro(view: ReadModel, investor_id: str | None, project_id: str) -> bool:
     with view.lock:  # the indexer inserts intros while request threads read
-        return investor_id is not None and view.accepted_intro(investor_id, project_id)
+        return (investor_id is not None and view.accepted_intro(investor_id, project_id)
+                and _in_good_standing(view, investor_id))
 
 
 def founder_linked(view: ReadModel, founder_id: str | None, investor_id: str) -> bool:
     """An accepted intro between the investor and one of the founder's projects."""
-    if founder_id is None:
+    if founder_id is None or not _in_good_standing(view, investor_id):
         return False
     with view.lock:
         for intro in view.intros.values():
@@ -184,7 +201,8 @@ def check_search(who: Principal) -> None:
 def intro_view(view: ReadModel, v: Versioned[Intro]) -> IntroView:
     intro = v.value
     contacts = None
-    if intro.status == "accepted":  # only the two parties (and admins) ever see an intro
+    # only the two parties (and admins) ever see an intro; its contacts while the investor is in good standing
+    if intro.status == "accepted" and _in_good_standing(view, intro.investor_id):
         project, investor = view.projects.get(intro.project_id), view.investors.get(intro.investor_id)
         if project is not None and investor is not None:
             contacts = IntroContacts(project=project.value.contact, investor=investor.value.contact)

@@ -248,6 +248,13 @@ class CommandService:
                 raise NotAllowed("only the side that was asked answers an intro")
             if intro.status != "requested":
                 raise Conflict(f"intro {intro_id!r} is already {intro.status}")
+            if accept:  # an accept reveals contacts: both sides must still be in the market
+                investor, project = self.view.investors.get(intro.investor_id), self.view.projects.get(intro.project_id)
+                if investor is None or (investor.value.verification, investor.value.status) != ("verified", "active"):
+                    raise Conflict(f"investor {intro.investor_id!r} is no longer a verified, active investor; "
+                                   "the intro can only be declined")
+                if project is None or project.value.status != "open":
+                    raise Conflict(f"project {intro.project_id!r} is no longer open; the intro can only be declined")
             update = {"status": "accepted" if accept else "declined", "decline_reason": None if accept else reason}
             return self._publish("IntroAccepted" if accept else "IntroDeclined", intro_id,
                                  intro.model_copy(update=update), who.actor, self.view.intros)
