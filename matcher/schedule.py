@@ -173,14 +173,15 @@ def to_csv(schedule: Schedule, names: Mapping[str, str] | None = None) -> str:
 
 def to_ical(schedule: Schedule, participant_id: str, event_date: date, start: clock, slot_minutes: int,
             names: Mapping[str, str] | None = None, *, tz: tzinfo = CHINA, event_id: str = "roadshow",
-            location: str = "", stamp: datetime | None = None, sequence: int = 0) -> str:
+            location: str = "", stamp: datetime | None = None, sequence: int = 0, with_scores: bool = True) -> str:
     """A VCALENDAR with one VEVENT per meeting of `participant_id` (a project or an investor id).
 
     Slot k (1-based) starts at `start` + (k - 1) x slot_minutes, local time in `tz`; times are written in
     UTC. The UID of a meeting depends only on event_id, the date and the pair, so re-exporting after a
     change updates the same calendar entries. `stamp` (DTSTAMP) defaults to midnight of the event day, so
     the output is a pure function of its inputs; pass the time of the change and a `sequence` that grows
-    with every change (the roadshow's version): calendar apps replace an entry only by a newer one.
+    with every change (the roadshow's version): calendar apps replace an entry only by a newer one. Without
+    `with_scores` the descriptions leave out the match scores (an invitee's copy).
     """
     if slot_minutes <= 0:
         raise ValueError(f"slot_minutes must be > 0; got {slot_minutes}")
@@ -195,6 +196,7 @@ def to_ical(schedule: Schedule, participant_id: str, event_date: date, start: cl
         other = m.investor_id if participant_id == m.project_id else m.project_id
         begin = first + timedelta(minutes=slot_minutes * (m.slot - 1))
         where = f"Table {m.table}" + (f", {location}" if location else "")
+        about = f"Slot {m.slot}, table {m.table}." + (f" Match score {m.score:.2f}." if with_scores else "")
         lines += [
             "BEGIN:VEVENT",
             f"UID:{_uid_part(event_id)}-{event_date:%Y%m%d}-{_uid_part(m.project_id)}-"
@@ -205,7 +207,7 @@ def to_ical(schedule: Schedule, participant_id: str, event_date: date, start: cl
             f"DTEND:{_utc(begin + timedelta(minutes=slot_minutes))}",
             f"SUMMARY:{_text(f'Meeting with {names.get(other, other)} / 会面：{names.get(other, other)}')}",
             f"LOCATION:{_text(where)}",
-            f"DESCRIPTION:{_text(f'Slot {m.slot}, table {m.table}. Match score {m.score:.2f}.')}",
+            f"DESCRIPTION:{_text(about)}",
             "END:VEVENT",
         ]
     lines.append("END:VCALENDAR")

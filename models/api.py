@@ -327,9 +327,9 @@ class RoadshowCreate(Body):
 
 
 class RoadshowAdjust(Body):
-    pin: list[EntityId] = []
-    exclude: list[EntityId] = []
-    unpin: list[EntityId] = []
+    pin: list[EntityId] = Field(default=[], max_length=500)
+    exclude: list[EntityId] = Field(default=[], max_length=500)
+    unpin: list[EntityId] = Field(default=[], max_length=500)
 
 
 class RoadshowExpire(Body):

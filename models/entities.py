@@ -45,7 +45,8 @@ def no_control_chars(value: str, info: ValidationInfo) -> str:
 
 # add to the Annotated[str, ...] of every field a user types into
 PlainText = AfterValidator(no_control_chars)
-EntityId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+ENTITY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+EntityId = Annotated[str, StringConstraints(pattern=ENTITY_ID_PATTERN)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), PlainText]
 City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), PlainText]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TEXT), PlainText]

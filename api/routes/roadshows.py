@@ -23,6 +23,7 @@ from models.api import (
     RoadshowPublic,
     RoadshowView,
 )
+from models.entities import ENTITY_ID_PATTERN
 from models.roadshows import Invitation, Roadshow
 
 router = APIRouter(prefix="/v1/roadshows", tags=["roadshows"])
@@ -39,8 +40,14 @@ def _names(svc: ServicesDep, rs: Roadshow | RoadshowPublic) -> dict[str, str]:
     ids |= {m.project_id for m in rs.schedule} | {m.investor_id for m in rs.schedule}
     names = {}
     for eid in ids:
-        entity = svc.view.projects.get(eid) or svc.view.investors.get(eid)
-        names[eid] = entity.value.name if entity is not None else eid
+        project, investor = svc.view.projects.get(eid), svc.view.investors.get(eid)
+        # an investor's name only once verified, as GET /v1/investors/{id} (an organizer may pin or exclude any id)
+        if project is not None:
+            names[eid] = project.value.name
+        elif investor is not None and investor.value.verification == "verified":
+            names[eid] = investor.value.name
+        else:
+            names[eid] = eid
     return names
 
 
@@ -164,7 +171,8 @@ def schedule_csv(roadshow_id: RoadshowId, who: Who, svc: ServicesDep) -> PlainTe
 
 @router.get("/{roadshow_id}/schedule.ics", response_class=PlainTextResponse, responses=READ)
 def schedule_ical(roadshow_id: RoadshowId, who: Who, svc: ServicesDep,
-                  participant: Annotated[str, Query(min_length=1, max_length=64)]) -> PlainTextResponse:
+                  participant: Annotated[str, Query(pattern=ENTITY_ID_PATTERN, description="a project or investor id")]
+                  ) -> PlainTextResponse:
     """One participant's meetings as an iCalendar file; invitees may download only their own."""
     rs = svc.container.roadshows.get(who, roadshow_id)
     own = who.role in ("admin", "organizer") or participant == who.entity_id or (
@@ -174,6 +182,7 @@ def schedule_ical(roadshow_id: RoadshowId, who: Who, svc: ServicesDep,
         raise NotAllowed("invitees download only their own calendar")
     stored = svc.view.roadshows[roadshow_id]  # a rebuilt schedule must replace the entries calendars hold
     body = to_ical(_schedule(rs), participant, rs.date, rs.start_time, rs.slot_minutes, _names(svc, rs),
-                   event_id=roadshow_id, location=rs.city, stamp=stored.updated_at, sequence=stored.version)
+                   event_id=roadshow_id, location=rs.city, stamp=stored.updated_at, sequence=stored.version,
+                   with_scores=_full_view(rs, who))  # scores are the organizer's, as in the JSON view
     return PlainTextResponse(body, media_type="text/calendar",
                              headers={"Content-Disposition": f'attachment; filename="{roadshow_id}-{participant}.ics"'})

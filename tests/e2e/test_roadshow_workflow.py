@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.helpers import accepted, seed_market, uid, waiting
+from tests.e2e.helpers import accepted, register, seed_market, uid, waiting
 
 pytestmark = pytest.mark.kafka
 
@@ -61,6 +61,11 @@ def test_roadshow_create_roster_invite_decline_backfill_accept_schedule(deployme
     investor_id = rs["schedule"][0]["investor_id"]
     ics = investors[investor_id].get(f"/v1/roadshows/{rid}/schedule.ics", params={"participant": investor_id})
     assert ics.status_code == 200 and ics.text.startswith("BEGIN:VCALENDAR") and "BEGIN:VEVENT" in ics.text
+    assert "Match score" not in ics.text  # the invitee's copy, as its JSON view, has no scores
+    theirs = organizer.get(f"/v1/roadshows/{rid}/schedule.ics", params={"participant": investor_id})
+    assert "Match score" in theirs.text
+    r = organizer.get(f"/v1/roadshows/{rid}/schedule.ics", params={"participant": "会"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "participant"  # was a 500 (header encoding)
     other_investor = next(i for i in investors if i != investor_id)
     assert investors[investor_id].get(f"/v1/roadshows/{rid}/schedule.ics",
                                       params={"participant": other_investor}).status_code == 403
@@ -94,3 +99,21 @@ def test_roadshow_create_roster_invite_decline_backfill_accept_schedule(deployme
     r = founders[declining].get(f"/v1/roadshows/{rid}")
     assert [(i["invitee_id"], i["status"]) for i in r.json()["roadshow"]["invitations"]] == [(declining, "declined")]
     assert r.json()["roadshow"]["schedule"] == [] and backfilled not in r.text
+
+
+def test_adjusting_a_roster_names_no_unverified_investor_and_takes_bounded_lists(deployment):
+    dep = deployment
+    registrar = dep.as_role("registrar")
+    _, _, token = seed_market(dep, registrar, 2, 2, "调整项目", "调整天使")
+    _, hidden, token = register(dep, None, name="未审核 Hidden Angels")
+    organizer = dep.as_role("organizer", uid("org"))
+    rid, token = accepted(organizer.post("/v1/roadshows", headers=waiting(token), json={
+        "title": "调整", "theme": "工业视觉", "sectors": ["smart_manufacturing"], "date": "2026-12-10",
+        "n_projects": 1, "m_investors": 1, "min_fits": 0}))
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/adjust", headers=waiting(token),
+                                       json={"exclude": [hidden]}))
+    view = organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()
+    assert view["roadshow"]["excluded"] == [hidden] and view["names"][hidden] == hidden  # not its name
+    assert "Hidden Angels" not in organizer.get(f"/v1/roadshows/{rid}").text
+    r = organizer.post(f"/v1/roadshows/{rid}/adjust", json={"pin": [f"p-{n}" for n in range(501)]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "pin"
