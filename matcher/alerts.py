@@ -26,7 +26,7 @@ from matcher.alert_store import AlertStore, Record
 from matcher.commands import Accepted, CommandService, Principal, new_id
 from matcher.delivery import non_public_host_reason, signing_secret
 from matcher.encoder import investor_text, project_text
-from matcher.errors import InvalidRequest, NotAllowed, NotFound
+from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotFound
 from matcher.ports import PublishFailed
 from matcher.ranking import Reason
 from matcher.service import MatchFilters, MatchService
@@ -49,6 +49,7 @@ from models.settings import Settings
 
 log = logging.getLogger(__name__)
 PROFILE = "profile"  # `via` of a match found by the implicit search
+MAX_SAVED_SEARCHES = 50  # active saved searches per investor or founder account
 
 
 @dataclass(frozen=True)
@@ -110,15 +111,18 @@ class AlertEvaluator:
         settings = self.store.settings_for(role, recipient_id)
         return settings is None or settings.profile_alerts
 
-    def _add_search_hit(self, hits: dict[str, _Hit], key: str, search: Record[SavedSearch], investor_id: str,
-                        project_id: str) -> None:
-        found = hits.get(key)
-        if found is not None and found.score >= search.value.min_score:
-            found.via.append(search.id)
-            return
-        match = self.matches.explain(investor_id, project_id)
-        if match.score >= search.value.min_score:
-            hits.setdefault(key, _Hit(match.score, match.reasons)).via.append(search.id)
+    def _add_search_hit(self, hits: dict[str, _Hit], scored: dict[str, _Hit], key: str, search: Record[SavedSearch],
+                        investor_id: str, project_id: str) -> None:
+        """`scored`: the pairs scored for this change, so that one owner's many searches cost one explain()."""
+        pair = scored.get(key)
+        if pair is None:
+            pair = hits.get(key)
+            if pair is None:
+                match = self.matches.explain(investor_id, project_id)
+                pair = _Hit(match.score, match.reasons)
+            scored[key] = pair
+        if pair.score >= search.value.min_score:
+            hits.setdefault(key, pair).via.append(search.id)
 
     # ---- a project changed: alert investors -----------------------------------------------------------
     def for_project(self, project_id: str) -> list[MatchAlert]:
@@ -132,6 +136,7 @@ class AlertEvaluator:
             if self._profile_alerts("investor", m.entity_id):
                 hits[m.entity_id] = _Hit(m.score, m.reasons, [PROFILE])
         text = project_text(project)
+        scored: dict[str, _Hit] = {}
         for search in self._searches("investor"):
             iid = search.value.owner_id
             inv = self.view.investors.get(iid)
@@ -139,7 +144,7 @@ class AlertEvaluator:
                     or not search_filters(search.value).accepts_project(project)
                     or not text_matches(search.value, text)):
                 continue
-            self._add_search_hit(hits, iid, search, iid, project_id)
+            self._add_search_hit(hits, scored, iid, search, iid, project_id)
         alerts = []
         for iid, hit in hits.items():
             recipient = recipient_key("investor", iid)
@@ -257,6 +262,7 @@ class AlertCommands:
                 owner_role, owner_id, project_id = current.owner_role, current.owner_id, current.project_id
             else:
                 owner_role, owner_id, project_id = self._new_search_owner(who, fields.get("project_id"), investor_id)
+                self._check_room(owner_role, owner_id)
             fields.pop("project_id", None)
             search = SavedSearch.model_validate({**fields, "owner_role": owner_role, "owner_id": owner_id,
                                                  "project_id": project_id, "deleted": False})
@@ -287,6 +293,14 @@ class AlertCommands:
                 return "investor", investor_id, None
             raise InvalidRequest("investor_id or project_id is required when an admin saves a search")
         raise NotAllowed("only investors, founders and admins save searches")
+
+    def _check_room(self, owner_role: str, owner_id: str) -> None:
+        # every change is checked against every active search: one account must not be able to slow that for all
+        with self.view.lock:
+            held = sum(1 for s in self.store.active_searches()
+                       if (s.value.owner_role, s.value.owner_id) == (owner_role, owner_id))
+        if held >= MAX_SAVED_SEARCHES:
+            raise Conflict(f"at most {MAX_SAVED_SEARCHES} saved searches per account; delete one to save another")
 
     def _project(self, project_id: str) -> Project:
         found = self.view.projects.get(project_id)

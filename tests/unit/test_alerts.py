@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from consumers.webhooks import BlockedDestination, pinned_destination
 from matcher.alert_store import AlertStore
-from matcher.alerts import AlertCommands, AlertEvaluator, AlertPolicy
+from matcher.alerts import MAX_SAVED_SEARCHES, AlertCommands, AlertEvaluator, AlertPolicy
 from matcher.commands import CommandService, Principal
 from matcher.delivery import (
     RateLimit,
@@ -36,7 +36,7 @@ from matcher.delivery import (
     verify,
     webhook_body,
 )
-from matcher.errors import InvalidRequest, NotAllowed, NotFound
+from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotFound
 from models.alerts import AlertDelivery, AlertSettings, MatchAlert, SavedSearch, alert_id, settings_id
 from models.events import Event
 from tests.factories import event
@@ -445,6 +445,28 @@ def test_investors_and_founders_manage_only_their_own_searches(commands):
     commands.delete_search(investor, sid)
     with pytest.raises(NotFound):
         commands.search(investor, sid)
+
+
+def test_an_account_holds_at_most_fifty_saved_searches(commands):
+    investor = Principal("k-i", "investor", "i-robot")
+    kept = [commands.save_search(investor, {"text": f"词{n}"}).entity_id for n in range(MAX_SAVED_SEARCHES)]
+    with pytest.raises(Conflict, match="at most 50 saved searches"):
+        commands.save_search(investor, {"text": "one too many"})
+    commands.delete_search(investor, kept[0])
+    commands.save_search(investor, {"text": "room again"})
+
+
+def test_one_accounts_many_searches_cost_one_scoring_per_change(world):
+    for n in range(20):  # none reaches its minimum: each used to score the pair again
+        save_search(world, f"s-{n}", owner_role="investor", owner_id="i-robot", text="视觉", min_score=2.0)
+    scorer = evaluator(world)
+    explained = []
+    real = scorer.matches.explain
+    scorer.matches.explain = lambda *pair: explained.append(pair) or real(*pair)  # type: ignore[method-assign]
+    world.put_project("p-vision", owner="f-1")
+    scorer.for_project("p-vision")
+    assert explained.count(("i-robot", "p-vision")) <= 1
+
 
 
 @pytest.mark.parametrize("role", ["registrar", "organizer"])
