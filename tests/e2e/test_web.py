@@ -250,3 +250,7 @@ def test_pages_are_served_at_the_root_beside_the_api_docs_and_health(deployment)
     missing = client.get("/v1/nope")
     assert missing.status_code == 404 and missing.json()["detail"]  # API errors stay JSON
     assert client.get("/v1/me").status_code == 401
+    for response in (page, client.get("/v1/me"), client.get("/docs")):  # no sniffing, framing or referrer anywhere
+        assert (response.headers["x-content-type-options"], response.headers["x-frame-options"]) == ("nosniff", "DENY")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert "content-security-policy" not in client.get("/docs").headers  # Swagger UI loads from a CDN
