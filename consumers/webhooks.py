@@ -16,6 +16,8 @@ Per alert of a recipient with a webhook (mode not off):
   allows; beyond it the alert is queued (`rate_limited`) and all queued alerts go out together as one digest
   push as soon as the limit allows again. Nothing is dropped.
 - daily / weekly: queued (`digest`); one digest push per recipient at each period boundary.
+- a push has `webhook_timeout_s` in all (not per read: a receiver cannot hold it by answering slowly), and only
+  the status of the answer matters (at most 64 KiB of its body is read).
 - a failed push (connection error, timeout, non-2xx) is retried after base, 2 base, 4 base... seconds; after
   `webhook_max_attempts` it is dead: an `AlertDeliveryFailed` with status dead, and a record on the
   dead-letter topic with the body that could not be delivered.
@@ -28,6 +30,7 @@ receive the backlog, which stays in the API's inbox).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -35,6 +38,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 from kafka import KafkaConsumer
@@ -93,6 +97,54 @@ def pinned_destination(url: str, allow_private: bool) -> tuple[list[httpx.URL], 
     return [parsed.copy_with(host=a) for a in addresses], {"Host": parsed.netloc.decode("ascii")}, extensions
 
 
+# Only the status of an answer matters: at most this much of its body is read, the rest never is (a receiver could
+# send gigabytes).
+MAX_RESPONSE_BYTES = 64 * 1024
+
+
+class DeadlineExceeded(httpx.TimeoutException):
+    """A push took longer than its deadline in all; retried later, like any timeout."""
+
+
+def post_within(http: httpx.Client, url: httpx.URL, content: bytes, headers: dict[str, str],
+                extensions: dict[str, Any], deadline: float) -> int:
+    """POST and return the status, reading at most MAX_RESPONSE_BYTES of the body, all before `deadline`
+    (time.monotonic()). httpx's timeouts bound each connect, read and write, not the whole exchange: a receiver
+    sending a byte at a time just inside them, in its headers or its body, would hold the thread indefinitely. So a
+    timer shuts the connection's socket down at the deadline (it is found through httpcore's trace hook; the
+    worker's own client keeps no connections alive, so every push opens one)."""
+    sockets: list[socket.socket] = []
+
+    def trace(event: str, info: dict[str, Any]) -> None:
+        if event == "connection.connect_tcp.complete":
+            sockets.append(info["return_value"].get_extra_info("socket"))
+
+    def cut() -> None:
+        for sock in sockets:
+            with contextlib.suppress(OSError):  # closed already
+                sock.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), cut)
+    timer.start()
+    try:
+        with http.stream("POST", url, content=content, headers=headers,
+                         extensions={**extensions, "trace": trace}) as response:
+            read = 0
+            for chunk in response.iter_raw():  # raw: a compressed body is not inflated either
+                read += len(chunk)
+                if read >= MAX_RESPONSE_BYTES or time.monotonic() > deadline:
+                    break
+    except httpx.TransportError as exc:
+        if time.monotonic() > deadline:  # whatever the cut socket raised, the cause is the deadline
+            raise DeadlineExceeded(str(exc)) from exc
+        raise
+    finally:
+        timer.cancel()
+    if time.monotonic() > deadline:  # late, or cut off cleanly (a body that ends where the connection does)
+        raise DeadlineExceeded("the answer was not complete before the deadline")
+    return response.status_code
+
+
 @dataclass(frozen=True)
 class Push:
     delivery_id: str
@@ -111,7 +163,9 @@ class WebhookWorker:
         self.settings, self.producer = settings, producer
         self.topics = Topics(settings.topic_prefix)
         self.secret = settings.alerts_signing_secret
-        self.http = http or httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False)
+        # no keep-alive: post_within can cut only connections it saw opened
+        self.http = http or httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False,
+                                         limits=httpx.Limits(max_keepalive_connections=0))
         self.store = AlertStore()
         bootstrap = settings.kafka_bootstrap_servers
         # the state: settings, alerts and delivery records of every recipient (read whole, no group)
@@ -266,17 +320,20 @@ class WebhookWorker:
             if s is None or not s.webhook_url:
                 raise BlockedDestination("the recipient has no webhook URL any more")
             urls, host, extensions = pinned_destination(s.webhook_url, self.settings.webhook_allow_private_networks)
+            deadline = time.monotonic() + self.settings.webhook_timeout_s
             for n, url in enumerate(urls):
                 try:
-                    response = self.http.post(url, content=body, headers={**headers, **host}, extensions=extensions)
+                    answered = post_within(self.http, url, body, {**headers, **host}, extensions, deadline)
                     break
                 except httpx.ConnectError:
                     if n == len(urls) - 1:
                         raise
-            status = response.status_code
+            status = answered
             error = None if 200 <= status < 300 else f"HTTP {status}"
         except (BlockedDestination, httpx.InvalidURL) as exc:  # retrying would not help (InvalidURL: no HTTPError)
             error, blocked = str(exc), True
+        except DeadlineExceeded:
+            error = f"the receiver took longer than {self.settings.webhook_timeout_s:g}s"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:1000]
         common = {"delivery_id": push.delivery_id, "recipient_role": role, "recipient_id": rid,

@@ -16,6 +16,7 @@ import hmac
 import ipaddress
 import json
 import math
+import socket
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -90,6 +91,12 @@ def non_public_reason(address: str) -> str | None:
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 reaches 127.0.0.1
+    elif isinstance(ip, ipaddress.IPv6Address) and (ip.sixtofour or ip.teredo):
+        # 6to4 (2002:7f00:1:: for 127.0.0.1) and Teredo addresses carry IPv4 addresses their relays forward to
+        for embedded in [ip.sixtofour] if ip.sixtofour else list(ip.teredo or ()):
+            reason = non_public_reason(str(embedded))
+            if reason is not None:
+                return reason
     for reason, applies in (("loopback", ip.is_loopback), ("link-local", ip.is_link_local),
                             ("private", ip.is_private), ("multicast", ip.is_multicast),
                             ("unspecified", ip.is_unspecified), ("reserved", ip.is_reserved)):
@@ -106,7 +113,12 @@ def non_public_host_reason(host: str) -> str | None:
         return "loopback"
     try:
         return non_public_reason(name)
-    except ValueError:  # a name, not an address
+    except ValueError:  # not an address as ipaddress writes them
+        pass
+    try:
+        # the C resolver the worker uses reads 2130706433, 0x7f000001, 127.1 and 0 as IPv4 addresses too
+        return non_public_reason(socket.inet_ntoa(socket.inet_aton(name)))
+    except (OSError, ValueError):  # a name
         return None
 
 

@@ -43,14 +43,27 @@ class Received:
         return [a["alert_id"] for a in self.body.get("alerts", [])]
 
 
+@dataclass
+class Answer:
+    """How a path answers after its status line: `header_lines` extra header lines, then a body of `body` bytes
+    written `chunk` bytes at a time, waiting `pause` seconds before each line and each write."""
+    body: int = 0
+    chunk: int = 1
+    header_lines: int = 0
+    pause: float = 0.0
+
+
 class Receiver:
-    """Answers each path with its script of statuses (the last one repeats); a request whose signature does not
-    verify with the path's secret gets 401 and is recorded as invalid."""
+    """Answers each path with its script of statuses (the last one repeats) and its `Answer` (an empty body at
+    once by default); a request whose signature does not verify with the path's secret gets 401 and is recorded as
+    invalid. `body_sent` counts the body bytes per path that went out before the client hung up."""
 
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self.scripts: dict[str, list[int]] = {}
         self.secrets: dict[str, str] = {}
+        self.answers: dict[str, Answer] = {}
+        self.body_sent: dict[str, int] = {}
         self._lock = threading.Lock()
         receiver = self
 
@@ -67,9 +80,23 @@ class Receiver:
                     receiver.requests.append(Received(self.path, status, valid, self.headers.get(DELIVERY_HEADER, ""),
                                                       json.loads(raw), time.monotonic(),
                                                       self.headers.get("Host", "")))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                answer = receiver.answers.get(self.path, Answer())
+                data = b"x" * answer.chunk
+                try:
+                    self.send_response(status)
+                    self.flush_headers()
+                    for _ in range(answer.header_lines):
+                        time.sleep(answer.pause)
+                        self.wfile.write(b"X-Slow: 1\r\n")
+                    self.send_header("Content-Length", str(answer.body))
+                    self.end_headers()
+                    for start in range(0, answer.body, answer.chunk):
+                        time.sleep(answer.pause)
+                        part = data[:answer.body - start]
+                        self.wfile.write(part)
+                        receiver.body_sent[self.path] = receiver.body_sent.get(self.path, 0) + len(part)
+                except OSError:  # the client hung up: what a webhook sender does with a huge or slow answer
+                    self.close_connection = True
 
             def log_message(self, *args: Any) -> None:
                 pass

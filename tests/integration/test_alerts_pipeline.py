@@ -4,8 +4,10 @@ the API over all of it (fake encoder)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+import tracemalloc
 from collections.abc import Iterator
 
 import pytest
@@ -15,10 +17,13 @@ from kafka import TopicPartition
 from api.app import create_app
 from consumers import webhooks
 from consumers.producer import EventProducer
+from matcher.alert_store import DeliveryState
 from matcher.commands import Principal
+from matcher.delivery import delivery_id, signing_secret
+from models.alerts import AlertSettings, settings_id
 from models.events import Event, decode_event
 from tests.factories import project
-from tests.integration.alert_rig import Receiver, Rig, start_rig
+from tests.integration.alert_rig import SERVER_SECRET, Answer, Receiver, Rig, start_rig
 from tests.integration.kafka_helpers import read_all, wait_until
 
 pytestmark = [pytest.mark.kafka]
@@ -269,6 +274,59 @@ def test_a_push_whose_recipient_removed_its_webhook_url_ends_dead_instead_of_sto
                                             kind="instant", alert_ids=("fedcba9876543210",), attempt=1))[1]
     # (it raised httpx.InvalidURL, which is no httpx.HTTPError: the pool re-raised it and the worker stopped)
     assert (outcome.status, outcome.error) == ("dead", "the recipient has no webhook URL any more")
+
+
+def pushed_once(worker: webhooks.WebhookWorker, receiver: Receiver, path: str) -> tuple[DeliveryState, float]:
+    """One push to the receiver's `path`, made and recorded as the worker's loop would (by a worker that is not
+    running, so that nothing retries it meanwhile); returns the delivery as recorded and the seconds it took."""
+    rid = f"i{path.replace('/', '-')}"
+    settings = AlertSettings(recipient_role="investor", recipient_id=rid, webhook_url=receiver.url + path)
+    worker.store.apply(Event(type="AlertSettingsUpdated", entity_id=settings_id("investor", rid), entity_version=1,
+                             actor="test", payload=settings))
+    receiver.secrets[path] = signing_secret(SERVER_SECRET, f"investor:{rid}")
+    aid = hashlib.sha256(rid.encode()).hexdigest()[:32]  # an alert the worker does not know: the body lists none
+    push = webhooks.Push(delivery_id=delivery_id("instant", [aid]), recipient=f"investor:{rid}", kind="instant",
+                         alert_ids=(aid,), attempt=1)
+    started = time.monotonic()
+    worker._execute([push])
+    return worker.store.deliveries[push.delivery_id], time.monotonic() - started
+
+
+@pytest.mark.parametrize("rig", [{"webhook_timeout_s": 1.0}], indirect=True)
+def test_a_huge_answer_is_neither_read_nor_held_in_memory(rig, receiver):
+    """Only the status of an answer matters: the worker reads at most 64 KiB of its body and hangs up (it read a
+    50 MB body whole, into memory)."""
+    worker = rig.worker = webhooks.build(rig.settings)
+    size = 50_000_000
+    receiver.answers["/huge"] = Answer(body=size, chunk=64 * 1024)
+    tracemalloc.start()
+    try:
+        delivery, _ = pushed_once(worker, receiver, "/huge")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (delivery.status, delivery.http_status, delivery.error) == ("delivered", 200, None)
+    assert peak < 8 * 2**20, f"{peak / 2**20:.1f} MiB allocated at the peak"
+    # the rest of the body never went out: only what the kernel's socket buffers took before the hang-up
+    assert receiver.body_sent["/huge"] < size / 4, receiver.body_sent
+    print(f"peak {peak / 2**20:.1f} MiB; {receiver.body_sent['/huge'] / 2**20:.1f} MiB of the body went out")
+
+
+@pytest.mark.parametrize("rig", [{"webhook_timeout_s": 1.0}], indirect=True)
+def test_a_receiver_answering_a_byte_at_a_time_is_cut_off_at_the_deadline(rig, receiver):
+    """httpx's timeout bounds each read, not the exchange: 20 bytes 0.3 s apart, in the headers or in the body,
+    held a 1 s push for 6 s (and more bytes hold it for longer). The push now fails at its deadline, to be
+    retried."""
+    worker = rig.worker = webhooks.build(rig.settings)
+    receiver.answers["/slow-body"] = Answer(body=20, pause=0.3)
+    receiver.answers["/slow-headers"] = Answer(header_lines=20, pause=0.3)
+    for path in ("/slow-body", "/slow-headers"):
+        delivery, took = pushed_once(worker, receiver, path)
+        assert (delivery.status, delivery.attempt, delivery.http_status) == ("retrying", 1, None), path
+        assert delivery.error == "the receiver took longer than 1s"
+        assert 0.95 < took < 1.5, (path, took)
+        print(f"{path}: cut off after {took:.2f}s")
+
 
 def test_webhooks_into_the_servers_own_network_are_refused_unless_allowed(rig, receiver):
     """A name that resolves to an internal address (localhost here; in the attack, a name re-pointed after it was
