@@ -31,8 +31,9 @@ class Container:
     roadshows: RoadshowService
     alerts: AlertCommands | None = None  # deal alerts: saved searches, delivery settings, inbox (api/routes/alerts.py)
 
-    def start(self, catch_up_timeout: float = 120.0) -> None:
-        """Replay the log into the read model, then keep following it in the background."""
+    def start(self, catch_up_timeout: float | None = None) -> None:
+        """Replay the log into the read model, then keep following it in the background. No time limit by default:
+        a replica rebuilding a large log must not give up half way (it stays not ready until it has caught up)."""
         self.indexer.catch_up(timeout=catch_up_timeout)
         self.indexer.start()
 
@@ -42,11 +43,16 @@ class Container:
 
 
 def load_ranker(settings: Settings) -> Ranker:
-    if settings.ranker_model_path is not None and settings.ranker_model_path.exists():
-        from matcher.learned import LearnedRanker
+    path = settings.ranker_model_path
+    if path is None:
+        return DefaultRanker()
+    from matcher.learned import LearnedRanker
 
-        return LearnedRanker.load(settings.ranker_model_path)
-    return DefaultRanker()
+    try:  # a configured model that cannot be used stops the start: serving default weights instead would hide it
+        return LearnedRanker.load(path)
+    except Exception as exc:
+        raise ValueError(f"RANKER_MODEL_PATH={path} is not a usable ranker model "
+                         f"(python -m matcher.learned train writes one): {type(exc).__name__}: {exc}") from None
 
 
 def build(settings: Settings, encoder: Encoder | None = None, snapshot_name: str = "read-model.pkl") -> Container:

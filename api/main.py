@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import threading
 
 import uvicorn
@@ -27,10 +28,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     configure_logging(args.log_level.upper())
-    settings = get_settings()
-    if settings.admin_api_key is None:
-        log.warning("ADMIN_API_KEY is not set: only keys issued earlier (events on the auth topic) work")
-    container = build(settings)
+    try:  # a setting that cannot work (a short ADMIN_API_KEY, an unknown ENCODER, a bad ranker model) stops the start
+        settings = get_settings()
+        if settings.admin_api_key is None:
+            log.warning("ADMIN_API_KEY is not set: only keys issued earlier (events on the auth topic) work")
+        container = build(settings)
+    except ValueError as exc:
+        sys.exit(f"cannot start: {exc}")
     starter = threading.Thread(target=container.start, name="catch-up", daemon=True)
     starter.start()
     try:

@@ -42,6 +42,9 @@ from models.settings import get_settings
 __all__ = ["ImportResult", "crunchbase_events", "import_events", "logged_state", "main"]
 
 
+FLUSH_EVERY = 5_000  # writes queued before the importer waits for the broker to acknowledge them
+
+
 @dataclass
 class ImportResult:
     produced: dict[str, int] = field(default_factory=dict)  # event type -> events published
@@ -108,6 +111,7 @@ def import_events(events: Iterable[Event], bootstrap: str, topics: Topics, total
     known = {topics.projects: projects, topics.investors: investors}
     result = ImportResult()
     producer = EventProducer(bootstrap, timeout_s=30.0, linger_ms=20)
+    queued = 0
     try:
         for event in tqdm(events, total=total, desc="importing", unit="event", file=sys.stderr,
                           disable=not progress, mininterval=1.0):
@@ -121,6 +125,11 @@ def import_events(events: Iterable[Event], bootstrap: str, topics: Topics, total
                 continue
             producer.send_async(topic, event.entity_id.encode(), event.to_bytes())
             result.produced[event.type] = result.produced.get(event.type, 0) + 1
+            queued += 1
+            if queued % FLUSH_EVERY == 0:
+                # Bounded in flight: queued all at once, the full history's 156k writes outlived their 30 s
+                # delivery timeout on a broker that syncs every message (22k of them expired here).
+                producer.flush()
         producer.flush()
     finally:
         producer.close()
@@ -149,7 +158,10 @@ def main(argv: list[str] | None = None) -> None:
     cb.add_argument("--limit-pairs", type=int, default=None, help="only the first N investments (date order)")
     args = parser.parse_args(argv)
 
-    data = load_crunchbase(args.path)
+    try:
+        data = load_crunchbase(args.path)
+    except (ValueError, OSError) as exc:
+        parser.error(str(exc))
     if args.limit_pairs is not None:
         if args.limit_pairs < 1:
             parser.error(f"--limit-pairs must be >= 1; got {args.limit_pairs}")
@@ -160,6 +172,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(events)} events converted; reading what {args.prefix}.* already holds", file=sys.stderr)
     result = import_events(events, args.bootstrap, topics, total=len(events))
     print(json.dumps({"produced": result.produced, "skipped": result.skipped, "seconds": round(result.seconds, 1)}))
+    if result.skipped:
+        print(f"{result.skipped} events were in {args.prefix}.* already and were skipped: importing again with other "
+              "--until/--open-since changes nothing that is there; import into a new TOPIC_PREFIX (--prefix) for "
+              "that", file=sys.stderr)
 
 
 if __name__ == "__main__":

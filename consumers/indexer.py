@@ -88,13 +88,17 @@ class Indexer:
         """True while the background thread follows the log."""
         return self._thread is not None and self._thread.is_alive()
 
-    def catch_up(self, timeout: float = 60.0) -> None:
-        """Apply everything up to the log end as of now (start-up, tests)."""
+    def catch_up(self, timeout: float | None = 60.0) -> None:
+        """Apply everything up to the log end as of now (start-up, tests). `timeout` None: however long it takes
+        (a replica rebuilding a large log), saying how far it is every 15 s."""
         ends = self.consumer.end_offsets(self.partitions)
-        deadline = time.monotonic() + timeout
+        start = told = time.monotonic()
         while any(self.view.offsets.get((tp.topic, tp.partition), 0) < end for tp, end in ends.items() if end):
-            if time.monotonic() > deadline:
+            if timeout is not None and time.monotonic() - start > timeout:
                 raise TimeoutError(f"indexer did not catch up in {timeout}s: lag {self.lag()}")
+            if time.monotonic() - told > 15:
+                told = time.monotonic()
+                log.info("catching up for %.0fs: %d records to go", told - start, sum(self.lag().values()))
             self.loop.poll_once()
 
     def start(self) -> None:

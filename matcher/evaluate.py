@@ -669,7 +669,15 @@ def main(argv: list[str] | None = None) -> None:
 
     if not 0 < args.data_fraction <= 1:
         parser.error(f"--data-fraction must be in (0, 1]; got {args.data_fraction}")
-    data = load_crunchbase(args.data).sample_companies(args.data_fraction, args.seed)
+    if args.plot and args.auc:
+        parser.error("--plot draws the --cut report; --auc has no plot")
+    missing = [str(path) for path in args.ranker if not path.is_file()]
+    if missing:
+        parser.error(f"--ranker: no model file at {', '.join(missing)}")
+    try:
+        data = load_crunchbase(args.data).sample_companies(args.data_fraction, args.seed)
+    except (ValueError, OSError) as exc:
+        parser.error(str(exc))
     settings = Settings()
     encoder = load_eval_encoder(args.encoder, settings.encoder_threads)
     rankers: dict[str, Ranker | None] = {} if args.no_default else {"service": None}

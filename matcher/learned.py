@@ -1,7 +1,7 @@
 """A ranker learned from what investors did, over the same features as the default ranker.
 
     python -m matcher.learned train --data ../shared/data/crunchbase --cut validation|test --out model.joblib
-        [--model logistic|gbm] [--window-days 365] [--max-queries 1500] [--pool-min 3]
+        [--model logistic|gbm] [--window-days 365] [--max-queries N] [--pool-min 3]
 
 The service uses it when `Settings.ranker_model_path` names a saved model (see `bootstrap.load_ranker`).
 
@@ -273,11 +273,17 @@ def main(argv: list[str] | None = None) -> None:
     train.add_argument("--max-queries", type=int, default=None, help="a seeded sample of training queries")
     train.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.max_queries is not None and args.max_queries < 10:
+        parser.error(f"--max-queries must be >= 10 (fewer gives no positives and negatives to learn from); "
+                     f"got {args.max_queries}")
 
     from matcher.crunchbase import load_crunchbase
 
     t0 = time.perf_counter()
-    data = load_crunchbase(args.data)
+    try:
+        data = load_crunchbase(args.data)
+    except (ValueError, OSError) as exc:
+        parser.error(str(exc))
     view, events, now = crunchbase_training(data, args.cut, args.window_days, args.pool_min)
     log(f"{len(events)} investments in the training window ending {now.date() + timedelta(days=args.window_days)}")
     service = MatchService(view, ranker=DefaultRanker(), clock=lambda: now)

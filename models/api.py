@@ -299,8 +299,10 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "catching_up"]
-    lag: dict[str, int]
+    status: Literal["ready", "catching_up", "broker_unreachable"]
+    lag: dict[str, int] = Field(description="records not yet applied, per topic (the last known, when the broker "
+                                            "does not answer)")
+    error: str | None = Field(default=None, description="why the broker could not be asked")
 
 
 # ---- roadshows ----------------------------------------------------------------------------------------

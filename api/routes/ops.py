@@ -20,7 +20,8 @@ def healthz() -> Health:
 
 
 @router.get("/readyz", response_model=Readiness,
-            responses={503: {"model": Readiness, "description": "still catching up with the log"}})
+            responses={503: {"model": Readiness, "description": "still catching up with the log, or the broker "
+                                                                  "does not answer"}})
 def readyz(request: Request) -> Readiness | JSONResponse:
     """200 once the read model has caught up with the log end; else 503 with the lag per topic."""
     svc = request.app.state.services
@@ -34,8 +35,9 @@ def readyz(request: Request) -> Readiness | JSONResponse:
         if indexer.running and (total == 0 or (state["caught_up"] and total < READY_LAG_LIMIT)):
             state["caught_up"] = True
             return Readiness(status="ready", lag=lag)
-    else:
-        lag = svc.probe.lag_by_topic()
+    else:  # the broker does not answer: the lag is the last known, and writes fail until it is back
+        body = Readiness(status="broker_unreachable", lag=svc.probe.lag_by_topic(), error=svc.probe.error)
+        return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "1"})
     body = Readiness(status="catching_up", lag=lag)
     return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "1"})
 

@@ -209,6 +209,8 @@ def test_writes_during_a_broker_outage_get_503_and_every_202_survives_it(tmp_pat
         until(lambda: count(202) >= 15, 30)
         broker.stop(kill=True)
         until(lambda: count(503) >= 3, 30)
+        ready = httpx.get(f"{server.url}/readyz", timeout=30)  # says why, not just "catching up"
+        assert ready.status_code == 503 and ready.json()["status"] == "broker_unreachable" and ready.json()["error"]
         broker.start()
         before = count(202)
         until(lambda: count(202) >= before + 10, 60)

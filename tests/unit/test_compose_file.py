@@ -1,5 +1,6 @@
 """docker-compose.yml is validated without a Docker engine (the compose client only)."""
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -48,3 +49,13 @@ def test_compose_runs_every_long_running_process_the_service_needs():
     assert modules == {"consumers.embedder", "consumers.alerts", "consumers.webhooks", "api.main"}
     for name in ("api", "webhooks"):  # the API shows recipients their secret; the worker signs with it
         assert "ALERTS_SIGNING_SECRET" in services[name]["environment"]
+
+
+def test_every_setting_the_readme_documents_reaches_the_containers_that_read_it():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    readme = (ROOT / "README.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.MULTILINE))
+    local_only = {"RANKER_MODEL_PATH", "SNAPSHOT_DIR"}  # a file and a directory: mounted per deployment
+    for name in ("embedder", "alerter", "webhooks", "api"):
+        passed = set(services[name]["environment"])
+        assert documented - local_only - {"ADMIN_API_KEY", "ALERTS_SIGNING_SECRET"} <= passed, name

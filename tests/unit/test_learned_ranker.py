@@ -86,6 +86,10 @@ def test_a_model_for_other_features_is_refused(world, tmp_path):
         LearnedRanker.load(path)
 
 
-def test_without_a_model_path_the_default_ranker_is_used(tmp_path):
+def test_without_a_model_path_the_default_ranker_is_used_and_a_configured_unusable_one_stops_the_start(tmp_path):
     assert isinstance(load_ranker(Settings()), DefaultRanker)
-    assert isinstance(load_ranker(Settings(ranker_model_path=tmp_path / "missing.joblib")), DefaultRanker)
+    corrupt = tmp_path / "corrupt.joblib"
+    corrupt.write_text("garbage")
+    for path in (tmp_path / "missing.joblib", corrupt):  # silently serving default weights would hide the mistake
+        with pytest.raises(ValueError, match=f"RANKER_MODEL_PATH={path} is not a usable ranker model"):
+            load_ranker(Settings(ranker_model_path=path))
