@@ -111,7 +111,9 @@ def main() -> None:
     container.start()
     produced = load_demo_events(container)
     log.info("demo data: %d events produced", produced)
-    workers = {name: subprocess.Popen([sys.executable, "-m", module], env=os.environ.copy())
+    # the workers need the signing secret, never the admin key (only the API authenticates requests)
+    worker_env = {k: v for k, v in os.environ.items() if k != "ADMIN_API_KEY"}
+    workers = {name: subprocess.Popen([sys.executable, "-m", module], env=worker_env)
                for name, module in WORKERS.items()}
     keys = issue_demo_keys(container, admin_key)
     time.sleep(1.0)
