@@ -99,7 +99,7 @@ def _in_good_standing(view: ReadModel, investor_id: str) -> bool:
     """Contacts stay visible through an accepted intro only while the investor is verified and active: one
     rejected or withdrawn since sees none (nor do founders see its own)."""
     found = view.investors.get(investor_id)
-    return found is not None and found.value.verification == "verified" and found.value.status == "active"
+    return found is not None and found.value.in_market
 
 
 def accepted_intro(view: ReadModel, investor_id: str | None, project_id: str) -> bool:
@@ -178,7 +178,7 @@ def check_feed(view: ReadModel, who: Principal, investor_id: str) -> None:
     if who.role == "investor" and who.entity_id != investor_id:
         raise NotAllowed("an investor reads only its own feed")
     found = _investor(view, investor_id)
-    if who.role != "admin" and (found.value.verification != "verified" or found.value.status != "active"):
+    if who.role != "admin" and not found.value.in_market:
         raise Conflict(f"investor {investor_id!r} is {found.value.verification} and {found.value.status}; "
                        "the feed opens once a registrar has verified the profile")
 

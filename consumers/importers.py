@@ -111,7 +111,6 @@ def import_events(events: Iterable[Event], bootstrap: str, topics: Topics, total
     known = {topics.projects: projects, topics.investors: investors}
     result = ImportResult()
     producer = EventProducer(bootstrap, timeout_s=30.0, linger_ms=20)
-    queued = 0
     try:
         for event in tqdm(events, total=total, desc="importing", unit="event", file=sys.stderr,
                           disable=not progress, mininterval=1.0):
@@ -125,8 +124,7 @@ def import_events(events: Iterable[Event], bootstrap: str, topics: Topics, total
                 continue
             producer.send_async(topic, event.entity_id.encode(), event.to_bytes())
             result.produced[event.type] = result.produced.get(event.type, 0) + 1
-            queued += 1
-            if queued % FLUSH_EVERY == 0:
+            if sum(result.produced.values()) % FLUSH_EVERY == 0:
                 # Bounded in flight: queued all at once, the full history's 156k writes outlived their 30 s
                 # delivery timeout on a broker that syncs every message (22k of them expired here).
                 producer.flush()

@@ -81,7 +81,7 @@ def text_matches(s: SavedSearch, text: str) -> bool:
 
 
 def _eligible_investor(inv: Investor | None) -> bool:
-    return inv is not None and inv.verification == "verified" and inv.status == "active"
+    return inv is not None and inv.in_market
 
 
 class AlertEvaluator:

@@ -214,7 +214,7 @@ class CommandService:
                 raise NotAllowed("an investor asks for intros for itself only")
         else:
             raise NotAllowed("only founders and investors request intros")
-        if investor.value.verification != "verified" or investor.value.status != "active":
+        if not investor.value.in_market:
             if who.role == "founder":  # founders never see such a profile: the same answer as GET /v1/investors/{id}
                 raise NotFound("investor", investor_id)
             raise Conflict(f"investor {investor_id!r} is not a verified, active investor")
@@ -250,7 +250,7 @@ class CommandService:
                 raise Conflict(f"intro {intro_id!r} is already {intro.status}")
             if accept:  # an accept reveals contacts: both sides must still be in the market
                 investor, project = self.view.investors.get(intro.investor_id), self.view.projects.get(intro.project_id)
-                if investor is None or (investor.value.verification, investor.value.status) != ("verified", "active"):
+                if investor is None or not investor.value.in_market:
                     raise Conflict(f"investor {intro.investor_id!r} is no longer a verified, active investor; "
                                    "the intro can only be declined")
                 if project is None or project.value.status != "open":

@@ -124,8 +124,7 @@ class TrainingSet:
 
 
 def _eligible_investors(view: ReadModel) -> list[str]:
-    return sorted(iid for iid, i in view.investors.items()
-                  if i.value.status == "active" and i.value.verification == "verified")
+    return sorted(iid for iid, i in view.investors.items() if i.value.in_market)
 
 
 def _open_projects(view: ReadModel) -> list[str]:

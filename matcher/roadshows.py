@@ -37,7 +37,7 @@ class RoadshowService:
         if found is None:
             raise NotFound("roadshow", roadshow_id)
         rs = found.value
-        if who.role == "admin" or (who.role == "organizer" and rs.organizer_id == who.entity_id):
+        if self.organizes(who, rs):
             return rs
         if who.role in ("investor", "founder") and self.invited_as(who, rs):
             return rs
@@ -50,8 +50,13 @@ class RoadshowService:
         with self.view.lock:
             items = list(self.view.roadshows.items())
         return [(rid, v.value) for rid, v in items
-                if who.role == "admin" or (who.role == "organizer" and v.value.organizer_id == who.entity_id)
+                if self.organizes(who, v.value)
                 or (who.role in ("investor", "founder") and self.invited_as(who, v.value))]
+
+    @staticmethod
+    def organizes(who: Principal, rs: Roadshow) -> bool:
+        """The roadshow's organizer, or an admin: who sees and changes all of it."""
+        return who.role == "admin" or (who.role == "organizer" and rs.organizer_id == who.entity_id)
 
     def invited_as(self, who: Principal, rs: Roadshow) -> list[Invitation]:
         """The invitations of `rs` that `who` answers: its own as an investor, its projects' as a founder."""
@@ -67,7 +72,7 @@ class RoadshowService:
 
     def _own(self, who: Principal, roadshow_id: str) -> Roadshow:
         rs = self.get(who, roadshow_id)
-        if not (who.role == "admin" or (who.role == "organizer" and rs.organizer_id == who.entity_id)):
+        if not self.organizes(who, rs):
             raise NotAllowed("only the roadshow's organizer changes it")
         if rs.status == "cancelled":
             raise Conflict(f"roadshow {roadshow_id!r} is cancelled")
@@ -213,19 +218,19 @@ class RoadshowService:
 
     def _active_investor(self, investor_id: str) -> bool:
         found = self.view.investors.get(investor_id)
-        return found is not None and found.value.status == "active" and found.value.verification == "verified"
+        return found is not None and found.value.in_market
 
     def _relevant(self, side: str, rs: Roadshow, keep: set[str]) -> list[tuple[str, float]]:
         """Candidates of one side with their relevance to the theme in [0, 1], best first, at most
         CANDIDATE_FACTOR per slot, plus the eligible ones of `keep`."""
         pool: dict[str, Project | Investor]
         if side == "projects":
-            pool = {pid: v.value for pid, v in self.view.projects.items() if self._open_project(pid)
+            pool = {pid: v.value for pid, v in self.view.projects.items() if v.value.status == "open"
                     and (not rs.sectors or set(rs.sectors) & set(v.value.sectors))
                     and (not rs.city or city_key(v.value.city) == city_key(rs.city) or pid in keep)}
             index, need = self.view.project_text, rs.n_projects
         else:
-            pool = {iid: v.value for iid, v in self.view.investors.items() if self._active_investor(iid)
+            pool = {iid: v.value for iid, v in self.view.investors.items() if v.value.in_market
                     and (not rs.sectors or set(rs.sectors) & set(v.value.sectors))}
             index, need = self.view.investor_text, rs.m_investors
         ids = list(pool)

@@ -155,8 +155,8 @@ class MatchService:
 
             def eligible(iid: str) -> bool:
                 i = self.view.investors.get(iid)
-                return (i is not None and i.value.status == "active" and i.value.verification == "verified"
-                        and filters.accepts_investor(i.value) and not self.view.feedback.excluded(iid, project_id))
+                return (i is not None and i.value.in_market and filters.accepts_investor(i.value)
+                        and not self.view.feedback.excluded(iid, project_id))
 
             # investors whose text is like the project, and investors whose portfolios are
             return self._candidates("investors", self.view.vector("projects", project_id),
@@ -183,8 +183,7 @@ class MatchService:
             else:
                 def eligible(eid: str) -> bool:
                     i = self.view.investors.get(eid)
-                    return (i is not None and i.value.status == "active" and i.value.verification == "verified"
-                            and filters.accepts_investor(i.value))
+                    return i is not None and i.value.in_market and filters.accepts_investor(i.value)
             ids = self._candidates(side, vec, [(sparse_index, row)], eligible, k + offset)
             index = self.view.project_index if side == "projects" else self.view.investor_index
             dense = np.zeros(len(ids), dtype=np.float32)

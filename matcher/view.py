@@ -137,7 +137,7 @@ class ReadModel:
         self.investor_text.upsert(iid, investor_text(investor))
         # only investors who can be recommended: their portfolios are what projects are compared with (on the
         # Crunchbase validation cut, leaving out the unverified lifted investor -> companies R@10 0.136 -> 0.139)
-        if investor.verification == "verified" and investor.status == "active":
+        if investor.in_market:
             self.portfolio_words.upsert(iid, portfolio_text(investor))
         else:
             self.portfolio_words.remove(iid)

@@ -152,6 +152,11 @@ class Investor(Strict):
     _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v))
     _kind = field_validator("kind", mode="before")(lambda v: one_of("kind", INVESTOR_KINDS, v))
 
+    @property
+    def in_market(self) -> bool:
+        """Verified by a registrar and not withdrawn: matched, alerted, introduced and invited; founders see it."""
+        return self.verification == "verified" and self.status == "active"
+
     _stages = field_validator("stages", mode="before")(lambda v: stage_list(v))
 
     @model_validator(mode="after")

@@ -12,6 +12,7 @@ from api.deps import ServicesDep, Who
 from api.routes import READ, WRITE
 from matcher.commands import Principal
 from matcher.errors import NotAllowed, NotFound
+from matcher.roadshows import RoadshowService
 from matcher.schedule import Meeting, Schedule, to_csv, to_ical
 from models.api import (
     Accepted,
@@ -65,10 +66,6 @@ def _pair_scores(svc: ServicesDep, rs: Roadshow) -> dict[str, dict[str, float]]:
     return scores
 
 
-def _full_view(rs: Roadshow, who: Principal) -> bool:
-    return who.role == "admin" or (who.role == "organizer" and rs.organizer_id == who.entity_id)
-
-
 def _public(rs: Roadshow, own: list[Invitation]) -> RoadshowPublic:
     """An invitee's part of the roadshow: its own invitations, without `replaces` (it says who declined),
     and its own meetings, without scores."""
@@ -83,7 +80,7 @@ def _public(rs: Roadshow, own: list[Invitation]) -> RoadshowPublic:
 
 def _view(svc: ServicesDep, roadshow_id: str, rs: Roadshow, who: Principal) -> RoadshowView:
     version = svc.container.roadshows.version(roadshow_id)
-    if _full_view(rs, who):
+    if RoadshowService.organizes(who, rs):
         return RoadshowView(id=roadshow_id, version=version, roadshow=rs, names=_names(svc, rs),
                             pair_scores=_pair_scores(svc, rs))
     # anyone else who got this far is an invitee (RoadshowService.get lets no one else through)
@@ -160,7 +157,7 @@ def _schedule(rs: Roadshow) -> Schedule:
 def schedule_csv(roadshow_id: RoadshowId, who: Who, svc: ServicesDep) -> PlainTextResponse:
     """The meeting schedule as CSV (slot, table, project, investor, score), for the organizer and admins."""
     rs = svc.container.roadshows.get(who, roadshow_id)
-    if not _full_view(rs, who):
+    if not RoadshowService.organizes(who, rs):
         # the sheet is the organizer's whole schedule with scores; like the calendar, an invitee gets only
         # its own meetings, and the .ics already gives exactly those, so there is no second, trimmed CSV
         raise NotAllowed("the schedule CSV is the organizer's; invitees download their own meetings from "
@@ -183,6 +180,6 @@ def schedule_ical(roadshow_id: RoadshowId, who: Who, svc: ServicesDep,
     stored = svc.view.roadshows[roadshow_id]  # a rebuilt schedule must replace the entries calendars hold
     body = to_ical(_schedule(rs), participant, rs.date, rs.start_time, rs.slot_minutes, _names(svc, rs),
                    event_id=roadshow_id, location=rs.city, stamp=stored.updated_at, sequence=stored.version,
-                   with_scores=_full_view(rs, who))  # scores are the organizer's, as in the JSON view
+                   with_scores=RoadshowService.organizes(who, rs))  # scores are the organizer's, as in the JSON view
     return PlainTextResponse(body, media_type="text/calendar",
                              headers={"Content-Disposition": f'attachment; filename="{roadshow_id}-{participant}.ics"'})

@@ -12,6 +12,7 @@ from matcher.errors import NotCaughtUp
 from matcher.ports import Delivery
 from matcher.view import ReadModel
 from tests.factories import event, investor, project
+from tests.fakes import ApplyingPublisher
 
 FOUNDER = Principal("k-f", "founder", "f-1")
 
@@ -68,7 +69,7 @@ def test_an_edit_sends_a_profile_back_to_review_when_what_the_registrar_checked_
                                                                                         after):
     view = ReadModel("none")
     view.apply(event("InvestorRegistered", "i-1", investor(verification=before)))
-    commands = CommandService(view, LaggingPublisher(view, lag_s=0.0), Topics("t").for_event_type)
+    commands = CommandService(view, ApplyingPublisher(view), Topics("t").for_event_type)
     who = Principal("k-a", "admin", None) if by_staff else Principal("k-i", "investor", "i-1")
     fields = investor(**change).model_dump(exclude={"verification", "rejection_reason", "status"})
     commands.update_investor(who, "i-1", fields, expected_version=1)
