@@ -22,7 +22,7 @@ from api.errors import domain_error, validation_errors
 from api.metrics import ApiMetrics
 from api.middleware import EdgeMiddleware
 from api.routes import alerts, feedback, intros, investors, keys, matches, me, ops, projects, roadshows
-from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotCaughtUp, NotFound
+from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotFound, RetryLater
 from matcher.ports import PublishFailed
 from models.api import ErrorBody, FieldError
 
@@ -99,8 +99,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def conflict(_: Request, exc: Conflict) -> JSONResponse:
         return _error(409, ErrorBody(detail=str(exc)))
 
-    @app.exception_handler(NotCaughtUp)
-    async def not_caught_up(_: Request, exc: NotCaughtUp) -> JSONResponse:
+    @app.exception_handler(RetryLater)
+    async def retry_later(_: Request, exc: RetryLater) -> JSONResponse:
         return _error(503, ErrorBody(detail=str(exc)), {"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(PublishFailed)

@@ -19,9 +19,17 @@ class Conflict(DomainError):
     """A write based on a stale version, or one the entity's state does not allow."""
 
 
-class NotCaughtUp(DomainError):
+class RetryLater(DomainError):
+    """The request is fine but this replica cannot serve it now; the same request can succeed a moment later."""
+
+
+class NotCaughtUp(RetryLater):
     """A command must read this replica's previous write to the entity first, and the read model has not
     applied it in time (the indexer lags or is down)."""
+
+
+class SolverBusy(RetryLater):
+    """Every solver slot of this replica stayed taken for as long as a request may wait for one."""
 
 
 class InvalidRequest(DomainError):

@@ -6,14 +6,16 @@ step as one event carrying the whole roadshow.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
 from matcher.commands import Accepted, CommandService, Principal, new_id
-from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotFound
+from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotFound, SolverBusy
 from matcher.roster import Label, Roster, RosterError, RosterProblem, backfill, solve_roster
 from matcher.schedule import MeetingProblem, schedule_meetings
 from matcher.service import MatchService
@@ -25,11 +27,16 @@ CANDIDATE_FACTOR = 4  # candidates kept per slot/seat by theme relevance before 
 
 
 class RoadshowService:
-    def __init__(self, commands: CommandService, matches: MatchService, solver_seconds: float = 8.0) -> None:
+    def __init__(self, commands: CommandService, matches: MatchService, solver_seconds: float = 8.0,
+                 solver_slots: int = 1) -> None:
         self.commands = commands
         self.matches = matches
         self.view = commands.view
         self.solver_seconds = solver_seconds
+        # CP-SAT already uses every core (two workers on the two-core reference machine): two solves at once
+        # would each get half the CPU and stop at their time limit further from the optimum, and many at once
+        # would starve every other request. So solves take turns.
+        self._solver_slots = threading.BoundedSemaphore(solver_slots)
 
     # ---- reads ------------------------------------------------------------------------------------
     def get(self, who: Principal, roadshow_id: str) -> Roadshow:
@@ -77,6 +84,16 @@ class RoadshowService:
         if rs.status == "cancelled":
             raise Conflict(f"roadshow {roadshow_id!r} is cancelled")
         return rs
+
+    @contextmanager
+    def _solving(self) -> Iterator[None]:
+        """Hold a solver slot; wait for one for up to two solves' time limits, then `SolverBusy` (503)."""
+        if not self._solver_slots.acquire(timeout=2 * self.solver_seconds):
+            raise SolverBusy("the roster solver is busy with other roadshows; retry in a moment")
+        try:
+            yield
+        finally:
+            self._solver_slots.release()
 
     def _writing(self, roadshow_id: str) -> AbstractContextManager[None]:
         return self.commands.writing(self.view.roadshows, roadshow_id)
@@ -173,7 +190,8 @@ class RoadshowService:
             problem = MeetingProblem(project_ids=projects, investor_ids=investors, score=score, slots=rs.slots,
                                      tables=rs.tables, investor_cap=rs.investor_meeting_cap,
                                      project_min=rs.project_min_meetings, conflicts=conflicts)
-            schedule = schedule_meetings(problem, time_limit=min(5.0, self.solver_seconds))
+            with self._solving():
+                schedule = schedule_meetings(problem, time_limit=min(5.0, self.solver_seconds))
             meetings = [ScheduledMeeting(slot=m.slot, table=m.table, project_id=m.project_id, investor_id=m.investor_id,
                                          score=round(m.score, 4)) for m in schedule.meetings]
             shortfalls = {s.project_id: s.required - s.meetings for s in schedule.shortfalls}
@@ -258,7 +276,9 @@ class RoadshowService:
 
     def _with_roster(self, rs: Roadshow) -> Roadshow:
         try:
-            roster = solve_roster(self.problem(rs), time_limit=self.solver_seconds)
+            problem = self.problem(rs)
+            with self._solving():
+                roster = solve_roster(problem, time_limit=self.solver_seconds)
         except RosterError as exc:
             raise InvalidRequest(f"no roster meets the constraints: {exc}") from None
         except ValueError as exc:
@@ -282,13 +302,14 @@ class RoadshowService:
         roster = _as_roster(rs.roster, candidates)
         gone |= (set(rs.roster.project_ids) | set(rs.roster.investor_ids)) - candidates
         try:
-            new, replacements = backfill(
-                problem, roster,
-                declined_project_ids=gone & set(problem.project_ids),
-                declined_investor_ids=gone & set(problem.investor_ids),
-                accepted_project_ids=accepted & set(roster.project_ids),
-                accepted_investor_ids=accepted & set(roster.investor_ids),
-                time_limit=self.solver_seconds)
+            with self._solving():
+                new, replacements = backfill(
+                    problem, roster,
+                    declined_project_ids=gone & set(problem.project_ids),
+                    declined_investor_ids=gone & set(problem.investor_ids),
+                    accepted_project_ids=accepted & set(roster.project_ids),
+                    accepted_investor_ids=accepted & set(roster.investor_ids),
+                    time_limit=self.solver_seconds)
         except (RosterError, ValueError):
             return rs  # nobody left who keeps every constraint: the seat stays empty
         now = datetime.now(UTC)

@@ -117,3 +117,24 @@ def test_adjusting_a_roster_names_no_unverified_investor_and_takes_bounded_lists
     assert "Hidden Angels" not in organizer.get(f"/v1/roadshows/{rid}").text
     r = organizer.post(f"/v1/roadshows/{rid}/adjust", json={"pin": [f"p-{n}" for n in range(501)]})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "pin"
+
+
+def test_a_roster_request_that_finds_the_solver_busy_gets_503_and_retry_after(deployment, monkeypatch):
+    dep = deployment
+    registrar = dep.as_role("registrar")
+    _, _, token = seed_market(dep, registrar, 3, 3, "苏州机器人", "机器人天使")
+    organizer = dep.as_role("organizer", uid("org"))
+    spec = {"title": "苏州机器人路演", "theme": "机器人", "date": "2026-12-10", "n_projects": 2, "m_investors": 2,
+            "min_fits": 0}
+    rid, token = accepted(organizer.post("/v1/roadshows", headers=waiting(token), json=spec))
+    service = dep.container.roadshows
+    monkeypatch.setattr(service, "solver_seconds", 0.2)  # requests wait up to 0.4 s for the solver
+    service._solver_slots.acquire()  # another roadshow's solve holds the only slot
+    try:
+        r = organizer.post(f"/v1/roadshows/{rid}/roster", headers=waiting(token))
+        assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0
+        assert "solver is busy" in r.json()["detail"]
+    finally:
+        service._solver_slots.release()
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/roster"))
+    assert organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]["roster"]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 
 from consumers.topics import Topics
+from matcher import roadshows
 from matcher.commands import CommandService, Principal
-from matcher.errors import Conflict, NotAllowed
+from matcher.errors import Conflict, NotAllowed, SolverBusy
 from matcher.roadshows import RoadshowService
 from matcher.service import MatchService
 from matcher.view import ReadModel
@@ -122,3 +124,30 @@ def test_expired_invitations_are_backfilled(world):
     assert all(i.status == "expired" for i in rs.invitations if i.invitee_id in before)
     assert not before & set(rs.roster.project_ids)
     assert [i for i in rs.invitations if i.status == "pending" and i.replaces]
+
+
+def test_solves_take_turns_and_a_long_wait_is_solver_busy(world, monkeypatch):
+    view, service = world
+    service.solver_seconds = 0.2  # a request waits up to 0.4 s for the solver
+    spec = {"title": "t", "theme": "工业视觉", "date": "2026-12-10", "n_projects": 2, "m_investors": 2, "min_fits": 0}
+    first, second = (service.create(ORGANIZER, spec).entity_id for _ in range(2))
+    solving, release = threading.Event(), threading.Event()
+    real_solve = roadshows.solve_roster
+
+    def held_solve(problem, time_limit):
+        if not solving.is_set():  # the first solve keeps its slot until the test releases it
+            solving.set()
+            release.wait(10)
+        return real_solve(problem, time_limit=time_limit)
+
+    monkeypatch.setattr(roadshows, "solve_roster", held_solve)
+    worker = threading.Thread(target=service.propose, args=(ORGANIZER, first))
+    worker.start()
+    assert solving.wait(10)
+    with pytest.raises(SolverBusy, match="solver is busy"):
+        service.propose(ORGANIZER, second)
+    assert view.roadshows[second].value.roster is None
+    release.set()
+    worker.join(10)
+    service.propose(ORGANIZER, second)  # the slot is free again
+    assert view.roadshows[first].value.roster is not None and view.roadshows[second].value.roster is not None
