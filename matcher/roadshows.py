@@ -33,9 +33,9 @@ class RoadshowService:
         self.matches = matches
         self.view = commands.view
         self.solver_seconds = solver_seconds
-        # CP-SAT already uses every core (two workers on the two-core reference machine): two solves at once
-        # would each get half the CPU and stop at their time limit further from the optimum, and many at once
-        # would starve every other request. So solves take turns.
+        # CP-SAT already uses every core (two workers on the two-core reference machine), so solves take turns:
+        # with four 2,000 x 500 solves at once, a probe standing in for other requests took 19.9 ms (p50)
+        # against 5.6 ms beside one solve and 1.5 ms idle, and the solves' gaps grew a little (0.081 -> 0.087).
         self._solver_slots = threading.BoundedSemaphore(solver_slots)
 
     # ---- reads ------------------------------------------------------------------------------------
