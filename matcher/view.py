@@ -276,8 +276,9 @@ class ReadModel:
                 view = cls.load(path, encoder_name, exact_search_limit)
                 log.info("loaded snapshot %s", path)
                 return view
-            except (ValueError, OSError, EOFError) as exc:  # stale or torn
-                log.warning("ignoring snapshot %s: %s", path, exc)
+            except Exception as exc:  # noqa: BLE001 - a snapshot is only a cache of the log: any unreadable one
+                # (torn, from another version of these classes, another encoder) is replayed instead
+                log.warning("ignoring snapshot %s: %s: %s", path, type(exc).__name__, exc)
         return cls(encoder_name, exact_search_limit)
 
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,7 @@ from matcher.encoder import investor_text, project_text
 from matcher.errors import InvalidRequest, NotFound
 from matcher.ranking import FEATURES
 from matcher.service import MatchFilters, MatchService
-from matcher.view import ReadModel
+from matcher.view import SNAPSHOT_FORMAT, ReadModel
 from models.entities import PortfolioCompany
 from models.events import EntityVector, Feedback
 from models.taxonomy import SECTORS
@@ -251,3 +253,15 @@ def test_only_recommendable_investors_portfolios_weigh_the_portfolio_words(world
     assert "i-pending" not in world.view.portfolio_words
     # its own portfolio still counts when it is scored
     assert world.service.explain("i-pending", "p-vision").features["portfolio"] > 0
+
+
+@pytest.mark.parametrize("damage", ["torn", "foreign", "other_encoder"])
+def test_an_unreadable_snapshot_is_ignored_and_the_log_replayed(world, tmp_path, damage):
+    path = tmp_path / "view.pkl"
+    world.view.save(path)
+    if damage == "torn":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # raises pickle.UnpicklingError
+    elif damage == "foreign":
+        path.write_bytes(pickle.dumps({"format": SNAPSHOT_FORMAT, "encoder_name": ENC.name}))  # fields missing
+    view = ReadModel.load_or_new(path, "other-encoder" if damage == "other_encoder" else ENC.name)
+    assert not view.projects and not view.offsets  # empty: the caller replays the log from the start
