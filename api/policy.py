@@ -154,7 +154,7 @@ def read_investor(view: ReadModel, who: Principal, investor_id: str) -> Investor
         return investor_private(found)
     if who.role == "registrar":
         return investor_public(found)
-    if found.value.verification != "verified":  # founders and organizers: unverified profiles do not exist
+    if not found.value.in_market:  # founders and organizers: unverified or withdrawn profiles do not exist
         raise NotFound("investor", investor_id)
     if who.role == "founder" and founder_linked(view, who.entity_id, investor_id):
         return investor_private(found)

@@ -76,6 +76,17 @@ def test_an_investor_rejected_after_an_intro_cannot_accept_it_and_loses_contacts
     assert all(i["contacts"] is None for i in founder.get("/v1/intros").json()["data"])
     assert accepted(investor.post(f"/v1/intros/{pending}/decline", json={}))  # declining stays possible
 
+def test_a_withdrawn_investor_is_gone_for_founders_on_read_as_on_intro_request(deployment, registrar):
+    founder = deployment.as_role("founder", uid("f"))
+    investor, investor_id, token = register(deployment, registrar)
+    project_id, token = submit(founder, after=token)
+    assert founder.get(f"/v1/investors/{investor_id}", headers=waiting(token)).status_code == 200
+    _, token = accepted(investor.post(f"/v1/investors/{investor_id}/withdraw", headers=waiting(token)))
+    assert founder.get(f"/v1/investors/{investor_id}", headers=waiting(token)).status_code == 404
+    r = founder.post("/v1/intros", json={"project_id": project_id, "investor_id": investor_id, "message": "hi"})
+    assert r.status_code == 404
+
+
 def test_investor_registers_is_verified_pages_its_feed_and_never_sees_a_passed_project_again(deployment, registrar):
     founder = deployment.as_role("founder", uid("f"))
     token = None
