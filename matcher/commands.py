@@ -24,9 +24,7 @@ from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotCaughtUp, No
 from matcher.ports import Delivery, Publisher
 from matcher.view import ReadModel
 from models.entities import Investor, Project
-from models.events import ApiKey, Event, Feedback, Intro
-
-Role = Literal["admin", "registrar", "organizer", "investor", "founder"]
+from models.events import ApiKey, Event, Feedback, Intro, Role
 
 
 @dataclass(frozen=True)

@@ -159,19 +159,19 @@ def _cell(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def to_csv(schedule: Schedule, names: Mapping[str, str] | None = None) -> str:
+def to_csv(meetings: Sequence[Meeting], names: Mapping[str, str] | None = None) -> str:
     """One row per meeting: slot, table, project, investor (ids and, if given, display names), score."""
     names = names or {}
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(["slot", "table", "project_id", "project_name", "investor_id", "investor_name", "score"])
-    for m in schedule.meetings:  # numbers are ours, left as they are so the sheet can sort and sum them
+    for m in meetings:  # numbers are ours, left as they are so the sheet can sort and sum them
         w.writerow([m.slot, m.table, _cell(m.project_id), _cell(names.get(m.project_id, "")), _cell(m.investor_id),
                     _cell(names.get(m.investor_id, "")), f"{m.score:.4f}"])
     return out.getvalue()
 
 
-def to_ical(schedule: Schedule, participant_id: str, event_date: date, start: clock, slot_minutes: int,
+def to_ical(meetings: Sequence[Meeting], participant_id: str, event_date: date, start: clock, slot_minutes: int,
             names: Mapping[str, str] | None = None, *, tz: tzinfo = CHINA, event_id: str = "roadshow",
             location: str = "", stamp: datetime | None = None, sequence: int = 0, with_scores: bool = True) -> str:
     """A VCALENDAR with one VEVENT per meeting of `participant_id` (a project or an investor id).
@@ -190,7 +190,7 @@ def to_ical(schedule: Schedule, participant_id: str, event_date: date, start: cl
     stamp = stamp or datetime.combine(event_date, clock(0), tzinfo=tz)
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//matchmaker//roadshow meetings//EN",
              "CALSCALE:GREGORIAN", "METHOD:PUBLISH"]
-    for m in schedule.meetings:
+    for m in meetings:
         if participant_id not in (m.project_id, m.investor_id):
             continue
         other = m.investor_id if participant_id == m.project_id else m.project_id

@@ -29,11 +29,10 @@ from models.entities import (
     sector_list,
     stage_list,
 )
+from models.events import FeedbackAction, Role, check_pass_reason
 from models.roadshows import Invitation, Roadshow, RoadshowDate, check_sector_quota
 from models.taxonomy import FOUNDER_BACKGROUNDS, INVESTOR_KINDS, SECTORS, STAGES
 
-Role = Literal["admin", "registrar", "organizer", "investor", "founder"]
-FeedbackAction = Literal["viewed", "saved", "passed", "meeting_requested", "invested"]
 Summary = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT), PlainText]
 Amount = Annotated[int, Field(gt=0, le=10_000_000_000)]
 # Query parameters: validated by FastAPI, so their errors name the parameter (Literals built from the taxonomy).
@@ -216,8 +215,7 @@ class FeedbackCreate(Body):
 
     @model_validator(mode="after")
     def _pass_has_reason(self) -> FeedbackCreate:
-        if self.action == "passed" and not (self.reason and self.reason.strip()):
-            raise ValueError("reason is required when action is 'passed'")
+        check_pass_reason(self.action, self.reason)
         return self
 
 

@@ -25,17 +25,26 @@ from models.roadshows import Roadshow
 SCHEMA_VERSION = 1
 MAX_EVENT_BYTES = 1_000_000
 
+# The one definition of each; the API's request shapes and the command layer import these.
+Role = Literal["admin", "registrar", "organizer", "investor", "founder"]
+FeedbackAction = Literal["viewed", "saved", "passed", "meeting_requested", "invested"]
+
+
+def check_pass_reason(action: FeedbackAction, reason: str | None) -> None:
+    """A pass says why: the rule of the FeedbackGiven payload and of the API's feedback body alike."""
+    if action == "passed" and not (reason and reason.strip()):
+        raise ValueError("reason is required when action is 'passed'")
+
 
 class Feedback(Strict):
     investor_id: EntityId
     project_id: EntityId
-    action: Literal["viewed", "saved", "passed", "meeting_requested", "invested"]
+    action: FeedbackAction
     reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
     @model_validator(mode="after")
     def _pass_has_reason(self) -> Feedback:
-        if self.action == "passed" and not (self.reason and self.reason.strip()):
-            raise ValueError("reason is required when action is 'passed'")
+        check_pass_reason(self.action, self.reason)
         return self
 
 
@@ -50,7 +59,7 @@ class Intro(Strict):
 
 class ApiKey(Strict):
     key_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-    role: Literal["admin", "registrar", "organizer", "investor", "founder"]
+    role: Role
     entity_id: EntityId | None = None
     label: Annotated[str, StringConstraints(max_length=200)] = ""
     revoked: bool = False

@@ -4,19 +4,15 @@ with `recipient_role` and `recipient_id`); other roles get 403."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
 from api.deps import ServicesDep, Who
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import cursor_value, decode_cursor, encode_cursor
 from api.routes import READ, WRITE
 from matcher.alert_store import DeliveryState, Record
 from matcher.alerts import AlertCommands
-from matcher.errors import InvalidRequest
 from models.alerts import MatchAlert, RecipientRole, SavedSearch
 from models.api import Accepted, ReasonOut
 from models.api_alerts import (
@@ -72,21 +68,13 @@ def alert_out(r: Record[MatchAlert], alerts: AlertCommands, read: bool) -> Alert
                     matches=matches, read=read, delivery=delivery_out(alerts.store.alert_status.get(r.id)))
 
 
-def _encode_before(alert_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"b": alert_id}).encode()).decode().rstrip("=")
+# The inbox pages by keyset, not offset: its cursor holds the last alert of the previous page under "b" (the key
+# of the cursors clients already hold), so pages do not shift as alerts arrive.
+BEFORE_KEY = "b"
 
 
 def _decode_before(cursor: str | None) -> str | None:
-    """A keyset cursor (the last alert of the previous page), so pages do not shift as alerts arrive."""
-    if not cursor:
-        return None
-    try:
-        found = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["b"]
-    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
-        found = None
-    if not isinstance(found, str):
-        raise InvalidRequest(f"cursor must be a next_cursor returned by this API; got {cursor[:80]!r}")
-    return found
+    return cursor_value(cursor, BEFORE_KEY, str) if cursor else None
 
 
 # ---- saved searches ------------------------------------------------------------------------------------
@@ -100,7 +88,7 @@ def save_search(body: SavedSearchCreate, who: Who, svc: ServicesDep, alerts: Ale
 def list_searches(who: Who, alerts: Alerts, limit: Annotated[int, Query(ge=1, le=500)] = 100,
                   cursor: Annotated[str | None, Query(max_length=200)] = None) -> SavedSearchList:
     """The caller's saved searches (admins: everyone's), oldest first."""
-    offset = decode_cursor(cursor)
+    offset = decode_cursor(cursor, max_offset=None)  # a plain list: no ranking cost per page
     found = alerts.searches(who)
     page = found[offset:offset + limit]
     more = offset + limit < len(found)
@@ -166,7 +154,7 @@ def list_alerts(who: Who, alerts: Alerts, limit: Annotated[int, Query(ge=1, le=1
     alerts.mark_read(who, found)
     more = len(found) == limit
     return AlertPage(data=[alert_out(r, alerts, r.id in read) for r in found],
-                     next_cursor=_encode_before(found[-1].id) if more else None)
+                     next_cursor=encode_cursor(found[-1].id, BEFORE_KEY) if more else None)
 
 
 @router.get("/{alert_id}", responses=READ)

@@ -13,7 +13,7 @@ from api.routes import READ, WRITE
 from matcher.commands import Principal
 from matcher.errors import NotAllowed, NotFound
 from matcher.roadshows import RoadshowService
-from matcher.schedule import Meeting, Schedule, to_csv, to_ical
+from matcher.schedule import Meeting, to_csv, to_ical
 from models.api import (
     Accepted,
     MeetingPublic,
@@ -147,10 +147,8 @@ def build_schedule(roadshow_id: RoadshowId, who: Who, svc: ServicesDep) -> Accep
     return svc.accepted(svc.container.roadshows.build_schedule(who, roadshow_id))
 
 
-def _schedule(rs: Roadshow) -> Schedule:
-    meetings = tuple(Meeting(m.slot, m.table, m.project_id, m.investor_id, m.score) for m in rs.schedule)
-    total = sum(m.score for m in meetings)
-    return Schedule(meetings=meetings, objective=total, bound=total, gap=0.0, method="cp-sat", status="feasible")
+def _meetings(rs: Roadshow) -> list[Meeting]:
+    return [Meeting(m.slot, m.table, m.project_id, m.investor_id, m.score) for m in rs.schedule]
 
 
 @router.get("/{roadshow_id}/schedule.csv", response_class=PlainTextResponse, responses=READ)
@@ -162,7 +160,7 @@ def schedule_csv(roadshow_id: RoadshowId, who: Who, svc: ServicesDep) -> PlainTe
         # its own meetings, and the .ics already gives exactly those, so there is no second, trimmed CSV
         raise NotAllowed("the schedule CSV is the organizer's; invitees download their own meetings from "
                          f"/v1/roadshows/{roadshow_id}/schedule.ics?participant=<your investor or project id>")
-    return PlainTextResponse(to_csv(_schedule(rs), _names(svc, rs)), media_type="text/csv",
+    return PlainTextResponse(to_csv(_meetings(rs), _names(svc, rs)), media_type="text/csv",
                              headers={"Content-Disposition": f'attachment; filename="{roadshow_id}-schedule.csv"'})
 
 
@@ -178,7 +176,7 @@ def schedule_ical(roadshow_id: RoadshowId, who: Who, svc: ServicesDep,
     if not own:
         raise NotAllowed("invitees download only their own calendar")
     stored = svc.view.roadshows[roadshow_id]  # a rebuilt schedule must replace the entries calendars hold
-    body = to_ical(_schedule(rs), participant, rs.date, rs.start_time, rs.slot_minutes, _names(svc, rs),
+    body = to_ical(_meetings(rs), participant, rs.date, rs.start_time, rs.slot_minutes, _names(svc, rs),
                    event_id=roadshow_id, location=rs.city, stamp=stored.updated_at, sequence=stored.version,
                    with_scores=RoadshowService.organizes(who, rs))  # scores are the organizer's, as in the JSON view
     return PlainTextResponse(body, media_type="text/calendar",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -12,9 +13,12 @@ from api.auth import ADMIN, KeyRing, hash_key
 from api.consistency import LagProbe
 from api.errors import domain_error, validation_errors
 from api.pagination import MAX_OFFSET, decode_cursor, encode_cursor, next_cursor
+from api.routes.alerts import list_searches
+from matcher.alert_store import Record
 from matcher.errors import InvalidRequest
 from matcher.ports import Delivery
 from matcher.view import ReadModel
+from models.alerts import SavedSearch
 from models.api import (
     FeedbackCreate,
     InvestorCreate,
@@ -210,3 +214,19 @@ def test_keys_resolve_to_principals_until_revoked_and_the_admin_key_needs_no_eve
     view.apply(event("ApiKeyRevoked", "k-1", issued.model_copy(update={"revoked": True}), version=2))
     assert ring.resolve("founder-key") is None
     assert KeyRing(view, admin_key=None).resolve("a" * 32) is None
+
+
+def test_the_saved_search_list_pages_past_the_ranked_lists_offset_cap():
+    # a plain list: an admin's view of every account's searches must page to its end
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    searches = [Record(f"s-{n:04d}", 1, SavedSearch(owner_role="investor", owner_id=f"i-{n}"), now)
+                for n in range(1200)]
+    alerts = SimpleNamespace(searches=lambda who: searches)
+    seen, cursor = [], None
+    while True:
+        page = list_searches(ADMIN, alerts, limit=100, cursor=cursor)
+        seen += [s.id for s in page.data]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == [s.id for s in searches]

@@ -486,7 +486,7 @@ def tiny_schedule() -> tuple[MeetingProblem, Schedule]:
 
 def test_csv_export_parses_back_to_the_meetings():
     _, schedule = tiny_schedule()
-    text = to_csv(schedule, names={"p0": "视觉质检, Inc.", "i1": 'He said "hi"'})
+    text = to_csv(schedule.meetings, names={"p0": "视觉质检, Inc.", "i1": 'He said "hi"'})
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == len(schedule.meetings)
     for row, mt in zip(rows, schedule.meetings, strict=True):
@@ -500,8 +500,7 @@ def test_csv_export_parses_back_to_the_meetings():
 @pytest.mark.parametrize("name", ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"])
 def test_csv_export_neutralises_names_that_a_spreadsheet_would_run_as_formulas(name):
     meetings = (Meeting(1, 1, "p0", "i0", 0.5), Meeting(2, 1, "=p1", "i0", 0.25))
-    schedule = Schedule(meetings=meetings, objective=0.75, bound=0.75, gap=0.0, method="cp-sat", status="optimal")
-    text = to_csv(schedule, names={"p0": name, "i0": "宁波-智造 天使", "=p1": "A-1 Robotics"})
+    text = to_csv(meetings, names={"p0": name, "i0": "宁波-智造 天使", "=p1": "A-1 Robotics"})
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows[0]["project_name"] == "'" + name  # a leading quote: the spreadsheet shows it as text
     assert rows[1]["project_id"] == "'=p1"
@@ -542,7 +541,7 @@ def test_ical_export_is_a_valid_calendar_of_the_participants_meetings():
     mine = [mt for mt in schedule.meetings if mt.investor_id == who]
     other = mine[0].project_id
     tricky = "宁波视觉质检科技有限公司, a very long name; with\nnewline and back\\slash " + "长" * 30
-    text = to_ical(schedule, who, date(2025, 3, 1), clock(14, 0), 20, names={other: tricky})
+    text = to_ical(schedule.meetings, who, date(2025, 3, 1), clock(14, 0), 20, names={other: tricky})
     lines = unfold(text)
     assert lines[0] == "BEGIN:VCALENDAR" and lines[-1] == "END:VCALENDAR"
     assert "VERSION:2.0" in lines and any(line.startswith("PRODID:") for line in lines)
@@ -574,14 +573,14 @@ def test_ical_export_is_a_valid_calendar_of_the_participants_meetings():
     if other in {mt.project_id for mt in mine}:
         assert f"Meeting with {tricky} / 会面：{tricky}" in summaries
     # Stable: the same inputs give the same calendar, so UIDs survive a re-export.
-    assert to_ical(schedule, who, date(2025, 3, 1), clock(14, 0), 20, names={other: tricky}) == text
+    assert to_ical(schedule.meetings, who, date(2025, 3, 1), clock(14, 0), 20, names={other: tricky}) == text
     # A later version of the schedule carries a higher SEQUENCE and its own DTSTAMP, so calendars replace entries.
     changed = datetime(2025, 2, 20, 9, 30, tzinfo=UTC)
-    later = unfold(to_ical(schedule, who, date(2025, 3, 1), clock(14, 0), 20, stamp=changed, sequence=7))
+    later = unfold(to_ical(schedule.meetings, who, date(2025, 3, 1), clock(14, 0), 20, stamp=changed, sequence=7))
     assert "SEQUENCE:0" in lines and "SEQUENCE:7" in later and "DTSTAMP:20250220T093000Z" in later
 
 
 def test_ical_for_someone_without_meetings_is_an_empty_calendar():
     _, schedule = tiny_schedule()
-    lines = unfold(to_ical(schedule, "nobody", date(2025, 3, 1), clock(9, 0), 15))
+    lines = unfold(to_ical(schedule.meetings, "nobody", date(2025, 3, 1), clock(9, 0), 15))
     assert "BEGIN:VEVENT" not in lines and lines[-1] == "END:VCALENDAR"
