@@ -29,6 +29,7 @@ class Indexer:
         self.view, self.topics = view, topics
         self.snapshot_path, self.snapshot_every_s = snapshot_path, snapshot_every_s
         self._last_snapshot = time.monotonic()
+        self._replaying = False  # inside catch_up
         self._vector_sides = {topics.project_vectors: "projects", topics.investor_vectors: "investors"}
         self.topic_names = [topics.projects, topics.investors, topics.project_vectors, topics.investor_vectors,
                             topics.feedback, topics.intros, topics.auth, topics.roadshows,
@@ -45,7 +46,7 @@ class Indexer:
                                             client_id="indexer-ends", reconnect_backoff_max_ms=1000)
         self._ends_lock = threading.Lock()
         self.loop = ConsumerLoop(self.consumer, self.handle, dead_letters=None, checkpoint=self.checkpoint,
-                                 poll_timeout_ms=100, max_records=1000)
+                                 on_batch=self.sync_indexes, poll_timeout_ms=100, max_records=1000)
         self._thread: threading.Thread | None = None
 
     def _assign(self) -> list[TopicPartition]:
@@ -63,6 +64,15 @@ class Indexer:
             return self.view.apply_vector(side, vec), vec.entity_id
         event = decode_event(record.value)
         return self.view.apply(event), event.entity_id
+
+    def sync_indexes(self) -> None:
+        """Bring the vector indexes up to date after a batch (new rows into the HNSW graph, the graph built once
+        the index outgrows exact search), so that the next request does not pay for it."""
+        if self._replaying:
+            return  # once at the end of catch_up: one graph build on every core beats growing it per batch
+        for index in (self.view.project_index, self.view.investor_index):
+            if index is not None:
+                index.sync()
 
     def checkpoint(self, positions: dict[TopicPartition, int]) -> None:
         for tp, offset in positions.items():
@@ -99,13 +109,18 @@ class Indexer:
         (a replica rebuilding a large log), saying how far it is every 15 s."""
         ends = self.consumer.end_offsets(self.partitions)
         start = told = time.monotonic()
-        while any(self.view.offsets.get((tp.topic, tp.partition), 0) < end for tp, end in ends.items() if end):
-            if timeout is not None and time.monotonic() - start > timeout:
-                raise TimeoutError(f"indexer did not catch up in {timeout}s: lag {self.lag()}")
-            if time.monotonic() - told > 15:
-                told = time.monotonic()
-                log.info("catching up for %.0fs: %d records to go", told - start, sum(self.lag().values()))
-            self.loop.poll_once()
+        self._replaying = True
+        try:
+            while any(self.view.offsets.get((tp.topic, tp.partition), 0) < end for tp, end in ends.items() if end):
+                if timeout is not None and time.monotonic() - start > timeout:
+                    raise TimeoutError(f"indexer did not catch up in {timeout}s: lag {self.lag()}")
+                if time.monotonic() - told > 15:
+                    told = time.monotonic()
+                    log.info("catching up for %.0fs: %d records to go", told - start, sum(self.lag().values()))
+                self.loop.poll_once()
+        finally:
+            self._replaying = False
+        self.sync_indexes()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="indexer", daemon=True)

@@ -24,8 +24,8 @@ one query at a time, HNSW M=32, efConstruction=40:
 
 Writes happen on the event consumer and reads on API threads, so every public method holds one lock. The
 graph is brought up to date (pending rows added, tombstones compacted, the graph built when the index
-crosses `exact_limit`) by `sync()`, which `search` calls first; the consumer should call `sync()` after
-applying a batch so that queries do not pay for it.
+crosses `exact_limit`) by `sync()`, which `search` calls first; the indexer calls it after applying each batch
+(`consumers.indexer.Indexer.sync_indexes`) so that queries do not pay for it.
 """
 
 from __future__ import annotations

@@ -97,6 +97,17 @@ def _replayed(c: Container, snapshot=None) -> ReadModel:
     return view
 
 
+def test_the_indexer_brings_the_vector_index_up_to_date_before_any_query(pipeline):
+    c = pipeline
+    pids = [submit(c, name=f"视觉项目{n}", summary=f"第{n}个工业视觉项目") for n in range(4)]
+    wait_until(lambda: all(c.view.vector("projects", p) is not None for p in pids), what="vectors")
+    view = ReadModel(c.view.encoder_name, exact_search_limit=2)  # four vectors outgrow exact search
+    indexer = Indexer(view, c.settings.kafka_bootstrap_servers, c.topics)
+    indexer.catch_up()
+    indexer.close(snapshot=False)
+    assert view.project_index is not None and view.project_index.mode == "hnsw"  # built without a search
+
+
 def test_replay_snapshot_and_restart_give_the_same_read_model(pipeline, tmp_path):
     c = pipeline
     register(c, "i-a")
