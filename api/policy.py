@@ -16,7 +16,8 @@ from matcher.commands import Principal
 from matcher.errors import Conflict, NotAllowed, NotFound
 from matcher.ranking import Reason
 from matcher.service import Match
-from matcher.view import ReadModel, Versioned
+from matcher.versioned import Versioned
+from matcher.view import ReadModel
 from models.api import (
     IntroContacts,
     IntroView,

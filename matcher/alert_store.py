@@ -11,31 +11,19 @@ worker (settings, queues, retries, rate limits). Every projection is idempotent:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
+from matcher.versioned import Versioned, put_if_newer
 from models.alerts import AlertDelivery, AlertSettings, AlertsRead, MatchAlert, SavedSearch, settings_id
-from models.events import Event, supersedes
+from models.events import Event
 
-T = TypeVar("T")
 MAX_PUSHES_KEPT = 1000  # push times kept per recipient for its rate limit (max_per_hour is at most 1000)
 _RANK = {"queued": 0, "retrying": 1, "delivered": 2, "dead": 2}
 PAYLOAD_TYPES = (SavedSearch, AlertSettings, MatchAlert, AlertDelivery, AlertsRead)
-
-
-@dataclass(frozen=True)
-class Record(Generic[T]):
-    """One versioned entity (same shape as `matcher.view.Versioned`, which this module cannot import)."""
-
-    id: str
-    version: int
-    value: T
-    updated_at: datetime
-    event_id: str = ""  # the event that set this version
 
 
 @dataclass(frozen=True)
@@ -59,9 +47,9 @@ class DeliveryState:
 
 @dataclass
 class AlertStore:
-    searches: dict[str, Record[SavedSearch]] = field(default_factory=dict)  # search id -> (deleted ones too)
-    settings: dict[str, Record[AlertSettings]] = field(default_factory=dict)  # settings_id(...) -> settings
-    alerts: dict[str, Record[MatchAlert]] = field(default_factory=dict)  # alert id -> alert
+    searches: dict[str, Versioned[SavedSearch]] = field(default_factory=dict)  # search id -> (deleted ones too)
+    settings: dict[str, Versioned[AlertSettings]] = field(default_factory=dict)  # settings_id(...) -> settings
+    alerts: dict[str, Versioned[MatchAlert]] = field(default_factory=dict)  # alert id -> alert
     by_recipient: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # in log order
     # (recipient, investor id, project id) of every pair already alerted: a later version of the same
     # counterpart is not a new match for that recipient
@@ -79,9 +67,9 @@ class AlertStore:
     def apply(self, event: Event) -> bool:
         p = event.payload
         if isinstance(p, SavedSearch):
-            return self._versioned(self.searches, event.entity_id, event, p)
+            return put_if_newer(self.searches, event.entity_id, event, p)
         if isinstance(p, AlertSettings):
-            return self._versioned(self.settings, event.entity_id, event, p)
+            return put_if_newer(self.settings, event.entity_id, event, p)
         if isinstance(p, MatchAlert):
             return self.add_alert(p, event.occurred_at)
         if isinstance(p, AlertDelivery):
@@ -92,18 +80,10 @@ class AlertStore:
             return bool(new)
         raise TypeError(f"no alert projection for {event.type}")
 
-    @staticmethod
-    def _versioned(store: dict, key: str, event: Event, value: Any) -> bool:  # type: ignore[type-arg]
-        current = store.get(key)
-        if current is not None and not supersedes(event, current.version, current.event_id):
-            return False
-        store[key] = Record(key, event.entity_version, value, event.occurred_at, str(event.event_id))
-        return True
-
     def add_alert(self, alert: MatchAlert, at: datetime) -> bool:
         if alert.alert_id in self.alerts:
             return False
-        self.alerts[alert.alert_id] = Record(alert.alert_id, 1, alert, at)
+        self.alerts[alert.alert_id] = Versioned(alert.alert_id, 1, alert, at)
         self.by_recipient[alert.recipient].append(alert.alert_id)
         for m in alert.matches:
             self.alerted_pairs.add((alert.recipient, m.investor_id, m.project_id))
@@ -146,7 +126,7 @@ class AlertStore:
         found = self.settings.get(settings_id(recipient_role, recipient_id))
         return None if found is None else found.value
 
-    def active_searches(self) -> list[Record[SavedSearch]]:
+    def active_searches(self) -> list[Versioned[SavedSearch]]:
         return [s for s in self.searches.values() if not s.value.deleted]
 
     def sent(self, alert: str) -> bool:
@@ -166,9 +146,3 @@ class AlertStore:
         for key in sorted(self.deliveries):
             d = self.deliveries[key]
             h.update(f"d|{key}|{d.status}|{d.attempt}|{','.join(d.alert_ids)}".encode())
-
-
-def store_digest(store: AlertStore) -> str:
-    h = hashlib.sha256()
-    store.digest_into(h)
-    return h.hexdigest()

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from matcher.alert_store import AlertStore, Record
+from matcher.alert_store import AlertStore
 from matcher.commands import Accepted, CommandService, Principal, new_id
 from matcher.delivery import non_public_host_reason, signing_secret
 from matcher.encoder import investor_text, project_text
@@ -30,6 +30,7 @@ from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotFound
 from matcher.ports import PublishFailed
 from matcher.ranking import Reason
 from matcher.service import MatchFilters, MatchService
+from matcher.versioned import Versioned
 from matcher.view import ReadModel
 from models.alerts import (
     AlertMatch,
@@ -104,14 +105,14 @@ class AlertEvaluator:
                 out += self.for_project(entity_id) if kind == "project" else self.for_investor(entity_id)
         return out
 
-    def _searches(self, role: str) -> list[Record[SavedSearch]]:
+    def _searches(self, role: str) -> list[Versioned[SavedSearch]]:
         return [s for s in self.store.active_searches() if s.value.owner_role == role]
 
     def _profile_alerts(self, role: str, recipient_id: str) -> bool:
         settings = self.store.settings_for(role, recipient_id)
         return settings is None or settings.profile_alerts
 
-    def _add_search_hit(self, hits: dict[str, _Hit], scored: dict[str, _Hit], key: str, search: Record[SavedSearch],
+    def _add_search_hit(self, hits: dict[str, _Hit], scored: dict[str, _Hit], key: str, search: Versioned[SavedSearch],
                         investor_id: str, project_id: str) -> None:
         """`scored`: the pairs scored for this change, so that one owner's many searches cost one explain()."""
         pair = scored.get(key)
@@ -169,7 +170,7 @@ class AlertEvaluator:
             if owner is not None and self._profile_alerts("founder", owner):
                 by_founder.setdefault(owner, {})[m.entity_id] = _Hit(m.score, m.reasons, [PROFILE])
         text = investor_text(investor)
-        accepted: list[Record[SavedSearch]] = []
+        accepted: list[Versioned[SavedSearch]] = []
         for search in self._searches("founder"):
             pid, owner = search.value.project_id or "", search.value.owner_id
             project = self.view.projects.get(pid)
@@ -308,7 +309,7 @@ class AlertCommands:
             raise NotFound("project", project_id)
         return found.value
 
-    def _own_search(self, who: Principal, search_id: str) -> Record[SavedSearch]:
+    def _own_search(self, who: Principal, search_id: str) -> Versioned[SavedSearch]:
         found = self.store.searches.get(search_id)
         if found is None or found.value.deleted:
             raise NotFound("saved search", search_id)
@@ -324,10 +325,10 @@ class AlertCommands:
             return self.commands._publish("SearchDeleted", search_id, found.value.model_copy(update={"deleted": True}),
                                           who.actor, self.store.searches)
 
-    def search(self, who: Principal, search_id: str) -> Record[SavedSearch]:
+    def search(self, who: Principal, search_id: str) -> Versioned[SavedSearch]:
         return self._own_search(who, search_id)
 
-    def searches(self, who: Principal) -> list[Record[SavedSearch]]:
+    def searches(self, who: Principal) -> list[Versioned[SavedSearch]]:
         """The caller's saved searches (every one for admins), oldest first."""
         if who.role not in ("investor", "founder", "admin"):
             raise NotAllowed("only investors, founders and admins have saved searches")
@@ -385,7 +386,7 @@ class AlertCommands:
 
     # ---- inbox --------------------------------------------------------------------------------------
     def alerts(self, who: Principal, role: str | None = None, recipient_id: str | None = None, *,
-               before: str | None = None, limit: int = 20, unread_only: bool = False) -> list[Record[MatchAlert]]:
+               before: str | None = None, limit: int = 20, unread_only: bool = False) -> list[Versioned[MatchAlert]]:
         """A recipient's alerts, newest first, strictly older than the alert id `before` (the cursor)."""
         role, recipient_id = self.recipient(who, role, recipient_id)
         with self.view.lock:
@@ -405,7 +406,7 @@ class AlertCommands:
                     break
             return page
 
-    def alert(self, who: Principal, alert: str) -> Record[MatchAlert]:
+    def alert(self, who: Principal, alert: str) -> Versioned[MatchAlert]:
         found = self.store.alerts.get(alert)
         if found is None:
             raise NotFound("alert", alert)
@@ -415,8 +416,8 @@ class AlertCommands:
             raise NotAllowed("only investors, founders and admins have deal alerts")
         return found
 
-    def mark_read(self, who: Principal, alerts: list[Record[MatchAlert]]) -> bool:
-        """Record that the recipient has seen these alerts (admins reading do not mark). False when the log did
+    def mark_read(self, who: Principal, alerts: list[Versioned[MatchAlert]]) -> bool:
+        """Versioned that the recipient has seen these alerts (admins reading do not mark). False when the log did
         not acknowledge: the alerts then simply stay unread."""
         if who.role not in ("investor", "founder") or not who.entity_id:
             return False

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from matcher.sparse import CJK_RUN
 from models.entities import Investor, Project
 from models.taxonomy import SECTORS, STAGE_ORDER, STAGES, city_key
 
@@ -131,7 +132,6 @@ class Reason:
     zh: str
 
 
-_CJK = re.compile(r"[\u4e00-\u9fff]+")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9+\-]{2,}")
 _STOP = {"the", "and", "for", "with", "that", "this", "are", "our", "from", "who", "into", "have", "has", "stage",
          "startups", "startup", "company", "companies", "invest", "investing", "early", "team", "teams", "we",
@@ -143,8 +143,8 @@ def shared_terms(thesis: str, text: str, limit: int = 4) -> list[str]:
     (built from shared character bigrams, so no word segmentation is needed)."""
     words = {w.lower() for w in _WORD.findall(text)}
     found = [w for w in dict.fromkeys(w.lower() for w in _WORD.findall(thesis)) if w in words and w not in _STOP]
-    cjk_text = "".join(_CJK.findall(text))
-    for run in _CJK.findall(thesis):
+    cjk_text = "".join(CJK_RUN.findall(text))
+    for run in CJK_RUN.findall(thesis):
         i = 0
         while i < len(run) - 1:
             if run[i:i + 2] in cjk_text:

@@ -283,12 +283,8 @@ class RoadshowService:
             raise InvalidRequest(f"no roster meets the constraints: {exc}") from None
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
-        result = RosterResult(
-            project_ids=list(roster.project_ids), investor_ids=list(roster.investor_ids),
-            objective=round(roster.objective, 4), bound=round(roster.bound, 4), gap=round(roster.gap, 4),
-            method=roster.method, status=roster.status, seconds=round(roster.seconds, 3),
-            picks=[Pick(kind=r.kind, id=r.id, fits=r.fits, en=r.en, zh=r.zh) for r in roster.reasons])
-        return Roadshow.model_validate({**rs.model_dump(), "roster": result.model_dump(), "status": "proposed"})
+        return Roadshow.model_validate({**rs.model_dump(), "roster": _roster_result(roster).model_dump(),
+                                        "status": "proposed"})
 
     def _backfill(self, rs: Roadshow) -> Roadshow:
         """Replace declined and expired invitees with the best remaining candidates; invite the newcomers."""
@@ -316,12 +312,7 @@ class RoadshowService:
         invited = {i.invitee_id for i in rs.invitations}
         fresh = [Invitation(kind=r.kind, invitee_id=r.by_id, sent_at=now, replaces=r.replaced_id)
                  for r in replacements if r.by_id is not None and r.by_id not in invited]
-        result = rs.roster.model_copy(update={
-            "project_ids": list(new.project_ids), "investor_ids": list(new.investor_ids),
-            "objective": round(new.objective, 4), "bound": round(new.bound, 4), "gap": round(new.gap, 4),
-            "method": new.method, "status": new.status,
-            "picks": [Pick(kind=r.kind, id=r.id, fits=r.fits, en=r.en, zh=r.zh) for r in new.reasons]})
-        return rs.model_copy(update={"roster": result, "invitations": [*rs.invitations, *fresh]})
+        return rs.model_copy(update={"roster": _roster_result(new), "invitations": [*rs.invitations, *fresh]})
 
 
 def _set_status(rs: Roadshow, invitee_ids: set[str], status: str) -> Roadshow:
@@ -329,6 +320,15 @@ def _set_status(rs: Roadshow, invitee_ids: set[str], status: str) -> Roadshow:
     invitations = [i.model_copy(update={"status": status, "answered_at": now}) if i.invitee_id in invitee_ids else i
                    for i in rs.invitations]
     return rs.model_copy(update={"invitations": invitations})
+
+
+def _roster_result(roster: Roster) -> RosterResult:
+    """The optimiser's roster as stored on the roadshow."""
+    return RosterResult(
+        project_ids=list(roster.project_ids), investor_ids=list(roster.investor_ids),
+        objective=round(roster.objective, 4), bound=round(roster.bound, 4), gap=round(roster.gap, 4),
+        method=roster.method, status=roster.status, seconds=round(roster.seconds, 3),
+        picks=[Pick(kind=r.kind, id=r.id, fits=r.fits, en=r.en, zh=r.zh) for r in roster.reasons])
 
 
 def _as_roster(result: RosterResult, candidates: set[str]) -> Roster:

@@ -287,9 +287,6 @@ class MatchService:
             self._portfolio_cache[investor_id] = cached
         return cached[1]
 
-    def context(self, investor_id: str, project_id: str, now: datetime, pending: dict[str, int]) -> PairContext:
-        return self._contexts([(investor_id, project_id)], now, pending)[0]
-
     def _contexts(self, pairs: list[tuple[str, str]], now: datetime, pending: dict[str, int]) -> list[PairContext]:
         """What the read model knows about each (investor, project) pair. The keyword similarities are computed
         per query rather than per pair: one project against many investors (a founder's list) or one investor

@@ -30,7 +30,7 @@ def terms(text: str) -> list[str]:
     return _char_ngrams(text) + ["w:" + w for w in _WORD.findall(text.lower())]
 
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")  # Chinese characters (with Ext. A, compatibility)
 
 
 def words(text: str) -> list[str]:
@@ -38,8 +38,8 @@ def words(text: str) -> list[str]:
     For comparing projects with portfolios: character n-grams there match word parts and common endings, and on
     the Crunchbase validation cut words alone ranked better (see `Portfolio`)."""
     text = text.lower()
-    out = _WORD.findall(_CJK.sub(" ", text))
-    for run in _CJK.findall(text):
+    out = _WORD.findall(CJK_RUN.sub(" ", text))
+    for run in CJK_RUN.findall(text):
         out += [run] if len(run) == 1 else [run[i:i + 2] for i in range(len(run) - 1)]
     return out
 

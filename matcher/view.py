@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -27,25 +26,17 @@ from matcher.alert_store import AlertStore
 from matcher.encoder import investor_text, portfolio_text, project_portfolio_text, project_text
 from matcher.index import VectorIndex
 from matcher.sparse import SparseTextIndex, words
+from matcher.versioned import Versioned, put_if_newer
 from models.entities import Investor, Project
-from models.events import ApiKey, EntityVector, Event, Feedback, Intro, later_write, supersedes
+from models.events import ApiKey, EntityVector, Event, Feedback, Intro, later_write
 from models.roadshows import Roadshow
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 # Bumped when what a snapshot holds changes. The keyword indexes are not in it (load() rebuilds them from the
 # entities), so the bump to 2 with whole words in the keyword index was not needed. 3: entities hold the id of
-# the event that set their version, and vectors their content hash (`supersedes`).
-SNAPSHOT_FORMAT = 3
-
-
-@dataclass(frozen=True)
-class Versioned(Generic[T]):
-    id: str
-    version: int
-    value: T
-    updated_at: datetime
-    event_id: str = ""  # the event that set this version
+# the event that set their version, and vectors their content hash (`supersedes`). 4: one `Versioned` class
+# (matcher.versioned) for entities and alert records.
+SNAPSHOT_FORMAT = 4
 
 
 @dataclass
@@ -118,11 +109,8 @@ class ReadModel:
             raise TypeError(f"no projection for {event.type}")
 
     def _apply_entity(self, store: dict, event: Event, value: object, index) -> bool:  # type: ignore[type-arg]
-        current = store.get(event.entity_id)
-        if current is not None and not supersedes(event, current.version, current.event_id):
+        if not put_if_newer(store, event.entity_id, event, value):
             return False
-        store[event.entity_id] = Versioned(event.entity_id, event.entity_version, value, event.occurred_at,
-                                           str(event.event_id))
         if index is not None:
             index(event.entity_id, value)
         return True

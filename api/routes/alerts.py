@@ -11,8 +11,9 @@ from fastapi import APIRouter, Depends, Path, Query
 from api.deps import ServicesDep, Who
 from api.pagination import cursor_value, decode_cursor, encode_cursor
 from api.routes import READ, WRITE
-from matcher.alert_store import DeliveryState, Record
+from matcher.alert_store import DeliveryState
 from matcher.alerts import AlertCommands
+from matcher.versioned import Versioned
 from models.alerts import MatchAlert, RecipientRole, SavedSearch
 from models.api import Accepted, ReasonOut
 from models.api_alerts import (
@@ -46,7 +47,7 @@ RecipientIdQ = Annotated[str | None, Query(min_length=1, max_length=64, descript
 
 
 # ---- shapes ------------------------------------------------------------------------------------------
-def search_out(r: Record[SavedSearch]) -> SavedSearchOut:
+def search_out(r: Versioned[SavedSearch]) -> SavedSearchOut:
     return SavedSearchOut(id=r.id, version=r.version, updated_at=r.updated_at,
                           **r.value.model_dump(exclude={"deleted"}))
 
@@ -59,7 +60,7 @@ def delivery_out(state: DeliveryState | None) -> DeliveryOut:
                        http_status=state.http_status, error=state.error, updated_at=state.updated_at)
 
 
-def alert_out(r: Record[MatchAlert], alerts: AlertCommands, read: bool) -> AlertOut:
+def alert_out(r: Versioned[MatchAlert], alerts: AlertCommands, read: bool) -> AlertOut:
     a = r.value
     matches = [AlertMatchOut(investor_id=m.investor_id, project_id=m.project_id, score=m.score, via=m.via,
                              reasons=[ReasonOut(code=x.code, en=x.en, zh=x.zh) for x in m.reasons]) for m in a.matches]

@@ -14,9 +14,9 @@ from api.consistency import LagProbe
 from api.errors import domain_error, validation_errors
 from api.pagination import MAX_OFFSET, decode_cursor, encode_cursor, next_cursor
 from api.routes.alerts import list_searches
-from matcher.alert_store import Record
 from matcher.errors import InvalidRequest
 from matcher.ports import Delivery
+from matcher.versioned import Versioned
 from matcher.view import ReadModel
 from models.alerts import SavedSearch
 from models.api import (
@@ -219,7 +219,7 @@ def test_keys_resolve_to_principals_until_revoked_and_the_admin_key_needs_no_eve
 def test_the_saved_search_list_pages_past_the_ranked_lists_offset_cap():
     # a plain list: an admin's view of every account's searches must page to its end
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    searches = [Record(f"s-{n:04d}", 1, SavedSearch(owner_role="investor", owner_id=f"i-{n}"), now)
+    searches = [Versioned(f"s-{n:04d}", 1, SavedSearch(owner_role="investor", owner_id=f"i-{n}"), now)
                 for n in range(1200)]
     alerts = SimpleNamespace(searches=lambda who: searches)
     seen, cursor = [], None

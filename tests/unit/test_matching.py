@@ -9,7 +9,7 @@ import pytest
 
 from matcher.encoder import investor_text, project_text
 from matcher.errors import InvalidRequest, NotFound
-from matcher.ranking import FEATURES
+from matcher.ranking import FEATURES, shared_terms
 from matcher.service import MatchFilters, MatchService
 from matcher.view import SNAPSHOT_FORMAT, ReadModel
 from models.entities import PortfolioCompany
@@ -265,3 +265,9 @@ def test_an_unreadable_snapshot_is_ignored_and_the_log_replayed(world, tmp_path,
         path.write_bytes(pickle.dumps({"format": SNAPSHOT_FORMAT, "encoder_name": ENC.name}))  # fields missing
     view = ReadModel.load_or_new(path, "other-encoder" if damage == "other_encoder" else ENC.name)
     assert not view.projects and not view.offsets  # empty: the caller replays the log from the start
+
+
+def test_shared_terms_read_chinese_as_the_keyword_index_does():
+    assert shared_terms("投资工业视觉与 robotics", "工业视觉质检 robotics arms") == ["robotics", "工业视觉"]
+    # rarer characters (CJK Extension A, here 䶮) stay inside the run, as the keyword index reads them
+    assert shared_terms("研究䶮䶮材料", "䶮䶮材料公司") == ["䶮䶮材料"]
