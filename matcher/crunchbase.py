@@ -38,13 +38,12 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from models.entities import Investor, PortfolioCompany, Project
+from models.entities import MAX_CNY, Investor, PortfolioCompany, Project
 from models.events import Event, Feedback
 from models.taxonomy import SECTORS, STAGE_ORDER, STAGES
 
 USD_TO_CNY = 7
 DEFAULT_ROUND_USD = 1_000_000  # the ask of a company whose round size is unknown
-MAX_CNY = 10_000_000_000  # the entity schema's upper bound
 ACTOR = "importer:crunchbase"
 EVENT_NAMESPACE = uuid.UUID("5d1c3f0e-8a53-4d1e-9a4b-6b0f3c2a7e11")  # uuid5 namespace of imported events
 

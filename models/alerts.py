@@ -14,9 +14,28 @@ from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AwareDatetime, Field, StringConstraints, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from models.entities import City, EntityId, PlainText, Strict, check_ticket_range, from_log, sector_list, stage_list
+from models.entities import (
+    MAX_CNY,
+    City,
+    EntityId,
+    PlainText,
+    Strict,
+    check_ticket_range,
+    from_log,
+    sector_list,
+    stage_list,
+)
+from models.taxonomy import SECTORS, STAGES
 
 RecipientRole = Literal["investor", "founder"]
 AlertMode = Literal["instant", "daily", "weekly", "off"]
@@ -48,27 +67,39 @@ def search_terms(text: str) -> list[str]:
     return [t for t in dict.fromkeys(_TERM_SPLIT.split(text.strip().lower())) if t]
 
 
-class SavedSearch(Strict):
+class SavedSearchFields(BaseModel):
+    """The criteria of a saved search: the body of a new one or an edit (`models.api_alerts.SavedSearchCreate`)
+    and the core of the stored `SavedSearch`."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), PlainText] = ""
+    text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), PlainText] = Field(
+        default="", description="terms separated by spaces or commas; every term must occur in the counterpart "
+                                "(name, summary, thesis, sectors...), in any language")
+    sectors: list[str] = Field(default=[], json_schema_extra={"items": {"type": "string", "enum": list(SECTORS)},
+                                                              "maxItems": 8})
+    stages: list[str] = Field(default=[], json_schema_extra={"items": {"type": "string", "enum": list(STAGES)}})
+    cities: list[City] = Field(default=[], max_length=20)
+    ticket_min_cny: int | None = Field(default=None, ge=0, le=MAX_CNY)
+    ticket_max_cny: int | None = Field(default=None, ge=0, le=MAX_CNY)
+    min_score: float = Field(default=0.0, ge=0.0, le=2.0, description="the match score an alert needs")
+
+    _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v, allow_empty=True))
+    _stages = field_validator("stages", mode="before")(lambda v: stage_list(v, allow_empty=True))
+
+    @model_validator(mode="after")
+    def _ticket_range(self) -> SavedSearchFields:
+        check_ticket_range(self.ticket_min_cny, self.ticket_max_cny)
+        return self
+
+
+class SavedSearch(SavedSearchFields, Strict):
     """Criteria a recipient wants alerts for. An investor's search finds projects; a founder's search belongs
     to one of its projects and finds investors for it. `SearchDeleted` carries it with `deleted=True`."""
 
     owner_role: RecipientRole
     owner_id: EntityId
     project_id: EntityId | None = None
-    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), PlainText] = ""
-    # every term must appear in the counterpart's text (name, summary, thesis, sectors...), any language
-    text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), PlainText] = ""
-    sectors: list[str] = []
-    stages: list[str] = []
-    cities: list[City] = Field(default=[], max_length=20)
-    ticket_min_cny: int | None = Field(default=None, ge=0, le=10_000_000_000)
-    ticket_max_cny: int | None = Field(default=None, ge=0, le=10_000_000_000)
-    min_score: float = Field(default=0.0, ge=0.0, le=2.0)
     deleted: bool = False
-
-    _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v, allow_empty=True))
-
-    _stages = field_validator("stages", mode="before")(lambda v: stage_list(v, allow_empty=True))
 
     @model_validator(mode="after")
     def _consistent(self) -> SavedSearch:
@@ -76,7 +107,6 @@ class SavedSearch(Strict):
             raise ValueError("project_id is required for a founder's search (the project it finds investors for)")
         if self.owner_role == "investor" and self.project_id is not None:
             raise ValueError("project_id is only for founders' searches; an investor's search finds projects")
-        check_ticket_range(self.ticket_min_cny, self.ticket_max_cny)
         return self
 
     @property

@@ -1,7 +1,8 @@
 """Request and response shapes of the HTTP API (v1).
 
-Request bodies reuse the entities' validators, so the API and the event payloads reject the same input with
-the same message (`stage must be one of idea, ...; got 'series z'`). Response shapes come in families: a
+Request bodies are the entities' own field sets (`ProjectFields`, `InvestorFields`, `RoadshowFields`,
+`SavedSearchFields`), so the API and the event payloads reject the same input with the same message (`stage must
+be one of idea, ...; got 'series z'`). Response shapes come in families: a
 `*Public` shape anyone allowed to see the entity gets, and a `*Private` shape (adding contact details) for the
 owner, admins, and a counterpart with an accepted introduction.
 """
@@ -11,30 +12,26 @@ from __future__ import annotations
 from datetime import date as date_type
 from datetime import datetime
 from datetime import time as time_type
-from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from models.entities import (
+    MAX_CNY,
     MAX_TEXT,
-    City,
     Contact,
     EntityId,
-    LongText,
-    Name,
+    InvestorFields,
     PlainText,
     PortfolioCompany,
-    check_ticket_range,
-    one_of,
-    sector_list,
-    stage_list,
+    ProjectFields,
 )
 from models.events import FeedbackAction, Role, check_pass_reason
-from models.roadshows import Invitation, Roadshow, RoadshowDate, check_sector_quota
-from models.taxonomy import FOUNDER_BACKGROUNDS, INVESTOR_KINDS, SECTORS, STAGES
+from models.roadshows import Invitation, Roadshow, RoadshowFields
+from models.taxonomy import SECTORS, STAGES
 
 Summary = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT), PlainText]
-Amount = Annotated[int, Field(gt=0, le=10_000_000_000)]
+Amount = Annotated[int, Field(gt=0, le=MAX_CNY)]
 # Query parameters: validated by FastAPI, so their errors name the parameter (Literals built from the taxonomy).
 if TYPE_CHECKING:
     SectorCode = str
@@ -44,36 +41,13 @@ else:
     StageCode = Literal[tuple(STAGES)]
 
 
-def _codes(vocabulary: dict[str, tuple[str, str]]) -> dict[str, Any]:
-    return {"enum": list(vocabulary)}
-
-
-def _code_list(vocabulary: dict[str, tuple[str, str]], max_items: int = 8) -> dict[str, Any]:
-    return {"items": {"type": "string", "enum": list(vocabulary)}, "minItems": 1, "maxItems": max_items}
-
-
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 # ---- project library ----------------------------------------------------------------------------------
-class ProjectCreate(Body):
-    name: Name
-    summary: Summary
-    sectors: list[str] = Field(json_schema_extra=_code_list(SECTORS))
-    stage: str = Field(json_schema_extra=_codes(STAGES))
-    amount_sought_cny: Amount
-    city: City
-    founder_background: str = Field(json_schema_extra=_codes(FOUNDER_BACKGROUNDS))
-    incubator: Annotated[str, StringConstraints(max_length=200), PlainText] | None = None
-    team_size: int = Field(default=1, ge=1, le=100_000)
-    traction: LongText = ""
-    contact: Contact = Contact()
-
-    _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v))
-    _stage = field_validator("stage", mode="before")(lambda v: one_of("stage", STAGES, v))
-    _background = field_validator("founder_background", mode="before")(
-        lambda v: one_of("founder_background", FOUNDER_BACKGROUNDS, v))
+class ProjectCreate(ProjectFields, Body):
+    """A project as its founder states it (the stored `Project` adds status and owner)."""
 
 
 class ProjectUpdate(ProjectCreate):
@@ -111,29 +85,8 @@ class ProjectList(BaseModel):
 
 
 # ---- investor registry --------------------------------------------------------------------------------
-class InvestorCreate(Body):
-    name: Name
-    kind: str = Field(json_schema_extra=_codes(INVESTOR_KINDS))
-    organization: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), PlainText] = ""
-    thesis: Summary
-    sectors: list[str] = Field(json_schema_extra=_code_list(SECTORS))
-    stages: list[str] = Field(json_schema_extra=_code_list(STAGES, len(STAGES)))
-    ticket_min_cny: Amount
-    ticket_max_cny: Amount
-    cities: list[City] = Field(default=[], max_length=50)
-    capacity_per_month: int = Field(default=2, ge=0, le=1000)
-    portfolio: list[PortfolioCompany] = Field(default=[], max_length=2000)
-    contact: Contact = Contact()
-
-    _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v))
-    _kind = field_validator("kind", mode="before")(lambda v: one_of("kind", INVESTOR_KINDS, v))
-
-    _stages = field_validator("stages", mode="before")(lambda v: stage_list(v))
-
-    @model_validator(mode="after")
-    def _ticket_range(self) -> InvestorCreate:
-        check_ticket_range(self.ticket_min_cny, self.ticket_max_cny)
-        return self
+class InvestorCreate(InvestorFields, Body):
+    """An investor as it states itself (the stored `Investor` adds verification and status)."""
 
 
 class InvestorUpdate(InvestorCreate):
@@ -304,26 +257,8 @@ class Readiness(BaseModel):
 
 
 # ---- roadshows ----------------------------------------------------------------------------------------
-class RoadshowCreate(Body):
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), PlainText]
-    theme: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), PlainText]
-    sectors: list[str] = []
-    city: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50), PlainText] = ""
-    date: RoadshowDate
-    start_time: time_type = time_type(14, 0)
-    n_projects: int = Field(ge=1, le=100, description="project pitch slots")
-    m_investors: int = Field(ge=1, le=500, description="investor seats")
-    slots: int = Field(default=6, ge=1, le=50, description="1:1 meeting slots after the pitches")
-    tables: int = Field(default=10, ge=1, le=200)
-    slot_minutes: int = Field(default=20, ge=5, le=240)
-    investor_meeting_cap: int = Field(default=4, ge=1, le=50)
-    project_min_meetings: int = Field(default=1, ge=0, le=50)
-    sector_quota: dict[str, int] = Field(default={}, description="sector code -> most projects of that sector")
-    min_fits: int = Field(default=1, ge=0, le=20, description="each pick fits at least this many chosen counterparts")
-    fit_threshold: float = Field(default=0.3, ge=0, le=1, description="a pair fits when its match score is above this")
-
-    # the roadshow's own check, before lax int parsing turns `true` into 1
-    _quota = field_validator("sector_quota", mode="before")(check_sector_quota)
+class RoadshowCreate(RoadshowFields, Body):
+    """A roadshow as its organizer sets it up (the stored `Roadshow` adds the organizer and the workflow's state)."""
 
 
 class RoadshowAdjust(Body):

@@ -4,14 +4,13 @@ conventions they follow (request bodies reject unknown fields and reuse the enti
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator
 
-from models.alerts import AlertMode, RecipientRole, check_webhook_url
+from models.alerts import AlertMode, RecipientRole, SavedSearchFields, check_webhook_url
 from models.api import Body, ReasonOut
-from models.entities import City, EntityId, PlainText, check_ticket_range, sector_list, stage_list
-from models.taxonomy import SECTORS, STAGES
+from models.entities import EntityId
 
 SIGNATURE_HELP = ("Each webhook POST carries `X-Matchmaker-Timestamp` (Unix seconds) and `X-Matchmaker-Signature: "
                   "sha256=<hex>`, hex = HMAC-SHA256(signing_secret, f\"{timestamp}.{raw body}\"); reject old "
@@ -21,29 +20,12 @@ SIGNATURE_HELP = ("Each webhook POST carries `X-Matchmaker-Timestamp` (Unix seco
 
 
 # ---- saved searches -----------------------------------------------------------------------------------
-class SavedSearchCreate(Body):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), PlainText] = ""
-    text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), PlainText] = Field(
-        default="", description="terms separated by spaces or commas; every term must occur in the counterpart")
-    sectors: list[str] = Field(default=[], json_schema_extra={"items": {"type": "string", "enum": list(SECTORS)},
-                                                              "maxItems": 8})
-    stages: list[str] = Field(default=[], json_schema_extra={"items": {"type": "string", "enum": list(STAGES)}})
-    cities: list[City] = Field(default=[], max_length=20)
-    ticket_min_cny: int | None = Field(default=None, ge=0, le=10_000_000_000)
-    ticket_max_cny: int | None = Field(default=None, ge=0, le=10_000_000_000)
-    min_score: float = Field(default=0.0, ge=0.0, le=2.0, description="the match score an alert needs")
+class SavedSearchCreate(SavedSearchFields, Body):
+    """A saved search's criteria and whose it is (the stored `SavedSearch` holds the owner itself)."""
+
     project_id: EntityId | None = Field(default=None, description="founders: the project the search finds "
                                                                   "investors for (required)")
     investor_id: EntityId | None = Field(default=None, description="admins: the investor the search is for")
-
-    _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v, allow_empty=True))
-
-    _stages = field_validator("stages", mode="before")(lambda v: stage_list(v, allow_empty=True))
-
-    @model_validator(mode="after")
-    def _ticket_range(self) -> SavedSearchCreate:
-        check_ticket_range(self.ticket_min_cny, self.ticket_max_cny)
-        return self
 
 
 class SavedSearchUpdate(SavedSearchCreate):

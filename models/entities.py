@@ -7,7 +7,7 @@ topics are compacted: only the latest event per key survives, so it must be enou
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -23,6 +23,7 @@ from pydantic import (
 from models.taxonomy import FOUNDER_BACKGROUNDS, INVESTOR_KINDS, SECTORS, STAGES
 
 MAX_TEXT = 5000
+MAX_CNY = 10_000_000_000  # ¥10bn: the most any amount (ask, ticket) may state
 # C0 controls (and DEL) other than tab, newline and carriage return: invisible, they break CSV/iCal exports, logs
 # and terminals, and NUL is refused by many stores; nobody types them
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -76,6 +77,15 @@ def stage_list(value: object, *, allow_empty: bool = False) -> list[str]:
     return list(dict.fromkeys(one_of("stage", STAGES, s) for s in value))
 
 
+def _codes(vocabulary: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """The OpenAPI schema of a code field: the codes it accepts (validated by `one_of`, which names them)."""
+    return {"enum": list(vocabulary)}
+
+
+def _code_list(vocabulary: dict[str, tuple[str, str]], max_items: int = 8) -> dict[str, Any]:
+    return {"items": {"type": "string", "enum": list(vocabulary)}, "minItems": 1, "maxItems": max_items}
+
+
 def check_ticket_range(low: int | None, high: int | None) -> None:
     """The one ticket-range rule of entities, API bodies and saved searches (either end may be open)."""
     if low is not None and high is not None and low > high:
@@ -98,25 +108,31 @@ class Contact(Strict):
 ProjectStatus = Literal["open", "funded", "withdrawn"]
 
 
-class Project(Strict):
+class ProjectFields(BaseModel):
+    """What a founder states about a project: the body of a submission or an edit (`models.api.ProjectCreate`)
+    and the core of the stored `Project`, so both reject the same input with the same message."""
+
     name: Name
     summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT), PlainText]
-    sectors: list[str]
-    stage: str
-    amount_sought_cny: int = Field(gt=0, le=10_000_000_000)
+    sectors: list[str] = Field(json_schema_extra=_code_list(SECTORS))
+    stage: str = Field(json_schema_extra=_codes(STAGES))
+    amount_sought_cny: int = Field(gt=0, le=MAX_CNY)
     city: City
-    founder_background: str
+    founder_background: str = Field(json_schema_extra=_codes(FOUNDER_BACKGROUNDS))
     incubator: Annotated[str, StringConstraints(max_length=200), PlainText] | None = None
     team_size: int = Field(default=1, ge=1, le=100_000)
     traction: LongText = ""
     contact: Contact = Contact()
-    status: ProjectStatus = "open"
-    owner: EntityId | None = None  # the founder account that submitted it (private)
 
     _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v))
     _stage = field_validator("stage", mode="before")(lambda v: one_of("stage", STAGES, v))
     _background = field_validator("founder_background", mode="before")(
         lambda v: one_of("founder_background", FOUNDER_BACKGROUNDS, v))
+
+
+class Project(ProjectFields, Strict):
+    status: ProjectStatus = "open"
+    owner: EntityId | None = None  # the founder account that submitted it (private)
 
 
 class PortfolioCompany(Strict):
@@ -132,34 +148,39 @@ Verification = Literal["pending", "verified", "rejected"]
 InvestorStatus = Literal["active", "withdrawn"]
 
 
-class Investor(Strict):
+class InvestorFields(BaseModel):
+    """What an investor states about itself: the body of a registration or an edit (`models.api.InvestorCreate`)
+    and the core of the stored `Investor`."""
+
     name: Name
-    kind: str
+    kind: str = Field(json_schema_extra=_codes(INVESTOR_KINDS))
     organization: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), PlainText] = ""
     thesis: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT), PlainText]
-    sectors: list[str]
-    stages: list[str]
-    ticket_min_cny: int = Field(gt=0, le=10_000_000_000)
-    ticket_max_cny: int = Field(gt=0, le=10_000_000_000)
-    cities: list[City] = []
+    sectors: list[str] = Field(json_schema_extra=_code_list(SECTORS))
+    stages: list[str] = Field(json_schema_extra=_code_list(STAGES, len(STAGES)))
+    ticket_min_cny: int = Field(gt=0, le=MAX_CNY)
+    ticket_max_cny: int = Field(gt=0, le=MAX_CNY)
+    cities: list[City] = Field(default=[], max_length=50)
     capacity_per_month: int = Field(default=2, ge=0, le=1000)
     portfolio: list[PortfolioCompany] = Field(default=[], max_length=2000)
     contact: Contact = Contact()
-    verification: Verification = "pending"
-    rejection_reason: Annotated[str, StringConstraints(max_length=1000), PlainText] | None = None
-    status: InvestorStatus = "active"
 
     _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v))
     _kind = field_validator("kind", mode="before")(lambda v: one_of("kind", INVESTOR_KINDS, v))
+    _stages = field_validator("stages", mode="before")(lambda v: stage_list(v))
+
+    @model_validator(mode="after")
+    def _ticket_range(self) -> InvestorFields:
+        check_ticket_range(self.ticket_min_cny, self.ticket_max_cny)
+        return self
+
+
+class Investor(InvestorFields, Strict):
+    verification: Verification = "pending"
+    rejection_reason: Annotated[str, StringConstraints(max_length=1000), PlainText] | None = None
+    status: InvestorStatus = "active"
 
     @property
     def in_market(self) -> bool:
         """Verified by a registrar and not withdrawn: matched, alerted, introduced and invited; founders see it."""
         return self.verification == "verified" and self.status == "active"
-
-    _stages = field_validator("stages", mode="before")(lambda v: stage_list(v))
-
-    @model_validator(mode="after")
-    def _ticket_range(self) -> Investor:
-        check_ticket_range(self.ticket_min_cny, self.ticket_max_cny)
-        return self

@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from models.entities import EntityId, PlainText, Strict, from_log, one_of, sector_list
 from models.taxonomy import SECTORS
@@ -77,24 +85,34 @@ class ScheduledMeeting(Strict):
     score: float
 
 
-class Roadshow(Strict):
-    organizer_id: EntityId
+class RoadshowFields(BaseModel):
+    """What an organizer sets up: the body of a new roadshow (`models.api.RoadshowCreate`) and the core of the
+    stored `Roadshow`."""
+
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), PlainText]
     theme: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), PlainText]
     sectors: list[str] = []
     city: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50), PlainText] = ""
     date: RoadshowDate
     start_time: time = time(14, 0)
-    n_projects: int = Field(ge=1, le=100)
-    m_investors: int = Field(ge=1, le=500)
-    slots: int = Field(default=6, ge=1, le=50)
+    n_projects: int = Field(ge=1, le=100, description="project pitch slots")
+    m_investors: int = Field(ge=1, le=500, description="investor seats")
+    slots: int = Field(default=6, ge=1, le=50, description="1:1 meeting slots after the pitches")
     tables: int = Field(default=10, ge=1, le=200)
     slot_minutes: int = Field(default=20, ge=5, le=240)
     investor_meeting_cap: int = Field(default=4, ge=1, le=50)
     project_min_meetings: int = Field(default=1, ge=0, le=50)
-    sector_quota: dict[str, int] = {}
-    min_fits: int = Field(default=1, ge=0, le=20)
-    fit_threshold: float = Field(default=0.3, ge=0, le=1)
+    sector_quota: dict[str, int] = Field(default={}, description="sector code -> most projects of that sector")
+    min_fits: int = Field(default=1, ge=0, le=20, description="each pick fits at least this many chosen counterparts")
+    fit_threshold: float = Field(default=0.3, ge=0, le=1, description="a pair fits when its match score is above this")
+
+    _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v, allow_empty=True))
+    # the roadshow's own check, before lax int parsing turns `true` into 1
+    _quota = field_validator("sector_quota", mode="before")(check_sector_quota)
+
+
+class Roadshow(RoadshowFields, Strict):
+    organizer_id: EntityId
     pinned: list[EntityId] = []
     excluded: list[EntityId] = []
     roster: RosterResult | None = None
@@ -102,10 +120,6 @@ class Roadshow(Strict):
     schedule: list[ScheduledMeeting] = []
     schedule_shortfalls: dict[str, int] = {}  # project id -> meetings missing below the minimum
     status: Literal["draft", "proposed", "inviting", "scheduled", "cancelled"] = "draft"
-
-    _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v, allow_empty=True))
-
-    _quota = field_validator("sector_quota", mode="before")(check_sector_quota)
 
     @model_validator(mode="after")
     def _room(self) -> Roadshow:

@@ -14,6 +14,7 @@ from api.pagination import decode_cursor, next_cursor
 from api.routes import READ
 from matcher.service import MatchFilters
 from models.api import InvestorMatch, MatchPage, ProjectMatch, SectorCode, StageCode
+from models.entities import MAX_CNY
 
 router = APIRouter(tags=["matches"])
 CityName = Annotated[str, StringConstraints(min_length=1, max_length=50)]
@@ -32,8 +33,8 @@ def match_query(
     sector: Annotated[list[SectorCode], Query(max_length=24, description="repeatable")] = [],  # noqa: B006
     stage: Annotated[list[StageCode], Query(max_length=7, description="repeatable")] = [],  # noqa: B006
     city: Annotated[list[CityName], Query(max_length=20, description="repeatable")] = [],  # noqa: B006
-    ticket_min: Annotated[int | None, Query(ge=0, le=10_000_000_000)] = None,
-    ticket_max: Annotated[int | None, Query(ge=0, le=10_000_000_000)] = None,
+    ticket_min: Annotated[int | None, Query(ge=0, le=MAX_CNY)] = None,
+    ticket_max: Annotated[int | None, Query(ge=0, le=MAX_CNY)] = None,
     min_score: Annotated[float, Query(ge=-1.0, le=2.0)] = 0.0,
 ) -> Page:
     filters = MatchFilters(sectors=frozenset(sector), stages=frozenset(stage), cities=frozenset(city),

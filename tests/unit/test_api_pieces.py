@@ -131,9 +131,11 @@ _ROADSHOW = {"title": "t", "theme": "机器人", "date": "2026-12-10", "n_projec
     ({"date": "1900-01-01"}, "date", "must be between 2000-01-01 and 2099-12-31; got 1900-01-01"),
     ({"date": "2100-01-01"}, "date", "must be between 2000-01-01 and 2099-12-31; got 2100-01-01"),
     ({"title": "a\x00"}, "title", "must not contain control characters (U+0000)"),
+    ({"sectors": ["rocketry"]}, "sectors", "sector must be one of ai, smart_manufacturing"),
 ])
 def test_bad_roadshow_fields_are_rejected_by_the_request_and_the_entity(change, field, says):
-    assert _problems(RoadshowCreate, {**_ROADSHOW, **change}) == {field: says}
+    problems = _problems(RoadshowCreate, {**_ROADSHOW, **change})
+    assert list(problems) == [field] and problems[field].startswith(says)
     with pytest.raises(ValidationError, match=field):
         roadshow(**change)
     assert RoadshowCreate.model_validate({**_ROADSHOW, "sector_quota": {"ai": 2}}).sector_quota == {"ai": 2}
