@@ -34,12 +34,12 @@ from kafka.consumer.fetcher import ConsumerRecord
 from tqdm import tqdm
 
 from consumers.producer import EventProducer
-from consumers.topics import Topics, ensure_topics
+from consumers.topics import Topics, assign_all, ensure_topics
 from matcher.crunchbase import crunchbase_events, load_crunchbase
 from models.events import Event
 from models.settings import get_settings
 
-__all__ = ["ImportResult", "crunchbase_events", "import_events", "logged_state", "main"]
+__all__ = ["ImportResult", "import_events", "logged_state", "main"]
 
 
 FLUSH_EVERY = 5_000  # writes queued before the importer waits for the broker to acknowledge them
@@ -53,15 +53,12 @@ class ImportResult:
 
 
 def _scan(bootstrap: str, topic: str, visit: Callable[[ConsumerRecord], None], timeout_s: float = 60.0) -> None:
-    """Call `visit` on every record of `topic` up to its current end."""
+    """Call `visit` on every record of `topic` up to its current end. The topic must exist (`assign_all` waits
+    briefly for one created a moment ago, then raises)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                              client_id=f"importer-scan-{uuid.uuid4().hex[:6]}", max_partition_fetch_bytes=4_000_000)
     try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        if not parts:
-            return
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
+        parts = assign_all(consumer, [topic])  # from the beginning
         ends = {tp: end for tp, end in consumer.end_offsets(parts).items() if end > 0}
         deadline = time.monotonic() + timeout_s
         while any(consumer.position(tp) < end for tp, end in ends.items()):

@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,17 +47,25 @@ class DeadLetters:
         self.producer, self.topic, self.stage = producer, topic, stage
 
     def send(self, record: ConsumerRecord, reason: str) -> None:
-        headers = [
+        """A record that can never be applied; its source is `topic:partition:offset`."""
+        self.send_raw(record.key, record.value, reason, f"{record.topic}:{record.partition}:{record.offset}")
+
+    def send_raw(self, key: bytes | None, value: bytes | None, reason: str, source: str,
+                 headers: Sequence[tuple[str, bytes]] = ()) -> None:
+        """Bytes that are no consumed record (the webhook worker's undeliverable bodies, source
+        `delivery:<id>`); `headers` follow the standard ones."""
+        sent = [
             ("reason", reason[:2000].encode()),
             ("stage", self.stage.encode()),
-            ("source", f"{record.topic}:{record.partition}:{record.offset}".encode()),
+            ("source", source.encode()),
+            *headers,
         ]
         # The original value may exceed the normal size limit (that may be why it is here): send it as is
         # when it fits the broker, else keep only the headers and say so.
-        value = record.value if record.value is None or len(record.value) <= 1_500_000 else None
-        if value is None and record.value is not None:
-            headers.append(("truncated", str(len(record.value)).encode()))
-        self.producer.send_async(self.topic, record.key, value, headers)
+        if value is not None and len(value) > 1_500_000:
+            sent.append(("truncated", str(len(value)).encode()))
+            value = None
+        self.producer.send_async(self.topic, key, value, sent)
 
 
 def configure_logging(level: int | str = logging.INFO) -> None:

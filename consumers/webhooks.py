@@ -180,7 +180,9 @@ class WebhookWorker:
                                       client_id=client_id, enable_auto_commit=False,
                                       reconnect_backoff_max_ms=1000, fetch_max_wait_ms=100)
         assign_all(self.consumer, [self.topics.alerts], self.consumer.committed)
-        self.loop = ConsumerLoop(self.consumer, self.handle, DeadLetters(producer, self.topics.deadletter, "webhooks"),
+        # invalid alerts (from the loop) and pushes that stayed failed (from _execute)
+        self.dead_letters = DeadLetters(producer, self.topics.deadletter, "webhooks")
+        self.loop = ConsumerLoop(self.consumer, self.handle, self.dead_letters,
                                  on_batch=self.push_batch, poll_timeout_ms=100, max_records=500)
         self.pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="webhook")
         self._now_pushes: list[Push] = []
@@ -298,11 +300,10 @@ class WebhookWorker:
             kind = "AlertDelivered" if outcome.status == "delivered" else "AlertDeliveryFailed"
             self._record(kind, outcome)
             if outcome.status == "dead":
-                reason = f"webhook delivery dead after {push.attempt} attempt(s): {outcome.error}"[:2000]
-                self.producer.send_async(self.topics.deadletter, push.recipient.encode(), body, [
-                    ("reason", reason.encode()),
-                    ("stage", b"webhooks"), ("source", f"delivery:{push.delivery_id}".encode()),
-                    ("recipient", push.recipient.encode())])
+                self.dead_letters.send_raw(
+                    push.recipient.encode(), body,
+                    f"webhook delivery dead after {push.attempt} attempt(s): {outcome.error}",
+                    f"delivery:{push.delivery_id}", [("recipient", push.recipient.encode())])
 
     def _attempt(self, push: Push) -> tuple[bytes, AlertDelivery]:
         """One POST; returns the body and the outcome to record. Runs on the pool: touches no shared state."""

@@ -264,6 +264,7 @@ def test_signed_webhooks_retry_until_delivered_and_dead_letter_after_the_last_at
             if dict(r.headers).get("stage") == b"webhooks"]
     assert len(dead) == 1 and dead[0].key == b"investor:i-down"
     assert dict(dead[0].headers)["source"] == f"delivery:{down_status['delivery_id']}".encode()
+    assert dict(dead[0].headers)["recipient"] == b"investor:i-down"
     assert json.loads(dead[0].value)["alerts"][0]["subject_id"] == pid
     assert {s.status for s in restarted.store.alert_status.values()} == {"delivered", "dead"}
 
