@@ -10,8 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import KeyRing, Unauthorized
 from api.consistency import LagProbe, OffsetToken
-from matcher.commands import Accepted as Acknowledged
-from matcher.commands import CommandService, Principal
+from matcher.commands import Acknowledged, CommandService, Principal
 from matcher.service import MatchService
 from matcher.view import ReadModel
 from models.api import Accepted

@@ -81,37 +81,18 @@ def investor_match(view: ReadModel, m: Match) -> InvestorMatch:
                          investor=investor_public(view.investors[m.entity_id]))
 
 
-# ---- lookups -----------------------------------------------------------------------------------------
-def _project(view: ReadModel, project_id: str) -> Versioned[Project]:
-    found = view.projects.get(project_id)
-    if found is None:
-        raise NotFound("project", project_id)
-    return found
-
-
-def _investor(view: ReadModel, investor_id: str) -> Versioned[Investor]:
-    found = view.investors.get(investor_id)
-    if found is None:
-        raise NotFound("investor", investor_id)
-    return found
-
-
-def _in_good_standing(view: ReadModel, investor_id: str) -> bool:
-    """Contacts stay visible through an accepted intro only while the investor is verified and active: one
-    rejected or withdrawn since sees none (nor do founders see its own)."""
-    found = view.investors.get(investor_id)
-    return found is not None and found.value.in_market
-
-
+# ---- contacts through intros -------------------------------------------------------------------------
+# Contacts stay visible through an accepted intro only while the investor is in good standing (verified and
+# active: `ReadModel.investor_in_market`): one rejected or withdrawn since sees none (nor do founders see its own).
 def accepted_intro(view: ReadModel, investor_id: str | None, project_id: str) -> bool:
     with view.lock:  # the indexer inserts intros while request threads read
         return (investor_id is not None and view.accepted_intro(investor_id, project_id)
-                and _in_good_standing(view, investor_id))
+                and view.investor_in_market(investor_id))
 
 
 def founder_linked(view: ReadModel, founder_id: str | None, investor_id: str) -> bool:
     """An accepted intro between the investor and one of the founder's projects."""
-    if founder_id is None or not _in_good_standing(view, investor_id):
+    if founder_id is None or not view.investor_in_market(investor_id):
         return False
     with view.lock:
         for intro in view.intros.values():
@@ -125,7 +106,7 @@ def founder_linked(view: ReadModel, founder_id: str | None, investor_id: str) ->
 
 # ---- reads -------------------------------------------------------------------------------------------
 def read_project(view: ReadModel, who: Principal, project_id: str) -> ProjectPublic | ProjectPrivate:
-    found = _project(view, project_id)
+    found = view.project(project_id)
     if who.role == "founder":
         if found.value.owner != who.entity_id:
             raise NotAllowed(f"project {project_id!r} belongs to another founder")
@@ -150,7 +131,7 @@ def own_projects(view: ReadModel, who: Principal) -> list[Versioned[Project]]:
 def read_investor(view: ReadModel, who: Principal, investor_id: str) -> InvestorPublic | InvestorPrivate:
     if who.role == "investor" and who.entity_id != investor_id:
         raise NotAllowed("investors see only their own profile")
-    found = _investor(view, investor_id)
+    found = view.investor(investor_id)
     if who.role in ("investor", "admin"):
         return investor_private(found)
     if who.role == "registrar":
@@ -178,7 +159,7 @@ def check_feed(view: ReadModel, who: Principal, investor_id: str) -> None:
         raise NotAllowed("only investors read deal feeds")
     if who.role == "investor" and who.entity_id != investor_id:
         raise NotAllowed("an investor reads only its own feed")
-    found = _investor(view, investor_id)
+    found = view.investor(investor_id)
     if who.role != "admin" and not found.value.in_market:
         raise Conflict(f"investor {investor_id!r} is {found.value.verification} and {found.value.status}; "
                        "the feed opens once a registrar has verified the profile")
@@ -188,7 +169,7 @@ def check_project_matches(view: ReadModel, who: Principal, project_id: str) -> N
     """A founder reads the investor list of its own projects; admins of any."""
     if who.role not in ("founder", "admin"):
         raise NotAllowed("only founders read the investors matching a project")
-    found = _project(view, project_id)
+    found = view.project(project_id)
     if who.role == "founder" and found.value.owner != who.entity_id:
         raise NotAllowed(f"project {project_id!r} belongs to another founder")
 
@@ -203,7 +184,7 @@ def intro_view(view: ReadModel, v: Versioned[Intro]) -> IntroView:
     intro = v.value
     contacts = None
     # only the two parties (and admins) ever see an intro; its contacts while the investor is in good standing
-    if intro.status == "accepted" and _in_good_standing(view, intro.investor_id):
+    if intro.status == "accepted" and view.investor_in_market(intro.investor_id):
         project, investor = view.projects.get(intro.project_id), view.investors.get(intro.investor_id)
         if project is not None and investor is not None:
             contacts = IntroContacts(project=project.value.contact, investor=investor.value.contact)

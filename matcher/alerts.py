@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from matcher.alert_store import AlertStore
-from matcher.commands import Accepted, CommandService, Principal, new_id
+from matcher.commands import Acknowledged, CommandService, Principal, new_id
 from matcher.delivery import non_public_host_reason, signing_secret
 from matcher.encoder import investor_text, project_text
 from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotFound
@@ -44,8 +44,6 @@ from models.alerts import (
     search_terms,
     settings_id,
 )
-from models.entities import Investor, Project
-from models.events import Event
 from models.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,10 +77,6 @@ def text_matches(s: SavedSearch, text: str) -> bool:
     """Every term of the search's free text occurs in `text` (lower-cased); no text matches everything."""
     lowered = text.lower()
     return all(term in lowered for term in search_terms(s.text))
-
-
-def _eligible_investor(inv: Investor | None) -> bool:
-    return inv is not None and inv.in_market
 
 
 class AlertEvaluator:
@@ -140,8 +134,7 @@ class AlertEvaluator:
         scored: dict[str, _Hit] = {}
         for search in self._searches("investor"):
             iid = search.value.owner_id
-            inv = self.view.investors.get(iid)
-            if (inv is None or not _eligible_investor(inv.value) or self.view.feedback.excluded(iid, project_id)
+            if (not self.view.investor_in_market(iid) or self.view.feedback.excluded(iid, project_id)
                     or not search_filters(search.value).accepts_project(project)
                     or not text_matches(search.value, text)):
                 continue
@@ -160,7 +153,7 @@ class AlertEvaluator:
     # ---- an investor changed: alert founders ----------------------------------------------------------
     def for_investor(self, investor_id: str) -> list[MatchAlert]:
         found = self.view.investors.get(investor_id)
-        if found is None or not _eligible_investor(found.value):
+        if found is None or not found.value.in_market:
             return []
         investor, version = found.value, found.version
         by_founder: dict[str, dict[str, _Hit]] = {}  # founder -> project id -> why it fits
@@ -249,7 +242,7 @@ class AlertCommands:
 
     # ---- saved searches -----------------------------------------------------------------------------
     def save_search(self, who: Principal, fields: dict[str, Any], search_id: str | None = None,
-                    expected_version: int | None = None) -> Accepted:
+                    expected_version: int | None = None) -> Acknowledged:
         """Create (search_id None) or replace a saved search. `fields` are the criteria, plus `project_id`
         (founders: the project it finds investors for) and, for admins creating one, `investor_id`."""
         with self.commands.writing(self.store.searches, search_id):
@@ -267,8 +260,8 @@ class AlertCommands:
             fields.pop("project_id", None)
             search = SavedSearch.model_validate({**fields, "owner_role": owner_role, "owner_id": owner_id,
                                                  "project_id": project_id, "deleted": False})
-            return self.commands._publish("SearchSaved", search_id or new_id("s"), search, who.actor,
-                                          self.store.searches, expected_version)
+            return self.commands.publish("SearchSaved", search_id or new_id("s"), search, who.actor,
+                                         self.store.searches, expected_version)
 
     def _new_search_owner(self, who: Principal, project_id: str | None, investor_id: str | None
                           ) -> tuple[str, str, str | None]:
@@ -281,12 +274,12 @@ class AlertCommands:
         if who.role == "founder" and who.entity_id:
             if project_id is None:
                 raise InvalidRequest("project_id is required: a founder's search finds investors for one project")
-            if self._project(project_id).owner != who.entity_id:
+            if self.view.project(project_id).value.owner != who.entity_id:
                 raise NotAllowed(f"project {project_id!r} belongs to another founder")
             return "founder", who.entity_id, project_id
         if who.role == "admin":
             if project_id is not None:
-                owner = self._project(project_id).owner
+                owner = self.view.project(project_id).value.owner
                 if owner is None:
                     raise InvalidRequest(f"project_id {project_id!r} has no founder account to alert")
                 return "founder", owner, project_id
@@ -303,12 +296,6 @@ class AlertCommands:
         if held >= MAX_SAVED_SEARCHES:
             raise Conflict(f"at most {MAX_SAVED_SEARCHES} saved searches per account; delete one to save another")
 
-    def _project(self, project_id: str) -> Project:
-        found = self.view.projects.get(project_id)
-        if found is None:
-            raise NotFound("project", project_id)
-        return found.value
-
     def _own_search(self, who: Principal, search_id: str) -> Versioned[SavedSearch]:
         found = self.store.searches.get(search_id)
         if found is None or found.value.deleted:
@@ -319,11 +306,11 @@ class AlertCommands:
             raise NotAllowed(f"saved search {search_id!r} belongs to someone else")
         return found
 
-    def delete_search(self, who: Principal, search_id: str) -> Accepted:
+    def delete_search(self, who: Principal, search_id: str) -> Acknowledged:
         with self.commands.writing(self.store.searches, search_id):
             found = self._own_search(who, search_id)
-            return self.commands._publish("SearchDeleted", search_id, found.value.model_copy(update={"deleted": True}),
-                                          who.actor, self.store.searches)
+            return self.commands.publish("SearchDeleted", search_id, found.value.model_copy(update={"deleted": True}),
+                                         who.actor, self.store.searches)
 
     def search(self, who: Principal, search_id: str) -> Versioned[SavedSearch]:
         return self._own_search(who, search_id)
@@ -355,7 +342,7 @@ class AlertCommands:
         return value, version, secret
 
     def update_settings(self, who: Principal, fields: dict[str, Any], role: str | None = None,
-                        recipient_id: str | None = None, expected_version: int | None = None) -> Accepted:
+                        recipient_id: str | None = None, expected_version: int | None = None) -> Acknowledged:
         role, recipient_id = self.recipient(who, role, recipient_id)
         with self.commands.writing(self.store.settings, settings_id(role, recipient_id)):
             current, _ = self._stored(role, recipient_id)
@@ -368,11 +355,11 @@ class AlertCommands:
             if reason is not None:
                 # the webhook worker refuses these anyway (and names that resolve to them); say so now
                 raise InvalidRequest(f"webhook_url must point to a public address; {host} is {reason}")
-            return self.commands._publish("AlertSettingsUpdated", settings_id(role, recipient_id), value, who.actor,
-                                          self.store.settings, expected_version)
+            return self.commands.publish("AlertSettingsUpdated", settings_id(role, recipient_id), value, who.actor,
+                                         self.store.settings, expected_version)
 
     def rotate_secret(self, who: Principal, role: str | None = None, recipient_id: str | None = None,
-                      now: datetime | None = None) -> Accepted:
+                      now: datetime | None = None) -> Acknowledged:
         """A new signing secret (a leaked one stops working); pushes carry the old one's signature too for
         `secret_overlap_s`, so the receiver can switch without losing any."""
         role, recipient_id = self.recipient(who, role, recipient_id)
@@ -381,8 +368,8 @@ class AlertCommands:
             now = now or datetime.now(UTC)
             rotated = value.model_copy(update={"secret_version": value.secret_version + 1,
                                                "previous_secret_until": now + timedelta(seconds=self.secret_overlap_s)})
-            return self.commands._publish("AlertSettingsUpdated", settings_id(role, recipient_id), rotated, who.actor,
-                                          self.store.settings, version)
+            return self.commands.publish("AlertSettingsUpdated", settings_id(role, recipient_id), rotated, who.actor,
+                                         self.store.settings, version)
 
     # ---- inbox --------------------------------------------------------------------------------------
     def alerts(self, who: Principal, role: str | None = None, recipient_id: str | None = None, *,
@@ -417,7 +404,7 @@ class AlertCommands:
         return found
 
     def mark_read(self, who: Principal, alerts: list[Versioned[MatchAlert]]) -> bool:
-        """Versioned that the recipient has seen these alerts (admins reading do not mark). False when the log did
+        """Record that the recipient has seen these alerts (admins reading do not mark). False when the log did
         not acknowledge: the alerts then simply stay unread."""
         if who.role not in ("investor", "founder") or not who.entity_id:
             return False
@@ -426,9 +413,8 @@ class AlertCommands:
         if not unread:
             return False
         payload = AlertsRead(recipient_role=who.role, recipient_id=who.entity_id, alert_ids=unread)  # type: ignore[arg-type]
-        event = Event(type="AlertsRead", entity_id=new_id("r"), entity_version=1, actor=who.actor, payload=payload)
-        try:
-            self.commands.publisher.publish(self.commands.topic_for("AlertsRead"), event)
+        try:  # not versioned: the projection merges the ids into the read set
+            self.commands.publish_unversioned("AlertsRead", new_id("r"), payload, who.actor)
         except PublishFailed as exc:
             log.warning("could not mark %d alerts read: %s", len(unread), exc)
             return False

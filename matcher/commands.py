@@ -44,8 +44,8 @@ class Principal:
 
 
 @dataclass(frozen=True)
-class Accepted:
-    """A write the broker acknowledged."""
+class Acknowledged:
+    """A write the broker acknowledged (the API answers it with models.api.Accepted)."""
 
     entity_id: str
     version: int
@@ -80,8 +80,10 @@ class CommandService:
                 raise NotCaughtUp(f"an earlier change to {entity_id!r} is not applied yet; retry in a moment")
             yield
 
-    def _publish(self, kind: str, entity_id: str, payload: Any, actor: str, store: dict,
-                 expected_version: int | None = None) -> Accepted:
+    def publish(self, kind: str, entity_id: str, payload: Any, actor: str, store: dict,
+                expected_version: int | None = None) -> Acknowledged:
+        """Publish the next version of `entity_id` of the versioned `store` (one more than the newest this replica
+        applied or produced); `Conflict` when `expected_version` is given and is not the current one."""
         with self._locks[entity_id]:
             current = store.get(entity_id)
             applied = current.version if current is not None else 0
@@ -92,43 +94,51 @@ class CommandService:
             event = Event(type=kind, entity_id=entity_id, entity_version=version, actor=actor, payload=payload)
             delivery = self.publisher.publish(self.topic_for(kind), event)
             self._produced[entity_id] = version
-            return Accepted(entity_id, version, delivery)
+            return Acknowledged(entity_id, version, delivery)
+
+    def publish_unversioned(self, kind: str, entity_id: str, payload: Any, actor: str) -> Acknowledged:
+        """Publish a record that is not a version of an entity (feedback, alerts read), always at version 1:
+        its projection de-duplicates it by event id or merges it into a set, never by version. Not through
+        `publish`, which would take `entity_id`'s lock and count a produced version for it: feedback is keyed by
+        the investor's id, so `writing()` would then wait for an investor version that never comes."""
+        event = Event(type=kind, entity_id=entity_id, entity_version=1, actor=actor, payload=payload)
+        delivery = self.publisher.publish(self.topic_for(kind), event)
+        return Acknowledged(entity_id, 1, delivery)
 
     # ---- project library --------------------------------------------------------------------------
-    def submit_project(self, who: Principal, fields: dict[str, Any]) -> Accepted:
+    def submit_project(self, who: Principal, fields: dict[str, Any]) -> Acknowledged:
         if who.role != "founder":
             raise NotAllowed("only founders submit projects")
         project = Project.model_validate({**fields, "owner": who.entity_id, "status": "open"})
-        return self._publish("ProjectSubmitted", new_id("p"), project, who.actor, self.view.projects)
+        return self.publish("ProjectSubmitted", new_id("p"), project, who.actor, self.view.projects)
 
     def _own_project(self, who: Principal, project_id: str) -> Project:
-        found = self.view.projects.get(project_id)
-        if found is None:
-            raise NotFound("project", project_id)
+        found = self.view.project(project_id)
         if not (who.role == "admin" or (who.role == "founder" and found.value.owner == who.entity_id)):
             raise NotAllowed(f"project {project_id!r} belongs to another founder")
         return found.value
 
     def update_project(self, who: Principal, project_id: str, fields: dict[str, Any],
-                       expected_version: int) -> Accepted:
+                       expected_version: int) -> Acknowledged:
         with self.writing(self.view.projects, project_id):
             current = self._own_project(who, project_id)
             if current.status != "open":
                 raise Conflict(f"project {project_id!r} is {current.status}; only open projects can be edited")
             project = Project.model_validate({**fields, "owner": current.owner, "status": "open"})
-            return self._publish("ProjectUpdated", project_id, project, who.actor, self.view.projects, expected_version)
+            return self.publish("ProjectUpdated", project_id, project, who.actor, self.view.projects, expected_version)
 
-    def set_project_status(self, who: Principal, project_id: str, status: Literal["withdrawn", "funded"]) -> Accepted:
+    def set_project_status(self, who: Principal, project_id: str,
+                           status: Literal["withdrawn", "funded"]) -> Acknowledged:
         with self.writing(self.view.projects, project_id):
             current = self._own_project(who, project_id)
             if current.status != "open":
                 raise Conflict(f"project {project_id!r} is already {current.status}")
             kind = "ProjectWithdrawn" if status == "withdrawn" else "ProjectFunded"
-            return self._publish(kind, project_id, current.model_copy(update={"status": status}), who.actor,
-                                 self.view.projects)
+            return self.publish(kind, project_id, current.model_copy(update={"status": status}), who.actor,
+                                self.view.projects)
 
     # ---- investor registry ------------------------------------------------------------------------
-    def register_investor(self, who: Principal, fields: dict[str, Any]) -> Accepted:
+    def register_investor(self, who: Principal, fields: dict[str, Any]) -> Acknowledged:
         if who.role != "investor" or who.entity_id is None:
             raise NotAllowed("only an investor key registers its own investor profile")
         with self.writing(self.view.investors, who.entity_id):
@@ -136,18 +146,16 @@ class CommandService:
                 raise Conflict(f"investor {who.entity_id!r} is already registered; update it instead")
             investor = Investor.model_validate({**fields, "verification": "pending", "status": "active",
                                                 "rejection_reason": None})
-            return self._publish("InvestorRegistered", who.entity_id, investor, who.actor, self.view.investors)
+            return self.publish("InvestorRegistered", who.entity_id, investor, who.actor, self.view.investors)
 
     def _own_investor(self, who: Principal, investor_id: str) -> Investor:
-        found = self.view.investors.get(investor_id)
-        if found is None:
-            raise NotFound("investor", investor_id)
+        found = self.view.investor(investor_id)
         if not (who.role == "admin" or (who.role == "investor" and who.entity_id == investor_id)):
             raise NotAllowed(f"investor {investor_id!r} is another investor's profile")
         return found.value
 
     def update_investor(self, who: Principal, investor_id: str, fields: dict[str, Any],
-                        expected_version: int) -> Accepted:
+                        expected_version: int) -> Acknowledged:
         with self.writing(self.view.investors, investor_id):
             current = self._own_investor(who, investor_id)
             if current.status != "active":
@@ -160,50 +168,41 @@ class CommandService:
             if not who.is_staff() and (current.verification == "rejected" or (
                     current.verification == "verified" and _identity(investor) != _identity(current))):
                 investor = investor.model_copy(update={"verification": "pending"})
-            return self._publish("InvestorUpdated", investor_id, investor, who.actor, self.view.investors,
-                                 expected_version)
+            return self.publish("InvestorUpdated", investor_id, investor, who.actor, self.view.investors,
+                                expected_version)
 
-    def withdraw_investor(self, who: Principal, investor_id: str) -> Accepted:
+    def withdraw_investor(self, who: Principal, investor_id: str) -> Acknowledged:
         with self.writing(self.view.investors, investor_id):
             current = self._own_investor(who, investor_id)
             if current.status == "withdrawn":
                 raise Conflict(f"investor {investor_id!r} has already withdrawn")
-            return self._publish("InvestorWithdrawn", investor_id, current.model_copy(update={"status": "withdrawn"}),
-                                 who.actor, self.view.investors)
+            return self.publish("InvestorWithdrawn", investor_id, current.model_copy(update={"status": "withdrawn"}),
+                                who.actor, self.view.investors)
 
-    def review_investor(self, who: Principal, investor_id: str, verify: bool, reason: str | None) -> Accepted:
+    def review_investor(self, who: Principal, investor_id: str, verify: bool, reason: str | None) -> Acknowledged:
         if not who.is_staff():
             raise NotAllowed("only registrars verify or reject investors")
         with self.writing(self.view.investors, investor_id):
-            found = self.view.investors.get(investor_id)
-            if found is None:
-                raise NotFound("investor", investor_id)
+            found = self.view.investor(investor_id)
             if not verify and not (reason and reason.strip()):
                 raise InvalidRequest("reason is required when rejecting an investor")
             update = {"verification": "verified" if verify else "rejected",
                       "rejection_reason": None if verify else reason}
-            return self._publish("InvestorVerified" if verify else "InvestorRejected", investor_id,
-                                 found.value.model_copy(update=update), who.actor, self.view.investors)
+            return self.publish("InvestorVerified" if verify else "InvestorRejected", investor_id,
+                                found.value.model_copy(update=update), who.actor, self.view.investors)
 
     # ---- feedback and intros ----------------------------------------------------------------------
-    def give_feedback(self, who: Principal, project_id: str, action: str, reason: str | None) -> Accepted:
+    def give_feedback(self, who: Principal, project_id: str, action: str, reason: str | None) -> Acknowledged:
         if who.role != "investor" or who.entity_id is None:
             raise NotAllowed("only investors give feedback on projects")
         self._own_investor(who, who.entity_id)
-        if project_id not in self.view.projects:
-            raise NotFound("project", project_id)
+        self.view.project(project_id)
         fb = Feedback(investor_id=who.entity_id, project_id=project_id, action=action, reason=reason)  # type: ignore[arg-type]
-        event = Event(type="FeedbackGiven", entity_id=who.entity_id, entity_version=1, actor=who.actor, payload=fb)
-        delivery = self.publisher.publish(self.topic_for("FeedbackGiven"), event)
-        return Accepted(who.entity_id, 1, delivery)
+        return self.publish_unversioned("FeedbackGiven", who.entity_id, fb, who.actor)
 
-    def request_intro(self, who: Principal, project_id: str, investor_id: str, message: str) -> Accepted:
-        project = self.view.projects.get(project_id)
-        investor = self.view.investors.get(investor_id)
-        if project is None:
-            raise NotFound("project", project_id)
-        if investor is None:
-            raise NotFound("investor", investor_id)
+    def request_intro(self, who: Principal, project_id: str, investor_id: str, message: str) -> Acknowledged:
+        project = self.view.project(project_id)
+        investor = self.view.investor(investor_id)
         if who.role == "founder":
             if project.value.owner != who.entity_id:
                 raise NotAllowed(f"project {project_id!r} belongs to another founder")
@@ -227,11 +226,11 @@ class CommandService:
                 if v.status != "declined":
                     raise Conflict(f"an intro between {project_id!r} and {investor_id!r} is already {v.status}")
             intro = Intro(project_id=project_id, investor_id=investor_id, requested_by=who.role, message=message)  # type: ignore[arg-type]
-            accepted = self._publish("IntroRequested", new_id("x"), intro, who.actor, self.view.intros)
+            accepted = self.publish("IntroRequested", new_id("x"), intro, who.actor, self.view.intros)
             self._intro_of_pair[pair] = accepted.entity_id
             return accepted
 
-    def answer_intro(self, who: Principal, intro_id: str, accept: bool, reason: str | None) -> Accepted:
+    def answer_intro(self, who: Principal, intro_id: str, accept: bool, reason: str | None) -> Acknowledged:
         with self.writing(self.view.intros, intro_id):
             found = self.view.intros.get(intro_id)
             if found is None:
@@ -247,34 +246,34 @@ class CommandService:
             if intro.status != "requested":
                 raise Conflict(f"intro {intro_id!r} is already {intro.status}")
             if accept:  # an accept reveals contacts: both sides must still be in the market
-                investor, project = self.view.investors.get(intro.investor_id), self.view.projects.get(intro.project_id)
-                if investor is None or not investor.value.in_market:
+                if not self.view.investor_in_market(intro.investor_id):
                     raise Conflict(f"investor {intro.investor_id!r} is no longer a verified, active investor; "
                                    "the intro can only be declined")
+                project = self.view.projects.get(intro.project_id)
                 if project is None or project.value.status != "open":
                     raise Conflict(f"project {intro.project_id!r} is no longer open; the intro can only be declined")
             update = {"status": "accepted" if accept else "declined", "decline_reason": None if accept else reason}
-            return self._publish("IntroAccepted" if accept else "IntroDeclined", intro_id,
-                                 intro.model_copy(update=update), who.actor, self.view.intros)
+            return self.publish("IntroAccepted" if accept else "IntroDeclined", intro_id,
+                                intro.model_copy(update=update), who.actor, self.view.intros)
 
     # ---- keys -------------------------------------------------------------------------------------
-    def issue_key(self, who: Principal, role: Role, entity_id: str | None, label: str, key_hash: str) -> Accepted:
+    def issue_key(self, who: Principal, role: Role, entity_id: str | None, label: str, key_hash: str) -> Acknowledged:
         if who.role != "admin":
             raise NotAllowed("only admins issue keys")
         if role in ("investor", "founder", "organizer") and not entity_id:
             raise InvalidRequest(f"entity_id is required for a {role} key")
         key = ApiKey(key_hash=key_hash, role=role, entity_id=entity_id, label=label)
-        return self._publish("ApiKeyIssued", new_id("k"), key, who.actor, self.view.api_keys)
+        return self.publish("ApiKeyIssued", new_id("k"), key, who.actor, self.view.api_keys)
 
-    def revoke_key(self, who: Principal, key_id: str) -> Accepted:
+    def revoke_key(self, who: Principal, key_id: str) -> Acknowledged:
         if who.role != "admin":
             raise NotAllowed("only admins revoke keys")
         with self.writing(self.view.api_keys, key_id):
             found = self.view.api_keys.get(key_id)
             if found is None:
                 raise NotFound("key", key_id)
-            return self._publish("ApiKeyRevoked", key_id, found.value.model_copy(update={"revoked": True}),
-                                 who.actor, self.view.api_keys)
+            return self.publish("ApiKeyRevoked", key_id, found.value.model_copy(update={"revoked": True}),
+                                who.actor, self.view.api_keys)
 
 
 def _version(store: dict, entity_id: str) -> int:

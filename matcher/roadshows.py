@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from matcher.commands import Accepted, CommandService, Principal, new_id
+from matcher.commands import Acknowledged, CommandService, Principal, new_id
 from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotFound, SolverBusy
 from matcher.roster import Label, Roster, RosterError, RosterProblem, backfill, solve_roster
 from matcher.schedule import MeetingProblem, schedule_meetings
@@ -98,11 +98,11 @@ class RoadshowService:
     def _writing(self, roadshow_id: str) -> AbstractContextManager[None]:
         return self.commands.writing(self.view.roadshows, roadshow_id)
 
-    def _publish(self, kind: str, roadshow_id: str, rs: Roadshow, who: Principal) -> Accepted:
-        return self.commands._publish(kind, roadshow_id, rs, who.actor, self.view.roadshows)
+    def _publish(self, kind: str, roadshow_id: str, rs: Roadshow, who: Principal) -> Acknowledged:
+        return self.commands.publish(kind, roadshow_id, rs, who.actor, self.view.roadshows)
 
     # ---- commands ---------------------------------------------------------------------------------
-    def create(self, who: Principal, fields: dict[str, Any]) -> Accepted:
+    def create(self, who: Principal, fields: dict[str, Any]) -> Acknowledged:
         if who.role != "organizer" or who.entity_id is None:
             raise NotAllowed("only organizers create roadshows")
         rs = Roadshow.model_validate({**fields, "organizer_id": who.entity_id, "roster": None, "invitations": [],
@@ -110,7 +110,7 @@ class RoadshowService:
         return self._publish("RoadshowCreated", new_id("r"), rs, who)
 
     def adjust(self, who: Principal, roadshow_id: str, pin: list[str], exclude: list[str],
-               unpin: list[str]) -> Accepted:
+               unpin: list[str]) -> Acknowledged:
         """Pin or exclude candidates, then re-solve the roster (before invitations go out)."""
         with self._writing(roadshow_id):
             rs = self._own(who, roadshow_id)
@@ -122,14 +122,14 @@ class RoadshowService:
             rs = Roadshow.model_validate({**rs.model_dump(), "pinned": pinned, "excluded": excluded})
             return self._publish("RoadshowAdjusted", roadshow_id, self._with_roster(rs), who)
 
-    def propose(self, who: Principal, roadshow_id: str) -> Accepted:
+    def propose(self, who: Principal, roadshow_id: str) -> Acknowledged:
         with self._writing(roadshow_id):
             rs = self._own(who, roadshow_id)
             if rs.invitations:
                 raise Conflict("invitations were sent; the roster now changes only by backfill")
             return self._publish("RosterProposed", roadshow_id, self._with_roster(rs), who)
 
-    def send_invitations(self, who: Principal, roadshow_id: str) -> Accepted:
+    def send_invitations(self, who: Principal, roadshow_id: str) -> Acknowledged:
         with self._writing(roadshow_id):
             rs = self._own(who, roadshow_id)
             if rs.roster is None:
@@ -145,7 +145,7 @@ class RoadshowService:
             rs = rs.model_copy(update={"invitations": [*rs.invitations, *new], "status": "inviting"})
             return self._publish("InvitationsSent", roadshow_id, rs, who)
 
-    def answer(self, who: Principal, roadshow_id: str, invitee_id: str, accept: bool) -> Accepted:
+    def answer(self, who: Principal, roadshow_id: str, invitee_id: str, accept: bool) -> Acknowledged:
         """An invitee accepts or declines; a decline backfills the seat in the same event."""
         with self._writing(roadshow_id):
             found = self.view.roadshows.get(roadshow_id)
@@ -163,7 +163,8 @@ class RoadshowService:
                 rs = self._backfill(rs)
             return self._publish("InvitationAccepted" if accept else "InvitationDeclined", roadshow_id, rs, who)
 
-    def expire(self, who: Principal, roadshow_id: str, older_than: timedelta, now: datetime | None = None) -> Accepted:
+    def expire(self, who: Principal, roadshow_id: str, older_than: timedelta,
+               now: datetime | None = None) -> Acknowledged:
         """Expire invitations pending for longer than `older_than`, and backfill their seats."""
         with self._writing(roadshow_id):
             rs = self._own(who, roadshow_id)
@@ -174,7 +175,7 @@ class RoadshowService:
             rs = self._backfill(_set_status(rs, stale, "expired"))
             return self._publish("InvitationsExpired", roadshow_id, rs, who)
 
-    def build_schedule(self, who: Principal, roadshow_id: str) -> Accepted:
+    def build_schedule(self, who: Principal, roadshow_id: str) -> Acknowledged:
         with self._writing(roadshow_id):
             rs = self._own(who, roadshow_id)
             with self.view.lock:
@@ -182,7 +183,7 @@ class RoadshowService:
                 projects = [i.invitee_id for i in rs.invitations if i.kind == "project" and i.status == "accepted"
                             and self._open_project(i.invitee_id)]
                 investors = [i.invitee_id for i in rs.invitations if i.kind == "investor" and i.status == "accepted"
-                             and self._active_investor(i.invitee_id)]
+                             and self.view.investor_in_market(i.invitee_id)]
                 if not projects or not investors:
                     raise Conflict("the schedule needs at least one accepted project and one accepted investor "
                                    "that are still open and verified")
@@ -233,10 +234,6 @@ class RoadshowService:
     def _open_project(self, project_id: str) -> bool:
         found = self.view.projects.get(project_id)
         return found is not None and found.value.status == "open"
-
-    def _active_investor(self, investor_id: str) -> bool:
-        found = self.view.investors.get(investor_id)
-        return found is not None and found.value.in_market
 
     def _relevant(self, side: str, rs: Roadshow, keep: set[str]) -> list[tuple[str, float]]:
         """Candidates of one side with their relevance to the theme in [0, 1], best first, at most

@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from matcher.encoder import Encoder, portfolio_company_text
-from matcher.errors import InvalidRequest, NotFound
+from matcher.errors import InvalidRequest
 from matcher.ranking import FEATURES, DefaultRanker, PairContext, Ranker, Reason, features, reasons
 from matcher.sparse import SparseTextIndex, dot_rows, stack_rows
 from matcher.view import ReadModel
@@ -134,7 +134,7 @@ class MatchService:
         """The unranked open projects `recommend_projects` scores to fill `need` places (for training a ranker
         on what it will have to order)."""
         with self.view.lock:
-            self._investor(investor_id)
+            stored = self.view.investor(investor_id)
 
             def eligible(pid: str) -> bool:
                 p = self.view.projects.get(pid)
@@ -142,7 +142,6 @@ class MatchService:
                         and not self.view.feedback.excluded(investor_id, pid))
 
             # projects like the investor's own text, and projects like its portfolio as a whole
-            stored = self.view.investors[investor_id]
             profile = self._portfolio(investor_id, stored.value, stored.version).profile
             return self._candidates("projects", self.view.vector("investors", investor_id),
                                     [(self.view.project_text, self.view.investor_text.row(investor_id)),
@@ -151,7 +150,7 @@ class MatchService:
     def investor_candidates(self, project_id: str, need: int, filters: MatchFilters = NO_FILTERS) -> list[str]:
         """The unranked investors `recommend_investors` scores to fill `need` places."""
         with self.view.lock:
-            self._project(project_id)
+            self.view.project(project_id)
 
             def eligible(iid: str) -> bool:
                 i = self.view.investors.get(iid)
@@ -204,29 +203,17 @@ class MatchService:
     def score_pairs(self, investor_id: str, project_ids: list[str]) -> list[Match]:
         """Scores of one investor with each given project, unfiltered (rosters, schedules)."""
         with self.view.lock:
-            self._investor(investor_id)
+            self.view.investor(investor_id)
             pairs = [(investor_id, pid) for pid in project_ids if pid in self.view.projects]
             return self._rank(pairs, min_score=-np.inf, return_side="projects")
 
     def explain(self, investor_id: str, project_id: str) -> Match:
         with self.view.lock:
-            self._investor(investor_id)
-            self._project(project_id)
+            self.view.investor(investor_id)
+            self.view.project(project_id)
             return self._rank([(investor_id, project_id)], min_score=-1.0, return_side="projects")[0]
 
     # ---- internals --------------------------------------------------------------------------------
-    def _investor(self, investor_id: str) -> Investor:
-        found = self.view.investors.get(investor_id)
-        if found is None:
-            raise NotFound("investor", investor_id)
-        return found.value
-
-    def _project(self, project_id: str) -> Project:
-        found = self.view.projects.get(project_id)
-        if found is None:
-            raise NotFound("project", project_id)
-        return found.value
-
     def _candidates(self, side: str, vec: np.ndarray | None,
                     keyword_queries: list[tuple[SparseTextIndex, sp.csr_matrix | None]], eligible, need: int,
                     prior: Iterable[str] = ()) -> list[str]:

@@ -24,6 +24,7 @@ import numpy as np
 from matcher.alert_store import PAYLOAD_TYPES as ALERT_PAYLOAD_TYPES
 from matcher.alert_store import AlertStore
 from matcher.encoder import investor_text, portfolio_text, project_portfolio_text, project_text
+from matcher.errors import NotFound
 from matcher.index import VectorIndex
 from matcher.sparse import SparseTextIndex, words
 from matcher.versioned import Versioned, put_if_newer
@@ -196,6 +197,25 @@ class ReadModel:
             return self.applied.wait_for(applied, timeout)
 
     # ---- queries ----------------------------------------------------------------------------------
+    def project(self, project_id: str) -> Versioned[Project]:
+        """The stored project; `NotFound` when there is none."""
+        found = self.projects.get(project_id)
+        if found is None:
+            raise NotFound("project", project_id)
+        return found
+
+    def investor(self, investor_id: str) -> Versioned[Investor]:
+        """The stored investor; `NotFound` when there is none."""
+        found = self.investors.get(investor_id)
+        if found is None:
+            raise NotFound("investor", investor_id)
+        return found
+
+    def investor_in_market(self, investor_id: str) -> bool:
+        """The investor is known and `Investor.in_market` (verified and active); False for an unknown id."""
+        found = self.investors.get(investor_id)
+        return found is not None and found.value.in_market
+
     def vector(self, side: str, entity_id: str) -> np.ndarray | None:
         index = self.project_index if side == "projects" else self.investor_index
         return None if index is None else index.get(entity_id)

@@ -8,7 +8,7 @@ import pytest
 
 from consumers.topics import Topics
 from matcher.commands import CommandService, Principal
-from matcher.errors import NotCaughtUp
+from matcher.errors import NotCaughtUp, NotFound
 from matcher.ports import Delivery
 from matcher.view import ReadModel
 from tests.factories import event, investor, project
@@ -74,3 +74,29 @@ def test_an_edit_sends_a_profile_back_to_review_when_what_the_registrar_checked_
     fields = investor(**change).model_dump(exclude={"verification", "rejection_reason", "status"})
     commands.update_investor(who, "i-1", fields, expected_version=1)
     assert commands.publisher.events[-1].payload.verification == after
+
+
+def test_feedback_is_unversioned_and_does_not_hold_up_the_investors_next_edit():
+    # feedback is keyed by the investor's id: had it counted as a produced investor version, writing() would
+    # wait for an investor event that never comes
+    view, commands = setup(lag_s=None, catch_up_s=0.1)
+    view.apply(event("InvestorVerified", "i-1", investor(verification="verified")))
+    who = Principal("k-i", "investor", "i-1")
+    assert commands.give_feedback(who, "p-1", "saved", None).version == 1
+    assert commands.publisher.events[-1].entity_version == 1
+    fields = investor(thesis="只投硬科技").model_dump(exclude={"verification", "rejection_reason", "status"})
+    assert commands.update_investor(who, "i-1", fields, expected_version=1).version == 2
+
+
+def test_read_model_lookups_raise_not_found_and_unknown_investors_are_not_in_market():
+    view = ReadModel("none")
+    view.apply(event("ProjectSubmitted", "p-1", project(owner="f-1")))
+    view.apply(event("InvestorRegistered", "i-pending", investor(verification="pending")))
+    view.apply(event("InvestorVerified", "i-ok", investor(verification="verified")))
+    assert view.project("p-1") is view.projects["p-1"]
+    assert view.investor("i-ok") is view.investors["i-ok"]
+    with pytest.raises(NotFound, match="^project 'p-none' not found$"):
+        view.project("p-none")
+    with pytest.raises(NotFound, match="^investor 'i-none' not found$"):
+        view.investor("i-none")
+    assert [view.investor_in_market(i) for i in ("i-ok", "i-pending", "i-none")] == [True, False, False]
