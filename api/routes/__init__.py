@@ -13,7 +13,8 @@ _ERRORS = {
     409: "stale expected_version, or the entity's state does not allow it",
     413: "request body larger than the limit",
     422: "a field is missing or invalid; the message names it and says what is accepted",
-    503: "the broker did not acknowledge the write; retry after Retry-After seconds",
+    503: "not now: the broker did not acknowledge the write, an earlier change is not applied yet, or the roster "
+         "solver is busy; nothing was written, retry after Retry-After seconds",
 }
 
 

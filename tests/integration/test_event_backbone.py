@@ -271,6 +271,26 @@ def test_poison_messages_reach_the_dead_letter_topic_and_valid_events_around_the
     assert str(uuid.UUID(str(good.event_id)))  # ids survive as UUIDs
 
 
+def test_poison_on_the_alert_topics_that_no_worker_group_owns_is_dead_lettered_by_the_embedder(
+        kafka_bootstrap, topic_prefix):
+    # saved searches and alert settings are read by indexers (which only count bad records) and the webhook
+    # worker's state (which only logs them): the embedder group validates them as it does the entity topics
+    topics = _topics(kafka_bootstrap, topic_prefix)
+    raw = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    raw.send(topics.searches, key=b"s-bad", value=b"{{{ not json")
+    raw.send(topics.alert_settings, key=b"settings-bad", value=b'{"type": "AlertSettingsTeleported"}')
+    raw.flush()
+    raw.close()
+
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix)
+    loop, _ = build_loop(settings, HashingEncoder())
+    _poll_until(loop, lambda: loop.counters.dead_lettered, 2)
+    loop.consumer.close()
+    dead = read_all(kafka_bootstrap, topics.deadletter, expect=2)
+    sources = sorted(dict(r.headers)["source"].decode().split(":")[0] for r in dead)
+    assert sources == sorted([topics.searches, topics.alert_settings])
+
+
 def test_the_embedder_reads_every_partition_at_once_and_a_restart_resumes_from_its_committed_offsets(
         kafka_bootstrap, topic_prefix):
     # it assigns its partitions instead of joining its group (see topics.assign_all), so nothing waits
