@@ -60,3 +60,16 @@ def test_every_setting_the_readme_documents_reaches_the_containers_that_read_it(
     for name in ("embedder", "alerter", "webhooks", "api"):
         passed = set(services[name]["environment"])
         assert documented - local_only - {"ADMIN_API_KEY", "ALERTS_SIGNING_SECRET"} <= passed, name
+
+
+def test_the_image_runs_as_a_user_that_owns_where_snapshots_go():
+    # no engine here to build it: check the Dockerfile says so, and that every volume is mounted where it owns
+    lines = [line.split() for line in (ROOT / "Dockerfile").read_text().splitlines() if line and line[0] != "#"]
+    users = [words[1] for words in lines if words[0] == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    owned = next(" ".join(words) for words in lines if words[0] == "RUN" and "chown" in words)
+    assert f"chown {users[-1]}:{users[-1]} /data" in owned
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    mounts = {m.split(":")[1] for name in ("embedder", "alerter", "webhooks", "api")
+              for m in services[name].get("volumes", [])}
+    assert mounts <= {"/data"}
