@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     ranker_model_path: Path | None = None
 
     admin_api_key: str | None = None
+    metrics_token: str | None = None  # when set, /metrics needs it as a bearer token
     demo_keys: bool = False
     read_wait_seconds: float = Field(default=2.0, ge=0, le=30)
 
@@ -59,11 +60,11 @@ class Settings(BaseSettings):
             raise ValueError("ALERTS_SIGNING_SECRET must be a random secret of at least 16 characters")
         return value
 
-    @field_validator("admin_api_key")
+    @field_validator("admin_api_key", "metrics_token")
     @classmethod
-    def _not_placeholder(cls, value: str | None) -> str | None:
+    def _not_placeholder(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and (len(value) < 16 or value.lower() in {"changeme", "change-me-please-now"}):
-            raise ValueError("ADMIN_API_KEY must be a random secret of at least 16 characters")
+            raise ValueError(f"{str(info.field_name).upper()} must be a random secret of at least 16 characters")
         return value
 
 

@@ -1,10 +1,15 @@
-"""Operations: liveness, readiness, metrics. No authentication (serve them on an internal port if needed)."""
+"""Operations: liveness, readiness, metrics. Load balancers and orchestrators call /healthz and /readyz without
+a key. /metrics (entity counts, route latencies) takes `METRICS_TOKEN` as a bearer token when that is set, as
+Prometheus scrape configs can send one; without it, serve it on an internal network only."""
 
 from __future__ import annotations
+
+import hmac
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from api.auth import Unauthorized
 from models.api import Health, Readiness
 
 router = APIRouter(tags=["operations"])
@@ -44,8 +49,14 @@ def readyz(request: Request) -> Readiness | JSONResponse:
 
 @router.get("/metrics", response_class=Response,
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
-                             "description": "Prometheus text format"}})
+                             "description": "Prometheus text format"},
+                       401: {"description": "METRICS_TOKEN is set and the request does not carry it"}})
 def metrics(request: Request) -> Response:
     """Prometheus metrics: request latency by route and status, consumer lag, applied and invalid events."""
+    token = request.app.state.services.container.settings.metrics_token
+    if token is not None:
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise Unauthorized("/metrics needs `Authorization: Bearer <METRICS_TOKEN>`", invalid_token=bool(given))
     body, content_type = request.app.state.metrics.render()
     return Response(content=body, media_type=content_type)

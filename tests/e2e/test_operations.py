@@ -40,6 +40,17 @@ def test_healthz_readyz_and_metrics_need_no_key_and_report_the_replica(deploymen
     assert re.search(r'mm_read_model_entities\{kind="projects"\} [1-9]', text)
 
 
+def test_with_a_metrics_token_set_metrics_need_it_and_health_checks_still_do_not(deployment, monkeypatch):
+    monkeypatch.setattr(deployment.container.settings, "metrics_token", "scrape-" + "s" * 20)
+    anonymous, admin = deployment.client(), deployment.client(deployment.admin_key)
+    r = anonymous.get("/metrics")
+    assert r.status_code == 401 and "METRICS_TOKEN" in r.json()["detail"]
+    assert admin.get("/metrics").status_code == 401  # an API key is not the scrape token
+    r = anonymous.get("/metrics", headers={"Authorization": "Bearer scrape-" + "s" * 20})
+    assert r.status_code == 200 and "mm_read_model_entities" in r.text
+    assert anonymous.get("/healthz").status_code == 200 and anonymous.get("/readyz").status_code == 200
+
+
 def test_a_replica_that_has_not_caught_up_is_not_ready(deployment, tmp_path):
     founder = deployment.as_role("founder", uid("f"))
     submit(founder)
