@@ -146,7 +146,9 @@ class RoadshowService:
             return self._publish("InvitationsSent", roadshow_id, rs, who)
 
     def answer(self, who: Principal, roadshow_id: str, invitee_id: str, accept: bool) -> Acknowledged:
-        """An invitee accepts or declines; a decline backfills the seat in the same event."""
+        """An invitee accepts or declines; a decline backfills the seat in the same event. An accepted invitation
+        can still be declined (plans change): the seat is backfilled and the invitee's meetings leave the
+        schedule, so the organizer sees the gap and can rebuild it."""
         with self._writing(roadshow_id):
             found = self.view.roadshows.get(roadshow_id)
             if found is None:
@@ -155,12 +157,13 @@ class RoadshowService:
             invitation = next((i for i in self.invited_as(who, rs) if i.invitee_id == invitee_id), None)
             if invitation is None:
                 raise NotAllowed(f"{invitee_id!r} has no invitation to this roadshow that you may answer")
-            if invitation.status != "pending":
+            if invitation.status not in ("pending", "accepted") or (accept and invitation.status == "accepted"):
                 raise Conflict(f"the invitation of {invitee_id!r} is already {invitation.status}")
-            status = "accepted" if accept else "declined"
-            rs = _set_status(rs, {invitee_id}, status)
+            rs = _set_status(rs, {invitee_id}, "accepted" if accept else "declined")
             if not accept:
                 rs = self._backfill(rs)
+                rs = rs.model_copy(update={"schedule": [m for m in rs.schedule
+                                                        if invitee_id not in (m.project_id, m.investor_id)]})
             return self._publish("InvitationAccepted" if accept else "InvitationDeclined", roadshow_id, rs, who)
 
     def expire(self, who: Principal, roadshow_id: str, older_than: timedelta,

@@ -96,6 +96,31 @@ def test_create_propose_invite_decline_backfill_accept_schedule(world):
     assert withdrawn not in {m.project_id for m in rebuilt}
 
 
+def test_an_accepted_invitee_can_still_decline_its_seat_is_backfilled_and_its_meetings_leave(world):
+    view, service = world
+    rid = service.create(ORGANIZER, {"title": "t", "theme": "工业视觉 机器人", "date": "2026-12-10", "n_projects": 2,
+                                     "m_investors": 2, "slots": 2, "tables": 2, "min_fits": 0}).entity_id
+    service.propose(ORGANIZER, rid)
+    service.send_invitations(ORGANIZER, rid)
+    for inv in view.roadshows[rid].value.invitations:
+        who = founder(int(inv.invitee_id.split("-")[1])) if inv.kind == "project" else \
+            Principal("k", "investor", inv.invitee_id)
+        service.answer(who, rid, inv.invitee_id, accept=True)
+    service.build_schedule(ORGANIZER, rid)
+    leaving = view.roadshows[rid].value.schedule[0].investor_id
+    investor_key = Principal("k", "investor", leaving)
+    with pytest.raises(Conflict, match="already accepted"):
+        service.answer(investor_key, rid, leaving, accept=True)
+
+    service.answer(investor_key, rid, leaving, accept=False)  # plans changed
+    rs = view.roadshows[rid].value
+    assert rs.invitation(leaving).status == "declined"
+    assert leaving not in {m.investor_id for m in rs.schedule} and rs.schedule  # the others keep theirs
+    assert [i for i in rs.invitations if i.replaces == leaving and i.status == "pending"]
+    with pytest.raises(Conflict, match="already declined"):
+        service.answer(investor_key, rid, leaving, accept=True)
+
+
 def test_conflicts_pins_exclusions_and_ownership(world):
     view, service = world
     view.apply(event("FeedbackGiven", "i-2", Feedback(investor_id="i-2", project_id="p-1", action="passed",
