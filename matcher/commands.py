@@ -223,25 +223,30 @@ class CommandService:
                 existing = [i.value for i in self.view.intros.values()
                             if i.value.project_id == project_id and i.value.investor_id == investor_id]
             for v in existing:
-                if v.status != "declined":
+                if v.status not in ("declined", "withdrawn"):
                     raise Conflict(f"an intro between {project_id!r} and {investor_id!r} is already {v.status}")
             intro = Intro(project_id=project_id, investor_id=investor_id, requested_by=who.role, message=message)  # type: ignore[arg-type]
             accepted = self.publish("IntroRequested", new_id("x"), intro, who.actor, self.view.intros)
             self._intro_of_pair[pair] = accepted.entity_id
             return accepted
 
+    def _intro(self, intro_id: str) -> Intro:
+        found = self.view.intros.get(intro_id)
+        if found is None:
+            raise NotFound("intro", intro_id)
+        return found.value
+
+    def _speaks_for(self, who: Principal, intro: Intro, side: Literal["founder", "investor"]) -> bool:
+        """`who` is the intro's investor (side "investor"), or the founder whose project it is (side "founder")."""
+        if side == "investor":
+            return who.role == "investor" and who.entity_id == intro.investor_id
+        project = self.view.projects.get(intro.project_id)
+        return who.role == "founder" and project is not None and project.value.owner == who.entity_id
+
     def answer_intro(self, who: Principal, intro_id: str, accept: bool, reason: str | None) -> Acknowledged:
         with self.writing(self.view.intros, intro_id):
-            found = self.view.intros.get(intro_id)
-            if found is None:
-                raise NotFound("intro", intro_id)
-            intro = found.value
-            if intro.requested_by == "founder":
-                allowed = who.role == "investor" and who.entity_id == intro.investor_id
-            else:
-                project = self.view.projects.get(intro.project_id)
-                allowed = who.role == "founder" and project is not None and project.value.owner == who.entity_id
-            if not allowed:
+            intro = self._intro(intro_id)
+            if not self._speaks_for(who, intro, "investor" if intro.requested_by == "founder" else "founder"):
                 raise NotAllowed("only the side that was asked answers an intro")
             if intro.status != "requested":
                 raise Conflict(f"intro {intro_id!r} is already {intro.status}")
@@ -255,6 +260,17 @@ class CommandService:
             update = {"status": "accepted" if accept else "declined", "decline_reason": None if accept else reason}
             return self.publish("IntroAccepted" if accept else "IntroDeclined", intro_id,
                                 intro.model_copy(update=update), who.actor, self.view.intros)
+
+    def withdraw_intro(self, who: Principal, intro_id: str) -> Acknowledged:
+        """The side that asked takes back a request not answered yet (then it may ask again later)."""
+        with self.writing(self.view.intros, intro_id):
+            intro = self._intro(intro_id)
+            if not self._speaks_for(who, intro, intro.requested_by):
+                raise NotAllowed("only the side that asked withdraws an intro request")
+            if intro.status != "requested":
+                raise Conflict(f"intro {intro_id!r} is already {intro.status}")
+            return self.publish("IntroWithdrawn", intro_id, intro.model_copy(update={"status": "withdrawn"}),
+                                who.actor, self.view.intros)
 
     # ---- keys -------------------------------------------------------------------------------------
     def issue_key(self, who: Principal, role: Role, entity_id: str | None, label: str, key_hash: str) -> Acknowledged:

@@ -195,7 +195,7 @@ class IntroView(BaseModel):
     investor_id: str
     requested_by: Literal["founder", "investor"]
     message: str
-    status: Literal["requested", "accepted", "declined"]
+    status: Literal["requested", "accepted", "declined", "withdrawn"]
     decline_reason: str | None
     contacts: IntroContacts | None = Field(description="both sides' contact details, once both accepted")
 

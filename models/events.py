@@ -53,7 +53,7 @@ class Intro(Strict):
     investor_id: EntityId
     requested_by: Literal["founder", "investor"]
     message: Annotated[str, StringConstraints(max_length=2000)] = ""
-    status: Literal["requested", "accepted", "declined"] = "requested"
+    status: Literal["requested", "accepted", "declined", "withdrawn"] = "requested"
     decline_reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
 
@@ -90,6 +90,7 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     "IntroRequested": Intro,
     "IntroAccepted": Intro,
     "IntroDeclined": Intro,
+    "IntroWithdrawn": Intro,
     "ApiKeyIssued": ApiKey,
     "ApiKeyRevoked": ApiKey,
     "RoadshowCreated": Roadshow,

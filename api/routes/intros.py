@@ -34,6 +34,12 @@ def decline_intro(intro_id: IntroId, who: Who, svc: ServicesDep, body: IntroDecl
     return svc.accepted(svc.commands.answer_intro(who, intro_id, accept=False, reason=reason))
 
 
+@router.post("/{intro_id}/withdraw", status_code=202, responses=WRITE)
+def withdraw_intro(intro_id: IntroId, who: Who, svc: ServicesDep) -> Accepted:
+    """Take back an intro you asked for, while it is unanswered."""
+    return svc.accepted(svc.commands.withdraw_intro(who, intro_id))
+
+
 @router.get("", responses=READ)
 def list_intros(who: Who, svc: ServicesDep) -> IntroList:
     """The caller's intros (a founder's projects', an investor's own; every intro for admins)."""

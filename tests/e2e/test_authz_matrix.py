@@ -97,15 +97,26 @@ def fresh_investor(w: World, role: str, target: str, verify: bool = True) -> tup
     return w.client(role), iid
 
 
-def fresh_intro(w: World, role: str, target: str) -> tuple[httpx.Client, str]:
-    """An intro asked of the caller: founder A asks investor IA, or IA asks founder A."""
+def _intro_with_caller(w: World, role: str, caller_asks: bool) -> tuple[httpx.Client, str]:
+    """A fresh intro between founder A's new project and investor IA, asked by the caller or of it."""
     founder, investor = w.client("founder"), w.client("investor")
     pid, token = submit(founder)
-    asker = founder if role == "investor" else investor
+    caller, other = (investor, founder) if role == "investor" else (founder, investor)
+    asker = caller if caller_asks else other
     xid, token = accepted(asker.post("/v1/intros", json={"project_id": pid, "investor_id": w.ids["IA"]},
                                      headers=waiting(token)))
     w.client(role).headers["X-Wait-For"] = token
     return w.client(role), xid
+
+
+def fresh_intro(w: World, role: str, target: str) -> tuple[httpx.Client, str]:
+    """An intro asked of the caller (to accept or decline)."""
+    return _intro_with_caller(w, role, caller_asks=False)
+
+
+def fresh_own_request(w: World, role: str, target: str) -> tuple[httpx.Client, str]:
+    """An intro the caller asked for (to withdraw)."""
+    return _intro_with_caller(w, role, caller_asks=True)
 
 
 def fresh_key(w: World, role: str, target: str) -> tuple[httpx.Client, str]:
@@ -180,6 +191,8 @@ ROUTES = [
     Route("intros.decline", "POST", "/v1/intros/{id}/decline",
           _only(DENY, founder=(202, DENY), investor=(202, DENY)), "intro", body=lambda w, r, t: {"reason": "busy"},
           fresh=fresh_intro),
+    Route("intros.withdraw", "POST", "/v1/intros/{id}/withdraw",
+          _only(DENY, founder=(202, DENY), investor=(202, DENY)), "intro", fresh=fresh_own_request),
     Route("intros.list", "GET", "/v1/intros", _only(DENY, founder=200, investor=200, admin=200)),
     Route("keys.issue", "POST", "/v1/keys", _only(DENY, admin=202),
           body=lambda w, r, t: {"role": "organizer", "entity_id": uid("org")}),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 from consumers.topics import Topics
 from matcher.commands import CommandService, Principal
-from matcher.errors import NotCaughtUp, NotFound
+from matcher.errors import Conflict, NotAllowed, NotCaughtUp, NotFound
 from matcher.ports import Delivery
 from matcher.view import ReadModel
 from tests.factories import event, investor, project
@@ -100,3 +101,26 @@ def test_read_model_lookups_raise_not_found_and_unknown_investors_are_not_in_mar
     with pytest.raises(NotFound, match="^investor 'i-none' not found$"):
         view.investor("i-none")
     assert [view.investor_in_market(i) for i in ("i-ok", "i-pending", "i-none")] == [True, False, False]
+
+
+def test_the_side_that_asked_withdraws_an_unanswered_intro_and_may_then_ask_again():
+    view, commands = setup(lag_s=0.0)
+    view.apply(event("InvestorVerified", "i-1", investor(verification="verified")))
+    investor_key = Principal("k-i", "investor", "i-1")
+    xid = commands.request_intro(FOUNDER, "p-1", "i-1", "hello").entity_id
+    wait_for(lambda: xid in view.intros)
+    with pytest.raises(NotAllowed, match="only the side that asked"):
+        commands.withdraw_intro(investor_key, xid)  # the investor was asked: it answers, it does not withdraw
+    commands.withdraw_intro(FOUNDER, xid)
+    wait_for(lambda: view.intros[xid].value.status == "withdrawn")
+    with pytest.raises(Conflict, match="already withdrawn"):
+        commands.answer_intro(investor_key, xid, accept=True, reason=None)  # nothing left to accept
+    again = commands.request_intro(FOUNDER, "p-1", "i-1", "hello again").entity_id
+    assert again != xid
+
+
+def wait_for(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the read model did not apply the write"
+        time.sleep(0.01)
