@@ -157,6 +157,8 @@ class RoadshowService:
             invitation = next((i for i in self.invited_as(who, rs) if i.invitee_id == invitee_id), None)
             if invitation is None:
                 raise NotAllowed(f"{invitee_id!r} has no invitation to this roadshow that you may answer")
+            if rs.status == "cancelled":
+                raise Conflict(f"roadshow {roadshow_id!r} is cancelled")
             if invitation.status not in ("pending", "accepted") or (accept and invitation.status == "accepted"):
                 raise Conflict(f"the invitation of {invitee_id!r} is already {invitation.status}")
             rs = _set_status(rs, {invitee_id}, "accepted" if accept else "declined")
@@ -177,6 +179,13 @@ class RoadshowService:
                 raise Conflict("no pending invitation is old enough to expire")
             rs = self._backfill(_set_status(rs, stale, "expired"))
             return self._publish("InvitationsExpired", roadshow_id, rs, who)
+
+    def cancel(self, who: Principal, roadshow_id: str) -> Acknowledged:
+        """Call the roadshow off. It stays readable, so invitees see it and their calendar files cancel the
+        meetings; nothing can change it afterwards."""
+        with self._writing(roadshow_id):
+            rs = self._own(who, roadshow_id)
+            return self._publish("RoadshowCancelled", roadshow_id, rs.model_copy(update={"status": "cancelled"}), who)
 
     def build_schedule(self, who: Principal, roadshow_id: str) -> Acknowledged:
         with self._writing(roadshow_id):

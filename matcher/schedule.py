@@ -173,7 +173,8 @@ def to_csv(meetings: Sequence[Meeting], names: Mapping[str, str] | None = None) 
 
 def to_ical(meetings: Sequence[Meeting], participant_id: str, event_date: date, start: clock, slot_minutes: int,
             names: Mapping[str, str] | None = None, *, tz: tzinfo = CHINA, event_id: str = "roadshow",
-            location: str = "", stamp: datetime | None = None, sequence: int = 0, with_scores: bool = True) -> str:
+            location: str = "", stamp: datetime | None = None, sequence: int = 0, with_scores: bool = True,
+            cancelled: bool = False) -> str:
     """A VCALENDAR with one VEVENT per meeting of `participant_id` (a project or an investor id).
 
     Slot k (1-based) starts at `start` + (k - 1) x slot_minutes, local time in `tz`; times are written in
@@ -181,7 +182,8 @@ def to_ical(meetings: Sequence[Meeting], participant_id: str, event_date: date, 
     change updates the same calendar entries. `stamp` (DTSTAMP) defaults to midnight of the event day, so
     the output is a pure function of its inputs; pass the time of the change and a `sequence` that grows
     with every change (the roadshow's version): calendar apps replace an entry only by a newer one. Without
-    `with_scores` the descriptions leave out the match scores (an invitee's copy).
+    `with_scores` the descriptions leave out the match scores (an invitee's copy). `cancelled` (the roadshow was
+    called off) marks every entry STATUS:CANCELLED, so calendar apps holding it drop or strike it.
     """
     if slot_minutes <= 0:
         raise ValueError(f"slot_minutes must be > 0; got {slot_minutes}")
@@ -197,6 +199,7 @@ def to_ical(meetings: Sequence[Meeting], participant_id: str, event_date: date, 
         begin = first + timedelta(minutes=slot_minutes * (m.slot - 1))
         where = f"Table {m.table}" + (f", {location}" if location else "")
         about = f"Slot {m.slot}, table {m.table}." + (f" Match score {m.score:.2f}." if with_scores else "")
+        summary = f"Meeting with {names.get(other, other)} / 会面：{names.get(other, other)}"
         lines += [
             "BEGIN:VEVENT",
             f"UID:{_uid_part(event_id)}-{event_date:%Y%m%d}-{_uid_part(m.project_id)}-"
@@ -205,9 +208,10 @@ def to_ical(meetings: Sequence[Meeting], participant_id: str, event_date: date, 
             f"SEQUENCE:{sequence}",
             f"DTSTART:{_utc(begin)}",
             f"DTEND:{_utc(begin + timedelta(minutes=slot_minutes))}",
-            f"SUMMARY:{_text(f'Meeting with {names.get(other, other)} / 会面：{names.get(other, other)}')}",
+            f"SUMMARY:{_text(('Cancelled / 已取消: ' if cancelled else '') + summary)}",
             f"LOCATION:{_text(where)}",
             f"DESCRIPTION:{_text(about)}",
+            *(["STATUS:CANCELLED"] if cancelled else []),
             "END:VEVENT",
         ]
     lines.append("END:VCALENDAR")

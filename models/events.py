@@ -95,6 +95,7 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     "ApiKeyRevoked": ApiKey,
     "RoadshowCreated": Roadshow,
     "RoadshowAdjusted": Roadshow,
+    "RoadshowCancelled": Roadshow,
     "RosterProposed": Roadshow,
     "InvitationsSent": Roadshow,
     "InvitationAccepted": Roadshow,

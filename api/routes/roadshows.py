@@ -147,6 +147,12 @@ def build_schedule(roadshow_id: RoadshowId, who: Who, svc: ServicesDep) -> Accep
     return svc.accepted(svc.container.roadshows.build_schedule(who, roadshow_id))
 
 
+@router.post("/{roadshow_id}/cancel", status_code=202, responses=WRITE)
+def cancel_roadshow(roadshow_id: RoadshowId, who: Who, svc: ServicesDep) -> Accepted:
+    """Call the roadshow off; invitees still see it, marked cancelled, and their .ics cancels the meetings."""
+    return svc.accepted(svc.container.roadshows.cancel(who, roadshow_id))
+
+
 def _meetings(rs: Roadshow) -> list[Meeting]:
     return [Meeting(m.slot, m.table, m.project_id, m.investor_id, m.score) for m in rs.schedule]
 
@@ -178,6 +184,7 @@ def schedule_ical(roadshow_id: RoadshowId, who: Who, svc: ServicesDep,
     stored = svc.view.roadshows[roadshow_id]  # a rebuilt schedule must replace the entries calendars hold
     body = to_ical(_meetings(rs), participant, rs.date, rs.start_time, rs.slot_minutes, _names(svc, rs),
                    event_id=roadshow_id, location=rs.city, stamp=stored.updated_at, sequence=stored.version,
-                   with_scores=RoadshowService.organizes(who, rs))  # scores are the organizer's, as in the JSON view
+                   with_scores=RoadshowService.organizes(who, rs),  # scores are the organizer's, as in the JSON view
+                   cancelled=rs.status == "cancelled")
     return PlainTextResponse(body, media_type="text/calendar",
                              headers={"Content-Disposition": f'attachment; filename="{roadshow_id}-{participant}.ics"'})

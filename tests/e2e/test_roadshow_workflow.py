@@ -138,3 +138,31 @@ def test_a_roster_request_that_finds_the_solver_busy_gets_503_and_retry_after(de
         service._solver_slots.release()
     _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/roster"))
     assert organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]["roster"]
+
+
+def test_a_cancelled_roadshow_tells_its_invitees_and_cancels_their_calendar_entries(deployment):
+    dep = deployment
+    registrar = dep.as_role("registrar")
+    founders, investors, token = seed_market(dep, registrar, 2, 2, "杭州视觉", "视觉天使")
+    organizer = dep.as_role("organizer", uid("org"))
+    rid, token = accepted(organizer.post("/v1/roadshows", headers=waiting(token), json={
+        "title": "杭州路演", "theme": "工业视觉", "date": "2026-12-10", "n_projects": 2, "m_investors": 2,
+        "slots": 2, "tables": 2, "min_fits": 0}))
+    for step in ("roster", "invitations"):
+        _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/{step}", headers=waiting(token)))
+    rs = organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]
+    for inv in rs["invitations"]:
+        client = founders[inv["invitee_id"]] if inv["kind"] == "project" else investors[inv["invitee_id"]]
+        _, token = accepted(client.post(f"/v1/roadshows/{rid}/invitations/{inv['invitee_id']}/accept",
+                                        headers=waiting(token)))
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/schedule", headers=waiting(token)))
+    assert dep.as_role("organizer", uid("org")).post(f"/v1/roadshows/{rid}/cancel").status_code == 403
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/cancel", headers=waiting(token)))
+
+    investor_id = rs["roster"]["investor_ids"][0]
+    invitee = investors[investor_id]
+    assert invitee.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]["status"] == "cancelled"
+    ics = invitee.get(f"/v1/roadshows/{rid}/schedule.ics", params={"participant": investor_id}).text
+    assert "STATUS:CANCELLED" in ics and ics.count("STATUS:CANCELLED") == ics.count("BEGIN:VEVENT") > 0
+    r = organizer.post(f"/v1/roadshows/{rid}/schedule")
+    assert r.status_code == 409 and "cancelled" in r.json()["detail"]

@@ -176,3 +176,24 @@ def test_solves_take_turns_and_a_long_wait_is_solver_busy(world, monkeypatch):
     worker.join(10)
     service.propose(ORGANIZER, second)  # the slot is free again
     assert view.roadshows[first].value.roster is not None and view.roadshows[second].value.roster is not None
+
+
+def test_a_cancelled_roadshow_stays_readable_and_nothing_changes_it(world):
+    view, service = world
+    rid = service.create(ORGANIZER, {"title": "t", "theme": "工业视觉", "date": "2026-12-10", "n_projects": 2,
+                                     "m_investors": 2, "min_fits": 0}).entity_id
+    service.propose(ORGANIZER, rid)
+    service.send_invitations(ORGANIZER, rid)
+    with pytest.raises(NotAllowed):
+        service.cancel(OTHER_ORGANIZER, rid)
+    service.cancel(ORGANIZER, rid)
+    rs = view.roadshows[rid].value
+    assert rs.status == "cancelled" and rs.invitations  # invitees still see it, and that it is off
+    invitee = rs.invitations[0]
+    who = founder(int(invitee.invitee_id.split("-")[1])) if invitee.kind == "project" else \
+        Principal("k", "investor", invitee.invitee_id)
+    assert service.get(who, rid).status == "cancelled"
+    for attempt in (lambda: service.answer(who, rid, invitee.invitee_id, accept=True),
+                    lambda: service.build_schedule(ORGANIZER, rid), lambda: service.cancel(ORGANIZER, rid)):
+        with pytest.raises(Conflict, match="is cancelled"):
+            attempt()
