@@ -15,6 +15,7 @@ from matcher.roadshows import RoadshowService
 from matcher.service import MatchService
 from matcher.view import ReadModel
 from models.events import Feedback
+from models.roadshows import Invitation
 from tests.factories import event, investor, project
 from tests.fakes import ApplyingPublisher, HashingEncoder
 
@@ -39,6 +40,12 @@ def world():
 
 def founder(n: int) -> Principal:
     return Principal(f"k-f{n}", "founder", f"f-{n}")
+
+
+def answering(inv: Invitation) -> Principal:
+    """Who answers an invitation: the investor itself, or the founder of the project (p-n belongs to f-n)."""
+    return founder(int(inv.invitee_id.split("-")[1])) if inv.kind == "project" else \
+        Principal("k", "investor", inv.invitee_id)
 
 
 def test_create_propose_invite_decline_backfill_accept_schedule(world):
@@ -72,9 +79,7 @@ def test_create_propose_invite_decline_backfill_accept_schedule(world):
 
     for inv in rs.invitations:
         if inv.status == "pending":
-            who = founder(int(inv.invitee_id.split("-")[1])) if inv.kind == "project" else \
-                Principal("k", "investor", inv.invitee_id)
-            service.answer(who, rid, inv.invitee_id, accept=True)
+            service.answer(answering(inv), rid, inv.invitee_id, accept=True)
     service.build_schedule(ORGANIZER, rid)
     rs = view.roadshows[rid].value
     slots = {}
@@ -103,9 +108,7 @@ def test_an_accepted_invitee_can_still_decline_its_seat_is_backfilled_and_its_me
     service.propose(ORGANIZER, rid)
     service.send_invitations(ORGANIZER, rid)
     for inv in view.roadshows[rid].value.invitations:
-        who = founder(int(inv.invitee_id.split("-")[1])) if inv.kind == "project" else \
-            Principal("k", "investor", inv.invitee_id)
-        service.answer(who, rid, inv.invitee_id, accept=True)
+        service.answer(answering(inv), rid, inv.invitee_id, accept=True)
     service.build_schedule(ORGANIZER, rid)
     leaving = view.roadshows[rid].value.schedule[0].investor_id
     investor_key = Principal("k", "investor", leaving)
@@ -190,8 +193,7 @@ def test_a_cancelled_roadshow_stays_readable_and_nothing_changes_it(world):
     rs = view.roadshows[rid].value
     assert rs.status == "cancelled" and rs.invitations  # invitees still see it, and that it is off
     invitee = rs.invitations[0]
-    who = founder(int(invitee.invitee_id.split("-")[1])) if invitee.kind == "project" else \
-        Principal("k", "investor", invitee.invitee_id)
+    who = answering(invitee)
     assert service.get(who, rid).status == "cancelled"
     for attempt in (lambda: service.answer(who, rid, invitee.invitee_id, accept=True),
                     lambda: service.build_schedule(ORGANIZER, rid), lambda: service.cancel(ORGANIZER, rid)):
