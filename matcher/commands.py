@@ -128,12 +128,16 @@ class CommandService:
             return self.publish("ProjectUpdated", project_id, project, who.actor, self.view.projects, expected_version)
 
     def set_project_status(self, who: Principal, project_id: str,
-                           status: Literal["withdrawn", "funded"]) -> Acknowledged:
+                           status: Literal["withdrawn", "funded", "open"]) -> Acknowledged:
+        """Withdraw or mark funded an open project; reopen a withdrawn one (a funded project raises its next
+        round as a new project)."""
         with self.writing(self.view.projects, project_id):
             current = self._own_project(who, project_id)
-            if current.status != "open":
+            if status == "open" and current.status != "withdrawn":
+                raise Conflict(f"project {project_id!r} is {current.status}; only a withdrawn project reopens")
+            if status != "open" and current.status != "open":
                 raise Conflict(f"project {project_id!r} is already {current.status}")
-            kind = "ProjectWithdrawn" if status == "withdrawn" else "ProjectFunded"
+            kind = {"withdrawn": "ProjectWithdrawn", "funded": "ProjectFunded", "open": "ProjectReopened"}[status]
             return self.publish(kind, project_id, current.model_copy(update={"status": status}), who.actor,
                                 self.view.projects)
 

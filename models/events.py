@@ -81,6 +81,7 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     "ProjectUpdated": Project,
     "ProjectWithdrawn": Project,
     "ProjectFunded": Project,
+    "ProjectReopened": Project,
     "InvestorRegistered": Investor,
     "InvestorUpdated": Investor,
     "InvestorVerified": Investor,

@@ -52,6 +52,12 @@ def withdraw_project(project_id: ProjectId, who: Who, svc: ServicesDep) -> Accep
     return svc.accepted(svc.commands.set_project_status(who, project_id, "withdrawn"))
 
 
+@router.post("/{project_id}/reopen", status_code=202, responses=WRITE)
+def reopen_project(project_id: ProjectId, who: Who, svc: ServicesDep) -> Accepted:
+    """Reopen a withdrawn project: it is matched again, and can be edited."""
+    return svc.accepted(svc.commands.set_project_status(who, project_id, "open"))
+
+
 @router.post("/{project_id}/funded", status_code=202, responses=WRITE)
 def mark_project_funded(project_id: ProjectId, who: Who, svc: ServicesDep) -> Accepted:
     """Mark an open project as funded (it leaves every feed)."""

@@ -124,3 +124,20 @@ def wait_for(condition, timeout: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the read model did not apply the write"
         time.sleep(0.01)
+
+
+def test_a_withdrawn_project_reopens_and_a_funded_one_does_not():
+    view, commands = setup(lag_s=0.0)
+    with pytest.raises(Conflict, match="only a withdrawn project reopens"):
+        commands.set_project_status(FOUNDER, "p-1", "open")
+    commands.set_project_status(FOUNDER, "p-1", "withdrawn")
+    wait_for(lambda: view.projects["p-1"].value.status == "withdrawn")
+    with pytest.raises(NotAllowed):
+        commands.set_project_status(Principal("k-f2", "founder", "f-2"), "p-1", "open")
+    commands.set_project_status(FOUNDER, "p-1", "open")
+    wait_for(lambda: view.projects["p-1"].value.status == "open")
+    assert commands.publisher.events[-1].type == "ProjectReopened"
+    commands.set_project_status(FOUNDER, "p-1", "funded")
+    wait_for(lambda: view.projects["p-1"].value.status == "funded")
+    with pytest.raises(Conflict, match="is funded"):
+        commands.set_project_status(FOUNDER, "p-1", "open")
