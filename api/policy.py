@@ -143,12 +143,17 @@ def read_investor(view: ReadModel, who: Principal, investor_id: str) -> Investor
     return investor_public(found)
 
 
-def pending_investors(view: ReadModel, who: Principal) -> list[InvestorPublic]:
+def registry(view: ReadModel, who: Principal, verification: str | None = None, status: str | None = None,
+             text: str = "") -> list[InvestorPublic]:
+    """The investor registry as registrars browse it, oldest change first: by the registrar's decision, by
+    status, and by `text` found in the name, organization or a city (any case)."""
     if not who.is_staff():
-        raise NotAllowed("only registrars and admins see the pending registrations")
+        raise NotAllowed("only registrars and admins browse the investor registry")
+    text = text.strip().lower()
     with view.lock:
         found = [v for v in view.investors.values()
-                 if v.value.verification == "pending" and v.value.status == "active"]
+                 if verification in (None, v.value.verification) and status in (None, v.value.status)
+                 and (not text or text in " ".join([v.value.name, v.value.organization, *v.value.cities]).lower())]
     found.sort(key=lambda v: (v.updated_at, v.id))
     return [investor_public(v) for v in found]
 

@@ -122,6 +122,7 @@ class InvestorPrivate(InvestorPublic):
 class InvestorList(BaseModel):
     data: list[InvestorPublic]
     count: int
+    next_cursor: str | None = None
 
 
 class Rejection(Body):

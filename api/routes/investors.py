@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from api import policy
 from api.deps import ServicesDep, Who
+from api.pagination import decode_cursor, encode_cursor
 from api.routes import READ, WRITE
 from models.api import (
     Accepted,
@@ -51,8 +52,24 @@ def withdraw_investor(investor_id: InvestorId, who: Who, svc: ServicesDep) -> Ac
 @router.get("/v1/registrar/pending", tags=["registrar"], responses=READ)
 def pending_registrations(who: Who, svc: ServicesDep) -> InvestorList:
     """Profiles waiting for a registrar's decision, oldest first (registrars, admins)."""
-    found = policy.pending_investors(svc.view, who)
+    found = policy.registry(svc.view, who, verification="pending", status="active")
     return InvestorList(data=found, count=len(found))
+
+
+@router.get("/v1/registrar/investors", tags=["registrar"], responses=READ)
+def browse_registry(who: Who, svc: ServicesDep,
+                    verification: Literal["pending", "verified", "rejected"] | None = None,
+                    status: Literal["active", "withdrawn"] | None = None,
+                    q: Annotated[str, Query(max_length=100, description="part of a name, organization or city")] = "",
+                    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                    cursor: Annotated[str | None, Query(max_length=200)] = None) -> InvestorList:
+    """The whole registry, filtered, oldest change first (registrars, admins): to find a verified investor
+    to review again, or a rejected one."""
+    offset = decode_cursor(cursor, max_offset=None)
+    found = policy.registry(svc.view, who, verification, status, q)
+    more = offset + limit < len(found)
+    return InvestorList(data=found[offset:offset + limit], count=len(found),
+                        next_cursor=encode_cursor(offset + limit) if more else None)
 
 
 @router.post("/v1/investors/{investor_id}/verify", tags=["registrar"], status_code=202, responses=WRITE)

@@ -175,6 +175,7 @@ ROUTES = [
     Route("investors.withdraw", "POST", "/v1/investors/{id}/withdraw", _only(DENY, investor=(202, DENY), admin=202),
           "investor", fresh=fresh_investor),
     Route("registrar.pending", "GET", "/v1/registrar/pending", _only(DENY, registrar=200, admin=200)),
+    Route("registrar.investors", "GET", "/v1/registrar/investors", _only(DENY, registrar=200, admin=200)),
     Route("investors.verify", "POST", "/v1/investors/{id}/verify", _only(DENY, registrar=202, admin=202),
           "investor"),
     Route("investors.reject", "POST", "/v1/investors/{id}/reject", _only(DENY, registrar=202, admin=202),
@@ -270,7 +271,7 @@ def assert_no_foreign_contact(role: str, text: str) -> None:
 
 
 READS = ["/v1/projects", "/v1/projects/{PA}", "/v1/projects/{PB}", "/v1/investors/{IA}", "/v1/investors/{IB}",
-         "/v1/investors/{IP}", "/v1/registrar/pending", "/v1/intros", "/v1/investors/{IA}/feed?k=50",
+         "/v1/investors/{IP}", "/v1/registrar/pending", "/v1/registrar/investors", "/v1/intros", "/v1/investors/{IA}/feed?k=50",
          "/v1/investors/{IB}/feed?k=50", "/v1/projects/{PA}/investors?k=50", "/v1/projects/{PB}/investors?k=50",
          "/v1/search?q=visionqc&side=projects&k=50", "/v1/search?q=angels&side=investors&k=50"]
 

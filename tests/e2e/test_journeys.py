@@ -181,6 +181,25 @@ def test_registrar_lists_pending_profiles_verifies_one_and_rejects_one_with_a_re
     assert again["verification"] == "pending" and again["rejection_reason"] == "无法核实资金来源"
 
 
+def test_a_registrar_finds_investors_in_the_registry_by_decision_and_text_page_by_page(deployment, registrar):
+    tag = uid("org")  # a word no other test's investor carries
+    ids = [register(deployment, registrar, organization=f"{tag} 宁波 fund {n}")[1] for n in range(3)]
+    _, rejected_id, token = register(deployment, None, organization=f"{tag} 可疑")
+    _, token = accepted(registrar.post(f"/v1/investors/{rejected_id}/reject", headers=waiting(token),
+                                       json={"reason": "资金来源存疑"}))
+    found = registrar.get("/v1/registrar/investors", headers=waiting(token),
+                          params={"q": tag.upper(), "verification": "verified", "limit": 2}).json()
+    assert found["count"] == 3 and len(found["data"]) == 2 and found["next_cursor"]
+    rest = registrar.get("/v1/registrar/investors", params={"q": tag, "verification": "verified", "limit": 2,
+                                                            "cursor": found["next_cursor"]}).json()
+    assert [i["id"] for i in found["data"] + rest["data"]] == ids and rest["next_cursor"] is None
+    rejected = registrar.get("/v1/registrar/investors", params={"q": tag, "verification": "rejected"}).json()
+    assert [i["id"] for i in rejected["data"]] == [rejected_id] and "contact" not in rejected["data"][0]
+    r = registrar.get("/v1/registrar/investors", params={"verification": "maybe"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "verification"
+    assert deployment.as_role("founder", uid("f")).get("/v1/registrar/investors").status_code == 403
+
+
 def test_a_founder_lists_only_its_own_projects_page_by_page(deployment):
     mine, theirs = deployment.as_role("founder", uid("f")), deployment.as_role("founder", uid("f"))
     token, own = None, []
