@@ -271,7 +271,8 @@ def assert_no_foreign_contact(role: str, text: str) -> None:
 
 
 READS = ["/v1/projects", "/v1/projects/{PA}", "/v1/projects/{PB}", "/v1/investors/{IA}", "/v1/investors/{IB}",
-         "/v1/investors/{IP}", "/v1/registrar/pending", "/v1/registrar/investors", "/v1/intros", "/v1/investors/{IA}/feed?k=50",
+         "/v1/investors/{IP}", "/v1/registrar/pending", "/v1/registrar/investors", "/v1/intros",
+         "/v1/investors/{IA}/feed?k=50",
          "/v1/investors/{IB}/feed?k=50", "/v1/projects/{PA}/investors?k=50", "/v1/projects/{PB}/investors?k=50",
          "/v1/search?q=visionqc&side=projects&k=50", "/v1/search?q=angels&side=investors&k=50"]
 
