@@ -180,6 +180,15 @@ class RoadshowService:
             rs = self._backfill(_set_status(rs, stale, "expired"))
             return self._publish("InvitationsExpired", roadshow_id, rs, who)
 
+    def move(self, who: Principal, roadshow_id: str, logistics: dict[str, Any], expected_version: int) -> Acknowledged:
+        """Change when and where (title, city, date, start time, slot length) at any stage before it is called
+        off; invitees' calendar files then carry the new times under the same entries."""
+        with self._writing(roadshow_id):
+            rs = self._own(who, roadshow_id)
+            moved = Roadshow.model_validate({**rs.model_dump(), **logistics})
+            return self.commands.publish("RoadshowMoved", roadshow_id, moved, who.actor, self.view.roadshows,
+                                         expected_version)
+
     def cancel(self, who: Principal, roadshow_id: str) -> Acknowledged:
         """Call the roadshow off. It stays readable, so invitees see it and their calendar files cancel the
         meetings; nothing can change it afterwards."""

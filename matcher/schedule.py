@@ -178,12 +178,13 @@ def to_ical(meetings: Sequence[Meeting], participant_id: str, event_date: date, 
     """A VCALENDAR with one VEVENT per meeting of `participant_id` (a project or an investor id).
 
     Slot k (1-based) starts at `start` + (k - 1) x slot_minutes, local time in `tz`; times are written in
-    UTC. The UID of a meeting depends only on event_id, the date and the pair, so re-exporting after a
-    change updates the same calendar entries. `stamp` (DTSTAMP) defaults to midnight of the event day, so
-    the output is a pure function of its inputs; pass the time of the change and a `sequence` that grows
-    with every change (the roadshow's version): calendar apps replace an entry only by a newer one. Without
-    `with_scores` the descriptions leave out the match scores (an invitee's copy). `cancelled` (the roadshow was
-    called off) marks every entry STATUS:CANCELLED, so calendar apps holding it drop or strike it.
+    UTC. The UID of a meeting depends only on event_id and the pair (not on the date, which the organizer may
+    move), so re-exporting after a change updates the same calendar entries. `stamp` (DTSTAMP) defaults to
+    midnight of the event day, so the output is a pure function of its inputs; pass the time of the change and
+    a `sequence` that grows with every change (the roadshow's version): calendar apps replace an entry only by
+    a newer one. Without `with_scores` the descriptions leave out the match scores (an invitee's copy).
+    `cancelled` (the roadshow was called off) marks every entry STATUS:CANCELLED, so calendar apps holding it
+    drop or strike it.
     """
     if slot_minutes <= 0:
         raise ValueError(f"slot_minutes must be > 0; got {slot_minutes}")
@@ -202,8 +203,7 @@ def to_ical(meetings: Sequence[Meeting], participant_id: str, event_date: date, 
         summary = f"Meeting with {names.get(other, other)} / 会面：{names.get(other, other)}"
         lines += [
             "BEGIN:VEVENT",
-            f"UID:{_uid_part(event_id)}-{event_date:%Y%m%d}-{_uid_part(m.project_id)}-"
-            f"{_uid_part(m.investor_id)}@matchmaker",
+            f"UID:{_uid_part(event_id)}-{_uid_part(m.project_id)}-{_uid_part(m.investor_id)}@matchmaker",
             f"DTSTAMP:{_utc(stamp)}",
             f"SEQUENCE:{sequence}",
             f"DTSTART:{_utc(begin)}",

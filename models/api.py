@@ -27,7 +27,7 @@ from models.entities import (
     ProjectFields,
 )
 from models.events import FeedbackAction, Role, check_pass_reason
-from models.roadshows import Invitation, Roadshow, RoadshowFields
+from models.roadshows import Invitation, Roadshow, RoadshowFields, RoadshowLogistics
 from models.taxonomy import SECTORS, STAGES
 
 Summary = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT), PlainText]
@@ -260,6 +260,12 @@ class Readiness(BaseModel):
 # ---- roadshows ----------------------------------------------------------------------------------------
 class RoadshowCreate(RoadshowFields, Body):
     """A roadshow as its organizer sets it up (the stored `Roadshow` adds the organizer and the workflow's state)."""
+
+
+class RoadshowMove(RoadshowLogistics, Body):
+    """The roadshow's new title, city, date, start time and slot length, and the version the change is based on."""
+
+    expected_version: int = Field(ge=1, le=2**62)
 
 
 class RoadshowAdjust(Body):

@@ -97,6 +97,7 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     "RoadshowCreated": Roadshow,
     "RoadshowAdjusted": Roadshow,
     "RoadshowCancelled": Roadshow,
+    "RoadshowMoved": Roadshow,
     "RosterProposed": Roadshow,
     "InvitationsSent": Roadshow,
     "InvitationAccepted": Roadshow,

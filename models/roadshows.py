@@ -85,21 +85,27 @@ class ScheduledMeeting(Strict):
     score: float
 
 
-class RoadshowFields(BaseModel):
-    """What an organizer sets up: the body of a new roadshow (`models.api.RoadshowCreate`) and the core of the
-    stored `Roadshow`."""
+class RoadshowLogistics(BaseModel):
+    """When and where: what an organizer may still change after invitations went out (`models.api.RoadshowMove`);
+    calendars follow through the .ics SEQUENCE."""
 
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), PlainText]
-    theme: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), PlainText]
-    sectors: list[str] = []
     city: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50), PlainText] = ""
     date: RoadshowDate
     start_time: time = time(14, 0)
+    slot_minutes: int = Field(default=20, ge=5, le=240)
+
+
+class RoadshowFields(RoadshowLogistics):
+    """What an organizer sets up: the body of a new roadshow (`models.api.RoadshowCreate`) and the core of the
+    stored `Roadshow`."""
+
+    theme: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), PlainText]
+    sectors: list[str] = []
     n_projects: int = Field(ge=1, le=100, description="project pitch slots")
     m_investors: int = Field(ge=1, le=500, description="investor seats")
     slots: int = Field(default=6, ge=1, le=50, description="1:1 meeting slots after the pitches")
     tables: int = Field(default=10, ge=1, le=200)
-    slot_minutes: int = Field(default=20, ge=5, le=240)
     investor_meeting_cap: int = Field(default=4, ge=1, le=50)
     project_min_meetings: int = Field(default=1, ge=0, le=50)
     sector_quota: dict[str, int] = Field(default={}, description="sector code -> most projects of that sector")

@@ -21,6 +21,7 @@ from models.api import (
     RoadshowCreate,
     RoadshowExpire,
     RoadshowList,
+    RoadshowMove,
     RoadshowPublic,
     RoadshowView,
 )
@@ -145,6 +146,14 @@ def expire_invitations(roadshow_id: RoadshowId, body: RoadshowExpire, who: Who, 
 def build_schedule(roadshow_id: RoadshowId, who: Who, svc: ServicesDep) -> Accepted:
     """Assign accepted investor-project pairs to slots and tables, maximising total match score."""
     return svc.accepted(svc.container.roadshows.build_schedule(who, roadshow_id))
+
+
+@router.put("/{roadshow_id}/logistics", status_code=202, responses=WRITE)
+def move_roadshow(roadshow_id: RoadshowId, body: RoadshowMove, who: Who, svc: ServicesDep) -> Accepted:
+    """Change the title, city, date, start time or slot length, at any stage; `expected_version` must be the
+    current version (else 409). Invitees' .ics files then carry the new times."""
+    logistics = body.model_dump(exclude={"expected_version"})
+    return svc.accepted(svc.container.roadshows.move(who, roadshow_id, logistics, body.expected_version))
 
 
 @router.post("/{roadshow_id}/cancel", status_code=202, responses=WRITE)

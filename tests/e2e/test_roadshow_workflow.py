@@ -3,6 +3,7 @@ backfill, accepts, schedule, CSV and iCalendar exports; what the organizer and t
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.e2e.helpers import accepted, register, seed_market, uid, waiting
@@ -140,29 +141,54 @@ def test_a_roster_request_that_finds_the_solver_busy_gets_503_and_retry_after(de
     assert organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]["roster"]
 
 
-def test_a_cancelled_roadshow_tells_its_invitees_and_cancels_their_calendar_entries(deployment):
-    dep = deployment
-    registrar = dep.as_role("registrar")
-    founders, investors, token = seed_market(dep, registrar, 2, 2, "杭州视觉", "视觉天使")
+def _scheduled_roadshow(dep, city: str) -> tuple[httpx.Client, str, str, httpx.Client, str, str]:
+    """Two projects and two investors of its own, all pinned, accepted and scheduled (other tests' entities share
+    this deployment, and would otherwise compete for the seats): (organizer, roadshow id, investor id, that
+    investor's client, its .ics text, offset token)."""
+    founders, investors, token = seed_market(dep, dep.as_role("registrar"), 2, 2, f"{city}质检", f"{city}天使")
     organizer = dep.as_role("organizer", uid("org"))
     rid, token = accepted(organizer.post("/v1/roadshows", headers=waiting(token), json={
-        "title": "杭州路演", "theme": "工业视觉", "date": "2026-12-10", "n_projects": 2, "m_investors": 2,
+        "title": f"{city}路演", "theme": "工业视觉", "date": "2026-12-10", "n_projects": 2, "m_investors": 2,
         "slots": 2, "tables": 2, "min_fits": 0}))
-    for step in ("roster", "invitations"):
-        _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/{step}", headers=waiting(token)))
-    rs = organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]
-    for inv in rs["invitations"]:
-        client = founders[inv["invitee_id"]] if inv["kind"] == "project" else investors[inv["invitee_id"]]
-        _, token = accepted(client.post(f"/v1/roadshows/{rid}/invitations/{inv['invitee_id']}/accept",
-                                        headers=waiting(token)))
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/adjust", headers=waiting(token),
+                                       json={"pin": [*founders, *investors]}))
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/invitations", headers=waiting(token)))
+    for client, invitee in [*((c, p) for p, c in founders.items()), *((c, i) for i, c in investors.items())]:
+        _, token = accepted(client.post(f"/v1/roadshows/{rid}/invitations/{invitee}/accept", headers=waiting(token)))
     _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/schedule", headers=waiting(token)))
-    assert dep.as_role("organizer", uid("org")).post(f"/v1/roadshows/{rid}/cancel").status_code == 403
-    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/cancel", headers=waiting(token)))
+    investor_id, investor = next(iter(investors.items()))
+    ics = investor.get(f"/v1/roadshows/{rid}/schedule.ics", params={"participant": investor_id},
+                       headers=waiting(token)).text
+    assert ics.count("BEGIN:VEVENT") == 2
+    return organizer, rid, investor_id, investor, ics, token
 
-    investor_id = rs["roster"]["investor_ids"][0]
-    invitee = investors[investor_id]
-    assert invitee.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]["status"] == "cancelled"
-    ics = invitee.get(f"/v1/roadshows/{rid}/schedule.ics", params={"participant": investor_id}).text
-    assert "STATUS:CANCELLED" in ics and ics.count("STATUS:CANCELLED") == ics.count("BEGIN:VEVENT") > 0
+
+def test_a_cancelled_roadshow_tells_its_invitees_and_cancels_their_calendar_entries(deployment):
+    organizer, rid, investor_id, investor, _, token = _scheduled_roadshow(deployment, "杭州")
+    assert deployment.as_role("organizer", uid("org")).post(f"/v1/roadshows/{rid}/cancel").status_code == 403
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/cancel", headers=waiting(token)))
+    assert investor.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]["status"] == "cancelled"
+    ics = investor.get(f"/v1/roadshows/{rid}/schedule.ics", params={"participant": investor_id}).text
+    assert ics.count("STATUS:CANCELLED") == ics.count("BEGIN:VEVENT") == 2
     r = organizer.post(f"/v1/roadshows/{rid}/schedule")
     assert r.status_code == 409 and "cancelled" in r.json()["detail"]
+
+
+def test_an_organizer_moves_a_scheduled_roadshow_and_the_invitees_calendar_follows(deployment):
+    organizer, rid, investor_id, investor, before, token = _scheduled_roadshow(deployment, "宁波")
+    version = organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["version"]
+    move = {"title": "宁波路演（改期）", "city": "宁波", "date": "2026-12-17", "start_time": "09:30:00",
+            "slot_minutes": 30}
+    r = organizer.put(f"/v1/roadshows/{rid}/logistics", json={**move, "expected_version": version - 1})
+    assert r.status_code == 409  # based on a stale version
+    r = organizer.put(f"/v1/roadshows/{rid}/logistics", json={**move, "slot_minutes": 1, "expected_version": version})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "slot_minutes"
+    r = investor.put(f"/v1/roadshows/{rid}/logistics", json={**move, "expected_version": version})
+    assert r.status_code == 403
+    _, token = accepted(organizer.put(f"/v1/roadshows/{rid}/logistics", json={**move, "expected_version": version}))
+    moved = investor.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]
+    assert (moved["date"], moved["start_time"], moved["status"]) == ("2026-12-17", "09:30:00", "scheduled")
+    after = investor.get(f"/v1/roadshows/{rid}/schedule.ics", params={"participant": investor_id}).text
+    uids = [line for line in before.splitlines() if line.startswith("UID:")]
+    assert uids == [line for line in after.splitlines() if line.startswith("UID:")]  # the same entries, moved
+    assert "DTSTART:20261217T0130" in after and "DTSTART:20261210" not in after  # 09:30 in China is 01:30 UTC
