@@ -8,6 +8,10 @@ const state = {
   token: null,          // the last write's offset_token: sent as X-Wait-For so reads show our own writes
   filters: {},
   saved: new Set(),
+  requested: new Set(),  // projects this investor asked an intro of in this tab
+  profileOpen: false,   // the investor's profile form is open (always, while no profile is registered)
+  profileDraft: null,   // its values kept across a language switch
+  expire: { hours: 72, error: "" },  // the organizer's expire action: its hours and the API's last refusal
   editing: null,        // {id, version} of the project in the founder's form
   draft: null,          // the form's values kept across a language switch
   openRoadshow: null,
@@ -135,6 +139,28 @@ function clearErrors(form) {
   form.querySelectorAll(".invalid").forEach((el) => el.classList.remove("invalid"));
 }
 
+// Sends a form's write: a 422 puts its field errors next to the fields, anything else is a toast.
+// Returns the API's answer, or undefined when it refused.
+async function submitForm(form, send) {
+  clearErrors(form);
+  try { return await send(); } catch (err) {
+    if (err.status === 422) { showErrors(form, err); toast(t("fix_errors"), true); } else toast(err.message, true);
+    return undefined;
+  }
+}
+
+// A file the API serves only with the key (a plain link would not send it), saved through a temporary link.
+function download(path, filename) {
+  return act(async () => {
+    const r = await fetch(path, { headers: { Authorization: `Bearer ${state.key}` } });
+    if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => null));
+    const url = URL.createObjectURL(await r.blob());
+    const a = h("a", { href: url, download: filename });
+    document.body.append(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  });
+}
+
 function selectedValues(select) {
   return [...select.selectedOptions].map((o) => o.value).filter((v) => v);
 }
@@ -213,9 +239,11 @@ function investorPage(main) {
   });
   const intros = h("div", { id: "intros" });
   const invites = h("div", { id: "invitations" });
+  const profileCard = h("section", { class: "card", id: "profile-card" });
   main.append(h("div", { class: "cols" },
-    h("div", {}, card("feed", filters, feedBox)),
+    h("div", {}, profileCard, card("feed", filters, feedBox)),
     h("div", {}, card("feed_map", plotBox), card("intros", intros), card("invitations", invites))));
+  loadProfile(profileCard);
   loadFeed(feedBox, plotBox);
   loadIntros(intros);
   loadInvitations(invites, new Set([state.me.entity_id]));
@@ -229,6 +257,7 @@ async function loadFeed(box, plotBox) {
       { k: 50, sector: f.sector, stage: f.stage, city: f.city, ticket_min: f.ticket_min, ticket_max: f.ticket_max });
   } catch (err) {
     let text = err.message;
+    if (err.status === 404) text = t("not_registered");  // no profile yet: the profile card holds the form
     if (err.status === 409) {  // no feed until verified: say why, with the registrar's reason if it rejected us
       const me = await api("GET", `/v1/investors/${encodeURIComponent(state.me.entity_id)}`).catch(() => null);
       text = me && me.verification === "rejected" ? `${t("rejected")} ${me.rejection_reason || ""}` : t("not_verified");
@@ -239,6 +268,70 @@ async function loadFeed(box, plotBox) {
   }
   box.replaceChildren(...(page.data.length ? page.data.map((m) => feedItem(m, box, plotBox)) : [empty("empty_feed")]));
   plotBox.replaceChildren(feedPlot(page.data));
+}
+
+// The investor's own profile: a registration form until there is one, then a summary with an Edit button.
+async function loadProfile(box) {
+  let me = null;
+  try { me = await api("GET", `/v1/investors/${encodeURIComponent(state.me.entity_id)}`); } catch (err) {
+    if (err.status !== 404) { box.replaceChildren(h("h2", { text: t("profile") }), h("p", { class: "empty", text: err.message })); return; }
+  }
+  if (!me || state.profileOpen) { drawProfileForm(box, me); return; }
+  box.replaceChildren(h("h2", { text: t("profile") }), h("div", { class: "item profile" }, h("div", { class: "head" }, h("span", { class: "name", text: me.name }),
+      h("span", { class: "tag " + ({ verified: "ok", rejected: "bad", pending: "warn" }[me.verification] || ""),
+        id: "verification", "data-status": me.verification, text: t("ver_" + me.verification) })),
+    h("div", { class: "meta", text: [I18N.label("kinds", me.kind), me.organization, `${t("ticket")} ${money(me.ticket_min_cny)} – ${money(me.ticket_max_cny)}`].filter(Boolean).join(" · ") }),
+    me.verification === "pending" ? h("p", { class: "meta awaiting", text: t("awaiting_verification") }) : null,
+    h("div", { class: "actions" }, h("button", { class: me.verification === "rejected" ? "primary act-edit-profile" : "act-edit-profile",
+      text: t("edit_profile"), onclick: () => { state.profileOpen = true; drawProfileForm(box, me); } }))));
+}
+
+// Registers (no profile yet) or edits (`me`, at its version) the investor's profile. Fields the form does not
+// show (capacity, portfolio, phone, WeChat) are sent back as they are, since an edit replaces the whole profile.
+function drawProfileForm(box, me) {
+  const d = state.profileDraft || me || {};
+  const input = (name, value, attrs) => h("input", { name, value: value ?? "", ...attrs });
+  const form = h("form", { class: "grid", id: "profile-form", novalidate: true },
+    field("name", input("name", d.name)),
+    field("kind", h("select", { name: "kind" }, options("kinds", d.kind || "individual_angel"))),
+    field("organization", input("organization", d.organization)),
+    field("ticket_min", input("ticket_min_cny", d.ticket_min_cny, { type: "number", min: 1 })),
+    field("ticket_max", input("ticket_max_cny", d.ticket_max_cny, { type: "number", min: 1 })),
+    field("cities", input("cities", (d.cities || []).join(", "), { placeholder: t("cities_hint") })),
+    field("sectors", h("select", { name: "sectors", multiple: true }, options("sectors", d.sectors || []))),
+    field("stages", h("select", { name: "stages", multiple: true }, options("stages", d.stages || []))),
+    field("email", input("contact.email", (d.contact || {}).email, { type: "email" })),
+    field("thesis", h("textarea", { name: "thesis" }, d.thesis || ""), true),
+    h("div", { class: "wide form-error field-error" }),
+    h("div", { class: "wide actions" },
+      h("button", { type: "submit", class: "primary", id: "profile-submit", text: t(me ? "submit" : "register") }),
+      me ? h("button", { type: "button", class: "act-cancel-profile", text: t("cancel"), onclick: () => {
+        state.profileOpen = false; state.profileDraft = null; loadProfile(box);
+      } }) : null));
+  const values = () => {
+    const get = (n) => form.elements[n].value;
+    return { name: get("name"), kind: get("kind"), organization: get("organization"), thesis: get("thesis"),
+      sectors: selectedValues(form.elements.sectors), stages: selectedValues(form.elements.stages),
+      ticket_min_cny: numberOrRaw(get("ticket_min_cny")), ticket_max_cny: numberOrRaw(get("ticket_max_cny")),
+      cities: get("cities").split(/[,，、]/).map((c) => c.trim()).filter(Boolean), contact: { email: get("contact.email").trim() } };
+  };
+  form.addEventListener("input", () => { state.profileDraft = values(); });  // kept when the language switches
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const v = values();
+    const body = { ...v, contact: { ...(me ? me.contact : {}), email: v.contact.email || null } };
+    const id = encodeURIComponent(state.me.entity_id);
+    const saved = await submitForm(form, () => (me
+      ? api("PUT", `/v1/investors/${id}`, { ...body, capacity_per_month: me.capacity_per_month, portfolio: me.portfolio, expected_version: me.version })
+      : api("POST", "/v1/investors", body)));
+    if (!saved) return;
+    toast(t(me ? "profile_saved" : "awaiting_verification"));
+    state.profileOpen = false;
+    state.profileDraft = null;
+    render();  // the feed's state follows the profile's (not registered -> awaiting verification)
+  });
+  box.replaceChildren(...[h("h2", { text: t(me ? "edit_profile" : "register_profile") }),
+    me ? null : h("p", { class: "meta", text: t("register_hint") }), form].filter(Boolean));
 }
 
 function feedItem(m, box, plotBox) {
@@ -252,11 +345,38 @@ function feedItem(m, box, plotBox) {
   const reason = h("input", { class: "pass-reason", name: "reason", placeholder: t("pass_reason"), hidden: true });
   const confirm = h("button", { class: "danger act-confirm-pass", hidden: true, text: t("confirm_pass"),
     onclick: () => feedback("passed", reason.value, "done") });
+  // A meeting request is an intro request to the founder (who accepts or declines it), and the
+  // `meeting_requested` feedback the ranking learns from.
+  const note = h("input", { class: "intro-message", name: "message", maxlength: 2000, placeholder: t("intro_message"), hidden: true });
+  const send = h("button", { class: "primary act-send-intro", hidden: true, text: t("send_request"), onclick: async () => {
+    send.disabled = true;  // one request per click
+    try {
+      await api("POST", "/v1/intros", { project_id: p.id, investor_id: state.me.entity_id, message: note.value.trim() });
+    } catch (err) {
+      send.disabled = false;
+      if (err.status !== 409) { toast(err.message, true); return; }
+      // one intro per pair: say so when ours is already there, else the API's reason (say, the project closed)
+      const intros = await api("GET", "/v1/intros").catch(() => ({ data: [] }));
+      const ours = intros.data.find((i) => i.project_id === p.id && i.investor_id === state.me.entity_id && i.status !== "declined");
+      if (!ours) { toast(err.message, true); return; }
+      state.requested.add(p.id);
+      toast(`${t("intro_already")} ${t("st_" + ours.status)}`, true);
+      await reload();
+      return;
+    }
+    state.requested.add(p.id);
+    toast(t("intro_sent"));
+    // the founder has the request either way; a lost ranking signal is not worth an error over it
+    await api("POST", "/v1/feedback", { project_id: p.id, action: "meeting_requested" }).catch(() => undefined);
+    await reload();
+    await loadIntros(document.getElementById("intros"));
+  } });
   return h("div", { class: "item feed-item", "data-project-id": p.id },
     h("div", { class: "head" },
       h("span", { class: "name", text: p.name }),
       h("span", { class: "score", title: t("score"), text: `${t("score")} ${m.score.toFixed(2)}` }),
-      state.saved.has(p.id) ? h("span", { class: "tag ok saved-mark", text: t("saved") }) : null),
+      state.saved.has(p.id) ? h("span", { class: "tag ok saved-mark", text: t("saved") }) : null,
+      state.requested.has(p.id) ? h("span", { class: "tag warn requested-mark", text: t("intro_requested") }) : null),
     h("div", { class: "meta" },
       p.sectors.map((c) => h("span", { class: "tag", text: I18N.label("sectors", c) })),
       ` ${I18N.label("stages", p.stage)} · ${p.city} · ${t("amount")} ${money(p.amount_sought_cny)}`),
@@ -266,7 +386,9 @@ function feedItem(m, box, plotBox) {
       h("button", { class: "act-save", text: t("save"), onclick: () => feedback("saved", null, "saved") }),
       h("button", { class: "act-pass", text: t("pass"), onclick: () => { reason.hidden = false; confirm.hidden = false; reason.focus(); } }),
       reason, confirm,
-      h("button", { class: "act-meet", text: t("request_meeting"), onclick: () => feedback("meeting_requested", null, "meeting_requested") })));
+      state.requested.has(p.id) ? null : h("button", { class: "act-meet", text: t("request_meeting"),
+        onclick: () => { note.hidden = false; send.hidden = false; note.focus(); } }),
+      note, send));
 }
 
 // Feed items counted by sector x stage, as bubbles (an item with two sectors counts in both rows).
@@ -334,6 +456,13 @@ async function loadIntros(box) {
   box.replaceChildren(...heading, ...rows);  // (replaceChildren would show a null as the text "null")
 }
 
+// "09:00–09:20": slot k (1-based) starts (k - 1) slots after the roadshow's start, in its local time (as the .ics).
+function slotTime(rs, slot) {
+  const [hh, mm] = rs.start_time.split(":").map(Number);
+  const at = (n) => { const x = (hh * 60 + mm + n * rs.slot_minutes) % 1440; return `${String(Math.floor(x / 60)).padStart(2, "0")}:${String(x % 60).padStart(2, "0")}`; };
+  return `${at(slot - 1)}–${at(slot)}`;
+}
+
 async function loadInvitations(box, mine) {
   let page;
   try { page = await api("GET", "/v1/roadshows"); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
@@ -345,12 +474,26 @@ async function loadInvitations(box, mine) {
         await api("POST", `/v1/roadshows/${encodeURIComponent(v.id)}/invitations/${encodeURIComponent(inv.invitee_id)}/${verb}`);
         await loadInvitations(box, mine);
       }, t("done"));
-      rows.push(h("div", { class: "item invitation", "data-roadshow-id": v.id },
+      // the invitee's own meetings (the API sends no one else's), each with the other side's name
+      const meetings = rs.schedule.filter((m) => m.project_id === inv.invitee_id || m.investor_id === inv.invitee_id)
+        .sort((a, b) => a.slot - b.slot || a.table - b.table);
+      const ics = () => download(`/v1/roadshows/${encodeURIComponent(v.id)}/schedule.ics?participant=${encodeURIComponent(inv.invitee_id)}`,
+        `${v.id}-${inv.invitee_id}.ics`);
+      rows.push(h("div", { class: "item invitation", "data-roadshow-id": v.id, "data-invitee": inv.invitee_id },
         h("div", { class: "head" }, h("span", { class: "name", text: rs.title }), statusTag(inv.status)),
         h("div", { class: "meta", text: `${rs.date} ${rs.start_time.slice(0, 5)} · ${rs.city}${inv.kind === "project" ? " · " + (v.names[inv.invitee_id] || inv.invitee_id) : ""}` }),
         inv.status === "pending" ? h("div", { class: "actions" },
           h("button", { class: "primary act-accept", text: t("accept"), onclick: () => answer("accept") }),
-          h("button", { class: "danger act-decline", text: t("decline"), onclick: () => answer("decline") })) : null));
+          h("button", { class: "danger act-decline", text: t("decline"), onclick: () => answer("decline") })) : null,
+        meetings.length ? [
+          h("table", { class: "my-meetings" }, h("tr", {}, ["time", "table", "counterpart"].map((k) => h("th", { text: t(k) }))),
+            meetings.map((m) => {
+              const other = m.project_id === inv.invitee_id ? m.investor_id : m.project_id;
+              return h("tr", { class: "my-meeting", "data-slot": m.slot, "data-counterpart": other },
+                h("td", { text: slotTime(rs, m.slot) }), h("td", { text: `${t("table")} ${m.table}` }), h("td", { text: v.names[other] || other }));
+            })),
+          h("div", { class: "actions" }, h("button", { class: "act-ics", text: t("download_ics"), onclick: ics }))]
+          : rs.status === "scheduled" && inv.status === "accepted" ? empty("no_meetings") : null));
     }
   }
   box.replaceChildren(...(rows.length ? rows : [empty("no_invitations")]));
@@ -378,20 +521,40 @@ async function loadProjects(list, invites) {
   if (!page.data.length) { list.replaceChildren(empty("no_projects")); return; }
   list.replaceChildren(...page.data.map((p) => {
     const matches = h("div", { class: "matches" });
-    return h("div", { class: "item project", "data-project-id": p.id },
+    const open = p.status === "open";  // withdrawn and funded are final: nothing to edit or close any more
+    // withdraw / funded: asked once more in place, as neither can be undone
+    const setStatus = (verb) => act(async () => {
+      await api("POST", `/v1/projects/${encodeURIComponent(p.id)}/${verb}`);
+      if (state.editing && state.editing.id === p.id) {
+        state.editing = null;
+        state.draft = null;
+        drawProjectForm(document.getElementById("project-card"), list, invites);
+      }
+      await loadProjects(list, invites);
+    }, t("done"));
+    const ask = (verb, questionKey) => actions.replaceChildren(
+      h("span", { class: "meta confirm-question", text: t(questionKey) }),
+      h("button", { class: "danger act-confirm-status", "data-verb": verb, text: t("confirm"), onclick: () => setStatus(verb) }),
+      h("button", { class: "act-cancel-status", text: t("cancel"), onclick: () => actions.replaceChildren(...buttons) }));
+    const buttons = [
+      open ? h("button", { class: "act-edit", text: t("edit"), onclick: () => {
+        state.editing = { id: p.id, version: p.version };
+        state.draft = p;
+        drawProjectForm(document.getElementById("project-card"), list, invites);
+        document.getElementById("project-card").scrollIntoView();
+      } }) : null,
+      h("button", { class: "act-investors", text: t("show_investors"), onclick: () => loadMatches(p, matches) }),
+      open ? h("button", { class: "act-funded", text: t("mark_funded"), onclick: () => ask("funded", "confirm_funded") }) : null,
+      open ? h("button", { class: "danger act-withdraw", text: t("withdraw"), onclick: () => ask("withdraw", "confirm_withdraw") }) : null,
+    ].filter(Boolean);
+    const actions = h("div", { class: "actions" }, buttons);
+    return h("div", { class: "item project", "data-project-id": p.id, "data-status": p.status },
       h("div", { class: "head" }, h("span", { class: "name", text: p.name }), h("span", { class: "tag", text: t("st_" + p.status) }),
         h("span", { class: "meta", text: `v${p.version}` })),
       h("div", { class: "meta" }, p.sectors.map((c) => h("span", { class: "tag", text: I18N.label("sectors", c) })),
         ` ${I18N.label("stages", p.stage)} · ${p.city} · ${t("amount")} ${money(p.amount_sought_cny)}`),
       h("div", { class: "summary", text: p.summary }),
-      h("div", { class: "actions" },
-        h("button", { class: "act-edit", text: t("edit"), onclick: () => {
-          state.editing = { id: p.id, version: p.version };
-          state.draft = p;
-          drawProjectForm(document.getElementById("project-card"), list, invites);
-          document.getElementById("project-card").scrollIntoView();
-        } }),
-        h("button", { class: "act-investors", text: t("show_investors"), onclick: () => loadMatches(p, matches) })),
+      actions,
       matches);
   }));
 }
@@ -448,14 +611,10 @@ function drawProjectForm(box, list, invites) {
       incubator: get("incubator") || null, team_size: numberOrRaw(get("team_size")), traction: get("traction"),
       contact: Object.fromEntries(["email", "phone", "wechat"].map((k) => [k, get("contact." + k).trim()]).filter(([, v]) => v)),
     };
-    clearErrors(form);
-    try {
-      if (state.editing) await api("PUT", `/v1/projects/${encodeURIComponent(state.editing.id)}`, { ...body, expected_version: state.editing.version });
-      else await api("POST", "/v1/projects", body);
-    } catch (err) {
-      if (err.status === 422) { showErrors(form, err); toast(t("fix_errors"), true); } else toast(err.message, true);
-      return;
-    }
+    const saved = await submitForm(form, () => (state.editing
+      ? api("PUT", `/v1/projects/${encodeURIComponent(state.editing.id)}`, { ...body, expected_version: state.editing.version })
+      : api("POST", "/v1/projects", body)));
+    if (!saved) return;
     toast(t("project_saved"));
     state.editing = null;
     state.draft = null;
@@ -496,12 +655,8 @@ function organizerPage(main) {
       sectors: selectedValues(form.elements.sectors), n_projects: numberOrRaw(get("n_projects")),
       m_investors: numberOrRaw(get("m_investors")), slots: numberOrRaw(get("slots")), tables: numberOrRaw(get("tables")),
       fit_threshold: numberOrRaw(get("fit_threshold")), min_fits: numberOrRaw(get("min_fits")) };
-    clearErrors(form);
-    let res;
-    try { res = await api("POST", "/v1/roadshows", body); } catch (err) {
-      if (err.status === 422) showErrors(form, err); else toast(err.message, true);
-      return;
-    }
+    const res = await submitForm(form, () => api("POST", "/v1/roadshows", body));
+    if (!res) return;
     form.reset();
     state.openRoadshow = res.entity_id;
     await loadRoadshows(list, detail);
@@ -527,6 +682,7 @@ async function loadRoadshow(detail) {
   let v;
   try { v = await api("GET", `/v1/roadshows/${encodeURIComponent(rid)}`); } catch (err) { detail.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
   const rs = v.roadshow, names = v.names, name = (id) => names[id] || id;
+  if (state.expire.roadshow !== rid) state.expire = { hours: 72, error: "", roadshow: rid };  // not another one's
   const run = (path, body) => act(async () => { await api("POST", `/v1/roadshows/${encodeURIComponent(rid)}${path}`, body); await loadRoadshow(detail); }, t("done"));
   const before = !rs.invitations.length;
   const pending = state.adjust;
@@ -575,7 +731,25 @@ async function loadRoadshow(detail) {
   }
 
   if (rs.invitations.length) {
+    // Expire what is still unanswered after N hours (the seats are backfilled); the hours and the API's refusal
+    // are kept in the state, as this card is redrawn every few seconds while invitations are out.
+    const hours = h("input", { type: "number", name: "older_than_hours", min: 0, step: "any", value: state.expire.hours,
+      oninput: () => { state.expire.hours = hours.value; } });
+    const expireError = h("span", { class: "field-error", id: "expire-error", text: state.expire.error });
+    const expire = h("form", { class: "actions", id: "expire-form", novalidate: true, onsubmit: async (ev) => {
+      ev.preventDefault();
+      state.expire.error = "";
+      try { await api("POST", `/v1/roadshows/${encodeURIComponent(rid)}/expire`, { older_than_hours: numberOrRaw(hours.value) }); } catch (err) {
+        state.expire.error = expireError.textContent = err.message;  // 409: none is that old
+        toast(err.message, true);
+        return;
+      }
+      toast(t("done"));
+      await loadRoadshow(detail);
+    } }, h("span", { class: "meta", text: t("expire_before") }), hours, h("span", { class: "meta", text: t("expire_after") }),
+      h("button", { type: "submit", class: "act-expire", text: t("expire") }), expireError);
     parts.push(h("section", { class: "card", id: "invitations" }, h("h2", { text: t("invitations") }),
+      rs.invitations.some((i) => i.status === "pending") ? expire : null,
       h("table", {}, h("tr", {}, ["invitee", "kind", "status", ""].map((k) => h("th", { text: k ? t(k) : "" }))),
         rs.invitations.map((i) => h("tr", { class: "invitation" + (i.replaces ? " backfill" : ""), "data-invitee": i.invitee_id },
           h("td", { text: name(i.invitee_id) }), h("td", { text: t(i.kind) }), h("td", {}, statusTag(i.status)),
@@ -589,16 +763,9 @@ async function loadRoadshow(detail) {
     const upto = (n) => Array.from({ length: n }, (_, i) => i + 1);
     const slots = upto(Math.max(rs.slots, ...rs.schedule.map((m) => m.slot)));
     const tables = upto(Math.max(rs.tables, ...rs.schedule.map((m) => m.table)));
-    const download = () => act(async () => {
-      const r = await fetch(`/v1/roadshows/${encodeURIComponent(rid)}/schedule.csv`, { headers: { Authorization: `Bearer ${state.key}` } });
-      if (!r.ok) throw new Error(`HTTP ${r.status}`);
-      const url = URL.createObjectURL(await r.blob());
-      const a = h("a", { href: url, download: `${rid}-schedule.csv` });
-      document.body.append(a); a.click(); a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 1000);
-    });
+    const csv = () => download(`/v1/roadshows/${encodeURIComponent(rid)}/schedule.csv`, `${rid}-schedule.csv`);
     parts.push(h("section", { class: "card", id: "schedule" }, h("h2", { text: t("schedule") }),
-      h("div", { class: "actions" }, h("button", { class: "act-csv", text: t("download_csv"), onclick: download })),
+      h("div", { class: "actions" }, h("button", { class: "act-csv", text: t("download_csv"), onclick: csv })),
       h("table", { class: "grid" }, h("tr", {}, h("th", { text: `${t("table")} \\ ${t("slot")}` }), slots.map((sl) => h("th", { text: `${t("slot")} ${sl}` }))),
         tables.map((tb) => h("tr", {}, h("th", { text: `${t("table")} ${tb}` }), slots.map((sl) => {
           const m = cells[`${sl}:${tb}`];
@@ -679,7 +846,8 @@ async function loadPending(box) {
 document.querySelectorAll(".lang button").forEach((b) => b.addEventListener("click", () => { I18N.set(b.dataset.lang); render(); }));
 document.getElementById("signout").addEventListener("click", () => {
   sessionStorage.removeItem("apiKey");
-  Object.assign(state, { key: null, me: null, token: null, openRoadshow: null, editing: null, draft: null });
+  Object.assign(state, { key: null, me: null, token: null, openRoadshow: null, editing: null, draft: null,
+    requested: new Set(), profileOpen: false, profileDraft: null, expire: { hours: 72, error: "" } });
   render();
 });
 I18N.set(I18N.lang);

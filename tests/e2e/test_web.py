@@ -4,6 +4,7 @@ project form with the API's validation errors, and an organizer's roadshow with 
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,15 @@ def sign_in(page: Any, dep: Any, role: str, entity_id: str | None = None) -> str
     page.click("#signin")
     page.wait_for_selector(f"#who:has-text('{entity_id or role.capitalize()}')")
     return key
+
+
+def field_error(page: Any, form: str, field: str) -> str:
+    """The API's message the page shows next to `field` of `form` (a selector), once shown; only that field is
+    marked invalid. (Waits on a selector: the page's content security policy forbids wait_for_function's eval.)"""
+    page.wait_for_selector(f"{form} [data-error-for={field}]:not(:empty)")
+    assert page.locator(f"{form} .invalid").count() == 1
+    assert page.locator(f"{form} [data-field={field}].invalid").count() == 1
+    return page.locator(f"{form} [data-error-for={field}]").inner_text()
 
 
 def test_investor_verified_on_the_registrar_page_saves_and_passes_and_the_passed_project_leaves_the_feed(
@@ -153,12 +163,7 @@ def test_founder_sees_the_apis_validation_error_next_to_the_field_fixes_it_and_t
     form.locator("[name=amount_sought_cny]").fill("0")  # invalid: must be > 0
     form.locator("[name='contact.email']").fill("me@webform.example")
     page.click("#project-submit")
-    error = form.locator("[data-error-for=amount_sought_cny]")
-    error.wait_for()
-    page.wait_for_function("document.querySelector('[data-error-for=amount_sought_cny]').textContent.length > 0")
-    assert "must be > 0" in error.inner_text()
-    assert form.locator("[data-field=amount_sought_cny].invalid").count() == 1
-    assert form.locator("[data-error-for=name]").inner_text() == ""  # only the offending field is marked
+    assert "must be > 0" in field_error(page, "#project-form", "amount_sought_cny")
     shot(page, "founder_validation_error")
 
     form.locator("[name=amount_sought_cny]").fill("3000000")
@@ -238,6 +243,274 @@ def test_organizer_builds_a_roster_invites_and_sees_the_backfill_of_a_decline(de
         page.locator(".act-csv").click()
     assert "slot" in Path(download.value.path()).read_text(encoding="utf-8").splitlines()[0].lower()
     shot(page, "organizer_schedule")
+
+
+def in_feed(client: Any, investor_id: str, project_id: str, timeout: float = 15.0) -> None:
+    """Waits until the project is in the investor's feed (its vector comes from the embedder stream)."""
+    deadline = time.monotonic() + timeout
+    while project_id not in {m["entity_id"] for m in client.get(f"/v1/investors/{investor_id}/feed",
+                                                                   params={"k": 100}).json()["data"]}:
+        assert time.monotonic() < deadline, f"{project_id} never reached {investor_id}'s feed"
+        time.sleep(0.2)
+
+
+def invited_roadshow(organizer: Any, token: str, title: str, pin: list[str]) -> tuple[str, str]:
+    """A 2 x 2 roadshow whose roster is the pinned projects and investors, invitations sent: (id, token)."""
+    rid, token = accepted(organizer.post("/v1/roadshows", headers=waiting(token), json={
+        "title": title, "theme": "工业视觉 机器人 智能工厂 industrial AI", "sectors": ["smart_manufacturing"],
+        "city": "宁波", "date": "2026-12-10", "n_projects": 2, "m_investors": 2, "slots": 2, "tables": 2,
+        "min_fits": 1, "fit_threshold": 0.2}))
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/roster", headers=waiting(token)))
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/adjust", headers=waiting(token), json={"pin": pin}))
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/invitations", headers=waiting(token)))
+    return rid, token
+
+
+def test_a_new_investor_registers_on_the_page_fixes_the_field_the_api_refused_and_awaits_verification(
+        deployment, new_page):
+    dep = deployment
+    investor_id = uid("i")
+    page = new_page()
+    key = sign_in(page, dep, "investor", investor_id)
+    page.wait_for_selector("#feed .empty:has-text('not registered')")  # not the API's "investor '…' not found"
+    assert "not found" not in page.locator("#feed").inner_text()
+
+    form = page.locator("#profile-form")
+    form.locator("[name=name]").fill("网页登记天使 Signup Angels")
+    page.click("#lang-zh")  # what was typed survives a language switch
+    page.wait_for_selector("#profile-card h2:has-text('登记投资人资料')")
+    assert form.locator("[name=name]").input_value() == "网页登记天使 Signup Angels"
+    page.click("#lang-en")
+    page.wait_for_selector("#profile-card h2:has-text('Register your investor profile')")
+    form.locator("[name=kind]").select_option("angel_group")
+    form.locator("[name=organization]").fill("登记基金 Signup Fund")
+    form.locator("[name=thesis]").fill("早期工业视觉与机器人 early-stage industrial vision and robotics")
+    form.locator("[name=sectors]").select_option(["smart_manufacturing", "robotics"])
+    form.locator("[name=stages]").select_option(["seed", "angel"])
+    form.locator("[name=ticket_min_cny]").fill("9000000")  # invalid: above the maximum
+    form.locator("[name=ticket_max_cny]").fill("5000000")
+    form.locator("[name=cities]").fill("宁波，杭州")
+    form.locator("[name='contact.email']").fill("deals@signup.example")
+    page.click("#profile-submit")
+    assert "must be <= ticket_max_cny" in field_error(page, "#profile-form", "ticket_min_cny")
+    shot(page, "investor_register_error")
+
+    form.locator("[name=ticket_min_cny]").fill("500000")
+    page.click("#profile-submit")
+    page.locator("#verification[data-status=pending]").wait_for()
+    assert "awaits the registrar's verification" in page.locator("#profile-card").inner_text()
+    page.wait_for_selector("#feed .empty:has-text('not verified yet')")
+    me = dep.client(key).get(f"/v1/investors/{investor_id}").json()
+    assert (me["name"], me["kind"], me["organization"], me["ticket_min_cny"], me["ticket_max_cny"]) == (
+        "网页登记天使 Signup Angels", "angel_group", "登记基金 Signup Fund", 500_000, 5_000_000)
+    assert set(me["sectors"]) == {"smart_manufacturing", "robotics"} and set(me["stages"]) == {"seed", "angel"}
+    assert me["cities"] == ["宁波", "杭州"] and me["contact"]["email"] == "deals@signup.example"
+    pending = dep.as_role("registrar").get("/v1/registrar/pending").json()["data"]
+    assert investor_id in {i["id"] for i in pending}  # on the registrar's desk
+    shot(page, "investor_registered")
+
+
+def test_a_rejected_investor_edits_its_profile_on_the_page_and_is_back_in_review_with_the_rest_kept(
+        deployment, new_page):
+    dep = deployment
+    registrar = dep.as_role("registrar")
+    client, investor_id, token = register(dep, None, name="改资料天使 Edit Angels", capacity_per_month=5)
+    _, token = accepted(registrar.post(f"/v1/investors/{investor_id}/reject", headers=waiting(token),
+                                       json={"reason": "缺少投资案例 no track record"}))
+    before = client.get(f"/v1/investors/{investor_id}", headers=waiting(token)).json()
+    page = new_page()
+    sign_in(page, dep, "investor", investor_id)
+    page.wait_for_selector("#feed .empty:has-text('no track record')")
+    page.locator("#verification[data-status=rejected]").wait_for()
+
+    page.locator(".act-edit-profile").click()
+    form = page.locator("#profile-form")
+    assert form.locator("[name=name]").input_value() == "改资料天使 Edit Angels"  # the current profile, to edit
+    assert form.locator("[name=cities]").input_value() == "杭州, 宁波"
+    form.locator("[name=thesis]").fill("")  # invalid on an edit too
+    page.click("#profile-submit")
+    assert field_error(page, "#profile-form", "thesis")
+    form.locator("[name=thesis]").fill("已投三家工业视觉公司 three industrial vision deals")
+    page.click("#profile-submit")
+    page.locator("#verification[data-status=pending]").wait_for()
+    assert "awaits the registrar's verification" in page.locator("#profile-card").inner_text()
+
+    after = client.get(f"/v1/investors/{investor_id}").json()
+    assert after["version"] == before["version"] + 1  # the edit was based on the version read
+    assert after["thesis"] == "已投三家工业视觉公司 three industrial vision deals"
+    assert (after["capacity_per_month"], after["portfolio"]) == (5, before["portfolio"])  # fields not on the form
+    assert after["contact"] == before["contact"]
+    row = next(i for i in registrar.get("/v1/registrar/pending").json()["data"] if i["id"] == investor_id)
+    assert row["rejection_reason"] == "缺少投资案例 no track record"  # the registrar sees what it said then
+    shot(page, "investor_profile_edited")
+
+
+def test_an_investors_meeting_request_reaches_the_founder_as_an_intro_and_asking_twice_is_explained(
+        deployment, new_page):
+    dep = deployment
+    registrar = dep.as_role("registrar")
+    founder_id = uid("f")
+    founder = dep.as_role("founder", founder_id)
+    project_id, token = submit(founder, name="约见测试项目 MeetMe", sectors=["smart_manufacturing", "ai"], stage="seed")
+    investor, investor_id, token = register(dep, registrar, name="约见天使 Meeting Angels")
+    investor.get("/v1/intros", headers=waiting(token))
+    in_feed(investor, investor_id, project_id)
+
+    page = new_page()
+    sign_in(page, dep, "investor", investor_id)
+    item = page.locator(f".feed-item[data-project-id='{project_id}']")
+    item.locator(".act-meet").click()
+    item.locator(".intro-message").fill("想约您聊聊质检方案 let's talk about your QC line")
+    item.locator(".act-send-intro").click()
+    page.wait_for_selector("#toast:has-text('Introduction request sent to the founder')")
+    item.locator(".requested-mark").wait_for()
+    assert item.locator(".act-meet").count() == 0
+    page.locator("#intros .intro [data-status=requested]").wait_for()
+    intros = founder.get("/v1/intros").json()["data"]  # the page's own reads waited for the write
+    assert [(i["project_id"], i["investor_id"], i["requested_by"], i["status"]) for i in intros] == [
+        (project_id, investor_id, "investor", "requested")]
+    assert intros[0]["message"] == "想约您聊聊质检方案 let's talk about your QC line"
+    shot(page, "investor_meeting_requested")
+
+    again = new_page()  # another tab, which does not know about the request
+    sign_in(again, dep, "investor", investor_id)
+    item = again.locator(f".feed-item[data-project-id='{project_id}']")
+    item.locator(".act-meet").click()
+    item.locator(".act-send-intro").click()
+    again.wait_for_selector("#toast.bad:has-text('already asked')")
+    assert "requested" in again.locator("#toast").inner_text()
+    item.locator(".requested-mark").wait_for()
+    assert len(founder.get("/v1/intros").json()["data"]) == 1
+
+    desk = new_page()  # the founder has it among the intros waiting for an answer, and accepts
+    sign_in(desk, dep, "founder", founder_id)
+    intro = desk.locator(f"#intros .intro[data-intro-id='{intros[0]['id']}']")
+    intro.locator(".act-accept").wait_for()
+    assert "约见天使 Meeting Angels" in intro.inner_text() and "QC line" in intro.inner_text()
+    intro.locator(".act-accept").click()
+    desk.locator(f"#intros .intro[data-intro-id='{intros[0]['id']}'] [data-status=accepted]").wait_for()
+
+
+def test_invitees_see_their_own_meetings_with_times_tables_and_names_and_download_their_calendar(
+        deployment, new_page):
+    dep = deployment
+    registrar = dep.as_role("registrar")
+    founders, investors, token = seed_market(dep, registrar, 2, 2, "会面日程项目", "会面日程天使")
+    organizer = dep.as_role("organizer", uid("org"))
+    rid, token = invited_roadshow(organizer, token, "会面日程路演 Meetings", [*founders, *investors])
+    for inv in organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]["invitations"]:
+        client = founders[inv["invitee_id"]] if inv["kind"] == "project" else investors[inv["invitee_id"]]
+        _, token = accepted(client.post(f"/v1/roadshows/{rid}/invitations/{inv['invitee_id']}/accept",
+                                        headers=waiting(token)))
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/schedule", headers=waiting(token)))
+    view = organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()
+    schedule, names = view["roadshow"]["schedule"], view["names"]
+    investor_id = schedule[0]["investor_id"]
+    theirs = sorted((m for m in schedule if m["investor_id"] == investor_id), key=lambda m: (m["slot"], m["table"]))
+
+    page = new_page()
+    sign_in(page, dep, "investor", investor_id)
+    invitation = page.locator(f"#invitations .invitation[data-roadshow-id='{rid}']")
+    rows = invitation.locator("tr.my-meeting")
+    rows.first.wait_for()
+    assert rows.count() == len(theirs)
+    for row, m in zip(rows.all(), theirs, strict=True):  # 14:00 start, 20-minute slots (the defaults)
+        start = 14 * 60 + 20 * (m["slot"] - 1)
+        text = row.inner_text()
+        assert f"{start // 60:02d}:{start % 60:02d}" in text and f"Table {m['table']}" in text
+        assert names[m["project_id"]] in text
+    with page.expect_download() as download:
+        invitation.locator(".act-ics").click()
+    assert download.value.suggested_filename == f"{rid}-{investor_id}.ics"
+    ics = Path(download.value.path()).read_text(encoding="utf-8")
+    assert ics.startswith("BEGIN:VCALENDAR") and ics.count("BEGIN:VEVENT") == len(theirs)
+    assert "Match score" not in ics  # the invitee's copy
+    shot(page, "investor_meetings")
+
+    project_id = theirs[0]["project_id"]  # the founder of a project sees its meetings, naming the investors
+    founder_id = founders[project_id].get("/v1/me").json()["entity_id"]
+    desk = new_page()
+    sign_in(desk, dep, "founder", founder_id)
+    invitation = desk.locator(f"#invitations .invitation[data-roadshow-id='{rid}'][data-invitee='{project_id}']")
+    rows = invitation.locator("tr.my-meeting")
+    rows.first.wait_for()
+    ours = [m for m in schedule if m["project_id"] == project_id]
+    assert rows.count() == len(ours)
+    assert names[investor_id] in invitation.inner_text()
+    with desk.expect_download() as download:
+        invitation.locator(".act-ics").click()
+    assert Path(download.value.path()).read_text(encoding="utf-8").count("BEGIN:VEVENT") == len(ours)
+
+
+def test_organizer_expires_unanswered_invitations_after_the_api_refuses_to_expire_fresh_ones(deployment, new_page):
+    dep = deployment
+    registrar = dep.as_role("registrar")
+    founders, investors, token = seed_market(dep, registrar, 3, 3, "过期邀请项目", "过期邀请天使")
+    page = new_page()
+    organizer = dep.client(sign_in(page, dep, "organizer", uid("org")))
+    rid, token = invited_roadshow(organizer, token, "过期邀请路演 Expiry", [*list(founders)[:2], *list(investors)[:2]])
+    organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token))
+    page.click("#lang-en")  # redraws the page: the list now has the roadshow
+    page.locator(f"#roadshows [data-roadshow-id='{rid}'] .act-open").click()
+
+    form = page.locator("#expire-form")
+    form.locator("[name=older_than_hours]").fill("48")
+    form.locator(".act-expire").click()
+    page.wait_for_selector("#expire-error:has-text('no pending invitation is old enough to expire')")
+    assert page.locator("#invitations [data-status=pending]").count() == 4  # nothing changed
+    shot(page, "organizer_expire_refused")
+
+    form.locator("[name=older_than_hours]").fill("0")
+    form.locator(".act-expire").click()
+    page.locator("#invitations [data-status=expired]").nth(3).wait_for()
+    assert page.locator("#invitations [data-status=expired]").count() == 4
+    assert page.locator("#expire-error:not(:empty)").count() == 0
+    rs = organizer.get(f"/v1/roadshows/{rid}").json()["roadshow"]
+    assert sum(i["status"] == "expired" for i in rs["invitations"]) == 4
+    backfills = [i for i in rs["invitations"] if i["replaces"]]
+    assert page.locator("#invitations tr.backfill").count() == len(backfills)
+    shot(page, "organizer_expired")
+
+
+def test_founder_withdraws_one_project_marks_another_funded_and_only_the_open_one_stays_editable(
+        deployment, new_page):
+    dep = deployment
+    founder_id = uid("f")
+    founder = dep.as_role("founder", founder_id)
+    ids, token = [], None
+    for n in range(3):
+        pid, token = submit(founder, after=token, name=f"状态项目 Status {n}")
+        ids.append(pid)
+    founder.get("/v1/projects", headers=waiting(token))
+    withdrawn, funded, still_open = ids
+    page = new_page()
+    sign_in(page, dep, "founder", founder_id)
+
+    def project(pid: str) -> Any:
+        return page.locator(f".project[data-project-id='{pid}']")
+
+    project(withdrawn).locator(".act-withdraw").click()
+    assert "cannot be undone" in project(withdrawn).locator(".confirm-question").inner_text()
+    project(withdrawn).locator(".act-cancel-status").click()  # changed its mind: nothing happens
+    assert project(withdrawn).get_attribute("data-status") == "open"
+    project(withdrawn).locator(".act-withdraw").click()
+    project(withdrawn).locator(".act-confirm-status").click()
+    page.locator(f".project[data-project-id='{withdrawn}'][data-status=withdrawn]").wait_for()
+
+    project(funded).locator(".act-edit").click()  # being edited when it is marked funded: the form lets go of it
+    page.wait_for_selector("#project-card h2:has-text('Edit project')")
+    project(funded).locator(".act-funded").click()
+    project(funded).locator(".act-confirm-status").click()
+    page.locator(f".project[data-project-id='{funded}'][data-status=funded]").wait_for()
+    page.wait_for_selector("#project-card h2:has-text('Submit a project')")
+
+    for pid, status in ((withdrawn, "withdrawn"), (funded, "funded")):
+        assert status in project(pid).locator(".head").inner_text()
+        assert project(pid).locator(".act-edit, .act-withdraw, .act-funded").count() == 0
+    assert project(still_open).locator(".act-edit, .act-withdraw, .act-funded").count() == 3
+    statuses = {p["id"]: p["status"] for p in founder.get("/v1/projects").json()["data"]}
+    assert statuses == {withdrawn: "withdrawn", funded: "funded", still_open: "open"}
+    shot(page, "founder_project_statuses")
 
 
 def test_pages_are_served_at_the_root_beside_the_api_docs_and_health(deployment):
