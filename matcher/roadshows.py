@@ -7,7 +7,7 @@ step as one event carrying the whole roadshow.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -110,15 +110,16 @@ class RoadshowService:
         return self._publish("RoadshowCreated", new_id("r"), rs, who)
 
     def adjust(self, who: Principal, roadshow_id: str, pin: list[str], exclude: list[str],
-               unpin: list[str]) -> Acknowledged:
-        """Pin or exclude candidates, then re-solve the roster (before invitations go out)."""
+               unpin: list[str], unexclude: Iterable[str] = ()) -> Acknowledged:
+        """Pin or exclude candidates, or release them (unpin, unexclude), then re-solve the roster (before
+        invitations go out)."""
         with self._writing(roadshow_id):
             rs = self._own(who, roadshow_id)
             if rs.invitations:
                 raise Conflict("invitations were sent; declines are backfilled automatically instead")
             dropped, pins = set(unpin) | set(exclude), set(pin)
             pinned = [c for c in dict.fromkeys([*rs.pinned, *pin]) if c not in dropped]
-            excluded = [c for c in dict.fromkeys([*rs.excluded, *exclude]) if c not in pins]
+            excluded = [c for c in dict.fromkeys([*rs.excluded, *exclude]) if c not in pins | set(unexclude)]
             rs = Roadshow.model_validate({**rs.model_dump(), "pinned": pinned, "excluded": excluded})
             return self._publish("RoadshowAdjusted", roadshow_id, self._with_roster(rs), who)
 

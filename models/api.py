@@ -272,6 +272,7 @@ class RoadshowAdjust(Body):
     pin: list[EntityId] = Field(default=[], max_length=500)
     exclude: list[EntityId] = Field(default=[], max_length=500)
     unpin: list[EntityId] = Field(default=[], max_length=500)
+    unexclude: list[EntityId] = Field(default=[], max_length=500, description="candidates the solver may pick again")
 
 
 class RoadshowExpire(Body):

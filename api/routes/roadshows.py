@@ -118,7 +118,8 @@ def propose_roster(roadshow_id: RoadshowId, who: Who, svc: ServicesDep) -> Accep
 @router.post("/{roadshow_id}/adjust", status_code=202, responses=WRITE)
 def adjust_roster(roadshow_id: RoadshowId, body: RoadshowAdjust, who: Who, svc: ServicesDep) -> Accepted:
     """Pin or exclude candidates and re-solve (before invitations go out)."""
-    return svc.accepted(svc.container.roadshows.adjust(who, roadshow_id, body.pin, body.exclude, body.unpin))
+    return svc.accepted(svc.container.roadshows.adjust(who, roadshow_id, body.pin, body.exclude, body.unpin,
+                                                       body.unexclude))
 
 
 @router.post("/{roadshow_id}/invitations", status_code=202, responses=WRITE)

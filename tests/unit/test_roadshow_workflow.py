@@ -134,6 +134,9 @@ def test_conflicts_pins_exclusions_and_ownership(world):
     rs = view.roadshows[rid].value
     assert "p-7" in rs.roster.project_ids
     assert not {"i-0", "i-1"} & set(rs.roster.investor_ids)
+    service.adjust(ORGANIZER, rid, pin=[], exclude=[], unpin=[], unexclude=["i-1"])  # released, not pinned
+    rs = view.roadshows[rid].value
+    assert rs.excluded == ["i-0"] and rs.pinned == ["p-7"]
     with pytest.raises(NotAllowed):
         service.propose(OTHER_ORGANIZER, rid)
     with pytest.raises(NotAllowed):
