@@ -16,6 +16,8 @@ const state = {
   draft: null,          // the form's values kept across a language switch
   openRoadshow: null,
   adjust: { pin: [], exclude: [] },
+  move: null,           // the organizer's move form: {roadshow, version, base, values, failure} (see moveForm)
+  registry: { q: "", verification: "" },  // the registrar's registry search
   timer: null,
 };
 
@@ -94,7 +96,9 @@ async function act(fn, okMessage) {
 const money = (n) => (n === null || n === undefined ? "" : Number(n).toLocaleString(I18N.lang === "zh" ? "zh-CN" : "en-US"));
 const pct = (x) => `${(x * 100).toFixed(0)}%`;
 const reasonText = (r) => (I18N.lang === "zh" ? r.zh : r.en);
-const statusTag = (st) => h("span", { class: "tag " + ({ accepted: "ok", verified: "ok", declined: "bad", rejected: "bad", expired: "bad", pending: "warn", requested: "warn" }[st] || ""), "data-status": st, text: t("st_" + st) });
+// A status as a coloured tag; its label is `prefix + status` (an intro's or invitation's "st_", a roadshow's "rs_",
+// a registrar's decision "ver_").
+const statusTag = (st, prefix = "st_") => h("span", { class: "tag " + ({ accepted: "ok", verified: "ok", declined: "bad", rejected: "bad", expired: "bad", cancelled: "bad", pending: "warn", requested: "warn", withdrawn: "muted" }[st] || ""), "data-status": st, text: t(prefix + st) });
 const card = (titleKey, ...children) => h("section", { class: "card" }, h("h2", { text: t(titleKey) }), ...children);
 const empty = (key) => h("p", { class: "empty", text: t(key) });
 
@@ -159,6 +163,15 @@ function download(path, filename) {
     document.body.append(a); a.click(); a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 1000);
   });
+}
+
+// Asks once more in place, for what cannot be taken back: `actions` shows the question with Confirm
+// (.act-confirm-KIND) and Cancel (.act-cancel-KIND, which puts `buttons` back).
+function askFirst(actions, buttons, kind, questionKey, onConfirm) {
+  actions.replaceChildren(
+    h("span", { class: "meta confirm-question", text: t(questionKey) }),
+    h("button", { class: `danger act-confirm-${kind}`, text: t("confirm"), onclick: onConfirm }),
+    h("button", { class: `act-cancel-${kind}`, text: t("cancel"), onclick: () => actions.replaceChildren(...buttons) }));
 }
 
 function selectedValues(select) {
@@ -357,7 +370,7 @@ function feedItem(m, box, plotBox) {
       if (err.status !== 409) { toast(err.message, true); return; }
       // one intro per pair: say so when ours is already there, else the API's reason (say, the project closed)
       const intros = await api("GET", "/v1/intros").catch(() => ({ data: [] }));
-      const ours = intros.data.find((i) => i.project_id === p.id && i.investor_id === state.me.entity_id && i.status !== "declined");
+      const ours = intros.data.find((i) => i.project_id === p.id && i.investor_id === state.me.entity_id && !["declined", "withdrawn"].includes(i.status));
       if (!ours) { toast(err.message, true); return; }
       state.requested.add(p.id);
       toast(`${t("intro_already")} ${t("st_" + ours.status)}`, true);
@@ -439,7 +452,16 @@ async function loadIntros(box) {
     const other = role === "investor" ? await nameOf("projects", i.project_id, cache) : await nameOf("investors", i.investor_id, cache);
     const mine = role === "investor" ? null : await nameOf("projects", i.project_id, cache);
     const askedMe = i.status === "requested" && i.requested_by !== role;
-    const answer = (verb) => act(async () => { await api("POST", `/v1/intros/${i.id}/${verb}`, verb === "decline" ? {} : undefined); await loadIntros(box); }, t("done"));
+    const askedByMe = i.status === "requested" && i.requested_by === role;  // ours to take back while unanswered
+    const answer = (verb) => act(async () => {
+      await api("POST", `/v1/intros/${i.id}/${verb}`, verb === "decline" ? {} : undefined);
+      if (verb === "withdraw" && role === "investor") {  // the feed offers the meeting request again
+        state.requested.delete(i.project_id);
+        const feed = document.getElementById("feed");
+        if (feed) loadFeed(feed, document.getElementById("feed-plot"));
+      }
+      await loadIntros(box);
+    }, t("done"));
     const contacts = i.contacts ? h("div", { class: "meta contacts" }, `${t("contacts")}: `,
       Object.values(role === "investor" ? i.contacts.project : i.contacts.investor).filter(Boolean).join(" · ")) : null;
     return h("div", { class: "item intro", "data-intro-id": i.id },
@@ -449,7 +471,9 @@ async function loadIntros(box) {
       contacts,
       askedMe ? h("div", { class: "actions" },
         h("button", { class: "primary act-accept", text: t("accept"), onclick: () => answer("accept") }),
-        h("button", { class: "danger act-decline", text: t("decline"), onclick: () => answer("decline") })) : null);
+        h("button", { class: "danger act-decline", text: t("decline"), onclick: () => answer("decline") })) : null,
+      askedByMe ? h("div", { class: "actions" },
+        h("button", { class: "danger act-withdraw-intro", text: t("withdraw"), onclick: () => answer("withdraw") })) : null);
   }));
   const waiting = rows.filter((r) => r.querySelector(".act-accept"));
   const heading = waiting.length ? [h("h3", { class: "meta", text: `${t("intros_waiting")} (${waiting.length})` })] : [];
@@ -479,12 +503,24 @@ async function loadInvitations(box, mine) {
         .sort((a, b) => a.slot - b.slot || a.table - b.table);
       const ics = () => download(`/v1/roadshows/${encodeURIComponent(v.id)}/schedule.ics?participant=${encodeURIComponent(inv.invitee_id)}`,
         `${v.id}-${inv.invitee_id}.ics`);
-      rows.push(h("div", { class: "item invitation", "data-roadshow-id": v.id, "data-invitee": inv.invitee_id },
-        h("div", { class: "head" }, h("span", { class: "name", text: rs.title }), statusTag(inv.status)),
-        h("div", { class: "meta", text: `${rs.date} ${rs.start_time.slice(0, 5)} · ${rs.city}${inv.kind === "project" ? " · " + (v.names[inv.invitee_id] || inv.invitee_id) : ""}` }),
-        inv.status === "pending" ? h("div", { class: "actions" },
+      // a called-off roadshow takes no answer; an accepted invitation can still be declined (asked once more:
+      // the seat goes to someone else and the invitee's meetings leave the schedule)
+      const live = rs.status !== "cancelled";
+      let actions = null;
+      if (live && inv.status === "pending") {
+        actions = h("div", { class: "actions" },
           h("button", { class: "primary act-accept", text: t("accept"), onclick: () => answer("accept") }),
-          h("button", { class: "danger act-decline", text: t("decline"), onclick: () => answer("decline") })) : null,
+          h("button", { class: "danger act-decline", text: t("decline"), onclick: () => answer("decline") }));
+      } else if (live && inv.status === "accepted") {
+        const leave = h("button", { class: "danger act-leave", text: t("cancel_attendance"),
+          onclick: () => askFirst(actions, [leave], "leave", "confirm_cancel_attendance", () => answer("decline")) });
+        actions = h("div", { class: "actions" }, leave);
+      }
+      rows.push(h("div", { class: "item invitation", "data-roadshow-id": v.id, "data-invitee": inv.invitee_id },
+        h("div", { class: "head" }, h("span", { class: "name", text: rs.title }), statusTag(inv.status),
+          live ? null : statusTag(rs.status, "rs_")),
+        h("div", { class: "meta", text: `${rs.date} ${rs.start_time.slice(0, 5)} · ${rs.city}${inv.kind === "project" ? " · " + (v.names[inv.invitee_id] || inv.invitee_id) : ""}` }),
+        actions,
         meetings.length ? [
           h("table", { class: "my-meetings" }, h("tr", {}, ["time", "table", "counterpart"].map((k) => h("th", { text: t(k) }))),
             meetings.map((m) => {
@@ -521,8 +557,8 @@ async function loadProjects(list, invites) {
   if (!page.data.length) { list.replaceChildren(empty("no_projects")); return; }
   list.replaceChildren(...page.data.map((p) => {
     const matches = h("div", { class: "matches" });
-    const open = p.status === "open";  // withdrawn and funded are final: nothing to edit or close any more
-    // withdraw / funded: asked once more in place, as neither can be undone
+    const open = p.status === "open";  // only an open project is edited, withdrawn or marked funded
+    // withdraw / funded / reopen; a funded project is final (its next round is a new project), a withdrawn one reopens
     const setStatus = (verb) => act(async () => {
       await api("POST", `/v1/projects/${encodeURIComponent(p.id)}/${verb}`);
       if (state.editing && state.editing.id === p.id) {
@@ -532,10 +568,7 @@ async function loadProjects(list, invites) {
       }
       await loadProjects(list, invites);
     }, t("done"));
-    const ask = (verb, questionKey) => actions.replaceChildren(
-      h("span", { class: "meta confirm-question", text: t(questionKey) }),
-      h("button", { class: "danger act-confirm-status", "data-verb": verb, text: t("confirm"), onclick: () => setStatus(verb) }),
-      h("button", { class: "act-cancel-status", text: t("cancel"), onclick: () => actions.replaceChildren(...buttons) }));
+    const ask = (verb, questionKey) => askFirst(actions, buttons, "status", questionKey, () => setStatus(verb));
     const buttons = [
       open ? h("button", { class: "act-edit", text: t("edit"), onclick: () => {
         state.editing = { id: p.id, version: p.version };
@@ -546,6 +579,7 @@ async function loadProjects(list, invites) {
       h("button", { class: "act-investors", text: t("show_investors"), onclick: () => loadMatches(p, matches) }),
       open ? h("button", { class: "act-funded", text: t("mark_funded"), onclick: () => ask("funded", "confirm_funded") }) : null,
       open ? h("button", { class: "danger act-withdraw", text: t("withdraw"), onclick: () => ask("withdraw", "confirm_withdraw") }) : null,
+      p.status === "withdrawn" ? h("button", { class: "primary act-reopen", text: t("reopen"), onclick: () => setStatus("reopen") }) : null,
     ].filter(Boolean);
     const actions = h("div", { class: "actions" }, buttons);
     return h("div", { class: "item project", "data-project-id": p.id, "data-status": p.status },
@@ -640,6 +674,8 @@ function organizerPage(main) {
   const form = h("form", { class: "grid", id: "roadshow-form", novalidate: true },
     field("rs_title", input("title")), field("city", input("city")),
     field("date", input("date", { type: "date" })),
+    field("start_time", input("start_time", { type: "time", value: "14:00" })),
+    field("slot_minutes", input("slot_minutes", { type: "number", min: 5, max: 240, value: 20 })),
     field("sectors", h("select", { name: "sectors", multiple: true }, options("sectors", []))),
     field("n_projects", input("n_projects", { type: "number", value: 3 })), field("m_investors", input("m_investors", { type: "number", value: 3 })),
     field("slots", input("slots", { type: "number", value: 3 })), field("tables", input("tables", { type: "number", value: 3 })),
@@ -652,6 +688,7 @@ function organizerPage(main) {
     ev.preventDefault();
     const get = (n) => form.elements[n].value;
     const body = { title: get("title"), theme: get("theme"), city: get("city"), date: get("date") || null,
+      start_time: get("start_time") || null, slot_minutes: numberOrRaw(get("slot_minutes")),
       sectors: selectedValues(form.elements.sectors), n_projects: numberOrRaw(get("n_projects")),
       m_investors: numberOrRaw(get("m_investors")), slots: numberOrRaw(get("slots")), tables: numberOrRaw(get("tables")),
       fit_threshold: numberOrRaw(get("fit_threshold")), min_fits: numberOrRaw(get("min_fits")) };
@@ -669,9 +706,10 @@ async function loadRoadshows(list, detail) {
   let page;
   try { page = await api("GET", "/v1/roadshows"); } catch (err) { list.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
   list.replaceChildren(...page.data.map((v) => h("div", { class: "item", "data-roadshow-id": v.id },
-    h("div", { class: "head" }, h("span", { class: "name", text: v.roadshow.title }), h("span", { class: "tag rs-status", text: t("rs_" + v.roadshow.status) })),
+    h("div", { class: "head" }, h("span", { class: "name", text: v.roadshow.title }),
+      h("span", { class: "tag rs-status" + (v.roadshow.status === "cancelled" ? " bad" : ""), text: t("rs_" + v.roadshow.status) })),
     h("div", { class: "meta", text: `${v.roadshow.date} · ${v.roadshow.city}` }),
-    h("div", { class: "actions" }, h("button", { class: "act-open", text: t("open"), onclick: () => { state.openRoadshow = v.id; state.adjust = { pin: [], exclude: [] }; loadRoadshow(detail); } })))));
+    h("div", { class: "actions" }, h("button", { class: "act-open", text: t("open"), onclick: () => { state.openRoadshow = v.id; state.adjust = { pin: [], exclude: [] }; state.move = null; loadRoadshow(detail); } })))));
   if (!page.data.length) list.append(empty("no_roster"));
   if (state.openRoadshow) await loadRoadshow(detail);
 }
@@ -684,7 +722,9 @@ async function loadRoadshow(detail) {
   const rs = v.roadshow, names = v.names, name = (id) => names[id] || id;
   if (state.expire.roadshow !== rid) state.expire = { hours: 72, error: "", roadshow: rid };  // not another one's
   const run = (path, body) => act(async () => { await api("POST", `/v1/roadshows/${encodeURIComponent(rid)}${path}`, body); await loadRoadshow(detail); }, t("done"));
+  const live = rs.status !== "cancelled";  // a called-off roadshow takes no change any more (the API answers 409)
   const before = !rs.invitations.length;
+  const editable = live && before;  // the roster is adjusted until invitations go out
   const pending = state.adjust;
   const mark = (kind, id) => {
     const other = kind === "pin" ? "exclude" : "pin";
@@ -692,15 +732,26 @@ async function loadRoadshow(detail) {
     if (!pending[kind].includes(id)) pending[kind].push(id);
     loadRoadshow(detail);
   };
+  const moving = live && state.move && state.move.roadshow === rid ? state.move : null;
+  const buttons = [
+    editable ? h("button", { class: "primary act-propose", text: t("propose"), onclick: () => run("/roster") }) : null,
+    editable && rs.roster ? h("button", { class: "primary act-invite", text: t("send_invites"), onclick: () => run("/invitations") }) : null,
+    live && !before ? h("button", { class: "act-schedule", text: t("build_schedule"), onclick: () => run("/schedule") }) : null,
+    live && !moving ? h("button", { class: "act-edit-logistics", text: t("edit_logistics"), onclick: () => {
+      state.move = { roadshow: rid, version: v.version, base: logistics(rs), values: logistics(rs), failure: null };
+      loadRoadshow(detail);
+    } }) : null,
+    h("button", { class: "act-refresh", text: t("refresh"), onclick: () => loadRoadshow(detail) }),
+    live ? h("button", { class: "danger act-calloff", text: t("call_off"),
+      onclick: () => askFirst(actions, buttons, "calloff", "confirm_call_off", () => run("/cancel")) }) : null,
+  ].filter(Boolean);
+  const actions = h("div", { class: "actions" }, buttons);
   const head = h("section", { class: "card", id: "roadshow" },
-    h("h2", { text: rs.title }),
+    h("h2", {}, rs.title, " ", live ? null : statusTag(rs.status, "rs_")),
     h("div", { class: "meta", text: `${rs.date} ${rs.start_time.slice(0, 5)} · ${rs.city} · ${rs.theme}` }),
     h("div", { class: "stats" }, `${t("rs_status")}: `, h("b", { id: "rs-status", "data-status": rs.status, text: t("rs_" + rs.status) })),
-    h("div", { class: "actions" },
-      before ? h("button", { class: "primary act-propose", text: t("propose"), onclick: () => run("/roster") }) : null,
-      before && rs.roster ? h("button", { class: "primary act-invite", text: t("send_invites"), onclick: () => run("/invitations") }) : null,
-      !before ? h("button", { class: "act-schedule", text: t("build_schedule"), onclick: () => run("/schedule") }) : null,
-      h("button", { class: "act-refresh", text: t("refresh"), onclick: () => loadRoadshow(detail) })));
+    actions,
+    moving ? moveForm(moving, detail) : null);
   const parts = [head];
 
   if (rs.roster) {
@@ -708,7 +759,7 @@ async function loadRoadshow(detail) {
     const picks = h("table", { id: "picks" }, h("tr", {}, ["kind", "name", "reasons", ""].map((k) => h("th", { text: k ? t(k) : "" }))),
       r.picks.map((p) => h("tr", { "data-id": p.id, "data-kind": p.kind },
         h("td", { text: t(p.kind) }), h("td", { text: name(p.id) }), h("td", { text: I18N.lang === "zh" ? p.zh : p.en }),
-        h("td", { class: "actions" }, before ? [
+        h("td", { class: "actions" }, editable ? [
           rs.pinned.includes(p.id) || pending.pin.includes(p.id) ? h("span", { class: "tag ok", text: t("pinned") }) : h("button", { class: "act-pin", text: t("pin"), onclick: () => mark("pin", p.id) }),
           pending.exclude.includes(p.id) ? h("span", { class: "tag bad", text: t("excluded") }) : h("button", { class: "danger act-exclude", text: t("exclude"), onclick: () => mark("exclude", p.id) }),
         ] : null))));
@@ -721,8 +772,8 @@ async function loadRoadshow(detail) {
         h("span", {}, `${t("method")}: `, h("b", { text: `${r.method} (${r.status}, ${r.seconds.toFixed(2)}s)` }))),
       picks,
       adjusted.length ? h("div", { class: "meta", id: "adjusted" }, adjusted.map(([k, id]) => h("span", { class: "tag " + (k === "pinned" ? "ok" : "bad") }, `${t(k)}: ${name(id)} `,
-        before ? h("button", { text: "×", title: t("unpin"), onclick: () => run("/adjust", k === "pinned" ? { unpin: [id] } : { pin: [id] }) }) : null))) : null,
-      before && (pending.pin.length || pending.exclude.length) ? h("div", { class: "actions" },
+        editable ? h("button", { text: "×", class: "act-release", title: t(k === "pinned" ? "unpin" : "unexclude"), onclick: () => run("/adjust", k === "pinned" ? { unpin: [id] } : { unexclude: [id] }) }) : null))) : null,
+      editable && (pending.pin.length || pending.exclude.length) ? h("div", { class: "actions" },
         h("span", { class: "meta", text: `${t("pending_changes")}: +${pending.pin.length} / −${pending.exclude.length}` }),
         h("button", { class: "primary act-resolve", text: t("resolve"), onclick: () => { const body = { pin: pending.pin, exclude: pending.exclude }; state.adjust = { pin: [], exclude: [] }; run("/adjust", body); } })) : null));
     parts.push(h("section", { class: "card", id: "matrix" }, h("h2", { text: t("match_matrix") }), h("div", { class: "plot" }, heatMap(v))));
@@ -749,7 +800,7 @@ async function loadRoadshow(detail) {
     } }, h("span", { class: "meta", text: t("expire_before") }), hours, h("span", { class: "meta", text: t("expire_after") }),
       h("button", { type: "submit", class: "act-expire", text: t("expire") }), expireError);
     parts.push(h("section", { class: "card", id: "invitations" }, h("h2", { text: t("invitations") }),
-      rs.invitations.some((i) => i.status === "pending") ? expire : null,
+      live && rs.invitations.some((i) => i.status === "pending") ? expire : null,
       h("table", {}, h("tr", {}, ["invitee", "kind", "status", ""].map((k) => h("th", { text: k ? t(k) : "" }))),
         rs.invitations.map((i) => h("tr", { class: "invitation" + (i.replaces ? " backfill" : ""), "data-invitee": i.invitee_id },
           h("td", { text: name(i.invitee_id) }), h("td", { text: t(i.kind) }), h("td", {}, statusTag(i.status)),
@@ -771,13 +822,82 @@ async function loadRoadshow(detail) {
           const m = cells[`${sl}:${tb}`];
           return h("td", { class: m ? "meeting" : null }, m ? [h("div", { text: name(m.project_id) }), h("div", { class: "meta", text: `× ${name(m.investor_id)} (${m.score.toFixed(2)})` })] : "");
         }))))));
-  } else if (!before) {
+  } else if (live && !before) {
     parts.push(card("schedule", empty("no_schedule")));
   }
   detail.replaceChildren(...parts);
   const listed = document.querySelector(`#roadshows [data-roadshow-id="${CSS.escape(rid)}"] .rs-status`);
-  if (listed) listed.textContent = t("rs_" + rs.status);
-  if (rs.status === "inviting") state.timer = setInterval(() => loadRoadshow(detail), 5000);  // watch RSVPs
+  if (listed) {
+    listed.textContent = t("rs_" + rs.status);
+    listed.classList.toggle("bad", !live);
+  }
+  // watch RSVPs, but not while the organizer is typing in a form or answering a confirmation
+  if (rs.status === "inviting") {
+    state.timer = setInterval(() => { if (!detail.querySelector("form:focus-within, .confirm-question")) loadRoadshow(detail); }, 5000);
+  }
+}
+
+// When and where, as the move form shows them (strings, so what was typed compares with what was read).
+function logistics(rs) {
+  const start = rs.start_time.slice(0, 8);
+  return { title: rs.title, city: rs.city, date: rs.date, start_time: start.endsWith(":00") ? start.slice(0, 5) : start,
+    slot_minutes: String(rs.slot_minutes) };
+}
+
+// The organizer moves the roadshow (title, city, date, start time, slot length), at the version read when the form
+// opened. `m` (state.move) keeps what was typed and the API's last refusal, as the card is redrawn every few
+// seconds while invitations are out. A 409 (the roadshow changed meanwhile, say an invitee answered) is shown,
+// and the form moves onto the current version: the fields not touched here take the current values, the changed
+// ones are kept, and saving again applies them.
+function moveForm(m, detail) {
+  const rid = m.roadshow;
+  const input = (name, attrs) => h("input", { name, value: m.values[name] ?? "", ...attrs });
+  const form = h("form", { class: "grid", id: "move-form", novalidate: true },
+    field("rs_title", input("title")), field("city", input("city")), field("date", input("date", { type: "date" })),
+    field("start_time", input("start_time", { type: "time" })),
+    field("slot_minutes", input("slot_minutes", { type: "number", min: 5, max: 240 })),
+    h("div", { class: "wide form-error field-error", id: "move-error" }),
+    h("div", { class: "wide actions" },
+      h("button", { type: "submit", class: "primary", id: "move-submit", text: t("save_changes") }),
+      h("button", { type: "button", class: "act-cancel-move", text: t("cancel"), onclick: () => { state.move = null; loadRoadshow(detail); } })));
+  const values = () => Object.fromEntries(Object.keys(m.base).map((k) => [k, form.elements[k].value]));
+  form.addEventListener("input", () => { m.values = values(); });
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    m.values = values();
+    const x = m.values;
+    const body = { title: x.title, city: x.city, date: x.date || null, start_time: x.start_time || null,
+      slot_minutes: numberOrRaw(x.slot_minutes), expected_version: m.version };
+    m.failure = null;
+    const saved = await submitForm(form, async () => {
+      try { return await api("PUT", `/v1/roadshows/${encodeURIComponent(rid)}/logistics`, body); } catch (err) {
+        m.failure = err;
+        throw err;
+      }
+    });
+    if (state.move !== m) return;  // closed, or another roadshow opened, meanwhile
+    if (saved) {
+      state.move = null;
+      toast(t("done"));
+      await loadRoadshows(document.getElementById("roadshows"), detail);  // the list shows the new title and date
+      return;
+    }
+    if (m.failure && m.failure.status === 409) {
+      const now = await api("GET", `/v1/roadshows/${encodeURIComponent(rid)}`).catch(() => null);
+      if (now) {
+        const theirs = logistics(now.roadshow);
+        m.values = Object.fromEntries(Object.keys(theirs).map((k) => [k, m.values[k] === m.base[k] ? theirs[k] : m.values[k]]));
+        m.base = theirs;
+        m.version = now.version;
+      }
+      await loadRoadshow(detail);
+    }
+  });
+  if (m.failure) {  // drawn again: the API's refusal stays next to its fields
+    showErrors(form, m.failure);
+    if (m.failure.status === 409) form.querySelector("#move-error").append(h("div", { class: "stale-note", text: t("move_stale") }));
+  }
+  return form;
 }
 
 // The roster's investors x projects match scores, white (low) to blue (high).
@@ -806,40 +926,89 @@ function heatMap(v) {
 }
 
 // ---- registrar ------------------------------------------------------------------------------------------
+const REGISTRY_PAGE = 10;
+
 function registrarPage(main) {
-  const box = h("div", { id: "pending" });
-  main.append(card("pending_regs", box));
-  loadPending(box);
+  const pending = h("div", { id: "pending" });
+  const registry = h("div", { id: "registry" });
+  const reload = () => Promise.all([loadPending(pending, reload), loadRegistry(registry, reload)]);  // after a decision
+  const f = state.registry;
+  const q = h("input", { name: "q", value: f.q, size: 24 });
+  const decision = h("select", { name: "verification" }, h("option", { value: "" }, t("any")),
+    ["verified", "rejected", "pending"].map((code) => h("option", { value: code, selected: f.verification === code }, t("ver_" + code))));
+  const search = h("form", { class: "filters", id: "registry-form" }, field("registry_q", q), field("decision", decision),
+    h("button", { type: "submit", class: "primary act-search", text: t("search") }));
+  search.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    state.registry = { q: q.value.trim(), verification: decision.value };
+    loadRegistry(registry, reload);
+  });
+  main.append(card("pending_regs", pending), card("registry", search, registry));
+  reload();
 }
 
-async function loadPending(box) {
+// The registrar's decision on one profile, as a table cell: Verify (unless `verify` is false), and Reject with the
+// reason the investor reads (the API refuses an empty one, shown under the buttons). Then `after()`.
+function reviewCell(inv, after, verify = true) {
+  const reason = h("input", { class: "reject-reason", placeholder: t("reject_reason"), size: 14 });
+  const err = h("div", { class: "field-error" });
+  const review = (path, body) => act(async () => {
+    err.textContent = "";
+    try { await api("POST", `/v1/investors/${encodeURIComponent(inv.id)}/${path}`, body); } catch (e) {
+      if (e.status === 422) err.textContent = ((e.body.errors || [])[0] || e).message;
+      throw e;
+    }
+    await after();
+  }, t("done"));
+  return h("td", { class: "actions" },
+    verify ? h("button", { class: "primary act-verify", text: t("verify"), onclick: () => review("verify") }) : null,
+    reason, h("button", { class: "danger act-reject", text: t("reject"), onclick: () => review("reject", { reason: reason.value }) }), err);
+}
+
+async function loadPending(box, after) {
   let page;
   try { page = await api("GET", "/v1/registrar/pending"); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
   if (!page.data.length) { box.replaceChildren(empty("no_pending")); return; }
   box.replaceChildren(h("table", {},
     h("tr", {}, ["name", "kind", "organization", "sectors", "stages", "ticket", "cities", "thesis", ""].map((k) => h("th", { text: k ? t(k) : "" }))),
-    page.data.map((inv) => {
-      const reason = h("input", { class: "reject-reason", placeholder: t("reject_reason"), size: 14 });
-      const err = h("div", { class: "field-error" });
-      const review = (path, body) => act(async () => {
-        try { await api("POST", `/v1/investors/${encodeURIComponent(inv.id)}/${path}`, body); } catch (e) {
-          if (e.status === 422) { err.textContent = ((e.body.errors || [])[0] || e).message; return; }
-          throw e;
-        }
-        await loadPending(box);
-      }, t("done"));
-      return h("tr", { class: "pending-investor", "data-investor-id": inv.id },
-        h("td", { text: inv.name }), h("td", { text: I18N.label("kinds", inv.kind) }), h("td", { text: inv.organization }),
-        h("td", {}, inv.sectors.map((c) => h("span", { class: "tag", text: I18N.label("sectors", c) }))),
-        h("td", { text: inv.stages.map((c) => I18N.label("stages", c)).join(", ") }),
-        h("td", { text: `${money(inv.ticket_min_cny)} – ${money(inv.ticket_max_cny)}` }),
-        h("td", { text: inv.cities.join(", ") }),
-        h("td", { class: "meta" }, inv.thesis,  // back in review after a rejection: what the registrar said then
-          inv.rejection_reason ? h("p", { class: "previous-rejection", text: `${t("previously_rejected")} ${inv.rejection_reason}` }) : null),
-        h("td", { class: "actions" },
-          h("button", { class: "primary act-verify", text: t("verify"), onclick: () => review("verify") }),
-          reason, h("button", { class: "danger act-reject", text: t("reject"), onclick: () => review("reject", { reason: reason.value }) }), err));
-    })));
+    page.data.map((inv) => h("tr", { class: "pending-investor", "data-investor-id": inv.id },
+      h("td", { text: inv.name }), h("td", { text: I18N.label("kinds", inv.kind) }), h("td", { text: inv.organization }),
+      h("td", {}, inv.sectors.map((c) => h("span", { class: "tag", text: I18N.label("sectors", c) }))),
+      h("td", { text: inv.stages.map((c) => I18N.label("stages", c)).join(", ") }),
+      h("td", { text: `${money(inv.ticket_min_cny)} – ${money(inv.ticket_max_cny)}` }),
+      h("td", { text: inv.cities.join(", ") }),
+      h("td", { class: "meta" }, inv.thesis,  // back in review after a rejection: what the registrar said then
+        inv.rejection_reason ? h("p", { class: "previous-rejection", text: `${t("previously_rejected")} ${inv.rejection_reason}` }) : null),
+      reviewCell(inv, after)))));
+}
+
+// The whole registry as the search (state.registry) finds it, oldest change first, a page at a time: "Load more"
+// appends the next page. A verified investor can be rejected here (a registrar's second look).
+async function loadRegistry(box, after, cursor) {
+  const f = state.registry;
+  let page;
+  try {
+    page = await api("GET", "/v1/registrar/investors", undefined, { q: f.q, verification: f.verification, limit: REGISTRY_PAGE, cursor });
+  } catch (err) { box.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  const rows = page.data.map((inv) => h("tr", { class: "registry-investor", "data-investor-id": inv.id, "data-verification": inv.verification },
+    h("td", { text: inv.name }), h("td", { text: I18N.label("kinds", inv.kind) }), h("td", { text: inv.organization }),
+    h("td", { text: inv.cities.join(", ") }),
+    h("td", {}, statusTag(inv.verification, "ver_"), inv.status === "withdrawn" ? statusTag(inv.status) : null,
+      inv.rejection_reason ? h("div", { class: "meta rejection-reason",
+        text: `${t(inv.verification === "rejected" ? "rejected_because" : "previously_rejected")} ${inv.rejection_reason}` }) : null),
+    inv.verification === "verified" ? reviewCell(inv, after, false) : h("td")));
+  const more = h("div", { class: "actions registry-more" }, page.next_cursor
+    ? h("button", { class: "act-more", text: t("load_more"), onclick: () => loadRegistry(box, after, page.next_cursor) }) : null);
+  const table = cursor ? box.querySelector("table") : null;
+  if (table) {  // the next page, below the ones shown
+    table.append(...rows);
+    box.querySelector(".registry-more").replaceWith(more);
+    return;
+  }
+  if (!page.data.length) { box.replaceChildren(empty("no_registry")); return; }
+  box.replaceChildren(h("p", { class: "meta", id: "registry-count", text: `${t("registry_found")} ${page.count}` }),
+    h("table", {}, h("tr", {}, ["name", "kind", "organization", "cities", "decision", ""].map((k) => h("th", { text: k ? t(k) : "" }))), rows),
+    more);
 }
 
 // ---- start ----------------------------------------------------------------------------------------------
@@ -847,7 +1016,8 @@ document.querySelectorAll(".lang button").forEach((b) => b.addEventListener("cli
 document.getElementById("signout").addEventListener("click", () => {
   sessionStorage.removeItem("apiKey");
   Object.assign(state, { key: null, me: null, token: null, openRoadshow: null, editing: null, draft: null,
-    requested: new Set(), profileOpen: false, profileDraft: null, expire: { hours: 72, error: "" } });
+    requested: new Set(), profileOpen: false, profileDraft: null, expire: { hours: 72, error: "" }, move: null,
+    registry: { q: "", verification: "" } });
   render();
 });
 I18N.set(I18N.lang);

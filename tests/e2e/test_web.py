@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import start_deployment
 from tests.e2e.helpers import accepted, investor_body, register, seed_market, submit, uid, waiting
 
 pytestmark = [pytest.mark.browser, pytest.mark.kafka]
@@ -33,6 +34,17 @@ def browser() -> Iterator[Any]:
             yield found
         finally:
             found.close()
+
+
+@pytest.fixture
+def deployment(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Any]:
+    """A deployment per browser test: rosters choose among every project and investor a deployment holds, so
+    tests sharing one found each other's entities on their rosters."""
+    dep, stop = start_deployment(kafka_bootstrap, tmp_path)
+    try:
+        yield dep
+    finally:
+        stop()
 
 
 @pytest.fixture
@@ -213,6 +225,9 @@ def test_organizer_builds_a_roster_invites_and_sees_the_backfill_of_a_decline(de
     page.locator(f"#picks tr[data-id='{excluded}']").wait_for(state="detached")  # re-solved without it
     assert page.locator("#adjusted .tag.bad", has_text="Excluded").count() == 1
     shot(page, "organizer_roster")
+    page.locator("#adjusted .tag.bad .act-release").click()  # allowed again: neither excluded nor pinned
+    page.locator("#adjusted .tag.bad").wait_for(state="detached")
+    assert page.locator("#adjusted .tag.ok").count() == 0
 
     page.locator(".act-invite").click()
     page.locator("#invitations tr.invitation").first.wait_for()
@@ -490,7 +505,7 @@ def test_founder_withdraws_one_project_marks_another_funded_and_only_the_open_on
         return page.locator(f".project[data-project-id='{pid}']")
 
     project(withdrawn).locator(".act-withdraw").click()
-    assert "cannot be undone" in project(withdrawn).locator(".confirm-question").inner_text()
+    assert "until you reopen it" in project(withdrawn).locator(".confirm-question").inner_text()
     project(withdrawn).locator(".act-cancel-status").click()  # changed its mind: nothing happens
     assert project(withdrawn).get_attribute("data-status") == "open"
     project(withdrawn).locator(".act-withdraw").click()
@@ -500,6 +515,7 @@ def test_founder_withdraws_one_project_marks_another_funded_and_only_the_open_on
     project(funded).locator(".act-edit").click()  # being edited when it is marked funded: the form lets go of it
     page.wait_for_selector("#project-card h2:has-text('Edit project')")
     project(funded).locator(".act-funded").click()
+    assert "cannot be undone" in project(funded).locator(".confirm-question").inner_text()
     project(funded).locator(".act-confirm-status").click()
     page.locator(f".project[data-project-id='{funded}'][data-status=funded]").wait_for()
     page.wait_for_selector("#project-card h2:has-text('Submit a project')")
@@ -511,6 +527,290 @@ def test_founder_withdraws_one_project_marks_another_funded_and_only_the_open_on
     statuses = {p["id"]: p["status"] for p in founder.get("/v1/projects").json()["data"]}
     assert statuses == {withdrawn: "withdrawn", funded: "funded", still_open: "open"}
     shot(page, "founder_project_statuses")
+
+
+def test_each_side_withdraws_its_own_unanswered_intro_request_and_the_investor_may_ask_again(deployment, new_page):
+    dep = deployment
+    registrar = dep.as_role("registrar")
+    founder_id = uid("f")
+    founder = dep.as_role("founder", founder_id)
+    project_id, token = submit(founder, name="撤回引荐项目 TakeBack", sectors=["smart_manufacturing", "ai"],
+                               stage="seed")
+    _, asked_id, token = register(dep, registrar, name="被约天使 Asked Angels")  # the founder asks this one
+    asking, asking_id, token = register(dep, registrar, name="主动天使 Asking Angels")  # this one asks the founder
+    founders_ask, token = accepted(founder.post("/v1/intros", headers=waiting(token), json={
+        "project_id": project_id, "investor_id": asked_id, "message": "想约您聊聊 let's talk"}))
+    asking.get("/v1/intros", headers=waiting(token))
+    in_feed(asking, asking_id, project_id)
+
+    page = new_page()  # the investor asks from its feed, then takes the request back
+    sign_in(page, dep, "investor", asking_id)
+    item = page.locator(f".feed-item[data-project-id='{project_id}']")
+    item.locator(".act-meet").click()
+    item.locator(".act-send-intro").click()
+    item.locator(".requested-mark").wait_for()
+    page.locator("#intros .intro [data-status=requested]").wait_for()
+    page.locator("#intros .intro .act-withdraw-intro").click()
+    page.locator("#intros .intro [data-status=withdrawn]").wait_for()
+    assert page.locator("#intros .act-withdraw-intro").count() == 0
+    item.locator(".act-meet").wait_for()  # the feed offers the meeting request again
+    assert item.locator(".requested-mark").count() == 0
+    intros = asking.get("/v1/intros").json()["data"]
+    assert [(i["requested_by"], i["status"]) for i in intros] == [("investor", "withdrawn")]
+    shot(page, "investor_intro_withdrawn")
+
+    item.locator(".act-meet").click()  # and asks again, which the API allows after a withdrawal
+    item.locator(".act-send-intro").click()
+    page.wait_for_selector("#toast:has-text('Introduction request sent to the founder')")
+    page.locator("#intros .intro [data-status=requested]").wait_for()
+    again = next(i["id"] for i in asking.get("/v1/intros").json()["data"] if i["status"] == "requested")
+
+    desk = new_page()  # the founder may take back only its own request; the investor's waits for its answer
+    sign_in(desk, dep, "founder", founder_id)
+    ours = desk.locator(f"#intros .intro[data-intro-id='{founders_ask}']")
+    theirs = desk.locator(f"#intros .intro[data-intro-id='{again}']")
+    theirs.locator(".act-accept").wait_for()
+    assert theirs.locator(".act-withdraw-intro").count() == 0
+    assert ours.locator(".act-accept, .act-decline").count() == 0
+    ours.locator(".act-withdraw-intro").click()
+    desk.locator(f"#intros .intro[data-intro-id='{founders_ask}'] [data-status=withdrawn]").wait_for()
+    assert ours.locator(".act-withdraw-intro").count() == 0
+    statuses = {i["id"]: i["status"] for i in founder.get("/v1/intros").json()["data"]}
+    assert statuses[founders_ask] == "withdrawn" and statuses[again] == "requested"
+    shot(desk, "founder_intro_withdrawn")
+
+
+def test_founder_reopens_a_withdrawn_project_which_is_editable_again_while_a_funded_one_stays_closed(
+        deployment, new_page):
+    dep = deployment
+    founder_id = uid("f")
+    founder = dep.as_role("founder", founder_id)
+    withdrawn, token = submit(founder, name="重开项目 Reopen")
+    funded, token = submit(founder, after=token, name="已融资项目 Funded")
+    _, token = accepted(founder.post(f"/v1/projects/{withdrawn}/withdraw", headers=waiting(token)))
+    _, token = accepted(founder.post(f"/v1/projects/{funded}/funded", headers=waiting(token)))
+    founder.get("/v1/projects", headers=waiting(token))
+    page = new_page()
+    sign_in(page, dep, "founder", founder_id)
+
+    def project(pid: str) -> Any:
+        return page.locator(f".project[data-project-id='{pid}']")
+
+    project(withdrawn).locator(".act-reopen").wait_for()
+    assert project(funded).locator(".act-reopen, .act-edit, .act-withdraw, .act-funded").count() == 0  # final
+    project(withdrawn).locator(".act-reopen").click()
+    page.locator(f".project[data-project-id='{withdrawn}'][data-status=open]").wait_for()
+    assert project(withdrawn).locator(".act-edit, .act-withdraw, .act-funded").count() == 3
+    assert project(withdrawn).locator(".act-reopen").count() == 0
+
+    project(withdrawn).locator(".act-withdraw").click()  # withdrawing again is no longer said to be final
+    question = project(withdrawn).locator(".confirm-question").inner_text()
+    assert "until you reopen it" in question and "cannot be undone" not in question
+    project(withdrawn).locator(".act-cancel-status").click()
+
+    project(withdrawn).locator(".act-edit").click()  # editable again, at its new version
+    page.wait_for_selector("#project-card h2:has-text('Edit project')")
+    page.locator("#project-form [name=name]").fill("重开项目 Reopened")
+    page.click("#project-submit")
+    page.locator(f".project[data-project-id='{withdrawn}'] .name:has-text('Reopened')").wait_for()
+    statuses = {p["id"]: (p["status"], p["name"]) for p in founder.get("/v1/projects").json()["data"]}
+    assert statuses == {withdrawn: ("open", "重开项目 Reopened"), funded: ("funded", "已融资项目 Funded")}
+    shot(page, "founder_project_reopened")
+
+
+def test_an_invitee_cancels_its_accepted_attendance_after_confirming_and_its_meetings_leave_the_schedule(
+        deployment, new_page):
+    dep = deployment
+    registrar = dep.as_role("registrar")
+    founders, investors, token = seed_market(dep, registrar, 2, 3, "退出路演项目", "退出路演天使")
+    organizer = dep.as_role("organizer", uid("org"))
+    rid, token = invited_roadshow(organizer, token, "退出路演 Leave", [*founders, *list(investors)[:2]])
+    for inv in organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]["invitations"]:
+        client = founders[inv["invitee_id"]] if inv["kind"] == "project" else investors[inv["invitee_id"]]
+        _, token = accepted(client.post(f"/v1/roadshows/{rid}/invitations/{inv['invitee_id']}/accept",
+                                        headers=waiting(token)))
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/schedule", headers=waiting(token)))
+    schedule = organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]["schedule"]
+    investor_id = schedule[0]["investor_id"]
+
+    page = new_page()
+    sign_in(page, dep, "investor", investor_id)
+    invitation = page.locator(f"#invitations .invitation[data-roadshow-id='{rid}']")
+    invitation.locator("tr.my-meeting").first.wait_for()
+    invitation.locator(".act-leave").click()
+    assert "meetings leave the schedule" in invitation.locator(".confirm-question").inner_text()
+    invitation.locator(".act-cancel-leave").click()  # changed its mind: nothing happens
+    invitation.locator(".act-leave").wait_for()
+    mine = organizer.get(f"/v1/roadshows/{rid}").json()["roadshow"]
+    assert next(i for i in mine["invitations"] if i["invitee_id"] == investor_id)["status"] == "accepted"
+
+    invitation.locator(".act-leave").click()
+    invitation.locator(".act-confirm-leave").click()
+    page.locator(f"#invitations .invitation[data-roadshow-id='{rid}'] [data-status=declined]").wait_for()
+    assert invitation.locator("tr.my-meeting, .act-leave, .act-accept").count() == 0
+    rs = organizer.get(f"/v1/roadshows/{rid}").json()["roadshow"]
+    assert next(i for i in rs["invitations"] if i["invitee_id"] == investor_id)["status"] == "declined"
+    assert investor_id not in {m["investor_id"] for m in rs["schedule"]}  # its meetings left the schedule
+    assert any(i["replaces"] == investor_id for i in rs["invitations"])  # and its seat was backfilled
+    shot(page, "investor_attendance_cancelled")
+
+
+def test_organizer_calls_off_a_roadshow_after_confirming_and_no_one_is_offered_an_action_on_it(deployment, new_page):
+    dep = deployment
+    registrar = dep.as_role("registrar")
+    founders, investors, token = seed_market(dep, registrar, 2, 2, "取消路演项目", "取消路演天使")
+    organizer_id = uid("org")
+    organizer = dep.as_role("organizer", organizer_id)
+    rid, token = invited_roadshow(organizer, token, "取消路演 CallOff", [*founders, *investors])
+    attending, unanswered = list(investors)
+    _, token = accepted(investors[attending].post(f"/v1/roadshows/{rid}/invitations/{attending}/accept",
+                                                  headers=waiting(token)))
+    organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token))
+
+    page = new_page()
+    sign_in(page, dep, "organizer", organizer_id)
+    page.locator(f"#roadshows [data-roadshow-id='{rid}'] .act-open").click()
+    page.locator("#expire-form").wait_for()
+    page.locator("#roadshow .act-calloff").click()
+    assert "nothing can change it" in page.locator("#roadshow .confirm-question").inner_text()
+    page.locator("#roadshow .act-cancel-calloff").click()  # changed its mind: nothing happens
+    page.locator("#roadshow .act-calloff").wait_for()
+    assert organizer.get(f"/v1/roadshows/{rid}").json()["roadshow"]["status"] == "inviting"
+
+    page.locator("#roadshow .act-calloff").click()
+    page.locator("#roadshow .act-confirm-calloff").click()
+    page.locator("#roadshow h2 .tag[data-status=cancelled]").wait_for()
+    writes = ".act-propose, .act-invite, .act-schedule, .act-edit-logistics, .act-calloff, .act-pin, .act-exclude, " \
+             ".act-resolve, .act-expire, #expire-form"
+    assert page.locator("#roadshow-detail").locator(writes).count() == 0
+    assert "cancelled" in page.locator(f"#roadshows [data-roadshow-id='{rid}'] .rs-status").inner_text()
+    assert organizer.get(f"/v1/roadshows/{rid}").json()["roadshow"]["status"] == "cancelled"
+    shot(page, "organizer_called_off")
+
+    answers = ".act-accept, .act-decline, .act-leave"
+    for investor_id in (attending, unanswered):  # the invitees see it called off, with nothing to answer
+        desk = new_page()
+        sign_in(desk, dep, "investor", investor_id)
+        invitation = desk.locator(f"#invitations .invitation[data-roadshow-id='{rid}']")
+        invitation.locator(".head .tag[data-status=cancelled]").wait_for()
+        assert invitation.locator(answers).count() == 0
+    project_id = next(iter(founders))
+    desk = new_page()
+    sign_in(desk, dep, "founder", founders[project_id].get("/v1/me").json()["entity_id"])
+    invitation = desk.locator(f"#invitations .invitation[data-roadshow-id='{rid}'][data-invitee='{project_id}']")
+    invitation.locator(".head .tag[data-status=cancelled]").wait_for()
+    assert invitation.locator(answers).count() == 0
+    shot(desk, "founder_invitation_called_off")
+
+
+def test_organizer_sets_start_and_slot_length_then_moves_the_roadshow_past_a_refusal_and_a_stale_version(
+        deployment, new_page):
+    dep = deployment
+    page = new_page()
+    organizer = dep.client(sign_in(page, dep, "organizer", uid("org")))
+    form = page.locator("#roadshow-form")
+    form.locator("[name=title]").fill("改期路演 Move")
+    form.locator("[name=theme]").fill("工业视觉 industrial vision")
+    form.locator("[name=city]").fill("宁波")
+    form.locator("[name=date]").fill("2026-12-10")
+    form.locator("[name=start_time]").fill("09:30")
+    form.locator("[name=slot_minutes]").fill("3")  # invalid: at least 5 minutes
+    page.click("#roadshow-create")
+    assert "must be >= 5" in field_error(page, "#roadshow-form", "slot_minutes")
+    form.locator("[name=slot_minutes]").fill("30")
+    page.click("#roadshow-create")
+    page.wait_for_selector("#roadshow .meta:has-text('2026-12-10 09:30')")
+    view = organizer.get("/v1/roadshows").json()["data"][0]
+    rid = view["id"]
+    assert (view["roadshow"]["start_time"], view["roadshow"]["slot_minutes"]) == ("09:30:00", 30)
+
+    page.locator("#roadshow .act-edit-logistics").click()
+    move = page.locator("#move-form")
+    assert [move.locator(f"[name={n}]").input_value() for n in ("title", "city", "date", "start_time", "slot_minutes")
+            ] == ["改期路演 Move", "宁波", "2026-12-10", "09:30", "30"]  # the roadshow as it is
+    move.locator("[name=date]").fill("2026-12-12")
+    move.locator("[name=start_time]").fill("10:15")
+    move.locator("[name=slot_minutes]").fill("300")  # invalid: at most 240 minutes
+    page.click("#move-submit")
+    assert "must be <= 240" in field_error(page, "#move-form", "slot_minutes")
+    shot(page, "organizer_move_refused")
+
+    rs = view["roadshow"]  # meanwhile another tab renames it: the form's version is stale
+    _, token = accepted(organizer.put(f"/v1/roadshows/{rid}/logistics", json={
+        "title": "改期路演 Renamed", "city": rs["city"], "date": rs["date"], "start_time": rs["start_time"],
+        "slot_minutes": rs["slot_minutes"], "expected_version": view["version"]}))
+    organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token))
+    move.locator("[name=slot_minutes]").fill("25")
+    page.click("#move-submit")
+    page.wait_for_selector("#move-error:has-text('is stale')")
+    assert "changed after you opened this form" in page.locator("#move-error").inner_text()
+    assert page.locator("#move-form .invalid").count() == 0
+    assert move.locator("[name=title]").input_value() == "改期路演 Renamed"  # not touched here: the current value
+    assert move.locator("[name=date]").input_value() == "2026-12-12"  # changed here: kept
+    shot(page, "organizer_move_stale")
+
+    page.click("#move-submit")  # saved again, on the current version
+    move.wait_for(state="detached")
+    page.wait_for_selector("#roadshow .meta:has-text('2026-12-12 10:15')")
+    page.locator(f"#roadshows [data-roadshow-id='{rid}'] .name:has-text('Renamed')").wait_for()
+    rs = organizer.get(f"/v1/roadshows/{rid}").json()["roadshow"]
+    assert (rs["title"], rs["city"], rs["date"], rs["start_time"], rs["slot_minutes"]) == (
+        "改期路演 Renamed", "宁波", "2026-12-12", "10:15:00", 25)
+    shot(page, "organizer_moved")
+
+
+def test_registrar_searches_the_registry_loads_more_and_rejects_a_verified_investor_with_a_reason(
+        deployment, new_page):
+    dep = deployment
+    registrar = dep.as_role("registrar")
+    tag = uid("reg")  # in every name, so the search finds exactly these
+    decisions, token = {}, None
+    for n in range(12):  # more than a page: 9 verified, 2 rejected, 1 pending
+        _, investor_id, token = register(dep, registrar if n < 11 else None, name=f"登记簿天使 {tag} {n}")
+        decisions[investor_id] = "verified" if n < 9 else "rejected" if n < 11 else "pending"
+        if decisions[investor_id] == "rejected":
+            _, token = accepted(registrar.post(f"/v1/investors/{investor_id}/reject", headers=waiting(token),
+                                               json={"reason": "资料不全 incomplete papers"}))
+    registrar.get("/v1/registrar/pending", headers=waiting(token))
+
+    page = new_page()
+    sign_in(page, dep, "registrar")
+    search = page.locator("#registry-form")
+    search.locator("[name=q]").fill(tag.upper())  # any case
+    search.locator(".act-search").click()
+    page.wait_for_selector("#registry-count:has-text('Investors found: 12')")
+    rows = page.locator("#registry tr.registry-investor")
+    assert rows.count() == 10
+    page.locator("#registry .act-more").click()
+    rows.nth(11).wait_for()
+    assert page.locator("#registry .act-more").count() == 0
+    assert {r.get_attribute("data-investor-id"): r.get_attribute("data-verification") for r in rows.all()} == decisions
+    assert page.locator("#registry tr[data-verification=verified] .act-reject").count() == 9  # only on verified rows
+    assert page.locator("#registry tr.registry-investor .act-reject, #registry .act-verify").count() == 9
+    assert page.locator("#registry tr[data-verification=rejected] .rejection-reason", has_text="incomplete papers"
+                        ).count() == 2
+    shot(page, "registrar_registry")
+
+    search.locator("[name=verification]").select_option("verified")
+    search.locator(".act-search").click()
+    page.wait_for_selector("#registry-count:has-text('Investors found: 9')")
+    target = next(i for i, d in decisions.items() if d == "verified")
+    row = page.locator(f"#registry tr[data-investor-id='{target}']")
+    row.locator(".act-reject").click()  # no reason: the API's refusal under the button
+    assert "at least 1" in row.locator(".field-error:not(:empty)").inner_text()
+    row.locator(".reject-reason").fill("复查发现资金来源不明 source of funds unclear on review")
+    row.locator(".act-reject").click()
+    row.wait_for(state="detached")  # no longer verified
+    page.wait_for_selector("#registry-count:has-text('Investors found: 8')")
+    found = registrar.get(f"/v1/investors/{target}").json()
+    assert (found["verification"], found["rejection_reason"]) == (
+        "rejected", "复查发现资金来源不明 source of funds unclear on review")
+
+    search.locator("[name=verification]").select_option("rejected")
+    search.locator(".act-search").click()
+    page.wait_for_selector("#registry-count:has-text('Investors found: 3')")
+    assert "source of funds unclear" in page.locator(f"#registry tr[data-investor-id='{target}']").inner_text()
+    assert page.locator(f"#pending tr[data-investor-id='{target}']").count() == 0
 
 
 def test_pages_are_served_at_the_root_beside_the_api_docs_and_health(deployment):
