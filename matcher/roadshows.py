@@ -98,8 +98,9 @@ class RoadshowService:
     def _writing(self, roadshow_id: str) -> AbstractContextManager[None]:
         return self.commands.writing(self.view.roadshows, roadshow_id)
 
-    def _publish(self, kind: str, roadshow_id: str, rs: Roadshow, who: Principal) -> Acknowledged:
-        return self.commands.publish(kind, roadshow_id, rs, who.actor, self.view.roadshows)
+    def _publish(self, kind: str, roadshow_id: str, rs: Roadshow, who: Principal,
+                 expected_version: int | None = None) -> Acknowledged:
+        return self.commands.publish(kind, roadshow_id, rs, who.actor, self.view.roadshows, expected_version)
 
     # ---- commands ---------------------------------------------------------------------------------
     def create(self, who: Principal, fields: dict[str, Any]) -> Acknowledged:
@@ -187,8 +188,7 @@ class RoadshowService:
         with self._writing(roadshow_id):
             rs = self._own(who, roadshow_id)
             moved = Roadshow.model_validate({**rs.model_dump(), **logistics})
-            return self.commands.publish("RoadshowMoved", roadshow_id, moved, who.actor, self.view.roadshows,
-                                         expected_version)
+            return self._publish("RoadshowMoved", roadshow_id, moved, who, expected_version)
 
     def cancel(self, who: Principal, roadshow_id: str) -> Acknowledged:
         """Call the roadshow off. It stays readable, so invitees see it and their calendar files cancel the
