@@ -734,6 +734,18 @@ def _model(inst: _Instance, *, org: bool = True, quota: bool = True, coverage: b
     return m, x, y, z
 
 
+def new_solver(seconds: float, num_workers: int) -> cp_model.CpSolver:
+    """A CP-SAT solver with a time limit, deterministic for a given model. It must not catch SIGINT: CP-SAT's
+    own handler is left behind as the process's default action after a solve, so Ctrl-C would then kill the
+    process outright (no `finally`: `make run` left its broker running after an organizer had solved a roster)."""
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(0.05, seconds)
+    solver.parameters.num_workers = num_workers
+    solver.parameters.random_seed = 0
+    solver.parameters.catch_sigint_signal = False
+    return solver
+
+
 def _cp_sat(inst: _Instance, time_limit: float, hint: Picked | None,
             num_workers: int) -> tuple[Any, Picked | None, float]:
     """Solve the instance; returns (status, pick or None, bound on the objective)."""
@@ -746,10 +758,7 @@ def _cp_sat(inst: _Instance, time_limit: float, hint: Picked | None,
             m.add_hint(v, bool(hy[i]))
         for (p, i), v in z.items():
             m.add_hint(v, bool(hx[p] and hy[i]))
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.05, time_limit)
-    solver.parameters.num_workers = num_workers
-    solver.parameters.random_seed = 0
+    solver = new_solver(time_limit, num_workers)
     status = solver.solve(m)
     bound = solver.best_objective_bound / SCALE if status != cp_model.INFEASIBLE else -np.inf
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -773,9 +782,7 @@ def _diagnose(problem: RosterProblem, inst: _Instance, deadline: float, num_work
     ]
     for name, (org, quota, coverage), message in stages:
         m, *_ = _model(inst, org=org, quota=quota, coverage=coverage, objective=False)
-        solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = max(1.0, deadline - time.perf_counter())
-        solver.parameters.num_workers = num_workers
+        solver = new_solver(max(1.0, deadline - time.perf_counter()), num_workers)
         if solver.solve(m) == cp_model.INFEASIBLE:
             raise RosterInfeasible(name, message)
     raise RosterInfeasible("min_fits", stages[-1][2])

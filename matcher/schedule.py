@@ -29,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 from ortools.sat.python import cp_model
 
-from matcher.roster import SCALE, RosterProblem
+from matcher.roster import SCALE, RosterProblem, new_solver
 
 CHINA = timezone(timedelta(hours=8), "CST")
 
@@ -288,12 +288,6 @@ def _greedy_pairs(problem: MeetingProblem) -> list[Pair]:
     return chosen
 
 
-def _solver(seconds: float, num_workers: int) -> cp_model.CpSolver:
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.05, seconds)
-    solver.parameters.num_workers = num_workers
-    solver.parameters.random_seed = 0
-    return solver
 
 
 def _choose_pairs(problem: MeetingProblem, hint: list[Pair], deadline: float,
@@ -340,13 +334,13 @@ def _choose_pairs(problem: MeetingProblem, hint: list[Pair], deadline: float,
     least, proven = 0, True
     if problem.project_min and _shortfall(problem, hint) > 0:
         m, _, _ = model(None)
-        solver = _solver(0.3 * (deadline - time.perf_counter()), num_workers)
+        solver = new_solver(0.3 * (deadline - time.perf_counter()), num_workers)
         status = solver.solve(m)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return None, status, np.inf
         least, proven = round(solver.objective_value), status == cp_model.OPTIMAL
     m, v, _ = model(least)
-    solver = _solver(deadline - time.perf_counter(), num_workers)
+    solver = new_solver(deadline - time.perf_counter(), num_workers)
     status = solver.solve(m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None, status, np.inf
@@ -384,7 +378,7 @@ def _slot_pairs(problem: MeetingProblem, pairs: list[Pair], deadline: float,
     busiest = max({p for p, _ in pairs}, key=lambda p: sum(q == p for q, _ in pairs))
     for t, e in enumerate(e for e, (p, _) in enumerate(pairs) if p == busiest):
         m.add(v[e, t] == 1)
-    solver = _solver(max(1.0, deadline - time.perf_counter()), num_workers)
+    solver = new_solver(max(1.0, deadline - time.perf_counter()), num_workers)
     if solver.solve(m) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
     return [(next(t for t in slots if solver.boolean_value(v[e, t])), pair) for e, pair in enumerate(pairs)]

@@ -9,10 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import subprocess
+import sys
+import textwrap
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -588,3 +592,24 @@ def test_ical_for_someone_without_meetings_is_an_empty_calendar():
     _, schedule = tiny_schedule()
     lines = unfold(to_ical(schedule.meetings, "nobody", date(2025, 3, 1), clock(9, 0), 15))
     assert "BEGIN:VEVENT" not in lines and lines[-1] == "END:VCALENDAR"
+
+
+def test_ctrl_c_after_a_solve_still_raises_keyboard_interrupt_so_cleanup_runs():
+    # CP-SAT's own SIGINT handler stays behind as the default action after a solve; then Ctrl-C killed the
+    # process without running `finally` (make run left its broker running). Checked in a child process.
+    script = textwrap.dedent("""
+        import os, signal, time
+        from matcher.roster import new_solver
+        from ortools.sat.python import cp_model
+        model = cp_model.CpModel()
+        model.maximize(model.new_int_var(0, 5, "x"))
+        assert new_solver(1.0, 1).solve(model) == cp_model.OPTIMAL
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        finally:
+            print("cleanup ran", flush=True)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert "cleanup ran" in done.stdout and "KeyboardInterrupt" in done.stderr, (done.returncode, done.stderr)
