@@ -24,6 +24,7 @@ from models.api import (
     InvestorMatch,
     InvestorPrivate,
     InvestorPublic,
+    Pass,
     ProjectMatch,
     ProjectPrivate,
     ProjectPublic,
@@ -156,6 +157,16 @@ def registry(view: ReadModel, who: Principal, verification: str | None = None, s
                  and (not text or text in " ".join([v.value.name, v.value.organization, *v.value.cities]).lower())]
     found.sort(key=lambda v: (v.updated_at, v.id))
     return [investor_public(v) for v in found]
+
+
+def own_passes(view: ReadModel, who: Principal) -> list[Pass]:
+    """The projects the calling investor passed on, with its reasons (to take a pass back)."""
+    if who.role != "investor" or who.entity_id is None:
+        raise NotAllowed("only investors have passes")
+    with view.lock:
+        found = [(view.projects[pid], reason) for (iid, pid), reason in view.feedback.passed.items()
+                 if iid == who.entity_id and pid in view.projects]
+    return [Pass(project=project_public(v), reason=reason) for v, reason in found]
 
 
 def check_feed(view: ReadModel, who: Principal, investor_id: str) -> None:

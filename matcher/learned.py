@@ -160,6 +160,8 @@ def training_set(feedback: Iterable[Event], view: ReadModel, service: MatchServi
             labels[(fb.investor_id, fb.project_id)] = 1
         elif fb.action in NEGATIVE:
             labels.setdefault((fb.investor_id, fb.project_id), 0)
+        elif fb.action == "unpassed" and labels.get((fb.investor_id, fb.project_id)) == 0:
+            del labels[(fb.investor_id, fb.project_id)]  # the pass was taken back: no longer a negative
     by_project: dict[str, set[str]] = defaultdict(set)
     by_investor: dict[str, set[str]] = defaultdict(set)
     for (iid, pid), label in labels.items():

@@ -146,8 +146,12 @@ class ReadModel:
         agg = self.feedback
         if fb.action == "passed":
             agg.passed[pair] = fb.reason or ""
+        elif fb.action == "unpassed":
+            agg.passed.pop(pair, None)
         elif fb.action == "saved":
             agg.saved.add(pair)
+        elif fb.action == "unsaved":
+            agg.saved.discard(pair)
         elif fb.action == "viewed":
             agg.viewed[pair] = agg.viewed.get(pair, 0) + 1
         elif fb.action == "meeting_requested":

@@ -173,6 +173,16 @@ class FeedbackCreate(Body):
         return self
 
 
+class Pass(BaseModel):
+    project: ProjectPublic
+    reason: str
+
+
+class PassList(BaseModel):
+    data: list[Pass]
+    count: int
+
+
 class IntroCreate(Body):
     project_id: EntityId
     investor_id: EntityId

@@ -27,7 +27,8 @@ MAX_EVENT_BYTES = 1_000_000
 
 # The one definition of each; the API's request shapes and the command layer import these.
 Role = Literal["admin", "registrar", "organizer", "investor", "founder"]
-FeedbackAction = Literal["viewed", "saved", "passed", "meeting_requested", "invested"]
+# "unsaved" and "unpassed" take back a save or a pass (a pass by mistake would otherwise hide the project for good)
+FeedbackAction = Literal["viewed", "saved", "unsaved", "passed", "unpassed", "meeting_requested", "invested"]
 
 
 def check_pass_reason(action: FeedbackAction, reason: str | None) -> None:

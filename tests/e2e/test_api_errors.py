@@ -122,7 +122,7 @@ def test_a_feedback_pass_without_a_reason_names_reason(investor, founder):
                                      headers=waiting(token)))
     assert problems == {"reason": "is required when action is 'passed'"}  # the field is said once
     assert _problems(client.post("/v1/feedback", json={"project_id": pid, "action": "liked"}))["action"].startswith(
-        "must be one of viewed, saved, passed")
+        "must be one of viewed, saved, unsaved, passed, unpassed")
 
 
 @pytest.mark.parametrize(("url", "says"), [

@@ -187,6 +187,7 @@ ROUTES = [
           _only(DENY, organizer=200, admin=200)),
     Route("feedback.give", "POST", "/v1/feedback", _only(DENY, investor=202), "project",
           body=lambda w, r, t: {"project_id": w.ids["PA" if t == "own" else "PB"], "action": "viewed"}),
+    Route("feedback.passes", "GET", "/v1/feedback/passes", _only(DENY, investor=200)),
     Route("intros.request", "POST", "/v1/intros", _only(DENY, founder=(202, DENY), investor=(202, DENY)), "intro",
           body=lambda w, r, t: _intro_request(w, r, t)),
     Route("intros.accept", "POST", "/v1/intros/{id}/accept", _only(DENY, founder=(202, DENY), investor=(202, DENY)),

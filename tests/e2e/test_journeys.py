@@ -144,6 +144,16 @@ def test_investor_registers_is_verified_pages_its_feed_and_never_sees_a_passed_p
     r = investor.get(f"/v1/investors/{investor_id}/feed", params={"k": 50})
     assert top in [item["entity_id"] for item in r.json()["data"]]
 
+    # a pass by mistake is taken back: the project returns to the feed
+    passes = investor.get("/v1/feedback/passes").json()
+    assert [(p["project"]["id"], p["reason"]) for p in passes["data"]] == [(seen[1], "估值太高 valuation too high")]
+    assert "contact" not in passes["data"][0]["project"]
+    _, token = accepted(investor.post("/v1/feedback", json={"project_id": seen[1], "action": "unpassed"}))
+    r = investor.get(f"/v1/investors/{investor_id}/feed", params={"k": 50}, headers=waiting(token))
+    assert seen[1] in [item["entity_id"] for item in r.json()["data"]]
+    assert investor.get("/v1/feedback/passes").json()["count"] == 0
+    assert founder.get("/v1/feedback/passes").status_code == 403
+
 
 def test_registrar_lists_pending_profiles_verifies_one_and_rejects_one_with_a_reason(deployment, registrar):
     founder = deployment.as_role("founder", uid("f"))

@@ -97,7 +97,7 @@ def test_a_field_named_by_its_own_message_is_said_once():
     assert _problems(FeedbackCreate, {"project_id": "p-1", "action": "passed"}) == {
         "reason": "is required when action is 'passed'"}
     assert _problems(FeedbackCreate, {"project_id": "p-1", "action": "liked"})["action"].startswith(
-        "must be one of viewed, saved, passed")
+        "must be one of viewed, saved, unsaved, passed, unpassed")
 
 
 @pytest.mark.parametrize(("change", "field"), [

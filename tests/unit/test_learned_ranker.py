@@ -43,6 +43,8 @@ def test_training_pairs_come_from_feedback_and_the_services_candidates(world):
     assert ts.x.shape == (len(ts.y), len(FEATURES))
     assert ts.counts["positives"] == int(ts.y.sum()) > 0 and ts.counts["explicit_negatives"] == 1
     assert (ts.y == 0).sum() > ts.y.sum()
+    taken_back = event("FeedbackGiven", "i-0", Feedback(investor_id="i-0", project_id="p-1", action="unpassed"))
+    assert training_set([*feedback, taken_back], view, sampled=5, progress=False).counts["explicit_negatives"] == 0
 
 
 def test_a_ranker_learned_from_feedback_prefers_what_investors_funded(world, tmp_path):
