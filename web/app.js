@@ -19,6 +19,8 @@ const state = {
   move: null,           // the organizer's move form: {roadshow, version, base, values, failure} (see moveForm)
   registry: { q: "", verification: "" },  // the registrar's registry search
   timer: null,
+  alertTimer: null,     // polls the deal-alert inbox for new alerts
+  alerts: { unread: new Set(), searchNames: {} },  // alerts that arrived unread in this tab; saved searches' names
 };
 
 // ---- small helpers --------------------------------------------------------------------------------------
@@ -224,6 +226,7 @@ async function signIn() {
 
 function render(message) {
   clearInterval(state.timer);
+  clearInterval(state.alertTimer);
   translateStatic();
   const main = document.getElementById("main");
   main.replaceChildren();
@@ -255,7 +258,7 @@ function investorPage(main) {
   const profileCard = h("section", { class: "card", id: "profile-card" });
   main.append(h("div", { class: "cols" },
     h("div", {}, profileCard, card("feed", filters, feedBox)),
-    h("div", {}, card("feed_map", plotBox), card("intros", intros), card("invitations", invites))));
+    h("div", {}, card("feed_map", plotBox), card("intros", intros), alertsCard(), card("invitations", invites))));
   loadProfile(profileCard);
   loadFeed(feedBox, plotBox);
   loadIntros(intros);
@@ -535,6 +538,177 @@ async function loadInvitations(box, mine) {
   box.replaceChildren(...(rows.length ? rows : [empty("no_invitations")]));
 }
 
+// ---- deal alerts (investors and founders) ---------------------------------------------------------------
+const ALERTS_PAGE = 5;
+const ALERT_MODES = ["instant", "daily", "weekly", "off"];
+
+// The deal-alert card: the inbox (newest first, a page at a time, polled for new ones), the saved searches and
+// the delivery settings. Listing alerts marks them read, so the ones that arrived unread keep their mark in this
+// tab (state.alerts.unread).
+function alertsCard() {
+  const inbox = h("div", { id: "alerts" });
+  const searches = h("div", { id: "searches" });
+  const searchBox = h("div", { id: "search-form-box" });
+  const settingsBox = h("div", { id: "alert-settings" });
+  const cardBox = h("section", { class: "card", id: "alerts-card" },
+    h("h2", {}, t("alerts"), " ", h("button", { type: "button", class: "act-refresh-alerts", text: t("refresh"), onclick: () => loadAlerts(inbox) })),
+    inbox,
+    h("h3", { class: "meta", text: t("saved_searches") }), searches, searchBox,
+    h("h3", { class: "meta", text: t("alert_settings") }), settingsBox);
+  loadSearches(searches).then(() => loadAlerts(inbox));  // the alerts name the searches that found them
+  drawSearchForm(searchBox, searches, inbox);
+  loadAlertSettings(settingsBox);
+  state.alertTimer = setInterval(() => { if (inbox.isConnected) loadAlerts(inbox, null, true); }, 4000);
+  return cardBox;
+}
+
+// One page of alerts: the first (replacing what is shown), the next after `cursor` ("Load more"), or when
+// `fresh`, the unread ones that arrived since (added on top).
+async function loadAlerts(box, cursor, fresh) {
+  let page;
+  try {
+    page = await api("GET", "/v1/alerts", undefined, fresh ? { unread_only: true, limit: 100 } : { limit: ALERTS_PAGE, cursor });
+  } catch (err) {
+    if (!fresh) box.replaceChildren(h("p", { class: "empty", text: err.message }));
+    return;
+  }
+  for (const a of page.data) if (!a.read) state.alerts.unread.add(a.id);
+  const cache = {};
+  const shown = (a) => box.querySelector(`[data-alert-id="${CSS.escape(a.id)}"]`);
+  const items = await Promise.all(page.data.filter((a) => !(fresh || cursor) || !shown(a)).map((a) => alertItem(a, cache)));
+  if (fresh) {
+    if (!items.length) return;
+    box.querySelector(".empty")?.remove();
+    box.prepend(...items);
+    return;
+  }
+  const more = h("div", { class: "actions alerts-more" }, page.next_cursor
+    ? h("button", { class: "act-more-alerts", text: t("load_more"), onclick: () => loadAlerts(box, page.next_cursor) }) : null);
+  if (cursor && box.querySelector(".alerts-more")) {  // the next page, below the ones shown
+    box.querySelector(".alerts-more").before(...items);
+    box.querySelector(".alerts-more").replaceWith(more);
+    return;
+  }
+  box.replaceChildren(...(items.length ? items : [empty("no_alerts")]), more);
+}
+
+// An alert: for an investor the project that fits it, for a founder the investor that fits its projects; each
+// with its score, reasons, and the searches that found it ("profile": the implicit "fits my profile well").
+async function alertItem(a, cache) {
+  const investorSide = state.me.role === "investor";
+  const matches = await Promise.all(a.matches.map(async (m) => {
+    const other = investorSide ? await nameOf("projects", m.project_id, cache) : await nameOf("investors", m.investor_id, cache);
+    const mine = investorSide ? null : await nameOf("projects", m.project_id, cache);
+    return h("div", { class: "alert-match", "data-investor-id": m.investor_id, "data-project-id": m.project_id },
+      h("div", { class: "head" }, h("span", { class: "name", text: other }),
+        h("span", { class: "score", text: `${t("score")} ${m.score.toFixed(2)}` }),
+        mine ? h("span", { class: "meta", text: `${t("project")}: ${mine}` }) : null),
+      h("ul", { class: "reasons" }, m.reasons.map((r) => h("li", { "data-code": r.code, text: reasonText(r) }))),
+      h("div", { class: "meta via" }, t("alert_via"), m.via.map((v) => h("span", { class: "tag via-tag", "data-via": v,
+        text: v === "profile" ? t("via_profile") : (state.alerts.searchNames[v] || v) }))));
+  }));
+  const unread = state.alerts.unread.has(a.id);
+  const when = new Date(a.created_at).toLocaleString(I18N.lang === "zh" ? "zh-CN" : "en-US");
+  return h("div", { class: "item alert" + (unread ? " unread" : ""), "data-alert-id": a.id, "data-subject-id": a.subject_id },
+    h("div", { class: "head" }, h("span", { class: "meta", text: `${t("alert_" + a.subject_kind)} · ${when}` }),
+      unread ? h("span", { class: "tag warn unread-mark", text: t("alert_new") }) : null),
+    matches);
+}
+
+async function loadSearches(box) {
+  let page;
+  try { page = await api("GET", "/v1/alerts/searches", undefined, { limit: 500 }); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  state.alerts.searchNames = Object.fromEntries(page.data.map((sv) => [sv.id, sv.name || sv.id]));
+  if (!page.data.length) { box.replaceChildren(empty("no_searches")); return; }
+  const cache = {};
+  box.replaceChildren(...await Promise.all(page.data.map(async (sv) => {
+    const del = h("button", { class: "danger act-delete-search", text: t("delete"), onclick: () =>
+      askFirst(actions, [del], "delete-search", "confirm_delete_search", () => act(async () => {
+        await api("DELETE", `/v1/alerts/searches/${encodeURIComponent(sv.id)}`);
+        await loadSearches(box);
+      }, t("done"))) });
+    const actions = h("div", { class: "actions" }, del);
+    const criteria = [sv.text ? `“${sv.text}”` : null, ...sv.sectors.map((c) => I18N.label("sectors", c)),
+      ...sv.stages.map((c) => I18N.label("stages", c)), ...sv.cities,
+      sv.min_score ? `${t("min_score")} ${sv.min_score}` : null].filter(Boolean).join(" · ");
+    return h("div", { class: "item saved-search", "data-search-id": sv.id },
+      h("div", { class: "head" }, h("span", { class: "name", text: sv.name || sv.id }),
+        sv.project_id ? h("span", { class: "meta", text: `${t("project")}: ${await nameOf("projects", sv.project_id, cache)}` }) : null),
+      criteria ? h("div", { class: "meta", text: criteria }) : null,
+      actions);
+  })));
+}
+
+// A founder's search finds investors for one of its open projects (the API requires project_id); an investor's
+// finds projects.
+function projectOptions(projects, selected) {
+  return projects.filter((p) => p.status === "open").map((p) => h("option", { value: p.id, selected: p.id === selected }, p.name));
+}
+
+function searchProjectOptions(projects) {  // the founder's project list changed: so does the search form's choice
+  const select = document.querySelector("#search-form [name=project_id]");
+  if (select) select.replaceChildren(...projectOptions(projects, select.value));
+}
+
+async function drawSearchForm(box, list, inbox) {
+  const founder = state.me.role === "founder";
+  const projects = founder ? (await api("GET", "/v1/projects", undefined, { limit: 100 }).catch(() => ({ data: [] }))).data : [];
+  const input = (name, attrs) => h("input", { name, ...attrs });
+  const form = h("form", { class: "grid", id: "search-form", novalidate: true },
+    field("name", input("name", { maxlength: 200 })),
+    field("search_text", input("text", { placeholder: t("search_text_hint") })),
+    founder ? field("project", h("select", { name: "project_id" }, projectOptions(projects))) : null,
+    field("sectors", h("select", { name: "sectors", multiple: true }, options("sectors", []))),
+    field("stages", h("select", { name: "stages", multiple: true }, options("stages", []))),
+    field("cities", input("cities", { placeholder: t("cities_hint") })),
+    field("min_score", input("min_score", { type: "number", step: "0.05", min: 0, value: 0 })),
+    h("div", { class: "wide form-error field-error" }),
+    h("div", { class: "wide actions" }, h("button", { type: "submit", class: "primary", id: "search-submit", text: t("save_search") })));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const get = (n) => form.elements[n].value;
+    const body = { name: get("name").trim(), text: get("text").trim(), sectors: selectedValues(form.elements.sectors),
+      stages: selectedValues(form.elements.stages), cities: get("cities").split(/[,，、]/).map((c) => c.trim()).filter(Boolean),
+      min_score: numberOrRaw(get("min_score")) ?? 0 };
+    if (founder) body.project_id = get("project_id") || null;
+    const saved = await submitForm(form, () => api("POST", "/v1/alerts/searches", body));
+    if (!saved) return;
+    toast(t("search_saved"));
+    form.reset();
+    await loadSearches(list);
+    await loadAlerts(inbox);  // names the new search where it found something
+  });
+  box.replaceChildren(h("h3", { class: "meta", text: t("new_search") }), form);
+}
+
+// Delivery settings, saved at the version read (a change made elsewhere meanwhile is a 409: the current settings
+// are loaded with what was typed kept). Pushes per hour and profile alerts are sent back as they are.
+async function loadAlertSettings(box, typed) {
+  let cur;
+  try { cur = await api("GET", "/v1/alerts/settings"); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  const want = typed || { mode: cur.mode, webhook_url: cur.webhook_url || "" };
+  const mode = h("select", { name: "mode" }, ALERT_MODES.map((m) => h("option", { value: m, selected: want.mode === m }, t("mode_" + m))));
+  const url = h("input", { name: "webhook_url", type: "url", value: want.webhook_url, placeholder: t("webhook_hint") });
+  const form = h("form", { class: "grid", id: "alert-settings-form", "data-version": cur.version, novalidate: true },
+    field("alert_mode", mode), field("webhook_url", url, true),
+    h("div", { class: "wide form-error field-error" }),
+    h("div", { class: "wide actions" }, h("button", { type: "submit", class: "primary", id: "alert-settings-submit", text: t("save_changes") })));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    let stale = false;
+    const saved = await submitForm(form, async () => {
+      try {
+        return await api("PUT", "/v1/alerts/settings", { mode: mode.value, webhook_url: url.value.trim() || null,
+          max_per_hour: cur.max_per_hour, profile_alerts: cur.profile_alerts, expected_version: cur.version });
+      } catch (err) { stale = err.status === 409; throw err; }
+    });
+    if (saved) { toast(t("settings_saved")); await loadAlertSettings(box); return; }
+    if (stale) { await loadAlertSettings(box, { mode: mode.value, webhook_url: url.value }); toast(t("settings_stale"), true); }
+  });
+  if (typed) form.querySelector(".form-error").textContent = t("settings_stale");
+  box.replaceChildren(form);
+}
+
 // ---- founder --------------------------------------------------------------------------------------------
 function founderPage(main) {
   const list = h("div", { id: "projects" });
@@ -543,7 +717,7 @@ function founderPage(main) {
   const formCard = h("section", { class: "card", id: "project-card" });
   main.append(h("div", { class: "cols" },
     h("div", {}, card("my_projects", list), formCard),
-    h("div", {}, card("intros", intros), card("invitations", invites))));
+    h("div", {}, card("intros", intros), alertsCard(), card("invitations", invites))));
   drawProjectForm(formCard, list, invites);
   loadProjects(list, invites);
   loadIntros(intros);
@@ -554,6 +728,7 @@ async function loadProjects(list, invites) {
   try { page = await api("GET", "/v1/projects", undefined, { limit: 100 }); } catch (err) { list.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
   const mine = new Set(page.data.map((p) => p.id));
   loadInvitations(invites, mine);
+  searchProjectOptions(page.data);
   if (!page.data.length) { list.replaceChildren(empty("no_projects")); return; }
   list.replaceChildren(...page.data.map((p) => {
     const matches = h("div", { class: "matches" });
@@ -1017,7 +1192,7 @@ document.getElementById("signout").addEventListener("click", () => {
   sessionStorage.removeItem("apiKey");
   Object.assign(state, { key: null, me: null, token: null, openRoadshow: null, editing: null, draft: null,
     requested: new Set(), profileOpen: false, profileDraft: null, expire: { hours: 72, error: "" }, move: null,
-    registry: { q: "", verification: "" } });
+    registry: { q: "", verification: "" }, alerts: { unread: new Set(), searchNames: {} } });
   render();
 });
 I18N.set(I18N.lang);

@@ -119,6 +119,21 @@ const MESSAGES = {
   decision: ["审核结果", "Decision"], search: ["搜索", "Search"], load_more: ["加载更多", "Load more"],
   registry_found: ["符合条件的投资人：", "Investors found:"], no_registry: ["没有符合条件的投资人", "No investors match"],
   rejected_because: ["驳回原因：", "Rejected because:"],
+  // deal alerts (investors and founders)
+  alerts: ["交易提醒", "Deal alerts"], no_alerts: ["暂无提醒", "No alerts yet"], alert_new: ["未读", "new"],
+  alert_via: ["来源：", "via "], via_profile: ["符合我的资料", "fits my profile"],
+  alert_project: ["新项目或项目更新", "A new or updated project"], alert_investor: ["新认证的投资人", "A newly verified investor"],
+  saved_searches: ["保存的搜索", "Saved searches"], no_searches: ["还没有保存的搜索", "No saved searches"],
+  new_search: ["新建搜索", "New saved search"], search_text: ["关键词", "Text terms"],
+  search_text_hint: ["多个关键词用空格或逗号分隔，须全部出现", "separate terms with spaces or commas; all must occur"],
+  min_score: ["最低匹配度", "Min score"], save_search: ["保存搜索", "Save search"], search_saved: ["搜索已保存", "Search saved"],
+  delete: ["删除", "Delete"], confirm_delete_search: ["确认删除该搜索？它将不再产生提醒。", "Delete this search? It alerts no more."],
+  alert_settings: ["提醒设置", "Alert settings"], alert_mode: ["推送方式", "Delivery"],
+  mode_instant: ["即时", "instant"], mode_daily: ["每日汇总", "daily digest"], mode_weekly: ["每周汇总", "weekly digest"],
+  mode_off: ["关闭推送", "off"], webhook_url: ["Webhook 地址", "Webhook URL"],
+  webhook_hint: ["留空则只在本页查看提醒", "leave empty to read alerts on this page only"],
+  settings_saved: ["提醒设置已保存", "Alert settings saved"],
+  settings_stale: ["设置已被其他地方修改，已载入当前设置，请重新保存。", "The settings changed elsewhere; the current ones are loaded, save again."],
   error: ["出错了", "Something went wrong"], done: ["完成", "Done"],
 };
 

@@ -1,18 +1,23 @@
 """The web pages in headless Chromium against a live deployment (real broker): an investor's feed, a founder's
-project form with the API's validation errors, and an organizer's roadshow with a backfill."""
+project form with the API's validation errors, an organizer's roadshow with a backfill, and the deal-alert card
+(inbox, saved searches, delivery settings) of investors and founders."""
 
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from consumers import alerts as alerting
 from tests.e2e.conftest import start_deployment
 from tests.e2e.helpers import accepted, investor_body, register, seed_market, submit, uid, waiting
+from tests.fakes import HashingEncoder
 
 pytestmark = [pytest.mark.browser, pytest.mark.kafka]
 
@@ -827,3 +832,159 @@ def test_pages_are_served_at_the_root_beside_the_api_docs_and_health(deployment)
         assert (response.headers["x-content-type-options"], response.headers["x-frame-options"]) == ("nosniff", "DENY")
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert "content-security-policy" not in client.get("/docs").headers  # Swagger UI loads from a CDN
+
+
+ALERTS_PAGE = 5  # the page's inbox page size (web/app.js ALERTS_PAGE)
+
+
+@contextmanager
+def alerter_running(dep: Any) -> Iterator[None]:
+    """The deal alerter (consumers.alerts), which the e2e deployment does not run, on the deployment's log: built,
+    caught up and followed as tests/integration/alert_rig.py does (vectors of the fake encoder the embedder uses)."""
+    alerter = alerting.build(dep.settings, vectors_of=HashingEncoder.name)
+    alerter.catch_up(timeout=60)
+    thread = threading.Thread(target=alerter.run, name="alerter", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        alerter.stop()
+        thread.join(timeout=10)
+        alerter.close(snapshot=False)
+
+
+def test_an_investors_saved_search_alerts_it_of_matching_projects_which_arrive_unread_and_older_ones_load_on_request(
+        deployment, new_page):
+    dep = deployment
+    registrar = dep.as_role("registrar")
+    investor, investor_id, token = register(dep, registrar, name="提醒天使 Alert Angels")
+    _, token = accepted(investor.post("/v1/alerts/searches", headers=waiting(token),
+                                      json={"name": "注塑质检 Molding QC", "text": "注塑 质检", "stages": ["seed"]}))
+    page = new_page()
+    sign_in(page, dep, "investor", investor_id)
+    page.wait_for_selector("#searches .saved-search:has-text('Molding QC')")
+    page.wait_for_selector("#alerts .empty")  # nothing alerted yet
+
+    founder = dep.as_role("founder", uid("f"))
+    with alerter_running(dep):
+        projects = []
+        for n in range(ALERTS_PAGE + 1):
+            pid, token = submit(founder, after=token, name=f"提醒项目 Alerted {n}",
+                                summary=f"第{n}个注塑工厂视觉质检系统 vision QC for injection molding")
+            projects.append(pid)
+        newest = page.locator(f"#alerts .alert[data-subject-id='{projects[-1]}']")
+        newest.wait_for(timeout=45_000)  # the page polls its inbox
+        assert newest.locator(".unread-mark").count() == 1
+        match = newest.locator(f".alert-match[data-project-id='{projects[-1]}']")
+        assert f"Alerted {ALERTS_PAGE}" in match.locator(".name").inner_text()
+        assert match.locator(".score").inner_text().startswith("Score")
+        assert match.locator(".reasons li").count() >= 1
+        assert "Molding QC" in match.locator(".via").inner_text()  # found by the saved search, named
+        for pid in projects:
+            page.locator(f"#alerts .alert[data-subject-id='{pid}']").wait_for(timeout=45_000)
+        shot(page, "investor_alerts")
+
+    page.reload()  # read now: a page of the newest, unmarked, and the oldest after "Load more"
+    page.locator("#alerts .alert").first.wait_for()
+    assert page.locator("#alerts .alert").count() == ALERTS_PAGE
+    assert page.locator("#alerts .unread-mark").count() == 0
+    assert page.locator(f"#alerts .alert[data-subject-id='{projects[0]}']").count() == 0
+    page.locator("#alerts .act-more-alerts").click()
+    page.locator(f"#alerts .alert[data-subject-id='{projects[0]}']").wait_for()
+    assert page.locator("#alerts .alert").count() == len(projects)
+    page.click("#lang-zh")
+    page.wait_for_selector("#alerts-card h2:has-text('交易提醒')")
+    page.locator("#alerts .alert").first.wait_for()
+    assert "注塑质检" in page.locator("#alerts .via").first.inner_text()
+
+
+def test_founder_saves_a_search_for_one_of_its_projects_past_a_refused_field_and_deletes_it_after_confirming(
+        deployment, new_page):
+    dep = deployment
+    founder_id = uid("f")
+    founder = dep.as_role("founder", founder_id)
+    first, token = submit(founder, name="第一个项目 First")
+    second, token = submit(founder, after=token, name="第二个项目 Second")
+    page = new_page()
+    sign_in(page, dep, "founder", founder_id)
+    page.wait_for_selector("#searches .empty")
+    form = page.locator("#search-form")
+    form.locator(f"[name=project_id] option[value='{second}']").wait_for(state="attached")
+    form.locator("[name=name]").fill("杭州天使 Hangzhou angels")
+    form.locator("[name=text]").fill("机器人")
+    form.locator("[name=project_id]").select_option(second)
+    form.locator("[name=stages]").select_option(["seed", "angel"])
+    form.locator("[name=cities]").fill("杭州, 宁波")
+    form.locator("[name=min_score]").fill("5")  # invalid: at most 2
+    page.click("#search-submit")
+    assert "2" in field_error(page, "#search-form", "min_score")
+    shot(page, "founder_search_error")
+
+    form.locator("[name=min_score]").fill("0.3")
+    page.click("#search-submit")
+    saved = page.locator("#searches .saved-search", has_text="Hangzhou angels")
+    saved.wait_for()
+    assert form.locator("[data-error-for=min_score]").inner_text() == ""
+    assert "Second" in saved.inner_text() and "杭州" in saved.inner_text()
+    stored = founder.get("/v1/alerts/searches").json()["data"]
+    assert [(x["project_id"], x["min_score"], x["cities"]) for x in stored] == [(second, 0.3, ["杭州", "宁波"])]
+
+    saved.locator(".act-delete-search").click()  # asked first: cancelling keeps it
+    saved.locator(".act-cancel-delete-search").click()
+    saved.locator(".act-delete-search").click()
+    saved.locator(".act-confirm-delete-search").click()
+    saved.wait_for(state="detached")
+    page.wait_for_selector("#searches .empty")
+    assert founder.get("/v1/alerts/searches").json()["data"] == []
+
+
+def test_alert_settings_refuse_a_private_webhook_next_to_the_field_and_the_chosen_mode_outlasts_a_reload(
+        deployment, new_page):
+    dep = deployment
+    investor, investor_id, _ = register(dep, None, name="设置天使 Settings Angels")
+    page = new_page()
+    sign_in(page, dep, "investor", investor_id)
+    form = page.locator("#alert-settings-form[data-version='0']")
+    form.wait_for()
+    assert form.locator("[name=mode]").input_value() == "instant"
+    form.locator("[name=mode]").select_option("weekly")
+    form.locator("[name=webhook_url]").fill("http://10.0.0.7:8080/hook")
+    page.click("#alert-settings-submit")
+    assert "public address" in field_error(page, "#alert-settings-form", "webhook_url")
+    shot(page, "alert_settings_refused")
+    assert investor.get("/v1/alerts/settings").json()["version"] == 0
+
+    form.locator("[name=webhook_url]").fill("")
+    page.click("#alert-settings-submit")
+    page.wait_for_selector("#alert-settings-form[data-version='1']")
+    page.reload()
+    saved = page.locator("#alert-settings-form[data-version='1']")
+    saved.wait_for()
+    assert saved.locator("[name=mode]").input_value() == "weekly"
+    assert saved.locator("[name=webhook_url]").input_value() == ""
+    assert saved.locator(".invalid").count() == 0
+    body = investor.get("/v1/alerts/settings").json()
+    assert (body["mode"], body["webhook_url"], body["version"]) == ("weekly", None, 1)
+
+
+def test_a_founder_is_alerted_of_a_newly_verified_investor_fitting_its_project_through_its_saved_search(
+        deployment, new_page):
+    dep = deployment
+    registrar = dep.as_role("registrar")
+    founder_id = uid("f")
+    founder = dep.as_role("founder", founder_id)
+    pid, token = submit(founder, name="机器人质检 RoboQC")
+    _, token = accepted(founder.post("/v1/alerts/searches", headers=waiting(token),
+                                     json={"name": "硬科技天使 Deep-tech angels", "project_id": pid, "text": "机器人"}))
+    page = new_page()
+    sign_in(page, dep, "founder", founder_id)
+    page.wait_for_selector("#searches .saved-search:has-text('RoboQC')")  # the search names its project
+    with alerter_running(dep):
+        _, investor_id, _ = register(dep, registrar, name="机器人天使 Robot Angels")
+        alert = page.locator(f"#alerts .alert[data-subject-id='{investor_id}']")
+        alert.wait_for(timeout=45_000)
+    match = alert.locator(f".alert-match[data-investor-id='{investor_id}']")
+    assert "Robot Angels" in match.locator(".name").inner_text() and "RoboQC" in match.inner_text()
+    assert alert.locator(".unread-mark").count() == 1
+    assert "Deep-tech angels" in match.locator(".via").inner_text()
+    shot(page, "founder_alerts")
