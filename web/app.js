@@ -255,11 +255,13 @@ function investorPage(main) {
   });
   const intros = h("div", { id: "intros" });
   const invites = h("div", { id: "invitations" });
+  const passes = h("div", { id: "passes" });
   const profileCard = h("section", { class: "card", id: "profile-card" });
   main.append(h("div", { class: "cols" },
-    h("div", {}, profileCard, card("feed", filters, feedBox)),
+    h("div", {}, profileCard, card("feed", filters, feedBox), card("passed_projects", passes)),
     h("div", {}, card("feed_map", plotBox), card("intros", intros), alertsCard(), card("invitations", invites))));
   loadProfile(profileCard);
+  loadPasses(passes);
   loadFeed(feedBox, plotBox);
   loadIntros(intros);
   loadInvitations(invites, new Set([state.me.entity_id]));
@@ -350,12 +352,29 @@ function drawProfileForm(box, me) {
     me ? null : h("p", { class: "meta", text: t("register_hint") }), form].filter(Boolean));
 }
 
+// The projects this investor passed on, with its reasons; a pass taken back returns the project to the feed.
+async function loadPasses(box) {
+  let page;
+  try { page = await api("GET", "/v1/feedback/passes"); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  if (!page.data.length) { box.replaceChildren(h("p", { class: "empty", text: t("no_passes") })); return; }
+  box.replaceChildren(...page.data.map((x) => h("div", { class: "item passed", "data-project-id": x.project.id },
+    h("div", { class: "head" }, h("span", { class: "name", text: x.project.name })),
+    h("div", { class: "meta", text: [x.project.city, x.reason && `${t("pass_reason")}: ${x.reason}`].filter(Boolean).join(" · ") }),
+    h("div", { class: "actions" }, h("button", { class: "act-unpass", text: t("take_back"), onclick: () => act(async () => {
+      await api("POST", "/v1/feedback", { project_id: x.project.id, action: "unpassed" });
+      await loadPasses(box);
+      const feed = document.getElementById("feed");
+      if (feed) await loadFeed(feed, document.getElementById("feed-plot"));
+    }, t("done")) })))));
+}
+
 function feedItem(m, box, plotBox) {
   const p = m.project;
   const reload = () => loadFeed(box, plotBox);
   const feedback = (action, reason, msgKey) => act(async () => {
     await api("POST", "/v1/feedback", { project_id: p.id, action, reason });
     if (action === "saved") state.saved.add(p.id);
+    if (action === "passed") loadPasses(document.getElementById("passes"));
     await reload();
   }, t(msgKey));
   const reason = h("input", { class: "pass-reason", name: "reason", placeholder: t("pass_reason"), hidden: true });

@@ -134,6 +134,11 @@ def test_investor_verified_on_the_registrar_page_saves_and_passes_and_the_passed
     assert page.locator(f".feed-item[data-project-id='{kept}']").count() == 1
     feed = investor.get(f"/v1/investors/{investor_id}/feed", params={"k": 50}).json()["data"]
     assert passed not in {m["entity_id"] for m in feed} and kept in {m["entity_id"] for m in feed}
+    taken = page.locator(f"#passes .passed[data-project-id='{passed}']")  # listed with its reason, to take back
+    assert "valuation too high" in taken.inner_text()
+    taken.locator(".act-unpass").click()
+    page.locator(f".feed-item[data-project-id='{passed}']").wait_for()  # back in the feed
+    page.locator("#passes .empty").wait_for()
 
     page.click("#lang-zh")  # every label switches; the reasons come in Chinese
     page.wait_for_selector("h2:has-text('项目推荐')")
