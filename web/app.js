@@ -475,8 +475,8 @@ async function loadIntros(box) {
     const mine = role === "investor" ? null : await nameOf("projects", i.project_id, cache);
     const askedMe = i.status === "requested" && i.requested_by !== role;
     const askedByMe = i.status === "requested" && i.requested_by === role;  // ours to take back while unanswered
-    const answer = (verb) => act(async () => {
-      await api("POST", `/v1/intros/${i.id}/${verb}`, verb === "decline" ? {} : undefined);
+    const answer = (verb, reason) => act(async () => {
+      await api("POST", `/v1/intros/${i.id}/${verb}`, verb === "decline" ? { reason: reason || null } : undefined);
       if (verb === "withdraw" && role === "investor") {  // the feed offers the meeting request again
         state.requested.delete(i.project_id);
         const feed = document.getElementById("feed");
@@ -491,15 +491,27 @@ async function loadIntros(box) {
       mine ? h("div", { class: "meta", text: `${t("project")}: ${mine}` }) : null,
       i.message ? h("div", { class: "meta", text: i.message }) : null,
       contacts,
-      askedMe ? h("div", { class: "actions" },
-        h("button", { class: "primary act-accept", text: t("accept"), onclick: () => answer("accept") }),
-        h("button", { class: "danger act-decline", text: t("decline"), onclick: () => answer("decline") })) : null,
+      i.status === "declined" && i.decline_reason ? h("div", { class: "meta decline-reason", text: `${t("pass_reason")}: ${i.decline_reason}` }) : null,
+      askedMe ? declineWithReason(h("button", { class: "primary act-accept", text: t("accept"), onclick: () => answer("accept") }),
+        (reason) => answer("decline", reason)) : null,
       askedByMe ? h("div", { class: "actions" },
         h("button", { class: "danger act-withdraw-intro", text: t("withdraw"), onclick: () => answer("withdraw") })) : null);
   }));
   const waiting = rows.filter((r) => r.querySelector(".act-accept"));
   const heading = waiting.length ? [h("h3", { class: "meta", text: `${t("intros_waiting")} (${waiting.length})` })] : [];
   box.replaceChildren(...heading, ...rows);  // (replaceChildren would show a null as the text "null")
+}
+
+// Accept and Decline of an intro; Decline first asks for an optional reason, which the asking side sees.
+function declineWithReason(acceptButton, decline) {
+  const reason = h("input", { class: "decline-reason", name: "reason", maxlength: 1000, placeholder: t("decline_reason_hint") });
+  const actions = h("div", { class: "actions" });
+  const buttons = [acceptButton, h("button", { class: "danger act-decline", text: t("decline"), onclick: () => actions.replaceChildren(
+    reason,
+    h("button", { class: "danger act-confirm-decline", text: t("decline"), onclick: () => decline(reason.value.trim()) }),
+    h("button", { class: "act-cancel-decline", text: t("cancel"), onclick: () => actions.replaceChildren(...buttons) })) })];
+  actions.replaceChildren(...buttons);
+  return actions;
 }
 
 // "09:00–09:20": slot k (1-based) starts (k - 1) slots after the roadshow's start, in its local time (as the .ics).

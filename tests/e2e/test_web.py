@@ -993,3 +993,30 @@ def test_a_founder_is_alerted_of_a_newly_verified_investor_fitting_its_project_t
     assert alert.locator(".unread-mark").count() == 1
     assert "Deep-tech angels" in match.locator(".via").inner_text()
     shot(page, "founder_alerts")
+
+
+def test_an_investor_declines_an_intro_with_a_reason_the_founder_then_reads(deployment, new_page):
+    dep = deployment
+    founder_id = uid("f")
+    founder = dep.as_role("founder", founder_id)
+    project_id, token = submit(founder, name="婉拒测试项目 DeclineMe")
+    investor, investor_id, token = register(dep, dep.as_role("registrar"), name="婉拒天使 Decline Angels")
+    _, token = accepted(founder.post("/v1/intros", headers=waiting(token), json={
+        "project_id": project_id, "investor_id": investor_id, "message": "请看看我们的项目"}))
+    investor.get("/v1/intros", headers=waiting(token))
+
+    page = new_page()
+    sign_in(page, dep, "investor", investor_id)
+    intro = page.locator("#intros .intro", has_text="DeclineMe")
+    intro.locator(".act-decline").click()
+    intro.locator(".act-cancel-decline").click()  # changed its mind: Accept and Decline are back
+    intro.locator(".act-accept").wait_for()
+    intro.locator(".act-decline").click()
+    intro.locator(".decline-reason").fill("本轮不投硬件 no hardware this fund")
+    intro.locator(".act-confirm-decline").click()
+    intro.locator("[data-status=declined]").wait_for()
+    assert founder.get("/v1/intros").json()["data"][0]["decline_reason"] == "本轮不投硬件 no hardware this fund"
+
+    founder_page = new_page()
+    sign_in(founder_page, dep, "founder", founder_id)
+    assert "no hardware this fund" in founder_page.locator("#intros .intro .decline-reason").inner_text()
