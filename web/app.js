@@ -352,6 +352,12 @@ function drawProfileForm(box, me) {
     me ? null : h("p", { class: "meta", text: t("register_hint") }), form].filter(Boolean));
 }
 
+// The investor's feed again, after something elsewhere on the page changed what it holds.
+function reloadFeed() {
+  const feed = document.getElementById("feed");
+  return feed ? loadFeed(feed, document.getElementById("feed-plot")) : Promise.resolve();
+}
+
 // The projects this investor passed on, with its reasons; a pass taken back returns the project to the feed.
 async function loadPasses(box) {
   let page;
@@ -363,8 +369,7 @@ async function loadPasses(box) {
     h("div", { class: "actions" }, h("button", { class: "act-unpass", text: t("take_back"), onclick: () => act(async () => {
       await api("POST", "/v1/feedback", { project_id: x.project.id, action: "unpassed" });
       await loadPasses(box);
-      const feed = document.getElementById("feed");
-      if (feed) await loadFeed(feed, document.getElementById("feed-plot"));
+      await reloadFeed();
     }, t("done")) })))));
 }
 
@@ -479,8 +484,7 @@ async function loadIntros(box) {
       await api("POST", `/v1/intros/${i.id}/${verb}`, verb === "decline" ? { reason: reason || null } : undefined);
       if (verb === "withdraw" && role === "investor") {  // the feed offers the meeting request again
         state.requested.delete(i.project_id);
-        const feed = document.getElementById("feed");
-        if (feed) loadFeed(feed, document.getElementById("feed-plot"));
+        reloadFeed();
       }
       await loadIntros(box);
     }, t("done"));

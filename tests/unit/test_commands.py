@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -14,6 +13,7 @@ from matcher.ports import Delivery
 from matcher.view import ReadModel
 from tests.factories import event, investor, project
 from tests.fakes import ApplyingPublisher
+from tests.integration.kafka_helpers import wait_until
 
 FOUNDER = Principal("k-f", "founder", "f-1")
 
@@ -108,22 +108,16 @@ def test_the_side_that_asked_withdraws_an_unanswered_intro_and_may_then_ask_agai
     view.apply(event("InvestorVerified", "i-1", investor(verification="verified")))
     investor_key = Principal("k-i", "investor", "i-1")
     xid = commands.request_intro(FOUNDER, "p-1", "i-1", "hello").entity_id
-    wait_for(lambda: xid in view.intros)
+    wait_until(lambda: xid in view.intros)
     with pytest.raises(NotAllowed, match="only the side that asked"):
         commands.withdraw_intro(investor_key, xid)  # the investor was asked: it answers, it does not withdraw
     commands.withdraw_intro(FOUNDER, xid)
-    wait_for(lambda: view.intros[xid].value.status == "withdrawn")
+    wait_until(lambda: view.intros[xid].value.status == "withdrawn")
     with pytest.raises(Conflict, match="already withdrawn"):
         commands.answer_intro(investor_key, xid, accept=True, reason=None)  # nothing left to accept
     again = commands.request_intro(FOUNDER, "p-1", "i-1", "hello again").entity_id
     assert again != xid
 
-
-def wait_for(condition, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the read model did not apply the write"
-        time.sleep(0.01)
 
 
 def test_a_withdrawn_project_reopens_and_a_funded_one_does_not():
@@ -131,13 +125,13 @@ def test_a_withdrawn_project_reopens_and_a_funded_one_does_not():
     with pytest.raises(Conflict, match="only a withdrawn project reopens"):
         commands.set_project_status(FOUNDER, "p-1", "open")
     commands.set_project_status(FOUNDER, "p-1", "withdrawn")
-    wait_for(lambda: view.projects["p-1"].value.status == "withdrawn")
+    wait_until(lambda: view.projects["p-1"].value.status == "withdrawn")
     with pytest.raises(NotAllowed):
         commands.set_project_status(Principal("k-f2", "founder", "f-2"), "p-1", "open")
     commands.set_project_status(FOUNDER, "p-1", "open")
-    wait_for(lambda: view.projects["p-1"].value.status == "open")
+    wait_until(lambda: view.projects["p-1"].value.status == "open")
     assert commands.publisher.events[-1].type == "ProjectReopened"
     commands.set_project_status(FOUNDER, "p-1", "funded")
-    wait_for(lambda: view.projects["p-1"].value.status == "funded")
+    wait_until(lambda: view.projects["p-1"].value.status == "funded")
     with pytest.raises(Conflict, match="is funded"):
         commands.set_project_status(FOUNDER, "p-1", "open")

@@ -48,6 +48,17 @@ def answering(inv: Invitation) -> Principal:
         Principal("k", "investor", inv.invitee_id)
 
 
+SMALL = {"title": "t", "theme": "工业视觉", "date": "2026-12-10", "n_projects": 2, "m_investors": 2, "min_fits": 0}
+
+
+def invited(service: RoadshowService, **spec) -> str:
+    """A small roadshow (SMALL, changed by `spec`), its roster proposed and invitations sent; its id."""
+    rid = service.create(ORGANIZER, {**SMALL, **spec}).entity_id
+    service.propose(ORGANIZER, rid)
+    service.send_invitations(ORGANIZER, rid)
+    return rid
+
+
 def test_create_propose_invite_decline_backfill_accept_schedule(world):
     view, service = world
     rid = service.create(ORGANIZER, {"title": "宁波智造路演", "theme": "工业视觉 机器人 智能工厂",
@@ -103,10 +114,7 @@ def test_create_propose_invite_decline_backfill_accept_schedule(world):
 
 def test_an_accepted_invitee_can_still_decline_its_seat_is_backfilled_and_its_meetings_leave(world):
     view, service = world
-    rid = service.create(ORGANIZER, {"title": "t", "theme": "工业视觉 机器人", "date": "2026-12-10", "n_projects": 2,
-                                     "m_investors": 2, "slots": 2, "tables": 2, "min_fits": 0}).entity_id
-    service.propose(ORGANIZER, rid)
-    service.send_invitations(ORGANIZER, rid)
+    rid = invited(service, theme="工业视觉 机器人", slots=2, tables=2)
     for inv in view.roadshows[rid].value.invitations:
         service.answer(answering(inv), rid, inv.invitee_id, accept=True)
     service.build_schedule(ORGANIZER, rid)
@@ -145,10 +153,7 @@ def test_conflicts_pins_exclusions_and_ownership(world):
 
 def test_expired_invitations_are_backfilled(world):
     view, service = world
-    rid = service.create(ORGANIZER, {"title": "t", "theme": "工业视觉", "date": "2026-12-10", "n_projects": 2,
-                                     "m_investors": 2, "min_fits": 0}).entity_id
-    service.propose(ORGANIZER, rid)
-    service.send_invitations(ORGANIZER, rid)
+    rid = invited(service)
     before = set(view.roadshows[rid].value.roster.project_ids)
     service.expire(ORGANIZER, rid, older_than=timedelta(0))
     rs = view.roadshows[rid].value
@@ -160,8 +165,7 @@ def test_expired_invitations_are_backfilled(world):
 def test_solves_take_turns_and_a_long_wait_is_solver_busy(world, monkeypatch):
     view, service = world
     service.solver_seconds = 0.2  # a request waits up to 0.4 s for the solver
-    spec = {"title": "t", "theme": "工业视觉", "date": "2026-12-10", "n_projects": 2, "m_investors": 2, "min_fits": 0}
-    first, second = (service.create(ORGANIZER, spec).entity_id for _ in range(2))
+    first, second = (service.create(ORGANIZER, SMALL).entity_id for _ in range(2))
     solving, release = threading.Event(), threading.Event()
     real_solve = roadshows.solve_roster
 
@@ -186,10 +190,7 @@ def test_solves_take_turns_and_a_long_wait_is_solver_busy(world, monkeypatch):
 
 def test_a_cancelled_roadshow_stays_readable_and_nothing_changes_it(world):
     view, service = world
-    rid = service.create(ORGANIZER, {"title": "t", "theme": "工业视觉", "date": "2026-12-10", "n_projects": 2,
-                                     "m_investors": 2, "min_fits": 0}).entity_id
-    service.propose(ORGANIZER, rid)
-    service.send_invitations(ORGANIZER, rid)
+    rid = invited(service)
     with pytest.raises(NotAllowed):
         service.cancel(OTHER_ORGANIZER, rid)
     service.cancel(ORGANIZER, rid)
