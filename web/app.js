@@ -20,7 +20,8 @@ const state = {
   registry: { q: "", verification: "" },  // the registrar's registry search
   timer: null,
   alertTimer: null,     // polls the deal-alert inbox for new alerts
-  alerts: { unread: new Set(), searchNames: {} },  // alerts that arrived unread in this tab; saved searches' names
+  // alerts that arrived unread in this tab; saved searches' names; the saved search being edited (drawSearchForm)
+  alerts: { unread: new Set(), searchNames: {}, edit: null },
 };
 
 // ---- small helpers --------------------------------------------------------------------------------------
@@ -657,18 +658,27 @@ async function loadSearches(box) {
   if (!page.data.length) { box.replaceChildren(empty("no_searches")); return; }
   const cache = {};
   box.replaceChildren(...await Promise.all(page.data.map(async (sv) => {
+    const project = sv.project_id ? await nameOf("projects", sv.project_id, cache) : null;
+    const redrawForm = () => drawSearchForm(document.getElementById("search-form-box"), box, document.getElementById("alerts"));
+    const edit = h("button", { class: "act-edit-search", text: t("edit"), onclick: () => {
+      state.alerts.edit = { id: sv.id, version: sv.version, base: searchFields(sv), values: searchFields(sv),
+        tickets: [sv.ticket_min_cny, sv.ticket_max_cny], project: project && { id: sv.project_id, name: project }, failure: null };
+      redrawForm();
+      document.getElementById("search-form-box").scrollIntoView();
+    } });
     const del = h("button", { class: "danger act-delete-search", text: t("delete"), onclick: () =>
-      askFirst(actions, [del], "delete-search", "confirm_delete_search", () => act(async () => {
+      askFirst(actions, [edit, del], "delete-search", "confirm_delete_search", () => act(async () => {
         await api("DELETE", `/v1/alerts/searches/${encodeURIComponent(sv.id)}`);
+        if (state.alerts.edit && state.alerts.edit.id === sv.id) { state.alerts.edit = null; redrawForm(); }
         await loadSearches(box);
       }, t("done"))) });
-    const actions = h("div", { class: "actions" }, del);
+    const actions = h("div", { class: "actions" }, edit, del);
     const criteria = [sv.text ? `“${sv.text}”` : null, ...sv.sectors.map((c) => I18N.label("sectors", c)),
       ...sv.stages.map((c) => I18N.label("stages", c)), ...sv.cities,
       sv.min_score ? `${t("min_score")} ${sv.min_score}` : null].filter(Boolean).join(" · ");
     return h("div", { class: "item saved-search", "data-search-id": sv.id },
       h("div", { class: "head" }, h("span", { class: "name", text: sv.name || sv.id }),
-        sv.project_id ? h("span", { class: "meta", text: `${t("project")}: ${await nameOf("projects", sv.project_id, cache)}` }) : null),
+        project ? h("span", { class: "meta", text: `${t("project")}: ${project}` }) : null),
       criteria ? h("div", { class: "meta", text: criteria }) : null,
       actions);
   })));
@@ -681,39 +691,100 @@ function projectOptions(projects, selected) {
 }
 
 function searchProjectOptions(projects) {  // the founder's project list changed: so does the search form's choice
-  const select = document.querySelector("#search-form [name=project_id]");
+  const select = document.querySelector("#search-form [name=project_id]:not(:disabled)");  // (not an edited one's)
   if (select) select.replaceChildren(...projectOptions(projects, select.value));
 }
 
+// A saved search's criteria as the search form shows them (strings, and codes sorted), so what was typed compares
+// with what was read.
+function searchFields(sv) {
+  return { name: sv.name || "", text: sv.text || "", sectors: [...(sv.sectors || [])].sort(), stages: [...(sv.stages || [])].sort(),
+    cities: (sv.cities || []).join(", "), min_score: String(sv.min_score ?? 0) };
+}
+
+// Saves a new search, or edits the one in state.alerts.edit ({id, version, base, values, tickets, project,
+// failure}), at the version read when Edit was clicked; the form's project and the ticket range (not on the form)
+// stay as they are. A 409 (the search changed elsewhere meanwhile) is shown, and the form moves onto the current
+// version as the roadshow's move form does: the fields not touched here take the current values, the changed ones
+// are kept, and saving again applies them.
 async function drawSearchForm(box, list, inbox) {
   const founder = state.me.role === "founder";
-  const projects = founder ? (await api("GET", "/v1/projects", undefined, { limit: 100 }).catch(() => ({ data: [] }))).data : [];
-  const input = (name, attrs) => h("input", { name, ...attrs });
-  const form = h("form", { class: "grid", id: "search-form", novalidate: true },
+  const e = state.alerts.edit;
+  const projects = founder && !e ? (await api("GET", "/v1/projects", undefined, { limit: 100 }).catch(() => ({ data: [] }))).data : [];
+  if (state.alerts.edit !== e) return;  // Edit or Cancel clicked meanwhile: that draw is the one to show
+  const v = e ? e.values : searchFields({});
+  const input = (name, attrs) => h("input", { name, value: v[name], ...attrs });
+  const form = h("form", { class: "grid", id: "search-form", "data-search-id": e ? e.id : null, novalidate: true },
     field("name", input("name", { maxlength: 200 })),
     field("search_text", input("text", { placeholder: t("search_text_hint") })),
-    founder ? field("project", h("select", { name: "project_id" }, projectOptions(projects))) : null,
-    field("sectors", h("select", { name: "sectors", multiple: true }, options("sectors", []))),
-    field("stages", h("select", { name: "stages", multiple: true }, options("stages", []))),
+    founder ? field("project", e
+      ? h("select", { name: "project_id", disabled: true }, e.project && h("option", { value: e.project.id }, e.project.name))
+      : h("select", { name: "project_id" }, projectOptions(projects))) : null,
+    field("sectors", h("select", { name: "sectors", multiple: true }, options("sectors", v.sectors))),
+    field("stages", h("select", { name: "stages", multiple: true }, options("stages", v.stages))),
     field("cities", input("cities", { placeholder: t("cities_hint") })),
-    field("min_score", input("min_score", { type: "number", step: "0.05", min: 0, value: 0 })),
-    h("div", { class: "wide form-error field-error" }),
-    h("div", { class: "wide actions" }, h("button", { type: "submit", class: "primary", id: "search-submit", text: t("save_search") })));
+    field("min_score", input("min_score", { type: "number", step: "0.05", min: 0 })),
+    h("div", { class: "wide form-error field-error", id: "search-error" }),
+    h("div", { class: "wide actions" },
+      h("button", { type: "submit", class: "primary", id: "search-submit", text: t(e ? "save_changes" : "save_search") }),
+      e ? h("button", { type: "button", class: "act-cancel-search-edit", text: t("cancel"), onclick: () => {
+        state.alerts.edit = null;
+        drawSearchForm(box, list, inbox);
+      } }) : null));
+  const values = () => ({ name: form.elements.name.value, text: form.elements.text.value,
+    sectors: selectedValues(form.elements.sectors).sort(), stages: selectedValues(form.elements.stages).sort(),
+    cities: form.elements.cities.value, min_score: form.elements.min_score.value });
+  if (e) form.addEventListener("input", () => { e.values = values(); });  // kept when the language switches
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const get = (n) => form.elements[n].value;
-    const body = { name: get("name").trim(), text: get("text").trim(), sectors: selectedValues(form.elements.sectors),
-      stages: selectedValues(form.elements.stages), cities: get("cities").split(/[,，、]/).map((c) => c.trim()).filter(Boolean),
-      min_score: numberOrRaw(get("min_score")) ?? 0 };
-    if (founder) body.project_id = get("project_id") || null;
-    const saved = await submitForm(form, () => api("POST", "/v1/alerts/searches", body));
-    if (!saved) return;
-    toast(t("search_saved"));
-    form.reset();
-    await loadSearches(list);
-    await loadAlerts(inbox);  // names the new search where it found something
+    const x = values();
+    const body = { name: x.name.trim(), text: x.text.trim(), sectors: x.sectors, stages: x.stages,
+      cities: x.cities.split(/[,，、]/).map((c) => c.trim()).filter(Boolean), min_score: numberOrRaw(x.min_score) ?? 0 };
+    if (!e) {
+      if (founder) body.project_id = form.elements.project_id.value || null;
+      const saved = await submitForm(form, () => api("POST", "/v1/alerts/searches", body));
+      if (!saved) return;
+      toast(t("search_saved"));
+      form.reset();
+      await loadSearches(list);
+      await loadAlerts(inbox);  // names the new search where it found something
+      return;
+    }
+    e.values = x;
+    e.failure = null;
+    const saved = await submitForm(form, async () => {
+      try {
+        return await api("PUT", `/v1/alerts/searches/${encodeURIComponent(e.id)}`, { ...body,
+          ticket_min_cny: e.tickets[0], ticket_max_cny: e.tickets[1], expected_version: e.version });
+      } catch (err) { e.failure = err; throw err; }
+    });
+    if (state.alerts.edit !== e) return;  // cancelled, or another search opened, meanwhile
+    if (saved || e.failure.status === 404) {  // saved, or deleted elsewhere (the API's message is the toast)
+      state.alerts.edit = null;
+      if (saved) toast(t("search_saved"));
+      await drawSearchForm(box, list, inbox);
+      await loadSearches(list);
+      await loadAlerts(inbox);  // the alerts name the search as it is now called
+      return;
+    }
+    if (e.failure.status === 409) {
+      const now = await api("GET", `/v1/alerts/searches/${encodeURIComponent(e.id)}`).catch(() => null);
+      if (now) {
+        const theirs = searchFields(now);
+        const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+        e.values = Object.fromEntries(Object.keys(theirs).map((k) => [k, same(e.values[k], e.base[k]) ? theirs[k] : e.values[k]]));
+        Object.assign(e, { base: theirs, version: now.version, tickets: [now.ticket_min_cny, now.ticket_max_cny] });
+      }
+      if (state.alerts.edit !== e) return;
+      await drawSearchForm(box, list, inbox);
+      await loadSearches(list);  // the list shows the current version too
+    }
   });
-  box.replaceChildren(h("h3", { class: "meta", text: t("new_search") }), form);
+  if (e && e.failure) {  // drawn again: the API's refusal stays next to its fields
+    showErrors(form, e.failure);
+    if (e.failure.status === 409) form.querySelector("#search-error").append(h("div", { class: "stale-note", text: t("search_stale") }));
+  }
+  box.replaceChildren(h("h3", { class: "meta", text: t(e ? "edit_search" : "new_search") }), form);
 }
 
 // Delivery settings, saved at the version read (a change made elsewhere meanwhile is a 409: the current settings
@@ -1227,7 +1298,7 @@ document.getElementById("signout").addEventListener("click", () => {
   sessionStorage.removeItem("apiKey");
   Object.assign(state, { key: null, me: null, token: null, openRoadshow: null, editing: null, draft: null,
     requested: new Set(), profileOpen: false, profileDraft: null, expire: { hours: 72, error: "" }, move: null,
-    registry: { q: "", verification: "" }, alerts: { unread: new Set(), searchNames: {} } });
+    registry: { q: "", verification: "" }, alerts: { unread: new Set(), searchNames: {}, edit: null } });
   render();
 });
 I18N.set(I18N.lang);

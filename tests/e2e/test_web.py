@@ -94,6 +94,17 @@ def field_error(page: Any, form: str, field: str) -> str:
     return page.locator(f"{form} [data-error-for={field}]").inner_text()
 
 
+def fill_form(form: Any, values: dict[str, str | list[str]]) -> None:
+    """Fills the fields of `form` (a locator) by name, in order: a select takes an option's value (a list of them
+    for a multiple select), an input or textarea the text to type."""
+    for name, value in values.items():
+        control = form.locator(f'[name="{name}"]')
+        if control.evaluate("el => el.tagName") == "SELECT":
+            control.select_option(value)
+        else:
+            control.fill(value)
+
+
 def test_investor_verified_on_the_registrar_page_saves_and_passes_and_the_passed_project_leaves_the_feed(
         deployment, new_page):
     dep = deployment
@@ -177,13 +188,11 @@ def test_founder_sees_the_apis_validation_error_next_to_the_field_fixes_it_and_t
     sign_in(page, dep, "founder", founder_id)
 
     form = page.locator("#project-form")
-    form.locator("[name=name]").fill("网页表单项目 WebForm")
-    form.locator("[name=summary]").fill("工业视觉质检系统，服务宁波注塑工厂 industrial vision QC")
-    form.locator("[name=sectors]").select_option(["smart_manufacturing", "ai"])
-    form.locator("[name=stage]").select_option("seed")
-    form.locator("[name=city]").fill("宁波")
-    form.locator("[name=amount_sought_cny]").fill("0")  # invalid: must be > 0
-    form.locator("[name='contact.email']").fill("me@webform.example")
+    fill_form(form, {"name": "网页表单项目 WebForm",
+                     "summary": "工业视觉质检系统，服务宁波注塑工厂 industrial vision QC",
+                     "sectors": ["smart_manufacturing", "ai"], "stage": "seed", "city": "宁波",
+                     "amount_sought_cny": "0",  # invalid: must be > 0
+                     "contact.email": "me@webform.example"})
     page.click("#project-submit")
     assert "must be > 0" in field_error(page, "#project-form", "amount_sought_cny")
     shot(page, "founder_validation_error")
@@ -214,15 +223,10 @@ def test_organizer_builds_a_roster_invites_and_sees_the_backfill_of_a_decline(de
     organizer = dep.client(key)
     organizer.get("/v1/roadshows", headers=waiting(token))  # the replica has every profile before solving
 
-    form = page.locator("#roadshow-form")
-    form.locator("[name=title]").fill("宁波智能制造路演 Web")
-    form.locator("[name=theme]").fill("工业视觉 机器人 智能工厂 industrial AI")
-    form.locator("[name=city]").fill("宁波")
-    form.locator("[name=date]").fill("2026-12-10")
-    form.locator("[name=sectors]").select_option(["smart_manufacturing"])
-    for name, value in (("n_projects", "2"), ("m_investors", "2"), ("slots", "2"), ("tables", "2"),
-                        ("fit_threshold", "0.2")):
-        form.locator(f"[name={name}]").fill(value)
+    fill_form(page.locator("#roadshow-form"), {
+        "title": "宁波智能制造路演 Web", "theme": "工业视觉 机器人 智能工厂 industrial AI", "city": "宁波",
+        "date": "2026-12-10", "sectors": ["smart_manufacturing"], "n_projects": "2", "m_investors": "2", "slots": "2",
+        "tables": "2", "fit_threshold": "0.2"})
     page.click("#roadshow-create")
     page.locator("#roadshow .act-propose").click()
     page.locator("#picks tr[data-kind=project]").first.wait_for()
@@ -307,15 +311,11 @@ def test_a_new_investor_registers_on_the_page_fixes_the_field_the_api_refused_an
     assert form.locator("[name=name]").input_value() == "网页登记天使 Signup Angels"
     page.click("#lang-en")
     page.wait_for_selector("#profile-card h2:has-text('Register your investor profile')")
-    form.locator("[name=kind]").select_option("angel_group")
-    form.locator("[name=organization]").fill("登记基金 Signup Fund")
-    form.locator("[name=thesis]").fill("早期工业视觉与机器人 early-stage industrial vision and robotics")
-    form.locator("[name=sectors]").select_option(["smart_manufacturing", "robotics"])
-    form.locator("[name=stages]").select_option(["seed", "angel"])
-    form.locator("[name=ticket_min_cny]").fill("9000000")  # invalid: above the maximum
-    form.locator("[name=ticket_max_cny]").fill("5000000")
-    form.locator("[name=cities]").fill("宁波，杭州")
-    form.locator("[name='contact.email']").fill("deals@signup.example")
+    fill_form(form, {"kind": "angel_group", "organization": "登记基金 Signup Fund",
+                     "thesis": "早期工业视觉与机器人 early-stage industrial vision and robotics",
+                     "sectors": ["smart_manufacturing", "robotics"], "stages": ["seed", "angel"],
+                     "ticket_min_cny": "9000000",  # invalid: above the maximum
+                     "ticket_max_cny": "5000000", "cities": "宁波，杭州", "contact.email": "deals@signup.example"})
     page.click("#profile-submit")
     assert "must be <= ticket_max_cny" in field_error(page, "#profile-form", "ticket_min_cny")
     shot(page, "investor_register_error")
@@ -719,12 +719,8 @@ def test_organizer_sets_start_and_slot_length_then_moves_the_roadshow_past_a_ref
     page = new_page()
     organizer = dep.client(sign_in(page, dep, "organizer", uid("org")))
     form = page.locator("#roadshow-form")
-    form.locator("[name=title]").fill("改期路演 Move")
-    form.locator("[name=theme]").fill("工业视觉 industrial vision")
-    form.locator("[name=city]").fill("宁波")
-    form.locator("[name=date]").fill("2026-12-10")
-    form.locator("[name=start_time]").fill("09:30")
-    form.locator("[name=slot_minutes]").fill("3")  # invalid: at least 5 minutes
+    fill_form(form, {"title": "改期路演 Move", "theme": "工业视觉 industrial vision", "city": "宁波",
+                     "date": "2026-12-10", "start_time": "09:30", "slot_minutes": "3"})  # invalid: at least 5 minutes
     page.click("#roadshow-create")
     assert "must be >= 5" in field_error(page, "#roadshow-form", "slot_minutes")
     form.locator("[name=slot_minutes]").fill("30")
@@ -738,9 +734,7 @@ def test_organizer_sets_start_and_slot_length_then_moves_the_roadshow_past_a_ref
     move = page.locator("#move-form")
     assert [move.locator(f"[name={n}]").input_value() for n in ("title", "city", "date", "start_time", "slot_minutes")
             ] == ["改期路演 Move", "宁波", "2026-12-10", "09:30", "30"]  # the roadshow as it is
-    move.locator("[name=date]").fill("2026-12-12")
-    move.locator("[name=start_time]").fill("10:15")
-    move.locator("[name=slot_minutes]").fill("300")  # invalid: at most 240 minutes
+    fill_form(move, {"date": "2026-12-12", "start_time": "10:15", "slot_minutes": "300"})  # invalid: at most 240
     page.click("#move-submit")
     assert "must be <= 240" in field_error(page, "#move-form", "slot_minutes")
     shot(page, "organizer_move_refused")
@@ -915,12 +909,8 @@ def test_founder_saves_a_search_for_one_of_its_projects_past_a_refused_field_and
     page.wait_for_selector("#searches .empty")
     form = page.locator("#search-form")
     form.locator(f"[name=project_id] option[value='{second}']").wait_for(state="attached")
-    form.locator("[name=name]").fill("杭州天使 Hangzhou angels")
-    form.locator("[name=text]").fill("机器人")
-    form.locator("[name=project_id]").select_option(second)
-    form.locator("[name=stages]").select_option(["seed", "angel"])
-    form.locator("[name=cities]").fill("杭州, 宁波")
-    form.locator("[name=min_score]").fill("5")  # invalid: at most 2
+    fill_form(form, {"name": "杭州天使 Hangzhou angels", "text": "机器人", "project_id": second,
+                     "stages": ["seed", "angel"], "cities": "杭州, 宁波", "min_score": "5"})  # invalid: at most 2
     page.click("#search-submit")
     assert "2" in field_error(page, "#search-form", "min_score")
     shot(page, "founder_search_error")
@@ -943,6 +933,51 @@ def test_founder_saves_a_search_for_one_of_its_projects_past_a_refused_field_and
     assert founder.get("/v1/alerts/searches").json()["data"] == []
 
 
+def test_an_investor_edits_a_saved_search_past_a_refused_field_and_a_stale_version_and_the_list_shows_it(
+        deployment, new_page):
+    dep = deployment
+    investor, investor_id, token = register(dep, None, name="改搜索天使 Edit Search Angels")
+    criteria = {"name": "注塑质检 Molding QC", "text": "注塑", "stages": ["seed"], "cities": ["宁波"],
+                "ticket_min_cny": 1_000_000, "ticket_max_cny": 5_000_000}
+    sid, token = accepted(investor.post("/v1/alerts/searches", headers=waiting(token), json=criteria))
+    page = new_page()
+    sign_in(page, dep, "investor", investor_id)
+    saved = page.locator(f"#searches .saved-search[data-search-id='{sid}']")
+    saved.locator(".act-edit-search").click()
+    page.wait_for_selector("#search-form-box h3:has-text('Edit saved search')")
+    form = page.locator(f"#search-form[data-search-id='{sid}']")
+    assert [form.locator(f"[name={n}]").input_value() for n in ("name", "text", "cities", "min_score")] == [
+        "注塑质检 Molding QC", "注塑", "宁波", "0"]  # the search as it is
+    assert form.locator("[name=stages] option:checked").get_attribute("value") == "seed"
+    fill_form(form, {"stages": ["seed", "angel"], "cities": "宁波, 杭州", "min_score": "5"})  # invalid: at most 2
+    page.click("#search-submit")
+    assert "2" in field_error(page, "#search-form", "min_score")
+
+    _, token = accepted(investor.put(f"/v1/alerts/searches/{sid}", json={  # meanwhile another tab renames it
+        **criteria, "name": "注塑质检 Renamed", "text": "注塑 视觉", "ticket_max_cny": 8_000_000,
+        "expected_version": 1}))
+    investor.get(f"/v1/alerts/searches/{sid}", headers=waiting(token))
+    fill_form(form, {"min_score": "0.4"})
+    page.click("#search-submit")
+    page.wait_for_selector("#search-error:has-text('is stale')")
+    assert "changed elsewhere" in page.locator("#search-error").inner_text()
+    assert page.locator("#search-form .invalid").count() == 0
+    assert [form.locator(f"[name={n}]").input_value() for n in ("name", "text", "cities", "min_score")] == [
+        "注塑质检 Renamed", "注塑 视觉", "宁波, 杭州", "0.4"]  # not touched here: the current value; changed: kept
+    shot(page, "investor_search_edit_stale")
+
+    page.click("#search-submit")  # saved again, on the current version
+    saved.locator(".meta:has-text('Min score 0.4')").wait_for()  # (the 409 showed the other tab's version)
+    assert "Renamed" in saved.locator(".name").inner_text()
+    assert all(x in saved.inner_text() for x in ("“注塑 视觉”", "seed", "angel", "宁波", "杭州"))
+    page.wait_for_selector("#search-form-box h3:has-text('New saved search')")
+    stored = investor.get(f"/v1/alerts/searches/{sid}").json()
+    assert (stored["version"], stored["name"], stored["text"], set(stored["stages"]), stored["cities"],
+            stored["min_score"]) == (3, "注塑质检 Renamed", "注塑 视觉", {"seed", "angel"}, ["宁波", "杭州"], 0.4)
+    assert (stored["ticket_min_cny"], stored["ticket_max_cny"]) == (1_000_000, 8_000_000)  # not on the form: kept
+    shot(page, "investor_search_edited")
+
+
 def test_alert_settings_refuse_a_private_webhook_next_to_the_field_and_the_chosen_mode_outlasts_a_reload(
         deployment, new_page):
     dep = deployment
@@ -952,8 +987,7 @@ def test_alert_settings_refuse_a_private_webhook_next_to_the_field_and_the_chose
     form = page.locator("#alert-settings-form[data-version='0']")
     form.wait_for()
     assert form.locator("[name=mode]").input_value() == "instant"
-    form.locator("[name=mode]").select_option("weekly")
-    form.locator("[name=webhook_url]").fill("http://10.0.0.7:8080/hook")
+    fill_form(form, {"mode": "weekly", "webhook_url": "http://10.0.0.7:8080/hook"})
     page.click("#alert-settings-submit")
     assert "public address" in field_error(page, "#alert-settings-form", "webhook_url")
     shot(page, "alert_settings_refused")
