@@ -164,8 +164,8 @@ def own_passes(view: ReadModel, who: Principal) -> list[Pass]:
     if who.role != "investor" or who.entity_id is None:
         raise NotAllowed("only investors have passes")
     with view.lock:
-        found = [(view.projects[pid], reason) for (iid, pid), reason in view.feedback.passed.items()
-                 if iid == who.entity_id and pid in view.projects]
+        found = [(view.projects[pid], reason) for pid, reason in view.feedback.passed.get(who.entity_id, {}).items()
+                 if pid in view.projects]
     return [Pass(project=project_public(v), reason=reason) for v, reason in found]
 
 

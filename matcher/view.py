@@ -36,25 +36,25 @@ log = logging.getLogger(__name__)
 # Bumped when what a snapshot holds changes. The keyword indexes are not in it (load() rebuilds them from the
 # entities), so the bump to 2 with whole words in the keyword index was not needed. 3: entities hold the id of
 # the event that set their version, and vectors their content hash (`supersedes`). 4: one `Versioned` class
-# (matcher.versioned) for entities and alert records.
-SNAPSHOT_FORMAT = 4
+# (matcher.versioned) for entities and alert records. 5: passes grouped by investor; views and meeting
+# requests are no longer counted per pair (nothing read them).
+SNAPSHOT_FORMAT = 5
 
 
 @dataclass
 class FeedbackAggregate:
     """What investors did with projects; passes and investments are permanent exclusions."""
 
-    passed: dict[tuple[str, str], str] = field(default_factory=dict)  # (investor, project) -> reason
+    # investor -> project -> reason; grouped so that an investor's own passes are one lookup
+    passed: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
     saved: set[tuple[str, str]] = field(default_factory=set)
-    meetings: set[tuple[str, str]] = field(default_factory=set)
     invested: set[tuple[str, str]] = field(default_factory=set)
     invested_count: dict[str, int] = field(default_factory=dict)  # investor -> investments seen
-    viewed: dict[tuple[str, str], int] = field(default_factory=dict)
     # investor -> times of meeting requests and investments, for remaining monthly capacity
     deal_times: dict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))
 
     def excluded(self, investor_id: str, project_id: str) -> bool:
-        return (investor_id, project_id) in self.passed or (investor_id, project_id) in self.invested
+        return project_id in self.passed.get(investor_id, ()) or (investor_id, project_id) in self.invested
 
 
 class ReadModel:
@@ -145,17 +145,16 @@ class ReadModel:
         pair = (fb.investor_id, fb.project_id)
         agg = self.feedback
         if fb.action == "passed":
-            agg.passed[pair] = fb.reason or ""
+            agg.passed[fb.investor_id][fb.project_id] = fb.reason or ""
         elif fb.action == "unpassed":
-            agg.passed.pop(pair, None)
+            agg.passed.get(fb.investor_id, {}).pop(fb.project_id, None)
         elif fb.action == "saved":
             agg.saved.add(pair)
         elif fb.action == "unsaved":
             agg.saved.discard(pair)
         elif fb.action == "viewed":
-            agg.viewed[pair] = agg.viewed.get(pair, 0) + 1
+            pass  # views stay in the log only: nothing ranks or trains on them
         elif fb.action == "meeting_requested":
-            agg.meetings.add(pair)
             agg.deal_times[fb.investor_id].append(event.occurred_at)
         else:
             agg.invested.add(pair)
@@ -250,8 +249,8 @@ class ReadModel:
                     h.update(f"{name}|{key}|{v.version}|".encode())
                     h.update(v.value.model_dump_json().encode())  # type: ignore[attr-defined]
             agg = self.feedback
-            h.update(json.dumps([sorted(agg.passed.items()), sorted(agg.saved), sorted(agg.meetings),
-                                 sorted(agg.invested), sorted(agg.viewed.items())], default=str).encode())
+            passes = sorted((iid, pid, reason) for iid, mine in agg.passed.items() for pid, reason in mine.items())
+            h.update(json.dumps([passes, sorted(agg.saved), sorted(agg.invested)], default=str).encode())
             for side, index in (("projects", self.project_index), ("investors", self.investor_index)):
                 if index is None:
                     continue

@@ -122,7 +122,7 @@ def test_replay_snapshot_and_restart_give_the_same_read_model(pipeline, tmp_path
     pids.append(submit(c, name="尾部项目", summary="快照之后提交的项目"))
     c.commands.give_feedback(Principal("k-i-a", "investor", "i-a"), pids[0], "passed", "not now")
     wait_until(lambda: c.view.vector("projects", pids[-1]) is not None
-               and ("i-a", pids[0]) in c.view.feedback.passed, what="tail applied")
+               and pids[0] in c.view.feedback.passed["i-a"], what="tail applied")
     wait_until(lambda: sum(c.indexer.lag().values()) == 0, what="live indexer caught up")
 
     live = c.view.digest()
