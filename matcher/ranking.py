@@ -36,6 +36,14 @@ INVESTOR_SIDE = {"dense": 0.19, "sparse": 0.04, "sector": 0.04, "stage": 0.10, "
 FOUNDER_SIDE = {"ticket": 0.48, "city": 0.05, "activity": 0.43, "capacity": 0.04}
 SAVED_BONUS = 0.05
 EXPOSURE_PENALTY = 0.15
+# A deal feed is crowded by the other investors that fit a project better: a project that many portfolios fit
+# better than this investor's is less likely to be this investor's deal (in the Crunchbase history those investors
+# were likelier to fund it), while one where this investor stands out is. The feed (only: the pair's own fit, shown
+# to founders and used by rosters and alerts, is unchanged) multiplies each score by (1 + how many in-market
+# investors' portfolios fit the project better) ** -CROWDING_WEIGHT. On the Crunchbase validation cut investor ->
+# companies R@10 went 0.139 -> 0.148 / 0.148 / 0.150 / 0.148 / 0.146 at 0.03 / 0.04 / 0.05 / 0.06 / 0.1 (R@50
+# 0.291 -> 0.307 at 0.05); company -> investors is untouched.
+CROWDING_WEIGHT = 0.05
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,13 @@ def features(investor: Investor, project: Project, ctx: PairContext) -> np.ndarr
         max(0.0, ctx.dense), ctx.sparse, shared, stage_fit(investor, project), ticket_fit(investor, project),
         city_fit(investor, project), ctx.portfolio, ctx.profile, activity, capacity, float(ctx.saved), exposure,
     ], dtype=np.float32)
+
+
+def crowding_penalty(scores: np.ndarray, better_fits: np.ndarray) -> np.ndarray:
+    """[n] what a deal feed subtracts from each score [n], given how many investors fit each project better [n]:
+    the score times 1 - (1 + better_fits) ** -CROWDING_WEIGHT. A share of the score rather than a fixed amount, so
+    that it weighs the same with a learned ranker, whose probabilities are on another scale."""
+    return np.maximum(scores, 0.0) * (1.0 - (1.0 + better_fits) ** -CROWDING_WEIGHT)
 
 
 class Ranker(Protocol):
@@ -193,3 +208,17 @@ def reasons(investor: Investor, project: Project, ctx: PairContext) -> list[Reas
         out.append(Reason("terms", "Thesis terms matched: " + ", ".join(terms),
                           "投资方向关键词匹配：" + "、".join(terms)))
     return out
+
+
+def standing_reasons(better_fits: int, ctx: PairContext) -> list[Reason]:
+    """Why a project stands out in this investor's feed: few other portfolios fit it better."""
+    if ctx.profile < 0.1:  # too faint a fit with the portfolio to claim anything about it
+        return []
+    if better_fits == 0:
+        return [Reason("standing", "No other verified investor's portfolio fits it better",
+                       "没有其他认证投资人的已投组合比您的更契合")]
+    if better_fits <= 4:
+        who = "investor's portfolio fits" if better_fits == 1 else "investors' portfolios fit"
+        return [Reason("standing", f"Only {better_fits} other verified {who} it better",
+                       f"仅有{better_fits}位其他认证投资人的已投组合比您的更契合")]
+    return []

@@ -12,7 +12,17 @@ import scipy.sparse as sp
 
 from matcher.encoder import Encoder, portfolio_company_text
 from matcher.errors import InvalidRequest
-from matcher.ranking import FEATURES, DefaultRanker, PairContext, Ranker, Reason, features, reasons
+from matcher.ranking import (
+    FEATURES,
+    DefaultRanker,
+    PairContext,
+    Ranker,
+    Reason,
+    crowding_penalty,
+    features,
+    reasons,
+    standing_reasons,
+)
 from matcher.sparse import SparseTextIndex, dot_rows, stack_rows
 from matcher.view import ReadModel
 from models.entities import Investor, Project
@@ -118,7 +128,8 @@ class MatchService:
         _check_page(k, offset)
         with self.view.lock:
             ids = self.project_candidates(investor_id, k + offset, filters)
-            ranked = self._rank([(investor_id, pid) for pid in ids], filters.min_score, "projects", k + offset)
+            ranked = self._rank([(investor_id, pid) for pid in ids], filters.min_score, "projects", k + offset,
+                                better_fits=self.better_fits(investor_id, ids))
             return ranked[offset:offset + k]
 
     def recommend_investors(self, project_id: str, k: int = 10, filters: MatchFilters = NO_FILTERS,
@@ -146,6 +157,22 @@ class MatchService:
             return self._candidates("projects", self.view.vector("investors", investor_id),
                                     [(self.view.project_text, self.view.investor_text.row(investor_id)),
                                      (self.view.project_words, profile)], eligible, need)
+
+    def better_fits(self, investor_id: str, project_ids: list[str]) -> np.ndarray | None:
+        """[len(project_ids)] for each project, how many other in-market investors' portfolios fit it better than
+        this investor's (cosine in the portfolio term space); None when the investor has no portfolio there to
+        compare. What the deal feed is crowded by (see `CROWDING_WEIGHT`)."""
+        with self.view.lock:
+            mine = self.view.portfolio_words.row(investor_id)
+            if mine is None or mine.nnz == 0:
+                return None
+            out = np.zeros(len(project_ids), dtype=np.int64)
+            rows, known = self.view.project_words.rows(project_ids)  # [n_known, F]
+            if known:
+                own = dot_rows(rows, mine)  # [n_known]
+                # a small margin, so that rounding never counts the investor's own row as a better one
+                out[known] = self.view.portfolio_words.count_above(rows, own + 1e-5)
+            return out
 
     def investor_candidates(self, project_id: str, need: int, filters: MatchFilters = NO_FILTERS) -> list[str]:
         """The unranked investors `recommend_investors` scores to fill `need` places."""
@@ -370,12 +397,16 @@ class MatchService:
         return x, entities, contexts  # x: [n, F]
 
     def _rank(self, pairs: list[tuple[str, str]], min_score: float, return_side: str,
-              limit: int | None = None) -> list[Match]:
-        """Score (investor, project) pairs and return the best `limit` (all when None) best first, with reasons."""
+              limit: int | None = None, better_fits: np.ndarray | None = None) -> list[Match]:
+        """Score (investor, project) pairs and return the best `limit` (all when None) best first, with reasons.
+        `better_fits` [n] (a deal feed's, see `better_fits`) lowers each score by its crowding penalty, which the
+        contributions then list as "crowding"."""
         if not pairs:
             return []
         x, entities, contexts = self._features(pairs)
         scores, contrib = self.ranker.score(x)  # [n], [n, F]
+        crowding = np.zeros(len(pairs)) if better_fits is None else crowding_penalty(scores, better_fits)  # [n]
+        scores = scores - crowding
         order = np.argsort(-scores, kind="stable")[:limit]
         out = []
         for j in order:
@@ -383,9 +414,13 @@ class MatchService:
                 break
             inv, proj = entities[j]
             counterpart = pairs[j][1] if return_side == "projects" else pairs[j][0]
+            shares = dict(zip(FEATURES, map(float, contrib[j]), strict=True))
+            found = reasons(inv, proj, contexts[j])
+            if better_fits is not None:
+                shares["crowding"] = -float(crowding[j])
+                found += standing_reasons(int(better_fits[j]), contexts[j])
             out.append(Match(counterpart, float(scores[j]), dict(zip(FEATURES, map(float, x[j]), strict=True)),
-                             dict(zip(FEATURES, map(float, contrib[j]), strict=True)),
-                             reasons(inv, proj, contexts[j])))
+                             shares, found))
         return out
 
 

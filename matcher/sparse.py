@@ -193,14 +193,35 @@ class SparseTextIndex:
         delta_keys: list[str] = []
         delta = np.zeros(0, dtype=np.float32)  # [n_delta]
         if self._delta:
-            if self._delta_rows is None:
-                self._delta_rows = (list(self._delta), stack_rows(list(self._delta.values())))
-            delta_keys, rows = self._delta_rows
+            delta_keys, rows = self._stacked_delta()
             delta = dot_rows(rows, query)
         sims = np.concatenate([main, delta])  # [n_main + n_delta]
         n_main = len(main)
         for j in _best_first(sims):
             yield (self._main_keys[j] if j < n_main else delta_keys[j - n_main]), float(sims[j])
+
+    def count_above(self, queries: sp.csr_matrix, floors: np.ndarray) -> np.ndarray:
+        """[m] for each query row of `queries` [m, F], how many live rows have a cosine with it above its floor in
+        `floors` [m] (>= 0). Only rows sharing a term with a query are compared: the main rows through the posting
+        lists of its terms."""
+        above = np.zeros(queries.shape[0], dtype=np.int64)
+        if queries.nnz == 0:
+            return above
+        if self._main_keys:
+            sims = (queries @ self._main_t).tocsr()  # [m, n_main], sparse: rows sharing a term
+            hit = (sims.data > np.repeat(floors, np.diff(sims.indptr))) & ~self._dead[sims.indices]
+            ends = np.concatenate(([0], np.cumsum(hit)))  # [nnz + 1]
+            above += ends[sims.indptr[1:]] - ends[sims.indptr[:-1]]
+        if self._delta:
+            delta = (queries @ self._stacked_delta()[1].T).toarray()  # [m, n_delta]; the delta is small
+            above += (delta > floors[:, None]).sum(axis=1)
+        return above
+
+    def _stacked_delta(self) -> tuple[list[str], sp.csr_matrix]:
+        """The delta's keys and rows stacked [n_delta, F], kept until the delta changes."""
+        if self._delta_rows is None:
+            self._delta_rows = (list(self._delta), stack_rows(list(self._delta.values())))
+        return self._delta_rows
 
     def similarity(self, query: sp.csr_matrix, keys: list[str]) -> np.ndarray:
         """[len(keys)] cosine similarities; 0 for unknown keys."""

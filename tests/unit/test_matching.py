@@ -9,7 +9,7 @@ import pytest
 
 from matcher.encoder import investor_text, project_text
 from matcher.errors import InvalidRequest, NotFound
-from matcher.ranking import FEATURES, shared_terms
+from matcher.ranking import CROWDING_WEIGHT, FEATURES, shared_terms
 from matcher.service import MatchFilters, MatchService
 from matcher.view import SNAPSHOT_FORMAT, ReadModel
 from models.entities import PortfolioCompany
@@ -230,6 +230,40 @@ def test_a_feed_finds_projects_like_the_portfolio_even_when_the_thesis_is_about_
     assert "p-tea" not in by_thesis[:service.candidates * 3]  # the thesis alone would not bring it in
     assert "p-tea" in service.project_candidates("i-1", 10)
     assert "portfolio" in {r.code for r in service.explain("i-1", "p-tea").reasons}  # "nearest: Leafwing"
+
+
+def test_a_feed_is_crowded_by_investors_whose_portfolios_fit_a_project_better():
+    w = World()
+    cold = PortfolioCompany(name="Frostline", sectors=["logistics"], description="cold chain logistics trucks")
+    robot = PortfolioCompany(name="Gridbot", sectors=["logistics"], description="warehouse robot vision picking")
+    w.put_investor("i-me", name="Two Bets", portfolio=[cold, robot])
+    same = {"sectors": ["logistics"], "stage": "seed", "city": "宁波", "traction": ""}
+    w.put_project("p-cold", name="Coldway", summary="cold chain logistics trucks", **same)
+    w.put_project("p-robot", name="Pickbot", summary="warehouse robot vision picking", **same)
+
+    def feed() -> dict[str, object]:
+        return {m.entity_id: m for m in w.service.recommend_projects("i-me", k=2)}
+
+    alone = feed()
+    assert list(alone) == ["p-robot", "p-cold"]
+    assert alone["p-cold"].contributions["crowding"] == alone["p-robot"].contributions["crowding"] == 0.0
+    assert "standing" in {r.code for r in alone["p-robot"].reasons}  # nobody fits it better
+    # three verified funds that only did robot vision (and a pending one, which does not count) fit p-robot better
+    for n in range(3):
+        w.put_investor(f"i-robot-{n}", name=f"Robot Fund {n}", portfolio=[robot])
+    w.put_investor("i-pending", name="Pending Robot Angel", verification="pending", portfolio=[robot])
+    np.testing.assert_array_equal(w.service.better_fits("i-me", ["p-cold", "p-robot", "p-unknown"]), [0, 3, 0])
+    crowded = feed()
+    fit = w.service.explain("i-me", "p-robot").score  # the pair's own fit is not crowded
+    assert crowded["p-robot"].score == pytest.approx(fit * 4 ** -CROWDING_WEIGHT)
+    assert crowded["p-robot"].contributions["crowding"] == pytest.approx(crowded["p-robot"].score - fit)
+    assert crowded["p-robot"].score == pytest.approx(sum(crowded["p-robot"].contributions.values()), abs=1e-6)
+    assert "Only 3 other verified investors' portfolios fit it better" in [r.en for r in crowded["p-robot"].reasons]
+    assert [m.entity_id for m in w.service.recommend_projects("i-me", k=2)][0] == "p-cold"
+    # an investor without a portfolio has nothing to be crowded on
+    w.put_investor("i-new", name="New Angel", portfolio=[])
+    assert w.service.better_fits("i-new", ["p-robot"]) is None
+    assert all("crowding" not in m.contributions for m in w.service.recommend_projects("i-new", k=2))
 
 
 def test_a_view_restored_from_its_snapshot_scores_pairs_as_the_live_one_did(world, tmp_path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher.sparse import SparseTextIndex, _best_first, terms, words
+from matcher.sparse import SparseTextIndex, _best_first, stack_rows, terms, words
 
 TEXTS = {
     "vision": "工业视觉质检 industrial vision inspection",
@@ -66,6 +66,25 @@ def test_search_sees_upserts_and_removals_before_and_after_compaction(index):
     assert next(index.search(index.query_vector("cold-chain logistics")))[0] == "vision"
     index.compact()
     assert_matches_brute_force(index, "vision 视觉", live)
+
+
+def test_count_above_counts_the_live_rows_brute_force_puts_above_each_floor(index):
+    index.compact()
+    index.upsert("vision", "冷链物流 cold-chain logistics vision")  # a stale main row and its delta replacement
+    index.remove("battery")  # a tombstone: never counted
+    index.upsert("drone", "农业无人机 agricultural drone vision")  # delta only
+    live = ["vision", "shop", "robot", "drug", "drone"]
+    queries = ["vision 视觉", "battery recycling", "drone 无人机 vision", "nothing shared: zzz"]
+    rows = stack_rows([index.query_vector(q) for q in queries])  # [4, F]
+    for floor in (0.0, 0.05, 0.2):
+        floors = np.full(len(queries), floor)
+        expected = [sum(s > floor for _, s in brute_force(index, q, live)) for q in queries]
+        assert index.count_above(rows, floors).tolist() == expected
+    assert expected[0] >= 2 and expected[3] == 0  # the cases above count something, and nothing when nothing is shared
+    # each query its own floor: that query's best score counts none, just below it counts one
+    best = np.array([next(index.search(index.query_vector(q)), ("", 0.0))[1] for q in queries[:3]])
+    assert index.count_above(rows[:3], best + 1e-5).tolist() == [0, 0, 0]
+    assert index.count_above(rows[:3], best - 1e-5).tolist() == [1, 1, 1]
 
 
 @pytest.mark.parametrize("empty_at", [[0], [2], [5], [0, 1, 5, 6]])
