@@ -36,6 +36,12 @@ def parse_size(text: str) -> int:
     return int(float(text[:-1] if scale > 1 else text) * scale)
 
 
+def unit_centres(count: int, dim: int, seed: int) -> np.ndarray:
+    """[count, dim] float32 random unit vectors: the cluster centres of `clustered`."""
+    centres = np.random.default_rng(seed).standard_normal((count, dim)).astype(np.float32)
+    return centres / np.linalg.norm(centres, axis=1, keepdims=True)
+
+
 def clustered(n: int, centres: np.ndarray, noise: float, rng: np.random.Generator, block: int = 100_000) -> np.ndarray:
     """[n, dim] float32 unit vectors: a random centre ([c, dim]) plus Gaussian noise of norm ~`noise`."""
     dim = centres.shape[1]
@@ -150,7 +156,7 @@ def bench_size(n: int, args: argparse.Namespace, centres: np.ndarray) -> list[di
     log(f"n={n}: {args.writes} upserts of existing keys, then {args.writes} removes")
     ms, _ = timed([partial(index.upsert, keys[i], v) for i, v in zip(updated, fresh, strict=True)])
     start = time.perf_counter()
-    index.sync()  # in HNSW mode: adds the appended rows to the graph, which a search would otherwise do
+    index.sync()  # in HNSW mode: adds the appended rows to the graph, as the indexer does after a batch
     sync_ms = (time.perf_counter() - start) * 1e3
     rows.append(
         {
@@ -196,9 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.queries < 1 or any(n < 2 * args.writes or n < K for n in sizes):
         parser.error(f"need --queries >= 1 and every size >= max({K}, 2 * --writes)")
 
-    rng = np.random.default_rng(args.seed)
-    centres = rng.standard_normal((args.centres, args.dim)).astype(np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    centres = unit_centres(args.centres, args.dim, args.seed)
     started, load_before = time.perf_counter(), os.getloadavg()[0]
     rows = [row for n in sizes for row in bench_size(n, args, centres)]
     import faiss  # only for the thread count it ran with; matcher.index already imported it

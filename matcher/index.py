@@ -22,10 +22,17 @@ one query at a time, HNSW M=32, efConstruction=40:
   faster on an idle machine and 10-20x slower on a busy one (threads wait for each other's time slices).
   `search_many` does use all threads.
 
-Writes happen on the event consumer and reads on API threads, so every public method holds one lock. The
-graph is brought up to date (pending rows added, tombstones compacted, the graph built when the index
-crosses `exact_limit`) by `sync()`, which `search` calls first; the indexer calls it after applying each batch
-(`consumers.indexer.Indexer.sync_indexes`) so that queries do not pay for it.
+Writes happen on the event consumer and reads on API threads, so every public method holds one lock. `sync()`
+brings the search structures up to date; the indexer calls it after applying each batch
+(`consumers.indexer.Indexer.sync_indexes`). It adds the rows appended since the graph last caught up
+`_ADD_CHUNK` (64) at a time and lets go of the lock between chunks, so a search waits for one chunk at most
+(~15 ms at 60k vectors); compaction and the first graph build are rare and hold the lock throughout. In HNSW
+mode a search does not add rows itself: it searches the graph and scores the slots not yet in it exactly, then
+merges the two. It calls `sync()` first only when compaction is due or more than `_PENDING_LIMIT` (8k) slots
+are pending, which happens only when nobody else syncs. In exact mode a search calls `sync()` first, so the
+first search past `exact_limit` builds the graph if the indexer has not: the build holds the lock whichever
+thread runs it, so searching exactly until the indexer builds it would spare only the searches that arrive
+between a batch and the indexer's sync.
 """
 
 from __future__ import annotations
@@ -49,8 +56,17 @@ SlotArray = npt.NDArray[np.int64]
 # (faiss.fvec_inner_products_by_idx, ~3x faster than gathering the rows with numpy and multiplying).
 _SUBSET_MIN = 20_000
 _SUBSET_FRACTION = 0.10
-# Pending rows added to the graph on one thread below this many (see `sync`).
-_PARALLEL_ADD_MIN = 1_000
+# `sync` adds pending rows to the graph this many at a time, taking the lock per chunk, so a search waits for
+# at most one chunk. Measured at 60k (bench.index_sync's data, one thread, 2048 rows per size, load ~1.5-2 on
+# two cores): per chunk of 16 / 32 / 64 / 128 / 256 / 1024 rows, p50 3-4 / 6-7 / 12-15 / 24-32 / 48-66 /
+# 190-290 ms; the cost per row (170-280 us) did not depend on the chunk size beyond that noise. One thread:
+# with two, the same chunks took 1.8-4.7x as long per row at that load.
+_ADD_CHUNK = 64
+# In HNSW mode a search scores the slots not yet in the graph exactly, and syncs first (adding them all, lock
+# held) only when there are more than this many. Measured at 60k as above, one query, p50 with 0 / 1k / 4k /
+# 8k / 16k / 32k pending: 0.7 / 0.9 / 1.4 / 1.5 / 2.3 / 3.2 ms. 8k keeps a search under ~1 ms extra, is 8x the
+# indexer's largest batch, and makes a process that never syncs pay ~1.6 s (at ~0.2 ms a row) per 8k new rows.
+_PENDING_LIMIT = 8_192
 # Queries per block in exact search, so a [block, n] score matrix stays near 64 MB.
 _SCORE_BLOCK_ELEMENTS = 1 << 24
 
@@ -124,6 +140,12 @@ class VectorIndex:
         """Tombstoned slots awaiting compaction (a gauge worth exporting)."""
         return self._dead
 
+    @property
+    def pending_slots(self) -> int:
+        """Slots not yet added to the HNSW graph (0 in exact mode); searches score them exactly until `sync()`."""
+        hnsw = self._hnsw  # read once: another thread may compact meanwhile
+        return 0 if hnsw is None else len(self._slot_keys) - hnsw.ntotal
+
     def keys(self) -> list[str]:
         """Live keys, in slot order."""
         with self._lock:
@@ -187,27 +209,40 @@ class VectorIndex:
     # ---- maintenance ---------------------------------------------------------------------------------
 
     def sync(self) -> None:
-        """Bring the search structures up to date; `search` calls it, the consumer may call it after a batch.
+        """Bring the search structures up to date. The indexer calls it after each batch; `search` calls it
+        first in exact mode, when compaction is due, or with more than `_PENDING_LIMIT` slots pending.
 
         Compacts if dead slots exceed `compact_fraction`, builds the HNSW graph when the slots first exceed
-        `exact_limit`, and otherwise adds the rows appended since the last call to the graph.
+        `exact_limit`, and otherwise adds the rows appended since the graph last caught up, `_ADD_CHUNK` at a
+        time with the lock released between chunks, so searches run in between (they score the rows not yet
+        added exactly). Compaction and the first build hold the lock throughout: searches wait for them.
         """
         with self._lock:
             n_slots = len(self._slot_keys)
-            if self.compact_fraction is not None and self._dead > self.compact_fraction * n_slots:
+            if self._compaction_due():
                 self.compact()
-            elif self._hnsw is None:
+                return
+            if self._hnsw is None:
                 if n_slots > self.exact_limit and self._dead:
                     self.compact()  # build the graph from live rows only
                 elif n_slots > self.exact_limit:
                     self._build_hnsw()
-            elif self._hnsw.ntotal < n_slots:
-                pending = self._vecs[self._hnsw.ntotal : n_slots]  # [n_pending, dim]
-                if len(pending) < _PARALLEL_ADD_MIN:
-                    with _one_omp_thread():  # a few rows gain nothing from threads and wait on them when busy
-                        self._hnsw.add(pending)
-                else:
-                    self._hnsw.add(pending)
+                return
+        while self._add_pending():
+            pass
+
+    def _add_pending(self) -> bool:
+        """Add up to `_ADD_CHUNK` pending rows to the graph, under the lock; False if there were none."""
+        with self._lock:
+            if self._hnsw is None:
+                return False
+            start = self._hnsw.ntotal
+            stop = min(len(self._slot_keys), start + _ADD_CHUNK)
+            if start >= stop:
+                return False
+            with _one_omp_thread():
+                self._hnsw.add(self._vecs[start:stop])  # [stop - start, dim]
+            return True
 
     def compact(self) -> None:
         """Drop dead slots now, renumbering live ones; rebuilds the HNSW graph if live keys exceed `exact_limit`."""
@@ -251,24 +286,21 @@ class VectorIndex:
             raise TypeError("allowed must be a collection of keys, not a single string")
         qs = self._unit_rows(queries, "queries")  # [n_queries, dim]
         with self._lock:
-            self.sync()
+            if self._hnsw is None or self._compaction_due() or self.pending_slots > _PENDING_LIMIT:
+                self.sync()
             candidates = None if allowed is None else self._slots_for(allowed)  # [m] sorted live slots
             selected = len(self) if candidates is None else len(candidates)
             if selected == 0 or len(qs) == 0:
                 return [[] for _ in range(len(qs))]
             k = min(int(k), selected)
-            if candidates is None:
-                scores, slots = self._search_all(qs, k, None) if self._hnsw is None else self._search_graph(qs, k, None)
-            elif self._hnsw is None:
-                # Scoring a subset costs a bit more per row than one pass over all rows.
-                if 2 * len(candidates) < len(self._slot_keys):
-                    scores, slots = self._search_subset(qs, k, candidates)
-                else:
-                    scores, slots = self._search_all(qs, k, candidates)
-            elif len(candidates) < max(_SUBSET_MIN, _SUBSET_FRACTION * len(self)):
+            if self._hnsw is not None:
+                scores, slots = self._search_hnsw(qs, k, candidates)
+            elif candidates is None:
+                scores, slots = self._search_all(qs, k, None)
+            elif 2 * len(candidates) < len(self._slot_keys):  # a subset costs a bit more per row than all rows
                 scores, slots = self._search_subset(qs, k, candidates)
             else:
-                scores, slots = self._search_graph(qs, k, candidates)
+                scores, slots = self._search_all(qs, k, candidates)
             return [
                 [
                     (self._slot_keys[slot], score)  # type: ignore[misc]  # live slots always have a key
@@ -323,17 +355,42 @@ class VectorIndex:
         top_scores, top = _top_k(scores, k)
         return top_scores, candidates[top]
 
-    def _search_graph(self, qs: FloatArray, k: int, candidates: SlotArray | None) -> tuple[FloatArray, SlotArray]:
-        """HNSW search restricted to live (or allowed) slots. Returns scores, slots: [nq, k], slot -1 = padding."""
+    def _search_hnsw(self, qs: FloatArray, k: int, candidates: SlotArray | None) -> tuple[FloatArray, SlotArray]:
+        """Search in HNSW mode: the graph over slots [0, ntotal) and exact scores for the pending slots
+        [ntotal, n_slots), merged; a small `candidates` set ([m] sorted live slots) is scored exactly. Returns
+        scores, slots: [nq, k], slot -1 = padding (score -FLT_MAX, below every cosine)."""
+        ntotal = self._hnsw.ntotal
+        if candidates is not None and len(candidates) < max(_SUBSET_MIN, _SUBSET_FRACTION * len(self)):
+            return self._search_subset(qs, k, candidates)
+        if candidates is None:
+            pending = ntotal + np.flatnonzero(self._live[ntotal : len(self._slot_keys)])  # live slots only
+            n_graph = len(self) - len(pending)
+        else:
+            n_graph = int(np.searchsorted(candidates, ntotal))
+            candidates, pending = candidates[:n_graph], candidates[n_graph:]
+        parts = []
+        if n_graph:
+            parts.append(self._search_graph(qs, min(k, n_graph), candidates, n_graph))
+        if len(pending):
+            parts.append(self._search_subset(qs, min(k, len(pending)), pending))
+        if len(parts) == 1:
+            return parts[0]
+        scores = np.concatenate([s for s, _ in parts], axis=1)  # [nq, k_graph + k_pending]
+        top_scores, cols = _top_k(scores, k)
+        return top_scores, np.take_along_axis(np.concatenate([i for _, i in parts], axis=1), cols, axis=1)
+
+    def _search_graph(
+        self, qs: FloatArray, k: int, candidates: SlotArray | None, n_selected: int
+    ) -> tuple[FloatArray, SlotArray]:
+        """HNSW search restricted to live (or allowed, [m] slots < ntotal) slots, `n_selected` of them in the
+        graph. Returns scores, slots: [nq, k], slot -1 = padding."""
         ntotal = self._hnsw.ntotal
         if candidates is not None:
             selected = np.zeros(_round8(ntotal), bool)
             selected[candidates] = True
             bits: npt.NDArray[np.uint8] | None = np.packbits(selected, bitorder="little")
-            n_selected = len(candidates)
         else:
             bits = self._live_bits if self._dead else None
-            n_selected = len(self)
         params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # absent from faiss's bundled stubs
         # FAISS keeps only selected nodes in its result beam but stops after efSearch steps' worth of
         # candidates, so widen the beam by the inverse of the selected fraction.
@@ -375,6 +432,9 @@ class VectorIndex:
         return index
 
     # ---- internals (callers hold the lock) -----------------------------------------------------------
+
+    def _compaction_due(self) -> bool:
+        return self.compact_fraction is not None and self._dead > self.compact_fraction * len(self._slot_keys)
 
     def _put(self, key: str, row: FloatArray) -> None:
         slot = self._slot_of.get(key)

@@ -154,3 +154,24 @@ def test_allowed_filter_keeps_recall_and_stays_inside_the_filter(
 
     assert {key for row in results for key, _ in row} <= allowed
     assert recall_at_10(index, pool, data["queries"], allowed=allowed) >= 0.95
+
+
+def test_rows_not_yet_in_the_graph_are_searched_exactly(
+    data: dict[str, np.ndarray], built: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(3)
+    index = VectorIndex.from_state(built, exact_limit=EXACT_LIMIT)
+    pool = dict(zip(built["keys"].tolist(), built["vectors"], strict=True))
+    near = data["vectors"][:2000] + 0.5 * rng.standard_normal((2000, DIM)).astype(np.float32) / np.sqrt(DIM)
+    added = {f"n{i}": row / np.linalg.norm(row) for i, row in enumerate(near)}
+    added |= {f"q{i}": query for i, query in enumerate(data["queries"])}  # each query's best match
+    index.upsert_many(list(added), np.stack(list(added.values())))
+    pool |= added
+    queries = data["queries"]
+
+    assert index.search_many(queries, 1) == [[(f"q{i}", pytest.approx(1.0, abs=1e-5))] for i in range(len(queries))]
+    assert recall_at_10(index, pool, queries) >= 0.95
+    monkeypatch.setattr("matcher.index._SUBSET_MIN", 0)  # half the keys allowed: through the graph
+    allowed = set(list(pool)[::2])
+    assert recall_at_10(index, {k: v for k, v in pool.items() if k in allowed}, queries, allowed=allowed) >= 0.95
+    assert index.pending_slots == len(added)  # all of it searched without adding a row to the graph

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -298,6 +300,110 @@ def test_compaction_waits_for_the_threshold() -> None:
     assert index.dead_slots == 10
     index.compact()
     assert index.dead_slots == 0 and len(index) == len(keys) - 10
+
+
+def unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("allowed", ["none", "few", "many"])
+def test_rows_not_yet_in_the_graph_are_scored_exactly(allowed: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows appended since the graph was synced are scored exactly and merged with the graph's results: new
+    keys, removed keys on both sides, and updated keys whose old slot is in the graph and new slot pending."""
+    if allowed == "many":
+        monkeypatch.setattr("matcher.index._SUBSET_MIN", 0)  # the allowed set goes through the graph
+    index, keys, rows = filled("hnsw", compact_fraction=None)
+    model = dict(zip(keys, rows, strict=True))
+    new_keys, new_rows = make_keys(20, prefix="n"), make_vectors(20, seed=7)
+    index.upsert_many(new_keys, new_rows)
+    model.update(zip(new_keys, unit(new_rows), strict=True))
+    for key in ("p3", "n4"):
+        index.remove(key)
+        del model[key]
+    for seed, key in enumerate(("p5", "p8"), start=11):
+        vector = make_vectors(1, seed=seed)[0]
+        index.upsert(key, vector)
+        model[key] = unit(vector)
+    queries = np.vstack([make_vectors(4, seed=13), rows[5], model["p5"]])  # p5's old and new vectors
+    pool = None if allowed == "none" else keys[::2] + new_keys[::3] + ["p3", "n4", "p5", "ghost"]
+    live = sorted(model) if pool is None else sorted(set(pool) & set(model))
+
+    for k in (5, 100):  # 100: more than are live, so every allowed key comes back once
+        expected = [brute_force(live, np.array([model[key] for key in live]), q, k) for q in queries]
+        assert [result_keys(r) for r in index.search_many(queries, k, allowed=pool)] == expected
+        assert [result_keys(index.search(q, k, allowed=pool)) for q in queries] == expected
+    for key, score in index.search(queries[0], 100, allowed=pool):
+        assert score == pytest.approx(float(model[key] @ unit(queries[0])), abs=1e-5)
+    assert index.pending_slots == 22  # searching did not add the 20 new and 2 updated slots to the graph
+
+
+class PausingLock:
+    """Stands in for an index's lock. When the thread named "sync" lets go of it completely while some but not
+    all of `rows` pending slots are in the graph, it stops there until `resume` is set. `halted` is set when
+    that thread stops there or returns; `paused` says which."""
+
+    def __init__(self, index: VectorIndex, rows: int) -> None:
+        self.index, self.rows, self.lock, self.depth = index, rows, threading.RLock(), 0
+        self.paused, self.halted, self.resume = False, threading.Event(), threading.Event()
+
+    def __enter__(self) -> None:
+        self.lock.acquire()
+        self.depth += threading.current_thread().name == "sync"
+
+    def __exit__(self, *exc: object) -> None:
+        syncing = threading.current_thread().name == "sync"
+        self.depth -= syncing
+        pending = self.index.pending_slots
+        self.lock.release()
+        if syncing and self.depth == 0 and 0 < pending < self.rows and not self.paused:
+            self.paused = True
+            self.halted.set()
+            self.resume.wait()
+
+    def sync(self) -> None:
+        try:
+            self.index.sync()
+        finally:
+            self.halted.set()
+
+
+def test_a_search_during_a_sync_runs_between_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("matcher.index._ADD_CHUNK", 10)
+    index, keys, rows = filled("hnsw")
+    new_keys, new_rows = make_keys(50, prefix="n"), make_vectors(50, seed=7)
+    index.upsert_many(new_keys, new_rows)
+    lock = PausingLock(index, rows=50)
+    index._lock = lock  # type: ignore[assignment]
+    syncer = threading.Thread(target=lock.sync, name="sync")
+    syncer.start()
+    try:
+        assert lock.halted.wait(timeout=60)
+        assert lock.paused, "sync() never let go of the lock with rows still to add"
+        pending = index.pending_slots
+
+        results = index.search_many(new_rows[:5], 3)  # the sync thread is stopped inside sync()
+
+        all_rows = np.vstack([rows, unit(new_rows)])
+        assert [result_keys(r) for r in results] == [brute_force(keys + new_keys, all_rows, q, 3) for q in new_rows[:5]]
+        assert index.pending_slots == pending > 0  # the search did not add them either
+    finally:
+        lock.resume.set()
+        syncer.join()
+    assert index.pending_slots == 0
+
+
+def test_a_search_syncs_first_once_too_many_rows_are_pending(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("matcher.index._PENDING_LIMIT", 10)
+    index, _, _ = filled("hnsw")
+    extra = make_vectors(11, seed=8)
+    index.upsert_many(make_keys(10, prefix="n"), extra[:10])
+
+    assert index.search(extra[3], 1)[0][0] == "n3"
+    assert index.pending_slots == 10  # at the limit: scored exactly, left for sync()
+
+    index.upsert("n10", extra[10])
+    assert index.search(extra[10], 1)[0][0] == "n10"
+    assert index.pending_slots == 0
 
 
 @pytest.mark.parametrize("mode", MODES)
