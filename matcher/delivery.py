@@ -132,13 +132,6 @@ def backoff_s(failed_attempt: int, base_s: float, factor: float = 2.0, cap_s: fl
     return min(cap_s, base_s * factor ** (failed_attempt - 1))
 
 
-def backoff_schedule(max_attempts: int, base_s: float, factor: float = 2.0, cap_s: float = 3600.0) -> list[float]:
-    """The waits between `max_attempts` attempts ([max_attempts - 1] seconds)."""
-    if max_attempts < 1:
-        raise ValueError(f"max_attempts must be >= 1; got {max_attempts}")
-    return [backoff_s(n, base_s, factor, cap_s) for n in range(1, max_attempts)]
-
-
 # ---- rate limit ---------------------------------------------------------------------------------------
 class RateLimit:
     """At most `limit` pushes in any window of `window_s` seconds (a sliding window over push times)."""
@@ -155,13 +148,6 @@ class RateLimit:
         """May one more push start at `now`, given the start times of earlier pushes?"""
         return len(self._recent(pushes, now)) < self.limit
 
-    def next_free(self, pushes: Iterable[float], now: float) -> float:
-        """The earliest time >= now at which a push is allowed."""
-        recent = self._recent(pushes, now)
-        if len(recent) < self.limit:
-            return now
-        # the oldest push that must leave the window for one slot to free up
-        return recent[len(recent) - self.limit] + self.window_s
 
 
 # ---- digests ------------------------------------------------------------------------------------------
