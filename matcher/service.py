@@ -108,6 +108,35 @@ class Portfolio:
         return Portfolio(rows, [c.name for c in companies], profile / norm if norm > 0 else profile)
 
 
+@dataclass(frozen=True)
+class Crowd:
+    """How well every in-market portfolio fits one project, as a sketch of the similarities sorted best first: the
+    best `EXACT` exactly (a feed's reasons say "only 3 other investors fit it better"), then the similarity at
+    ranks a quarter apart, and the worst. Counts past `EXACT` are then at most a quarter low, which the logarithm
+    in the crowding penalty barely sees, and a sketch is ~100 numbers whatever the number of investors."""
+
+    EXACT = 64
+    ranks: np.ndarray  # [r] ascending positions in the sorted similarities
+    sims: np.ndarray  # [r] the similarities there, descending
+
+    @staticmethod
+    def of(sims: np.ndarray) -> Crowd:
+        best_first = np.sort(sims)[::-1]  # [n]
+        n = len(best_first)
+        ranks = list(range(min(n, Crowd.EXACT)))
+        while ranks and ranks[-1] < n - 1:
+            ranks.append(min(n - 1, max(ranks[-1] + 1, int(ranks[-1] * 1.25))))
+        at = np.array(ranks, dtype=np.int32)
+        return Crowd(at, best_first[at])
+
+    def above(self, sim: float) -> int:
+        """How many similarities exceed `sim` (a lower bound within a quarter past `EXACT`)."""
+        first_not_above = int(np.searchsorted(-self.sims, -sim, side="left"))  # sims descending
+        if first_not_above == len(self.sims):
+            return int(self.ranks[-1]) + 1 if len(self.ranks) else 0
+        return int(self.ranks[first_not_above - 1]) + 1 if first_not_above else 0
+
+
 class MatchService:
     def __init__(self, view: ReadModel, encoder: Encoder | None = None, ranker: Ranker | None = None,
                  candidates: int = 100, clock: Callable[[], datetime] | None = None) -> None:
@@ -120,6 +149,7 @@ class MatchService:
         self.clock = clock or (lambda: datetime.now(UTC))
         self._portfolio_cache: dict[str, tuple[tuple[int, int], Portfolio]] = {}
         self._active_cache: tuple[tuple[int, int], list[str]] | None = None
+        self._crowd_cache: dict[str, tuple[tuple[tuple[int, int], int], Crowd]] = {}
 
     # ---- public -----------------------------------------------------------------------------------
     def recommend_projects(self, investor_id: str, k: int = 10, filters: MatchFilters = NO_FILTERS,
@@ -160,8 +190,9 @@ class MatchService:
 
     def better_fits(self, investor_id: str, project_ids: list[str]) -> np.ndarray | None:
         """[len(project_ids)] for each project, how many other in-market investors' portfolios fit it better than
-        this investor's (cosine in the portfolio term space); None when the investor has no portfolio there to
-        compare. What the deal feed is crowded by (see `CROWDING_WEIGHT`)."""
+        this investor's (cosine in the portfolio term space; exact up to `Crowd.EXACT`, then within a quarter);
+        None when the investor has no portfolio there to compare. What the deal feed is crowded by (see
+        `CROWDING_WEIGHT`)."""
         with self.view.lock:
             mine = self.view.portfolio_words.row(investor_id)
             if mine is None or mine.nnz == 0:
@@ -170,9 +201,24 @@ class MatchService:
             rows, known = self.view.project_words.rows(project_ids)  # [n_known, F]
             if known:
                 own = dot_rows(rows, mine)  # [n_known]
+                crowds = self._crowds([project_ids[j] for j in known], rows)
                 # a small margin, so that rounding never counts the investor's own row as a better one
-                out[known] = self.view.portfolio_words.count_above(rows, own + 1e-5)
+                out[known] = [crowd.above(sim + 1e-5) for crowd, sim in zip(crowds, own.tolist(), strict=True)]
             return out
+
+    def _crowds(self, project_ids: list[str], rows: sp.csr_matrix) -> list[Crowd]:
+        """Each project's `Crowd` ([n, F] portfolio-term rows given), cached until the project, the portfolios or
+        the term weights change: a feed's ~150 candidates against every portfolio cost ~15 ms on the Crunchbase
+        history (2,400 investors), the cached sketches a fraction of a millisecond."""
+        words = self.view.portfolio_words
+        stamp = (words.revision, self.view.project_words.generation)
+        keys = [(stamp, self.view.projects[pid].version) for pid in project_ids]
+        missing = [j for j, (pid, key) in enumerate(zip(project_ids, keys, strict=True))
+                   if self._crowd_cache.get(pid, (None,))[0] != key]
+        if missing:
+            for j, sims in zip(missing, words.similarities(rows[missing]), strict=True):  # sims: [n_portfolios]
+                self._crowd_cache[project_ids[j]] = (keys[j], Crowd.of(sims))
+        return [self._crowd_cache[pid][1] for pid in project_ids]
 
     def investor_candidates(self, project_id: str, need: int, filters: MatchFilters = NO_FILTERS) -> list[str]:
         """The unranked investors `recommend_investors` scores to fill `need` places."""

@@ -55,6 +55,7 @@ class SparseTextIndex:
         self._vec = HashingVectorizer(analyzer=analyzer, n_features=N_FEATURES, alternate_sign=False, norm=None,
                                       dtype=np.float32)
         self.generation: int = 0  # how many times this index has compacted (its IDF may change each time)
+        self.revision: int = 0  # changes whenever a row or a weight does: upserts, removals, compactions
         self._idf_from = idf_from
         # idf_from's generation that this index's weights come from (both start with all-ones IDF)
         self._idf_generation = idf_from.generation if idf_from is not None else 0
@@ -119,6 +120,7 @@ class SparseTextIndex:
 
     def upsert(self, key: str, text: str) -> None:
         self.remove(key)
+        self.revision += 1
         counts = self.term_counts(text)
         self._rows[key] = counts
         if self._idf_from is None:
@@ -131,6 +133,7 @@ class SparseTextIndex:
         counts = self._rows.pop(key, None)
         if counts is None:
             return
+        self.revision += 1
         if self._idf_from is None:
             self._df[counts.indices] -= 1
         if self._delta.pop(key, None) is not None:
@@ -160,6 +163,7 @@ class SparseTextIndex:
         else:
             self._idf, self._idf_generation = self._idf_from._idf, self._idf_from.generation
         self.generation += 1
+        self.revision += 1
         self._main_keys = list(self._rows)
         self._main_pos = {k: i for i, k in enumerate(self._main_keys)}
         if self._main_keys:
@@ -200,22 +204,15 @@ class SparseTextIndex:
         for j in _best_first(sims):
             yield (self._main_keys[j] if j < n_main else delta_keys[j - n_main]), float(sims[j])
 
-    def count_above(self, queries: sp.csr_matrix, floors: np.ndarray) -> np.ndarray:
-        """[m] for each query row of `queries` [m, F], how many live rows have a cosine with it above its floor in
-        `floors` [m] (>= 0). Only rows sharing a term with a query are compared: the main rows through the posting
-        lists of its terms."""
-        above = np.zeros(queries.shape[0], dtype=np.int64)
-        if queries.nnz == 0:
-            return above
+    def similarities(self, queries: sp.csr_matrix) -> np.ndarray:
+        """[m, n_live] cosines of each query row of `queries` [m, F] with every live row (main rows, then delta)."""
+        main = np.zeros((queries.shape[0], 0), dtype=np.float32)
         if self._main_keys:
-            sims = (queries @ self._main_t).tocsr()  # [m, n_main], sparse: rows sharing a term
-            hit = (sims.data > np.repeat(floors, np.diff(sims.indptr))) & ~self._dead[sims.indices]
-            ends = np.concatenate(([0], np.cumsum(hit)))  # [nnz + 1]
-            above += ends[sims.indptr[1:]] - ends[sims.indptr[:-1]]
-        if self._delta:
-            delta = (queries @ self._stacked_delta()[1].T).toarray()  # [m, n_delta]; the delta is small
-            above += (delta > floors[:, None]).sum(axis=1)
-        return above
+            main = (queries @ self._main_t).toarray()[:, ~self._dead]  # [m, n_main_live]
+        if not self._delta:
+            return main
+        delta = (queries @ self._stacked_delta()[1].T).toarray()  # [m, n_delta]
+        return np.hstack([main, delta])
 
     def _stacked_delta(self) -> tuple[list[str], sp.csr_matrix]:
         """The delta's keys and rows stacked [n_delta, F], kept until the delta changes."""

@@ -10,7 +10,7 @@ import pytest
 from matcher.encoder import investor_text, project_text
 from matcher.errors import InvalidRequest, NotFound
 from matcher.ranking import CROWDING_WEIGHT, FEATURES, shared_terms
-from matcher.service import MatchFilters, MatchService
+from matcher.service import Crowd, MatchFilters, MatchService
 from matcher.view import SNAPSHOT_FORMAT, ReadModel
 from models.entities import PortfolioCompany
 from models.events import EntityVector, Feedback
@@ -264,6 +264,39 @@ def test_a_feed_is_crowded_by_investors_whose_portfolios_fit_a_project_better():
     w.put_investor("i-new", name="New Angel", portfolio=[])
     assert w.service.better_fits("i-new", ["p-robot"]) is None
     assert all("crowding" not in m.contributions for m in w.service.recommend_projects("i-new", k=2))
+
+
+@pytest.mark.parametrize("n", [0, 1, 40, 64, 65, 3000])
+def test_a_crowd_sketch_counts_exactly_up_to_its_exact_part_and_within_a_quarter_beyond(n):
+    sims = np.random.default_rng(n).random(n).astype(np.float32)
+    crowd = Crowd.of(sims)
+    assert len(crowd.sims) <= Crowd.EXACT + 40  # ~100 numbers, however many investors
+    for threshold in [-1.0, 2.0, *np.linspace(0, 1, 97).tolist(), *sims[:50].tolist()]:
+        true = int((sims > threshold).sum())
+        got = crowd.above(threshold)
+        if true <= Crowd.EXACT:
+            assert got == true
+        else:
+            assert 0.8 * true <= got <= true
+
+
+def test_a_feeds_crowd_sketches_are_cached_until_a_portfolio_or_the_project_changes():
+    w = World()
+    w.put_investor("i-a", portfolio=[PortfolioCompany(name="A", sectors=["ai"], description="vision robots")])
+    w.put_investor("i-b", portfolio=[PortfolioCompany(name="B", sectors=["ai"], description="vision robots")])
+    w.put_project("p-1", summary="vision robots")
+    assert w.service.better_fits("i-a", ["p-1"]).tolist() == [0]  # i-b fits it exactly as well, not better
+    first = w.service._crowd_cache["p-1"]
+    w.service.better_fits("i-b", ["p-1"])
+    assert w.service._crowd_cache["p-1"] is first  # the same sketch serves every investor's feed
+    w.put_investor("i-c", portfolio=[PortfolioCompany(name="C", sectors=["ai"], description="vision robots p-1")])
+    assert w.service._crowd_cache["p-1"] is first  # not read since
+    w.service.better_fits("i-a", ["p-1"])
+    assert w.service._crowd_cache["p-1"] is not first  # a portfolio changed: recomputed
+    second = w.service._crowd_cache["p-1"]
+    w.put_project("p-1", event_type="ProjectUpdated", summary="vision robots for warehouses")
+    w.service.better_fits("i-a", ["p-1"])
+    assert w.service._crowd_cache["p-1"] is not second  # the project changed
 
 
 def test_a_view_restored_from_its_snapshot_scores_pairs_as_the_live_one_did(world, tmp_path):

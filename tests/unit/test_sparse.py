@@ -68,23 +68,28 @@ def test_search_sees_upserts_and_removals_before_and_after_compaction(index):
     assert_matches_brute_force(index, "vision 视觉", live)
 
 
-def test_count_above_counts_the_live_rows_brute_force_puts_above_each_floor(index):
+def test_similarities_are_the_brute_force_cosines_of_every_live_row(index):
     index.compact()
     index.upsert("vision", "冷链物流 cold-chain logistics vision")  # a stale main row and its delta replacement
-    index.remove("battery")  # a tombstone: never counted
+    index.remove("battery")  # a tombstone: not a column
     index.upsert("drone", "农业无人机 agricultural drone vision")  # delta only
     live = ["vision", "shop", "robot", "drug", "drone"]
-    queries = ["vision 视觉", "battery recycling", "drone 无人机 vision", "nothing shared: zzz"]
-    rows = stack_rows([index.query_vector(q) for q in queries])  # [4, F]
-    for floor in (0.0, 0.05, 0.2):
-        floors = np.full(len(queries), floor)
-        expected = [sum(s > floor for _, s in brute_force(index, q, live)) for q in queries]
-        assert index.count_above(rows, floors).tolist() == expected
-    assert expected[0] >= 2 and expected[3] == 0  # the cases above count something, and nothing when nothing is shared
-    # each query its own floor: that query's best score counts none, just below it counts one
-    best = np.array([next(index.search(index.query_vector(q)), ("", 0.0))[1] for q in queries[:3]])
-    assert index.count_above(rows[:3], best + 1e-5).tolist() == [0, 0, 0]
-    assert index.count_above(rows[:3], best - 1e-5).tolist() == [1, 1, 1]
+    queries = ["vision 视觉", "battery recycling", "drone 无人机 vision", "shop"]
+    sims = index.similarities(stack_rows([index.query_vector(q) for q in queries]))  # [4, 5]
+    assert sims.shape == (len(queries), len(live))
+    for q, row in zip(queries, sims, strict=True):
+        expected = dict(brute_force(index, q, live))  # positive cosines only
+        assert expected and sorted(row[row > 0].tolist()) == pytest.approx(sorted(expected.values()), rel=1e-5)
+
+
+def test_the_revision_changes_with_every_upsert_removal_and_compaction(index):
+    seen = [index.revision]
+    for change in (lambda: index.upsert("new", "新的 text"), lambda: index.remove("new"), index.compact):
+        change()
+        seen.append(index.revision)
+    assert len(set(seen)) == len(seen)
+    index.remove("not there")
+    assert index.revision == seen[-1]
 
 
 @pytest.mark.parametrize("empty_at", [[0], [2], [5], [0, 1, 5, 6]])
