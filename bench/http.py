@@ -12,6 +12,7 @@ Rows (one JSON object on stdout; progress on stderr):
 - `inprocess`: `MatchService.recommend_projects` called directly, one at a time;
 - `http_c1`: one connection, one request at a time: the HTTP stack's own cost (ratio = p50 / in-process p50);
 - `http_cN`: N concurrent connections: throughput, and latency including queueing on the 2 cores;
+- `crowding`: the part of the in-process call spent counting, per candidate, the investors that fit it better;
 - `compaction`: seconds one compaction of each keyword index takes. It holds the view lock, so requests wait for
   it: the stall a replica shows every 10% of project changes (and, for the word indexes, every 256 investor ones).
 """
@@ -44,7 +45,7 @@ from matcher.commands import CommandService
 from matcher.ports import Delivery, PublishFailed
 from matcher.service import MatchService
 from matcher.view import ReadModel
-from models.entities import Investor, Project
+from models.entities import Investor, PortfolioCompany, Project
 from models.events import ApiKey, EntityVector, Event
 from models.settings import Settings
 from models.taxonomy import FOUNDER_BACKGROUNDS, SECTORS, STAGES
@@ -64,8 +65,8 @@ def _words(rng: np.random.Generator, n: int) -> str:
 
 def build_view(n_projects: int, n_investors: int, n_keys: int, rng: np.random.Generator
                ) -> tuple[ReadModel, list[tuple[str, str]]]:
-    """A read model with `n_projects` open projects and `n_investors` verified investors; returns it and
-    (investor id, plaintext key) for the first `n_keys` investors."""
+    """A read model with `n_projects` open projects and `n_investors` verified investors (0-8 portfolio companies
+    each); returns it and (investor id, plaintext key) for the first `n_keys` investors."""
     view = ReadModel(ENCODER, exact_search_limit=Settings().exact_search_limit, text_min_compact=None)
     sectors, stages, backgrounds = list(SECTORS), list(STAGES), list(FOUNDER_BACKGROUNDS)
     centres = rng.standard_normal((max(64, n_projects // 200), DIM)).astype(np.float32)
@@ -93,7 +94,11 @@ def build_view(n_projects: int, n_investors: int, n_keys: int, rng: np.random.Ge
                             sectors=[sectors[j] for j in rng.choice(len(sectors), 3, replace=False)],
                             stages=[stages[j] for j in sorted(rng.choice(6, 2, replace=False))],
                             ticket_min_cny=low, ticket_max_cny=low * 10,
-                            cities=[CITIES[int(rng.integers(0, len(CITIES)))]], verification="verified")
+                            cities=[CITIES[int(rng.integers(0, len(CITIES)))]], verification="verified",
+                            portfolio=[PortfolioCompany(name=f"Portfolio {i}-{j}", description=_words(rng, 4),
+                                                        sectors=[sectors[int(rng.integers(0, len(sectors)))]],
+                                                        year=int(rng.integers(2015, 2026)))
+                                       for j in range(int(rng.integers(0, 9)))])  # a median angel's few deals
         iid = f"i-{i}"
         view.apply(Event(type="InvestorVerified", entity_id=iid, entity_version=1, actor="bench", payload=investor))
         view.apply_vector("investors", EntityVector.model_construct(
@@ -279,7 +284,23 @@ def bench_size(n: int, args: argparse.Namespace, loadgen: str) -> list[dict[str,
         progress(f"  {ordered[-1]}")
     ordered.append({"name": "compaction", "n": n, **stalls})
     progress(f"  {ordered[-1]}")
+    ordered.append({"name": "crowding", "n": n, **crowding_cost(matches, investors[:args.queries], rows[0]["p50_ms"])})
+    progress(f"  {ordered[-1]}")
     return ordered
+
+
+def crowding_cost(matches: MatchService, investors: list[str], feed_p50_ms: float) -> dict[str, float]:
+    """What the feed's crowding term costs inside the in-process call: `better_fits` over each feed's candidates
+    (how many other investors' portfolios fit each project better), p50 ms and its share of the feed's p50."""
+    seconds = []
+    for iid in investors:
+        candidates = matches.project_candidates(iid, FEED_K)
+        start = time.perf_counter()
+        matches.better_fits(iid, candidates)
+        seconds.append(time.perf_counter() - start)
+    p50 = float(np.median(seconds)) * 1000
+    return {"p50_ms": round(p50, 3), "p99_ms": round(float(np.percentile(seconds, 99)) * 1000, 3),
+            "share_of_feed_p50": round(p50 / feed_p50_ms, 3)}
 
 
 def main(argv: list[str] | None = None) -> None:
