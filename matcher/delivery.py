@@ -149,7 +149,6 @@ class RateLimit:
         return len(self._recent(pushes, now)) < self.limit
 
 
-
 # ---- digests ------------------------------------------------------------------------------------------
 def next_digest_at(queued_at: float, period_s: float) -> float:
     """The first period boundary (multiples of `period_s` since the Unix epoch, UTC) after `queued_at`."""

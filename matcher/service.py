@@ -207,9 +207,9 @@ class MatchService:
             return out
 
     def _crowds(self, project_ids: list[str], rows: sp.csr_matrix) -> list[Crowd]:
-        """Each project's `Crowd` ([n, F] portfolio-term rows given), cached until the project, the portfolios or
-        the term weights change: a feed's ~150 candidates against every portfolio cost ~15 ms on the Crunchbase
-        history (2,400 investors), the cached sketches a fraction of a millisecond."""
+        """Each project's `Crowd`, given the projects' rows in the portfolio term space ([n, F]); cached until the
+        project, a portfolio or the term weights change: a feed's ~150 candidates against every portfolio cost
+        ~15 ms on the Crunchbase history (2,400 investors), their cached sketches under 2 ms."""
         words = self.view.portfolio_words
         stamp = (words.revision, self.view.project_words.generation)
         keys = [(stamp, self.view.projects[pid].version) for pid in project_ids]
