@@ -15,6 +15,7 @@ MAX_OFFSET = 1000  # deeper pages cost candidates ~ 3 * (offset + k); nobody rea
 OFFSET_KEY = "o"
 
 T = TypeVar("T", int, str)
+Item = TypeVar("Item")
 
 
 def encode_cursor(value: int | str, key: str = OFFSET_KEY) -> str:
@@ -53,3 +54,11 @@ def next_cursor(offset: int, page_len: int, k: int) -> str | None:
     if page_len < k or offset + k > MAX_OFFSET:
         return None
     return encode_cursor(offset + k)
+
+
+def plain_page(items: list[Item], cursor: str | None, limit: int) -> tuple[list[Item], str | None]:
+    """The page of a plain list (unranked: no depth limit) that `cursor` points at, and the next page's cursor (None
+    after the last page)."""
+    offset = decode_cursor(cursor, max_offset=None)  # a plain list: no ranking cost per page
+    more = offset + limit < len(items)
+    return items[offset:offset + limit], encode_cursor(offset + limit) if more else None

@@ -38,7 +38,7 @@ import numpy as np
 
 from api.app import create_app
 from api.auth import hash_key
-from bench.common import emit, progress
+from bench.common import emit, latency_row, progress
 from bench.query import clustered, parse_size
 from consumers.topics import Topics
 from matcher.commands import CommandService
@@ -284,12 +284,12 @@ def bench_size(n: int, args: argparse.Namespace, loadgen: str) -> list[dict[str,
         progress(f"  {ordered[-1]}")
     ordered.append({"name": "compaction", "n": n, **stalls})
     progress(f"  {ordered[-1]}")
-    ordered.append({"name": "crowding", "n": n, **crowding_cost(matches, investors[:args.queries], rows[0]["p50_ms"])})
+    ordered.append({**crowding_cost(matches, investors[:args.queries], rows[0]["p50_ms"]), "n": n})
     progress(f"  {ordered[-1]}")
     return ordered
 
 
-def crowding_cost(matches: MatchService, investors: list[str], feed_p50_ms: float) -> dict[str, float]:
+def crowding_cost(matches: MatchService, investors: list[str], feed_p50_ms: float) -> dict[str, object]:
     """What the feed's crowding term costs inside the in-process call: `better_fits` over each feed's candidates
     (how many other investors' portfolios fit each project better), p50 ms and its share of the feed's p50."""
     seconds = []
@@ -298,9 +298,8 @@ def crowding_cost(matches: MatchService, investors: list[str], feed_p50_ms: floa
         start = time.perf_counter()
         matches.better_fits(iid, candidates)
         seconds.append(time.perf_counter() - start)
-    p50 = float(np.median(seconds)) * 1000
-    return {"p50_ms": round(p50, 3), "p99_ms": round(float(np.percentile(seconds, 99)) * 1000, 3),
-            "share_of_feed_p50": round(p50 / feed_p50_ms, 3)}
+    row = latency_row("crowding", seconds)
+    return {**row, "share_of_feed_p50": round(row["p50_ms"] / feed_p50_ms, 3)}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -118,9 +118,9 @@ class RoadshowService:
             rs = self._own(who, roadshow_id)
             if rs.invitations:
                 raise Conflict("invitations were sent; declines are backfilled automatically instead")
-            dropped, pins = set(unpin) | set(exclude), set(pin)
+            dropped, kept = set(unpin) | set(exclude), set(pin) | set(unexclude)
             pinned = [c for c in dict.fromkeys([*rs.pinned, *pin]) if c not in dropped]
-            excluded = [c for c in dict.fromkeys([*rs.excluded, *exclude]) if c not in pins | set(unexclude)]
+            excluded = [c for c in dict.fromkeys([*rs.excluded, *exclude]) if c not in kept]
             rs = Roadshow.model_validate({**rs.model_dump(), "pinned": pinned, "excluded": excluded})
             return self._publish("RoadshowAdjusted", roadshow_id, self._with_roster(rs), who)
 

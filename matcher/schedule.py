@@ -288,8 +288,6 @@ def _greedy_pairs(problem: MeetingProblem) -> list[Pair]:
     return chosen
 
 
-
-
 def _choose_pairs(problem: MeetingProblem, hint: list[Pair], deadline: float,
                   num_workers: int) -> tuple[list[Pair] | None, Any, float]:
     """Which pairs meet: least total shortfall below project_min, then the most total score."""

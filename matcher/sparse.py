@@ -119,9 +119,13 @@ class SparseTextIndex:
         return stacked[[slot[j] for j in known]], known
 
     def upsert(self, key: str, text: str) -> None:
+        counts = self.term_counts(text)
+        stored = self._rows.get(key)
+        if (stored is not None and np.array_equal(stored.indices, counts.indices)
+                and np.array_equal(stored.data, counts.data)):
+            return  # the same terms: nothing changes (every investor event re-indexes its unchanged portfolio)
         self.remove(key)
         self.revision += 1
-        counts = self.term_counts(text)
         self._rows[key] = counts
         if self._idf_from is None:
             self._df[counts.indices] += 1

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from api.deps import ServicesDep, Who
-from api.pagination import cursor_value, decode_cursor, encode_cursor
+from api.pagination import cursor_value, encode_cursor, plain_page
 from api.routes import READ, WRITE
 from matcher.alert_store import DeliveryState
 from matcher.alerts import AlertCommands
@@ -89,12 +89,9 @@ def save_search(body: SavedSearchCreate, who: Who, svc: ServicesDep, alerts: Ale
 def list_searches(who: Who, alerts: Alerts, limit: Annotated[int, Query(ge=1, le=500)] = 100,
                   cursor: Annotated[str | None, Query(max_length=200)] = None) -> SavedSearchList:
     """The caller's saved searches (admins: everyone's), oldest first."""
-    offset = decode_cursor(cursor, max_offset=None)  # a plain list: no ranking cost per page
     found = alerts.searches(who)
-    page = found[offset:offset + limit]
-    more = offset + limit < len(found)
-    return SavedSearchList(data=[search_out(s) for s in page], count=len(found),
-                           next_cursor=encode_cursor(offset + limit) if more else None)
+    page, after = plain_page(found, cursor, limit)
+    return SavedSearchList(data=[search_out(s) for s in page], count=len(found), next_cursor=after)
 
 
 @router.get("/searches/{search_id}", responses=READ)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from api import policy
 from api.deps import ServicesDep, Who
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import plain_page
 from api.routes import READ, WRITE
 from models.api import (
     Accepted,
@@ -65,11 +65,9 @@ def browse_registry(who: Who, svc: ServicesDep,
                     cursor: Annotated[str | None, Query(max_length=200)] = None) -> InvestorList:
     """The whole registry, filtered, oldest change first (registrars, admins): to find a verified investor
     to review again, or a rejected one."""
-    offset = decode_cursor(cursor, max_offset=None)
     found = policy.registry(svc.view, who, verification, status, q)
-    more = offset + limit < len(found)
-    return InvestorList(data=found[offset:offset + limit], count=len(found),
-                        next_cursor=encode_cursor(offset + limit) if more else None)
+    page, after = plain_page(found, cursor, limit)
+    return InvestorList(data=page, count=len(found), next_cursor=after)
 
 
 @router.post("/v1/investors/{investor_id}/verify", tags=["registrar"], status_code=202, responses=WRITE)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from api import policy
 from api.deps import ServicesDep, Who
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import plain_page
 from api.routes import READ, WRITE
 from models.api import Accepted, ProjectCreate, ProjectList, ProjectPrivate, ProjectPublic, ProjectUpdate
 
@@ -26,11 +26,10 @@ def submit_project(body: ProjectCreate, who: Who, svc: ServicesDep) -> Accepted:
 def list_projects(who: Who, svc: ServicesDep, limit: Annotated[int, Query(ge=1, le=500)] = 100,
                   cursor: Annotated[str | None, Query(max_length=200)] = None) -> ProjectList:
     """The caller's own projects (founders); every project (admins)."""
-    offset = decode_cursor(cursor, max_offset=None)
     found = policy.own_projects(svc.view, who)
-    page = [policy.project_private(v, with_owner=True) for v in found[offset:offset + limit]]
-    more = offset + limit < len(found)
-    return ProjectList(data=page, count=len(found), next_cursor=encode_cursor(offset + limit) if more else None)
+    page, after = plain_page(found, cursor, limit)
+    return ProjectList(data=[policy.project_private(v, with_owner=True) for v in page], count=len(found),
+                       next_cursor=after)
 
 
 @router.get("/{project_id}", response_model=ProjectPrivate | ProjectPublic, responses=READ)

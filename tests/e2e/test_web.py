@@ -85,9 +85,11 @@ def sign_in(page: Any, dep: Any, role: str, entity_id: str | None = None) -> str
     return key
 
 
-def field_error(page: Any, form: str, field: str) -> str:
-    """The API's message the page shows next to `field` of `form` (a selector), once shown; only that field is
-    marked invalid. (Waits on a selector: the page's content security policy forbids wait_for_function's eval.)"""
+def refused(page: Any, button: str, form: str, field: str) -> str:
+    """Clicks `button`; returns the API's message the page then shows next to `field` of `form` (a selector),
+    once shown, after checking that only that field is marked invalid. (Waits on a selector: the page's content
+    security policy forbids wait_for_function's eval.)"""
+    page.click(button)
     page.wait_for_selector(f"{form} [data-error-for={field}]:not(:empty)")
     assert page.locator(f"{form} .invalid").count() == 1
     assert page.locator(f"{form} [data-field={field}].invalid").count() == 1
@@ -193,8 +195,7 @@ def test_founder_sees_the_apis_validation_error_next_to_the_field_fixes_it_and_t
                      "sectors": ["smart_manufacturing", "ai"], "stage": "seed", "city": "宁波",
                      "amount_sought_cny": "0",  # invalid: must be > 0
                      "contact.email": "me@webform.example"})
-    page.click("#project-submit")
-    assert "must be > 0" in field_error(page, "#project-form", "amount_sought_cny")
+    assert "must be > 0" in refused(page, "#project-submit", "#project-form", "amount_sought_cny")
     shot(page, "founder_validation_error")
 
     form.locator("[name=amount_sought_cny]").fill("3000000")
@@ -316,8 +317,7 @@ def test_a_new_investor_registers_on_the_page_fixes_the_field_the_api_refused_an
                      "sectors": ["smart_manufacturing", "robotics"], "stages": ["seed", "angel"],
                      "ticket_min_cny": "9000000",  # invalid: above the maximum
                      "ticket_max_cny": "5000000", "cities": "宁波，杭州", "contact.email": "deals@signup.example"})
-    page.click("#profile-submit")
-    assert "must be <= ticket_max_cny" in field_error(page, "#profile-form", "ticket_min_cny")
+    assert "must be <= ticket_max_cny" in refused(page, "#profile-submit", "#profile-form", "ticket_min_cny")
     shot(page, "investor_register_error")
 
     form.locator("[name=ticket_min_cny]").fill("500000")
@@ -353,8 +353,7 @@ def test_a_rejected_investor_edits_its_profile_on_the_page_and_is_back_in_review
     assert form.locator("[name=name]").input_value() == "改资料天使 Edit Angels"  # the current profile, to edit
     assert form.locator("[name=cities]").input_value() == "杭州, 宁波"
     form.locator("[name=thesis]").fill("")  # invalid on an edit too
-    page.click("#profile-submit")
-    assert field_error(page, "#profile-form", "thesis")
+    assert refused(page, "#profile-submit", "#profile-form", "thesis")
     form.locator("[name=thesis]").fill("已投三家工业视觉公司 three industrial vision deals")
     page.click("#profile-submit")
     page.locator("#verification[data-status=pending]").wait_for()
@@ -721,8 +720,7 @@ def test_organizer_sets_start_and_slot_length_then_moves_the_roadshow_past_a_ref
     form = page.locator("#roadshow-form")
     fill_form(form, {"title": "改期路演 Move", "theme": "工业视觉 industrial vision", "city": "宁波",
                      "date": "2026-12-10", "start_time": "09:30", "slot_minutes": "3"})  # invalid: at least 5 minutes
-    page.click("#roadshow-create")
-    assert "must be >= 5" in field_error(page, "#roadshow-form", "slot_minutes")
+    assert "must be >= 5" in refused(page, "#roadshow-create", "#roadshow-form", "slot_minutes")
     form.locator("[name=slot_minutes]").fill("30")
     page.click("#roadshow-create")
     page.wait_for_selector("#roadshow .meta:has-text('2026-12-10 09:30')")
@@ -735,8 +733,7 @@ def test_organizer_sets_start_and_slot_length_then_moves_the_roadshow_past_a_ref
     assert [move.locator(f"[name={n}]").input_value() for n in ("title", "city", "date", "start_time", "slot_minutes")
             ] == ["改期路演 Move", "宁波", "2026-12-10", "09:30", "30"]  # the roadshow as it is
     fill_form(move, {"date": "2026-12-12", "start_time": "10:15", "slot_minutes": "300"})  # invalid: at most 240
-    page.click("#move-submit")
-    assert "must be <= 240" in field_error(page, "#move-form", "slot_minutes")
+    assert "must be <= 240" in refused(page, "#move-submit", "#move-form", "slot_minutes")
     shot(page, "organizer_move_refused")
 
     rs = view["roadshow"]  # meanwhile another tab renames it: the form's version is stale
@@ -911,8 +908,7 @@ def test_founder_saves_a_search_for_one_of_its_projects_past_a_refused_field_and
     form.locator(f"[name=project_id] option[value='{second}']").wait_for(state="attached")
     fill_form(form, {"name": "杭州天使 Hangzhou angels", "text": "机器人", "project_id": second,
                      "stages": ["seed", "angel"], "cities": "杭州, 宁波", "min_score": "5"})  # invalid: at most 2
-    page.click("#search-submit")
-    assert "2" in field_error(page, "#search-form", "min_score")
+    assert "2" in refused(page, "#search-submit", "#search-form", "min_score")
     shot(page, "founder_search_error")
 
     form.locator("[name=min_score]").fill("0.3")
@@ -950,8 +946,7 @@ def test_an_investor_edits_a_saved_search_past_a_refused_field_and_a_stale_versi
         "注塑质检 Molding QC", "注塑", "宁波", "0"]  # the search as it is
     assert form.locator("[name=stages] option:checked").get_attribute("value") == "seed"
     fill_form(form, {"stages": ["seed", "angel"], "cities": "宁波, 杭州", "min_score": "5"})  # invalid: at most 2
-    page.click("#search-submit")
-    assert "2" in field_error(page, "#search-form", "min_score")
+    assert "2" in refused(page, "#search-submit", "#search-form", "min_score")
 
     _, token = accepted(investor.put(f"/v1/alerts/searches/{sid}", json={  # meanwhile another tab renames it
         **criteria, "name": "注塑质检 Renamed", "text": "注塑 视觉", "ticket_max_cny": 8_000_000,
@@ -988,8 +983,7 @@ def test_alert_settings_refuse_a_private_webhook_next_to_the_field_and_the_chose
     form.wait_for()
     assert form.locator("[name=mode]").input_value() == "instant"
     fill_form(form, {"mode": "weekly", "webhook_url": "http://10.0.0.7:8080/hook"})
-    page.click("#alert-settings-submit")
-    assert "public address" in field_error(page, "#alert-settings-form", "webhook_url")
+    assert "public address" in refused(page, "#alert-settings-submit", "#alert-settings-form", "webhook_url")
     shot(page, "alert_settings_refused")
     assert investor.get("/v1/alerts/settings").json()["version"] == 0
 

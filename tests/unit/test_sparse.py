@@ -89,6 +89,7 @@ def test_the_revision_changes_with_every_upsert_removal_and_compaction(index):
         seen.append(index.revision)
     assert len(set(seen)) == len(seen)
     index.remove("not there")
+    index.upsert("vision", TEXTS["vision"])  # the same text again
     assert index.revision == seen[-1]
 
 
