@@ -166,8 +166,6 @@ class RoadshowService:
             rs = _set_status(rs, {invitee_id}, "accepted" if accept else "declined")
             if not accept:
                 rs = self._backfill(rs)
-                rs = rs.model_copy(update={"schedule": [m for m in rs.schedule
-                                                        if invitee_id not in (m.project_id, m.investor_id)]})
             return self._publish("InvitationAccepted" if accept else "InvitationDeclined", roadshow_id, rs, who)
 
     def expire(self, who: Principal, roadshow_id: str, older_than: timedelta,
@@ -306,7 +304,9 @@ class RoadshowService:
                                         "status": "proposed"})
 
     def _backfill(self, rs: Roadshow) -> Roadshow:
-        """Replace declined and expired invitees with the best remaining candidates; invite the newcomers."""
+        """Replace declined and expired invitees, and roster members no longer eligible, with the best remaining
+        candidates; invite the newcomers. Everyone gone leaves the schedule too, so the organizer sees the gap
+        and can rebuild it."""
         if rs.roster is None:
             return rs
         gone = {i.invitee_id for i in rs.invitations if i.status in ("declined", "expired")}
@@ -315,7 +315,12 @@ class RoadshowService:
         # a roster member who is no longer eligible (withdrawn, unverified) leaves like a decline
         candidates = set(problem.project_ids) | set(problem.investor_ids)
         roster = _as_roster(rs.roster, candidates)
-        gone |= (set(rs.roster.project_ids) | set(rs.roster.investor_ids)) - candidates
+        # the solver never sees ineligible members, so the seats they left come back without a predecessor
+        vacated = {"project": [p for p in rs.roster.project_ids if p not in candidates],
+                   "investor": [i for i in rs.roster.investor_ids if i not in candidates]}
+        gone |= {*vacated["project"], *vacated["investor"]}
+        rs = rs.model_copy(update={"schedule": [m for m in rs.schedule
+                                                if m.project_id not in gone and m.investor_id not in gone]})
         try:
             with self._solving():
                 new, replacements = backfill(
@@ -329,7 +334,8 @@ class RoadshowService:
             return rs  # nobody left who keeps every constraint: the seat stays empty
         now = datetime.now(UTC)
         invited = {i.invitee_id for i in rs.invitations}
-        fresh = [Invitation(kind=r.kind, invitee_id=r.by_id, sent_at=now, replaces=r.replaced_id)
+        fresh = [Invitation(kind=r.kind, invitee_id=r.by_id, sent_at=now,
+                            replaces=r.replaced_id or (vacated[r.kind].pop(0) if vacated[r.kind] else None))
                  for r in replacements if r.by_id is not None and r.by_id not in invited]
         return rs.model_copy(update={"roster": _roster_result(new), "invitations": [*rs.invitations, *fresh]})
 

@@ -59,6 +59,15 @@ def invited(service: RoadshowService, **spec) -> str:
     return rid
 
 
+def scheduled(service: RoadshowService) -> str:
+    """A small roadshow whose invitees all accepted and whose meetings are scheduled; its id."""
+    rid = invited(service, theme="工业视觉 机器人", slots=2, tables=2)
+    for inv in service.view.roadshows[rid].value.invitations:
+        service.answer(answering(inv), rid, inv.invitee_id, accept=True)
+    service.build_schedule(ORGANIZER, rid)
+    return rid
+
+
 def test_create_propose_invite_decline_backfill_accept_schedule(world):
     view, service = world
     rid = service.create(ORGANIZER, {"title": "宁波智造路演", "theme": "工业视觉 机器人 智能工厂",
@@ -114,10 +123,7 @@ def test_create_propose_invite_decline_backfill_accept_schedule(world):
 
 def test_an_accepted_invitee_can_still_decline_its_seat_is_backfilled_and_its_meetings_leave(world):
     view, service = world
-    rid = invited(service, theme="工业视觉 机器人", slots=2, tables=2)
-    for inv in view.roadshows[rid].value.invitations:
-        service.answer(answering(inv), rid, inv.invitee_id, accept=True)
-    service.build_schedule(ORGANIZER, rid)
+    rid = scheduled(service)
     leaving = view.roadshows[rid].value.schedule[0].investor_id
     investor_key = Principal("k", "investor", leaving)
     with pytest.raises(Conflict, match="already accepted"):
@@ -130,6 +136,20 @@ def test_an_accepted_invitee_can_still_decline_its_seat_is_backfilled_and_its_me
     assert [i for i in rs.invitations if i.replaces == leaving and i.status == "pending"]
     with pytest.raises(Conflict, match="already declined"):
         service.answer(investor_key, rid, leaving, accept=True)
+
+
+def test_a_backfill_drops_the_meetings_of_members_no_longer_eligible(world):
+    view, service = world
+    rid = scheduled(service)
+    schedule = view.roadshows[rid].value.schedule
+    withdrawn = schedule[0].project_id
+    leaving = next(m.investor_id for m in schedule if m.project_id != withdrawn)
+    service.commands.set_project_status(founder(int(withdrawn.split("-")[1])), withdrawn, "withdrawn")
+
+    service.answer(Principal("k", "investor", leaving), rid, leaving, accept=False)  # the next backfill
+    rs = view.roadshows[rid].value
+    assert withdrawn not in rs.roster.project_ids and [i for i in rs.invitations if i.replaces == withdrawn]
+    assert not {withdrawn, leaving} & ({m.project_id for m in rs.schedule} | {m.investor_id for m in rs.schedule})
 
 
 def test_conflicts_pins_exclusions_and_ownership(world):
