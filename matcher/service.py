@@ -369,14 +369,17 @@ class MatchService:
             for iid, js in by_investor.items():
                 self._one_investor(iid, [pairs[j][1] for j in js], js, sparse, best, nearest, profile)
         fb = view.feedback
+        investor_vectors = {iid: view.vector("investors", iid) for iid in by_investor}
+        project_vectors = {pid: view.vector("projects", pid) for pid in by_project}
+        recent_deals = {iid: view.deals_in_last_30_days(iid, now) for iid in by_investor}
         out = []
         for j, (iid, pid) in enumerate(pairs):
-            iv, pv = view.vector("investors", iid), view.vector("projects", pid)
+            iv, pv = investor_vectors[iid], project_vectors[pid]
             out.append(PairContext(
                 dense=float(iv @ pv) if iv is not None and pv is not None else 0.0,
                 sparse=float(sparse[j]), portfolio=float(best[j]), nearest_portfolio=nearest[j],
                 profile=float(profile[j]),
-                deals_last_30_days=view.deals_in_last_30_days(iid, now),
+                deals_last_30_days=recent_deals[iid],
                 invested_count=fb.invested_count.get(iid, 0),
                 pending_intros=pending.get(iid, 0), saved=(iid, pid) in fb.saved,
             ))

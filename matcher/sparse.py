@@ -17,6 +17,11 @@ from sklearn.feature_extraction.text import HashingVectorizer
 
 N_FEATURES = 2**20
 _DENSE_QUERY_MIN_NNZ = 50_000  # above this, dot_rows scatters the query densely (4 MB) instead of searching
+# A search skips the query's terms that more than this share of the rows use (and at least _COMMON_TERM_MIN_ROWS),
+# unless the query has no other terms: as Lucene's common-terms query does with its cutoff frequency. Such terms
+# weigh little (low IDF) but their posting lists are most of a search's work.
+_COMMON_TERM_FRACTION = 0.1
+_COMMON_TERM_MIN_ROWS = 1000
 
 
 _char_ngrams = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 3), lowercase=True).build_analyzer()
@@ -102,8 +107,12 @@ class SparseTextIndex:
 
     def row(self, key: str) -> sp.csr_matrix | None:
         """[1, F] tf-idf row of `key`; None when it is not indexed."""
-        found, _ = self.rows([key])
-        return found if found.shape[0] else None
+        if key not in self._rows:
+            return None
+        if key in self._delta:
+            return self._delta[key]
+        pos = self._main_pos[key]
+        return self._main[pos:pos + 1]  # a slice: scipy's fancy indexing costs ~10x more for one row
 
     def rows(self, keys: list[str]) -> tuple[sp.csr_matrix, list[int]]:
         """The tf-idf rows of the indexed ones among `keys`, stacked [n_known, F] in their order, and their
@@ -111,6 +120,8 @@ class SparseTextIndex:
         since the last compaction) from the delta."""
         known = [j for j, key in enumerate(keys) if key in self._rows]
         in_delta = [j for j in known if keys[j] in self._delta]
+        if not in_delta:  # the usual case: one slice, already in order
+            return self._main[[self._main_pos[keys[j]] for j in known]], known
         in_main = [j for j in known if keys[j] not in self._delta]
         blocks = [self._main[[self._main_pos[keys[j]] for j in in_main]]]
         blocks += [self._delta[keys[j]] for j in in_delta]
@@ -192,7 +203,9 @@ class SparseTextIndex:
     def search(self, query: sp.csr_matrix) -> Iterator[tuple[str, float]]:
         """(key, cosine) of every live row sharing a term with `query` [1, F], best first (ties: main rows,
         then delta rows, each in index order), lazily: callers stop once they have enough, so only the best
-        few hundred are usually sorted and turned into keys."""
+        few hundred are usually sorted and turned into keys. Terms that more than `_COMMON_TERM_FRACTION` of
+        the rows use are left out of the query when it has others (see `_without_common_terms`)."""
+        query = self._without_common_terms(query)
         main = np.zeros(len(self._main_keys), dtype=np.float32)  # [n_main]
         if len(main) and query.nnz:
             postings = self._main_t[query.indices]  # [q_terms, n_main]: the posting lists of the query's terms
@@ -207,6 +220,16 @@ class SparseTextIndex:
         n_main = len(main)
         for j in _best_first(sims):
             yield (self._main_keys[j] if j < n_main else delta_keys[j - n_main]), float(sims[j])
+
+    def _without_common_terms(self, query: sp.csr_matrix) -> sp.csr_matrix:
+        """`query` [1, F] without the terms that more than `_COMMON_TERM_FRACTION` of the main rows use, unless it
+        has no other terms."""
+        indptr = self._main_t.indptr
+        lengths = indptr[query.indices + 1] - indptr[query.indices]  # [q_terms] posting list lengths
+        rare = lengths <= max(_COMMON_TERM_FRACTION * len(self._main_keys), _COMMON_TERM_MIN_ROWS)
+        if rare.all() or not rare.any():
+            return query
+        return sp.csr_matrix((query.data[rare], query.indices[rare], [0, int(rare.sum())]), shape=query.shape)
 
     def similarities(self, queries: sp.csr_matrix) -> np.ndarray:
         """[m, n_live] cosines of each query row of `queries` [m, F] with every live row (main rows, then delta)."""

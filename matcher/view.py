@@ -8,6 +8,7 @@ by event id. Replaying the topics from offset 0 therefore gives the same state a
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import logging
@@ -16,7 +17,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +38,8 @@ log = logging.getLogger(__name__)
 # entities), so the bump to 2 with whole words in the keyword index was not needed. 3: entities hold the id of
 # the event that set their version, and vectors their content hash (`supersedes`). 4: one `Versioned` class
 # (matcher.versioned) for entities and alert records. 5: passes grouped by investor; views and meeting
-# requests are no longer counted per pair (nothing read them).
-SNAPSHOT_FORMAT = 5
+# requests are no longer counted per pair (nothing read them). 6: each investor's deal times are sorted.
+SNAPSHOT_FORMAT = 6
 
 
 @dataclass
@@ -50,7 +51,8 @@ class FeedbackAggregate:
     saved: set[tuple[str, str]] = field(default_factory=set)
     invested: set[tuple[str, str]] = field(default_factory=set)
     invested_count: dict[str, int] = field(default_factory=dict)  # investor -> investments seen
-    # investor -> times of meeting requests and investments, for remaining monthly capacity
+    # investor -> times of meeting requests and investments, sorted (events arrive out of time order: an import
+    # replays history), for remaining monthly capacity
     deal_times: dict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))
 
     def excluded(self, investor_id: str, project_id: str) -> bool:
@@ -155,11 +157,11 @@ class ReadModel:
         elif fb.action == "viewed":
             pass  # views stay in the log only: nothing ranks or trains on them
         elif fb.action == "meeting_requested":
-            agg.deal_times[fb.investor_id].append(event.occurred_at)
+            bisect.insort(agg.deal_times[fb.investor_id], event.occurred_at)
         else:
             agg.invested.add(pair)
             agg.invested_count[fb.investor_id] = agg.invested_count.get(fb.investor_id, 0) + 1
-            agg.deal_times[fb.investor_id].append(event.occurred_at)
+            bisect.insort(agg.deal_times[fb.investor_id], event.occurred_at)
         return True
 
     def apply_vector(self, side: str, vec: EntityVector) -> bool:
@@ -224,7 +226,8 @@ class ReadModel:
         return None if index is None else index.get(entity_id)
 
     def deals_in_last_30_days(self, investor_id: str, now: datetime) -> int:
-        return sum(1 for t in self.feedback.deal_times.get(investor_id, []) if (now - t).days < 30)
+        times = self.feedback.deal_times.get(investor_id, [])
+        return len(times) - bisect.bisect_right(times, now - timedelta(days=30))
 
     def pending_intros(self) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from matcher.ranking import CROWDING_WEIGHT, FEATURES, shared_terms
 from matcher.service import Crowd, MatchFilters, MatchService
 from matcher.view import SNAPSHOT_FORMAT, ReadModel
 from models.entities import PortfolioCompany
-from models.events import EntityVector, Feedback
+from models.events import EntityVector, Event, Feedback
 from models.taxonomy import SECTORS
 from tests.factories import event, investor, project
 from tests.fakes import HashingEncoder
@@ -202,6 +203,22 @@ def test_exposure_lowers_an_investor_flooded_with_intro_requests(world):
     after = {m.entity_id: m.score for m in world.service.recommend_investors("p-vision", k=10)}
     assert after["i-robot"] < base["i-robot"]
     assert after["i-robot2"] == pytest.approx(base["i-robot2"])
+
+
+def test_capacity_counts_the_deals_of_the_last_30_days_whatever_order_their_events_came_in(world):
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    world.put_investor("i-busy", name="Busy Fund", capacity_per_month=10)
+    # an import replays history out of time order; 30 days ago exactly is outside the window
+    for days_ago, action in ((45, "invested"), (3, "meeting_requested"), (30, "invested"), (29, "invested"),
+                             (400, "meeting_requested"), (0, "invested")):
+        world.view.apply(Event(type="FeedbackGiven", entity_id="i-busy", entity_version=1, actor="test",
+                               occurred_at=now - timedelta(days=days_ago),
+                               payload=Feedback(investor_id="i-busy", project_id=f"p-{days_ago}", action=action)))
+    assert world.view.deals_in_last_30_days("i-busy", now) == 3
+    assert world.view.deals_in_last_30_days("i-busy", now + timedelta(days=31)) == 0
+    assert world.view.deals_in_last_30_days("i-bio", now) == 0
+    explained = MatchService(world.view, ENC, clock=lambda: now).explain("i-busy", "p-vision")
+    assert explained.features["capacity"] == pytest.approx(1 - 3 / 10)
 
 
 def test_a_city_written_in_english_matches_the_same_city_in_chinese():

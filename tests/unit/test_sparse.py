@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from matcher import sparse
 from matcher.sparse import SparseTextIndex, _best_first, stack_rows, terms, words
 
 TEXTS = {
@@ -66,6 +67,20 @@ def test_search_sees_upserts_and_removals_before_and_after_compaction(index):
     assert next(index.search(index.query_vector("cold-chain logistics")))[0] == "vision"
     index.compact()
     assert_matches_brute_force(index, "vision 视觉", live)
+
+
+def test_a_search_leaves_out_terms_most_rows_use_unless_the_query_has_no_others(monkeypatch):
+    monkeypatch.setattr(sparse, "_COMMON_TERM_MIN_ROWS", 0)  # the rule's floor, so that 40 rows show it
+    index = SparseTextIndex(min_compact=None)
+    for n in range(40):  # "robot" in 3 rows of 40 (under a tenth), "startup" in all
+        index.upsert(f"s-{n}", f"startup {n}" + (" robot" if n < 3 else ""))
+    index.compact()
+    index.upsert("s-new", "startup")  # the delta follows the same rule
+    index.upsert("r-new", "robot startup")
+    assert {k for k, _ in index.search(index.query_vector("robot startup"))} == {"s-0", "s-1", "s-2", "r-new"}
+    assert len(list(index.search(index.query_vector("startup")))) == 42  # nothing else to go by: every row
+    # scoring is untouched: the rows' similarities still count every term
+    assert index.similarity(index.query_vector("startup"), ["s-5"])[0] > 0
 
 
 def test_similarities_are_the_brute_force_cosines_of_every_live_row(index):
