@@ -157,6 +157,15 @@ class VectorIndex:
             slot = self._slot_of.get(key)
             return None if slot is None else self._vecs[slot].copy()
 
+    def get_many(self, keys: list[str]) -> FloatArray:
+        """[len(keys), dim] the stored (normalised) vectors, zero rows for absent keys (so a cosine with one is 0)."""
+        with self._lock:
+            slots = np.array([self._slot_of.get(key, -1) for key in keys], dtype=np.int64)
+            out = np.zeros((len(keys), self.dim), np.float32)
+            found = slots >= 0
+            out[found] = self._vecs[slots[found]]
+            return out
+
     # ---- writes --------------------------------------------------------------------------------------
 
     def upsert(self, key: str, vector: npt.ArrayLike) -> None:

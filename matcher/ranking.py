@@ -20,6 +20,7 @@ from models.taxonomy import SECTORS, STAGE_ORDER, STAGES, city_key
 
 FEATURES = ("dense", "sparse", "sector", "stage", "ticket", "city", "portfolio", "profile", "activity", "capacity",
             "saved", "exposure")
+_F = {f: k for k, f in enumerate(FEATURES)}
 # Weights chosen on the validation cut of the Crunchbase history (python -m matcher.evaluate --cut validation;
 # see matcher/evaluate.py), each side summing to 1, by coordinate search on Recall@10 + NDCG@10/2 of both
 # directions. What the investors actually funded was best predicted by the portfolio as a whole (profile), the
@@ -47,18 +48,19 @@ CROWDING_WEIGHT = 0.05
 
 
 @dataclass(frozen=True)
-class PairContext:
-    """What the read model knows about a pair beyond the two entities."""
+class PairContexts:
+    """What the read model knows about n pairs beyond the two entities: one [n] array per field, because a query
+    scores a few hundred pairs at once."""
 
-    dense: float  # cosine of the two vectors, 0 when either is missing
-    sparse: float  # char n-gram tf-idf cosine
-    portfolio: float  # best similarity of the project to one of the investor's portfolio companies
-    nearest_portfolio: str | None
-    profile: float  # similarity of the project to the portfolio as a whole, recent companies weighing more
-    deals_last_30_days: int
-    invested_count: int
-    pending_intros: int
-    saved: bool
+    dense: np.ndarray  # cosine of the two vectors, 0 when either is missing
+    sparse: np.ndarray  # char n-gram tf-idf cosine
+    portfolio: np.ndarray  # best similarity of the project to one of the investor's portfolio companies
+    nearest_portfolio: list[str | None]  # that company's name
+    profile: np.ndarray  # similarity of the project to the portfolio as a whole, recent companies weighing more
+    deals_last_30_days: np.ndarray  # int
+    invested_count: np.ndarray  # int
+    pending_intros: np.ndarray  # int
+    saved: np.ndarray  # bool
 
 
 def stage_fit(investor: Investor, project: Project) -> float:
@@ -85,17 +87,26 @@ def city_fit(investor: Investor, project: Project) -> float:
     return 1.0 if city_key(project.city) in {city_key(c) for c in investor.cities} else 0.0
 
 
-def features(investor: Investor, project: Project, ctx: PairContext) -> np.ndarray:
-    """[len(FEATURES)] values, each in [0, 1]."""
-    shared = len(set(investor.sectors) & set(project.sectors)) / len(project.sectors)
-    activity = min(1.0, math.log1p(len(investor.portfolio) + ctx.invested_count) / math.log1p(50))
-    cap = investor.capacity_per_month
-    capacity = 0.0 if cap == 0 else max(0.0, 1.0 - ctx.deals_last_30_days / cap)
-    exposure = 0.0 if cap == 0 else min(1.0, ctx.pending_intros / (2 * cap))
-    return np.array([
-        max(0.0, ctx.dense), ctx.sparse, shared, stage_fit(investor, project), ticket_fit(investor, project),
-        city_fit(investor, project), ctx.portfolio, ctx.profile, activity, capacity, float(ctx.saved), exposure,
-    ], dtype=np.float32)
+def feature_matrix(pairs: list[tuple[Investor, Project]], ctx: PairContexts) -> np.ndarray:
+    """[len(pairs), len(FEATURES)] values, each in [0, 1]."""
+    investors = [i for i, _ in pairs]
+    portfolio_sizes = np.array([len(i.portfolio) for i in investors])
+    cap = np.array([i.capacity_per_month for i in investors], dtype=np.float64)
+    per_month = np.maximum(cap, 1)  # where cap is 0 the feature is 0 anyway
+    x = np.zeros((len(pairs), len(FEATURES)), dtype=np.float32)
+    x[:, _F["dense"]] = np.maximum(ctx.dense, 0.0)
+    x[:, _F["sparse"]] = ctx.sparse
+    x[:, _F["sector"]] = [len(set(i.sectors) & set(p.sectors)) / len(p.sectors) for i, p in pairs]
+    x[:, _F["stage"]] = [stage_fit(i, p) for i, p in pairs]
+    x[:, _F["ticket"]] = [ticket_fit(i, p) for i, p in pairs]
+    x[:, _F["city"]] = [city_fit(i, p) for i, p in pairs]
+    x[:, _F["portfolio"]] = ctx.portfolio
+    x[:, _F["profile"]] = ctx.profile
+    x[:, _F["activity"]] = np.minimum(1.0, np.log1p(portfolio_sizes + ctx.invested_count) / math.log1p(50))
+    x[:, _F["capacity"]] = np.where(cap == 0, 0.0, np.maximum(0.0, 1.0 - ctx.deals_last_30_days / per_month))
+    x[:, _F["saved"]] = ctx.saved
+    x[:, _F["exposure"]] = np.where(cap == 0, 0.0, np.minimum(1.0, ctx.pending_intros / (2 * per_month)))
+    return x
 
 
 def crowding_penalty(scores: np.ndarray, better_fits: np.ndarray) -> np.ndarray:
@@ -119,23 +130,22 @@ class DefaultRanker:
     name = "default"
 
     def score(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        idx = {f: i for i, f in enumerate(FEATURES)}
         inv_w = np.zeros(len(FEATURES), dtype=np.float32)
         fou_w = np.zeros(len(FEATURES), dtype=np.float32)
         for f, w in INVESTOR_SIDE.items():
-            inv_w[idx[f]] = w
+            inv_w[_F[f]] = w
         for f, w in FOUNDER_SIDE.items():
-            fou_w[idx[f]] = w
+            fou_w[_F[f]] = w
         a = x @ inv_w  # [n] investor-side utility
         b = x @ fou_w  # [n] founder-side utility
         harmonic = np.where(a + b > 0, 2 * a * b / np.maximum(a + b, 1e-9), 0.0)
-        scores = harmonic + SAVED_BONUS * x[:, idx["saved"]] - EXPOSURE_PENALTY * x[:, idx["exposure"]]
+        scores = harmonic + SAVED_BONUS * x[:, _F["saved"]] - EXPOSURE_PENALTY * x[:, _F["exposure"]]
         # Contributions: each side's weighted features, scaled so they add up to the harmonic mean.
         share_a = np.where(a + b > 0, b / np.maximum(a + b, 1e-9), 0.0)[:, None]
         share_b = np.where(a + b > 0, a / np.maximum(a + b, 1e-9), 0.0)[:, None]
         contrib = x * inv_w * share_a + x * fou_w * share_b
-        contrib[:, idx["saved"]] += SAVED_BONUS * x[:, idx["saved"]]
-        contrib[:, idx["exposure"]] -= EXPOSURE_PENALTY * x[:, idx["exposure"]]
+        contrib[:, _F["saved"]] += SAVED_BONUS * x[:, _F["saved"]]
+        contrib[:, _F["exposure"]] -= EXPOSURE_PENALTY * x[:, _F["exposure"]]
         return scores.astype(np.float32), contrib.astype(np.float32)
 
 
@@ -178,7 +188,7 @@ def _cny(amount: int) -> str:
     return f"¥{amount:,}"
 
 
-def reasons(investor: Investor, project: Project, ctx: PairContext) -> list[Reason]:
+def reasons(investor: Investor, project: Project, nearest_portfolio: str | None, portfolio: float) -> list[Reason]:
     out: list[Reason] = []
     shared = [s for s in project.sectors if s in investor.sectors]
     if shared:
@@ -200,9 +210,9 @@ def reasons(investor: Investor, project: Project, ctx: PairContext) -> list[Reas
                           f"投资{STAGES[project.stage][0]}阶段"))
     if city_fit(investor, project) == 1.0:
         out.append(Reason("city", f"Both in {project.city}", f"同在{project.city}"))
-    if ctx.nearest_portfolio and ctx.portfolio >= 0.1:
-        out.append(Reason("portfolio", f"Nearest portfolio company: {ctx.nearest_portfolio}",
-                          f"最相近的已投企业：{ctx.nearest_portfolio}"))
+    if nearest_portfolio and portfolio >= 0.1:
+        out.append(Reason("portfolio", f"Nearest portfolio company: {nearest_portfolio}",
+                          f"最相近的已投企业：{nearest_portfolio}"))
     terms = shared_terms(investor.thesis, f"{project.name} {project.summary} {project.traction}")
     if terms:
         out.append(Reason("terms", "Thesis terms matched: " + ", ".join(terms),
@@ -210,9 +220,10 @@ def reasons(investor: Investor, project: Project, ctx: PairContext) -> list[Reas
     return out
 
 
-def standing_reasons(better_fits: int, ctx: PairContext) -> list[Reason]:
-    """Why a project stands out in this investor's feed: few other portfolios fit it better."""
-    if ctx.profile < 0.1:  # too faint a fit with the portfolio to claim anything about it
+def standing_reasons(better_fits: int, profile: float) -> list[Reason]:
+    """Why a project stands out in this investor's feed: few other portfolios fit it better (`profile`: the
+    pair's fit with the portfolio as a whole)."""
+    if profile < 0.1:  # too faint a fit with the portfolio to claim anything about it
         return []
     if better_fits == 0:
         return [Reason("standing", "No other verified investor's portfolio fits it better",

@@ -15,11 +15,11 @@ from matcher.errors import InvalidRequest
 from matcher.ranking import (
     FEATURES,
     DefaultRanker,
-    PairContext,
+    PairContexts,
     Ranker,
     Reason,
     crowding_penalty,
-    features,
+    feature_matrix,
     reasons,
     standing_reasons,
 )
@@ -116,25 +116,30 @@ class Crowd:
     in the crowding penalty barely sees, and a sketch is ~100 numbers whatever the number of investors."""
 
     EXACT = 64
-    ranks: np.ndarray  # [r] ascending positions in the sorted similarities
+    ranks: np.ndarray  # [r] ascending positions in the sorted similarities: the same for every sketch of n portfolios
     sims: np.ndarray  # [r] the similarities there, descending
 
     @staticmethod
-    def of(sims: np.ndarray) -> Crowd:
-        best_first = np.sort(sims)[::-1]  # [n]
-        n = len(best_first)
+    def of_rows(sims: np.ndarray) -> list[Crowd]:
+        """One sketch per row of `sims` [m, n]: each project's similarities with the n portfolios."""
+        n = sims.shape[1]
         ranks = list(range(min(n, Crowd.EXACT)))
         while ranks and ranks[-1] < n - 1:
             ranks.append(min(n - 1, max(ranks[-1] + 1, int(ranks[-1] * 1.25))))
-        at = np.array(ranks, dtype=np.int32)
-        return Crowd(at, best_first[at])
+        at = np.array(ranks, dtype=np.int64)
+        best_first = -np.sort(-sims, axis=1)  # [m, n]
+        return [Crowd(at, row) for row in best_first[:, at]]
 
-    def above(self, sim: float) -> int:
-        """How many similarities exceed `sim` (a lower bound within a quarter past `EXACT`)."""
-        first_not_above = int(np.searchsorted(-self.sims, -sim, side="left"))  # sims descending
-        if first_not_above == len(self.sims):
-            return int(self.ranks[-1]) + 1 if len(self.ranks) else 0
-        return int(self.ranks[first_not_above - 1]) + 1 if first_not_above else 0
+    @staticmethod
+    def above(crowds: list[Crowd], sims: np.ndarray) -> np.ndarray:
+        """[len(crowds)] how many similarities of each crowd exceed its entry of `sims` [len(crowds)] (a lower bound
+        within a quarter past `EXACT`). The crowds are sketches of as many portfolios, so they share their ranks."""
+        if not crowds or not len(crowds[0].ranks):
+            return np.zeros(len(crowds), dtype=np.int64)
+        ranks = crowds[0].ranks
+        sketch = np.stack([crowd.sims for crowd in crowds])  # [k, r]
+        count = (sketch > np.asarray(sims)[:, None]).sum(axis=1)  # [k] sketch entries above
+        return np.where(count == 0, 0, ranks[np.maximum(count - 1, 0)] + 1)
 
 
 class MatchService:
@@ -203,7 +208,7 @@ class MatchService:
                 own = dot_rows(rows, mine)  # [n_known]
                 crowds = self._crowds([project_ids[j] for j in known], rows)
                 # a small margin, so that rounding never counts the investor's own row as a better one
-                out[known] = [crowd.above(sim + 1e-5) for crowd, sim in zip(crowds, own.tolist(), strict=True)]
+                out[known] = Crowd.above(crowds, own + 1e-5)
             return out
 
     def _crowds(self, project_ids: list[str], rows: sp.csr_matrix) -> list[Crowd]:
@@ -216,8 +221,9 @@ class MatchService:
         missing = [j for j, (pid, key) in enumerate(zip(project_ids, keys, strict=True))
                    if self._crowd_cache.get(pid, (None,))[0] != key]
         if missing:
-            for j, sims in zip(missing, words.similarities(rows[missing]), strict=True):  # sims: [n_portfolios]
-                self._crowd_cache[project_ids[j]] = (keys[j], Crowd.of(sims))
+            sketches = Crowd.of_rows(words.similarities(rows[missing]))  # of [n_missing, n_portfolios]
+            for j, crowd in zip(missing, sketches, strict=True):
+                self._crowd_cache[project_ids[j]] = (keys[j], crowd)
         return [self._crowd_cache[pid][1] for pid in project_ids]
 
     def investor_candidates(self, project_id: str, need: int, filters: MatchFilters = NO_FILTERS) -> list[str]:
@@ -347,10 +353,10 @@ class MatchService:
             self._portfolio_cache[investor_id] = cached
         return cached[1]
 
-    def _contexts(self, pairs: list[tuple[str, str]], now: datetime, pending: dict[str, int]) -> list[PairContext]:
-        """What the read model knows about each (investor, project) pair. The keyword similarities are computed
-        per query rather than per pair: one project against many investors (a founder's list) or one investor
-        against many projects (a deal feed), which is what makes scoring a few hundred candidates cheap."""
+    def _contexts(self, pairs: list[tuple[str, str]], now: datetime, pending: dict[str, int]) -> PairContexts:
+        """What the read model knows about each (investor, project) pair. Similarities are computed per query
+        rather than per pair: one project against many investors (a founder's list) or one investor against many
+        projects (a deal feed), which is what makes scoring a few hundred candidates cheap."""
         view = self.view
         n = len(pairs)
         sparse = np.zeros(n, np.float32)  # [n] investor text vs project text
@@ -364,34 +370,34 @@ class MatchService:
             by_investor[iid].append(j)
         if len(by_project) <= len(by_investor):
             for pid, js in by_project.items():
-                self._one_project(pid, [pairs[j][0] for j in js], js, sparse, best, nearest, profile)
+                self._one_project(pid, [pairs[j][0] for j in js], np.array(js), sparse, best, nearest, profile)
         else:
             for iid, js in by_investor.items():
-                self._one_investor(iid, [pairs[j][1] for j in js], js, sparse, best, nearest, profile)
+                self._one_investor(iid, [pairs[j][1] for j in js], np.array(js), sparse, best, nearest, profile)
+        investors, projects = list(by_investor), list(by_project)
+        slot = {iid: k for k, iid in enumerate(investors)}
+        of_investor = np.array([slot[iid] for iid, _ in pairs])  # [n] each pair's position in `investors`
+        slot = {pid: k for k, pid in enumerate(projects)}
+        of_project = np.array([slot[pid] for _, pid in pairs])  # [n] ... in `projects`
+        dense = np.zeros(n, np.float32)
+        investor_vectors, project_vectors = view.vectors("investors", investors), view.vectors("projects", projects)
+        if investor_vectors is not None and project_vectors is not None:
+            dense = np.einsum("nd,nd->n", investor_vectors[of_investor], project_vectors[of_project])
         fb = view.feedback
-        investor_vectors = {iid: view.vector("investors", iid) for iid in by_investor}
-        project_vectors = {pid: view.vector("projects", pid) for pid in by_project}
-        recent_deals = {iid: view.deals_in_last_30_days(iid, now) for iid in by_investor}
-        out = []
-        for j, (iid, pid) in enumerate(pairs):
-            iv, pv = investor_vectors[iid], project_vectors[pid]
-            out.append(PairContext(
-                dense=float(iv @ pv) if iv is not None and pv is not None else 0.0,
-                sparse=float(sparse[j]), portfolio=float(best[j]), nearest_portfolio=nearest[j],
-                profile=float(profile[j]),
-                deals_last_30_days=recent_deals[iid],
-                invested_count=fb.invested_count.get(iid, 0),
-                pending_intros=pending.get(iid, 0), saved=(iid, pid) in fb.saved,
-            ))
-        return out
+        return PairContexts(
+            dense=dense, sparse=sparse, portfolio=best, nearest_portfolio=nearest, profile=profile,
+            deals_last_30_days=np.array([view.deals_in_last_30_days(iid, now) for iid in investors])[of_investor],
+            invested_count=np.array([fb.invested_count.get(iid, 0) for iid in investors])[of_investor],
+            pending_intros=np.array([pending.get(iid, 0) for iid in investors])[of_investor],
+            saved=np.array([pair in fb.saved for pair in pairs], dtype=bool),
+        )
 
-    def _one_project(self, pid: str, investors: list[str], js: list[int], sparse: np.ndarray, best: np.ndarray,
+    def _one_project(self, pid: str, investors: list[str], js: np.ndarray, sparse: np.ndarray, best: np.ndarray,
                      nearest: list[str | None], profile: np.ndarray) -> None:
         text_row = self.view.project_text.row(pid)
         if text_row is not None:
             irows, known = self.view.investor_text.rows(investors)  # [n_known, F]
-            for k, sim in zip(known, dot_rows(irows, text_row).tolist(), strict=True):
-                sparse[js[k]] = sim
+            sparse[js[known]] = dot_rows(irows, text_row)
         prow = self.view.project_words.row(pid)  # the portfolio term space from here on
         if prow is None:
             return
@@ -413,13 +419,12 @@ class MatchService:
                 top = int(np.argmax(mine))
                 best[js[k]], nearest[js[k]], profile[js[k]] = mine[top], names[top], sim
 
-    def _one_investor(self, iid: str, projects: list[str], js: list[int], sparse: np.ndarray, best: np.ndarray,
+    def _one_investor(self, iid: str, projects: list[str], js: np.ndarray, sparse: np.ndarray, best: np.ndarray,
                       nearest: list[str | None], profile: np.ndarray) -> None:
         irow = self.view.investor_text.row(iid)
         if irow is not None:
             text_rows, known = self.view.project_text.rows(projects)  # [n_known, F]
-            for k, sim in zip(known, dot_rows(text_rows, irow).tolist(), strict=True):
-                sparse[js[k]] = sim
+            sparse[js[known]] = dot_rows(text_rows, irow)
         stored = self.view.investors[iid]
         portfolio = self._portfolio(iid, stored.value, stored.version)
         if not portfolio.names:
@@ -427,10 +432,12 @@ class MatchService:
         word_rows, known = self.view.project_words.rows(projects)  # [n_known, F] in the portfolio term space
         if known:
             sims = (word_rows @ portfolio.rows.T).toarray()  # [n_known, n_portfolio]; one O(F) transpose per query
-            whole = dot_rows(word_rows, portfolio.profile)  # [n_known]
-            for k, t, b, w in zip(known, sims.argmax(axis=1).tolist(), sims.max(axis=1).tolist(), whole.tolist(),
-                                  strict=True):
-                best[js[k]], nearest[js[k]], profile[js[k]] = b, portfolio.names[t], w
+            top = sims.argmax(axis=1)  # [n_known]
+            at = js[known]
+            best[at] = sims[np.arange(len(known)), top]
+            profile[at] = dot_rows(word_rows, portfolio.profile)
+            for j, t in zip(at.tolist(), top.tolist(), strict=True):
+                nearest[j] = portfolio.names[t]
 
     def pair_features(self, pairs: list[tuple[str, str]]) -> np.ndarray:
         """[len(pairs), len(FEATURES)] ranking features of known (investor, project) pairs, exactly as ranking
@@ -439,11 +446,10 @@ class MatchService:
             return self._features(pairs)[0] if pairs else np.zeros((0, len(FEATURES)), dtype=np.float32)
 
     def _features(self, pairs: list[tuple[str, str]]
-                  ) -> tuple[np.ndarray, list[tuple[Investor, Project]], list[PairContext]]:
+                  ) -> tuple[np.ndarray, list[tuple[Investor, Project]], PairContexts]:
         contexts = self._contexts(pairs, self.clock(), self.view.pending_intros())
         entities = [(self.view.investors[i].value, self.view.projects[p].value) for i, p in pairs]
-        x = np.stack([features(inv, proj, ctx) for (inv, proj), ctx in zip(entities, contexts, strict=True)])
-        return x, entities, contexts  # x: [n, F]
+        return feature_matrix(entities, contexts), entities, contexts  # [n, F], ...
 
     def _rank(self, pairs: list[tuple[str, str]], min_score: float, return_side: str,
               limit: int | None = None, better_fits: np.ndarray | None = None) -> list[Match]:
@@ -464,10 +470,10 @@ class MatchService:
             inv, proj = entities[j]
             counterpart = pairs[j][1] if return_side == "projects" else pairs[j][0]
             shares = dict(zip(FEATURES, map(float, contrib[j]), strict=True))
-            found = reasons(inv, proj, contexts[j])
+            found = reasons(inv, proj, contexts.nearest_portfolio[j], float(contexts.portfolio[j]))
             if better_fits is not None:
                 shares["crowding"] = -float(crowding[j])
-                found += standing_reasons(int(better_fits[j]), contexts[j])
+                found += standing_reasons(int(better_fits[j]), float(contexts.profile[j]))
             out.append(Match(counterpart, float(scores[j]), dict(zip(FEATURES, map(float, x[j]), strict=True)),
                              shares, found))
         return out

@@ -19,7 +19,9 @@ N_FEATURES = 2**20
 _DENSE_QUERY_MIN_NNZ = 50_000  # above this, dot_rows scatters the query densely (4 MB) instead of searching
 # A search skips the query's terms that more than this share of the rows use (and at least _COMMON_TERM_MIN_ROWS),
 # unless the query has no other terms: as Lucene's common-terms query does with its cutoff frequency. Such terms
-# weigh little (low IDF) but their posting lists are most of a search's work.
+# weigh little (low IDF) but their posting lists are most of a search's work. Searches only gather candidates,
+# which are then scored on every term. On the Crunchbase validation cut (15k projects) a deal feed took 15 ms
+# instead of 21, and recall held (R@10 company -> investors 0.246 -> 0.245, investor -> companies 0.149 -> 0.151).
 _COMMON_TERM_FRACTION = 0.1
 _COMMON_TERM_MIN_ROWS = 1000
 

@@ -225,6 +225,11 @@ class ReadModel:
         index = self.project_index if side == "projects" else self.investor_index
         return None if index is None else index.get(entity_id)
 
+    def vectors(self, side: str, entity_ids: list[str]) -> np.ndarray | None:
+        """[len(entity_ids), dim], zero rows for entities without a vector; None without an encoder."""
+        index = self.project_index if side == "projects" else self.investor_index
+        return None if index is None else index.get_many(entity_ids)
+
     def deals_in_last_30_days(self, investor_id: str, now: datetime) -> int:
         times = self.feedback.deal_times.get(investor_id, [])
         return len(times) - bisect.bisect_right(times, now - timedelta(days=30))

@@ -117,6 +117,17 @@ def test_removing_an_unknown_or_already_removed_key_is_a_no_op(mode: str) -> Non
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_get_many_gives_the_stored_vectors_in_order_and_zero_rows_for_absent_keys(mode: str) -> None:
+    index, keys, rows = filled(mode, n=10)
+    index.remove("p3")
+    index.upsert("p4", -rows[4])
+    got = index.get_many(["p4", "p3", "nobody", "p0"])
+    assert got.shape == (4, DIM) and got.dtype == np.float32
+    np.testing.assert_allclose(got, [-rows[4], np.zeros(DIM), np.zeros(DIM), rows[0]], atol=1e-6)
+    assert index.get_many([]).shape == (0, DIM)
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_upsert_overwrites_the_vector_of_an_existing_key(mode: str) -> None:
     index, keys, rows = filled(mode)
     old, new = rows[4], -rows[4]

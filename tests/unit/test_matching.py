@@ -285,16 +285,17 @@ def test_a_feed_is_crowded_by_investors_whose_portfolios_fit_a_project_better():
 
 @pytest.mark.parametrize("n", [0, 1, 40, 64, 65, 3000])
 def test_a_crowd_sketch_counts_exactly_up_to_its_exact_part_and_within_a_quarter_beyond(n):
-    sims = np.random.default_rng(n).random(n).astype(np.float32)
-    crowd = Crowd.of(sims)
-    assert len(crowd.sims) <= Crowd.EXACT + 40  # ~100 numbers, however many investors
-    for threshold in [-1.0, 2.0, *np.linspace(0, 1, 97).tolist(), *sims[:50].tolist()]:
-        true = int((sims > threshold).sum())
-        got = crowd.above(threshold)
-        if true <= Crowd.EXACT:
-            assert got == true
-        else:
-            assert 0.8 * true <= got <= true
+    sims = np.random.default_rng(n).random((3, n)).astype(np.float32)  # three projects' similarities
+    crowds = Crowd.of_rows(sims)
+    assert len(crowds) == 3 and all(len(c.sims) <= Crowd.EXACT + 40 for c in crowds)  # ~100 numbers each
+    for thresholds in ([-1.0, 2.0, 0.0], *[[t, t / 2, 1 - t] for t in np.linspace(0, 1, 97)], *sims[:, :50].T):
+        got = Crowd.above(crowds, np.array(thresholds, dtype=np.float32))
+        for row, threshold, counted in zip(sims, thresholds, got, strict=True):
+            true = int((row > threshold).sum())
+            if true <= Crowd.EXACT:
+                assert counted == true
+            else:
+                assert 0.8 * true <= counted <= true
 
 
 def test_a_feeds_crowd_sketches_are_cached_until_a_portfolio_or_the_project_changes():
