@@ -152,9 +152,11 @@ class MatchService:
         self.ranker: Ranker = ranker or DefaultRanker()
         self.candidates = candidates
         self.clock = clock or (lambda: datetime.now(UTC))
-        self._portfolio_cache: dict[str, tuple[tuple[int, int], Portfolio]] = {}
+        self._portfolio_cache: dict[str, tuple[int, Portfolio]] = {}  # investor -> (its version, portfolio)
+        self._portfolio_generation = -1  # the portfolio term space's generation that the cached ones are for
         self._active_cache: tuple[tuple[int, int], list[str]] | None = None
-        self._crowd_cache: dict[str, tuple[tuple[tuple[int, int], int], Crowd]] = {}
+        self._crowd_cache: dict[str, tuple[int, Crowd]] = {}  # project -> (its version, sketch)
+        self._crowd_stamp: tuple[int, int] | None = None  # (portfolio revision, term weights) the sketches are for
 
     # ---- public -----------------------------------------------------------------------------------
     def recommend_projects(self, investor_id: str, k: int = 10, filters: MatchFilters = NO_FILTERS,
@@ -214,16 +216,20 @@ class MatchService:
     def _crowds(self, project_ids: list[str], rows: sp.csr_matrix) -> list[Crowd]:
         """Each project's `Crowd`, given the projects' rows in the portfolio term space ([n, F]); cached until the
         project, a portfolio or the term weights change: a feed's ~150 candidates against every portfolio cost
-        ~15 ms on the Crunchbase history (2,400 investors), their cached sketches under 2 ms."""
+        ~15 ms on the Crunchbase history (2,400 investors), their cached sketches under 2 ms. A change to any
+        portfolio or to the term weights makes every sketch stale, so the cache then starts afresh: it holds only
+        the projects asked about since."""
         words = self.view.portfolio_words
         stamp = (words.revision, self.view.project_words.generation)
-        keys = [(stamp, self.view.projects[pid].version) for pid in project_ids]
-        missing = [j for j, (pid, key) in enumerate(zip(project_ids, keys, strict=True))
-                   if self._crowd_cache.get(pid, (None,))[0] != key]
+        if stamp != self._crowd_stamp:
+            self._crowd_cache, self._crowd_stamp = {}, stamp
+        versions = [self.view.projects[pid].version for pid in project_ids]
+        missing = [j for j, (pid, version) in enumerate(zip(project_ids, versions, strict=True))
+                   if self._crowd_cache.get(pid, (None,))[0] != version]
         if missing:
             sketches = Crowd.of_rows(words.similarities(rows[missing]))  # of [n_missing, n_portfolios]
             for j, crowd in zip(missing, sketches, strict=True):
-                self._crowd_cache[project_ids[j]] = (keys[j], crowd)
+                self._crowd_cache[project_ids[j]] = (versions[j], crowd)
         return [self._crowd_cache[pid][1] for pid in project_ids]
 
     def investor_candidates(self, project_id: str, need: int, filters: MatchFilters = NO_FILTERS) -> list[str]:
@@ -345,11 +351,13 @@ class MatchService:
         return self._active_cache[1]
 
     def _portfolio(self, investor_id: str, investor: Investor, version: int) -> Portfolio:
-        """Cached until the investor changes or the portfolio term space's IDF does."""
-        key = (version, self.view.portfolio_words.generation)
+        """Cached until the investor changes or the portfolio term space's IDF does (which empties the cache)."""
+        generation = self.view.portfolio_words.generation
+        if generation != self._portfolio_generation:
+            self._portfolio_cache, self._portfolio_generation = {}, generation
         cached = self._portfolio_cache.get(investor_id)
-        if cached is None or cached[0] != key:
-            cached = (key, Portfolio.of(investor, self.view.portfolio_words.query_vector))
+        if cached is None or cached[0] != version:
+            cached = (version, Portfolio.of(investor, self.view.portfolio_words.query_vector))
             self._portfolio_cache[investor_id] = cached
         return cached[1]
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from models.events import ApiKey, EntityVector, Event, Feedback, Intro, later_wr
 from models.roadshows import Roadshow
 
 log = logging.getLogger(__name__)
+K = TypeVar("K")
 # Bumped when what a snapshot holds changes. The keyword indexes are not in it (load() rebuilds them from the
 # entities), so the bump to 2 with whole words in the keyword index was not needed. 3: entities hold the id of
 # the event that set their version, and vectors their content hash (`supersedes`). 4: one `Versioned` class
@@ -66,6 +68,9 @@ class ReadModel:
         self.projects: dict[str, Versioned[Project]] = {}
         self.investors: dict[str, Versioned[Investor]] = {}
         self.intros: dict[str, Versioned[Intro]] = {}
+        # kept with the intros, because every ranked pair and every contact check reads them
+        self.pending_intro_counts: dict[str, int] = {}  # investor -> intros awaiting its answer
+        self.accepted_intro_counts: dict[tuple[str, str], int] = {}  # (investor, project) -> intros accepted
         self.api_keys: dict[str, Versioned[ApiKey]] = {}  # key id -> key
         self.roadshows: dict[str, Versioned[Roadshow]] = {}
         self.feedback = FeedbackAggregate()
@@ -100,7 +105,7 @@ class ReadModel:
             if isinstance(payload, Investor):
                 return self._apply_entity(self.investors, event, payload, self._index_investor)
             if isinstance(payload, Intro):
-                return self._apply_entity(self.intros, event, payload, None)
+                return self._apply_intro(event, payload)
             if isinstance(payload, ApiKey):
                 return self._apply_entity(self.api_keys, event, payload, None)
             if isinstance(payload, Roadshow):
@@ -117,6 +122,22 @@ class ReadModel:
         if index is not None:
             index(event.entity_id, value)
         return True
+
+    def _apply_intro(self, event: Event, intro: Intro) -> bool:
+        before = self.intros.get(event.entity_id)
+        if not put_if_newer(self.intros, event.entity_id, event, intro):
+            return False
+        if before is not None:
+            self._count_intro(before.value, -1)
+        self._count_intro(intro, 1)
+        return True
+
+    def _count_intro(self, intro: Intro, change: int) -> None:
+        """Add `change` to the count that the intro's status feeds, if any."""
+        if intro.status == "requested":
+            _add(self.pending_intro_counts, intro.investor_id, change)
+        elif intro.status == "accepted":
+            _add(self.accepted_intro_counts, (intro.investor_id, intro.project_id), change)
 
     # Withdrawn and funded entities stay in the indexes (a withdrawn project may reopen without new text,
     # and so without a new vector); queries filter them out with the `allowed` sets below.
@@ -235,15 +256,11 @@ class ReadModel:
         return len(times) - bisect.bisect_right(times, now - timedelta(days=30))
 
     def pending_intros(self) -> dict[str, int]:
-        counts: dict[str, int] = defaultdict(int)
-        for intro in self.intros.values():
-            if intro.value.status == "requested":
-                counts[intro.value.investor_id] += 1
-        return counts
+        """Investor -> how many intros await its answer (read under `lock`)."""
+        return self.pending_intro_counts
 
     def accepted_intro(self, investor_id: str, project_id: str) -> bool:
-        return any(i.value.status == "accepted" and i.value.investor_id == investor_id
-                   and i.value.project_id == project_id for i in self.intros.values())
+        return (investor_id, project_id) in self.accepted_intro_counts
 
     # ---- replay checks and snapshots --------------------------------------------------------------
     def digest(self) -> str:
@@ -312,6 +329,8 @@ class ReadModel:
                      "project_vectors", "investor_vectors", "offsets"):
             setattr(view, name, state[name])
         view.alerts = state.get("alerts") or AlertStore()  # snapshots from before deal alerts have none
+        for intro in view.intros.values():
+            view._count_intro(intro.value, 1)
         for attr in ("project_index", "investor_index"):
             if state[attr] is not None:
                 setattr(view, attr, VectorIndex.from_state(state[attr], exact_limit=exact_search_limit))
@@ -323,3 +342,11 @@ class ReadModel:
         view.compact_text()
         return view
 
+
+def _add(counts: dict[K, int], key: K, change: int) -> None:
+    """counts[key] += change, without keeping zero counts."""
+    total = counts.get(key, 0) + change
+    if total:
+        counts[key] = total
+    else:
+        counts.pop(key, None)

@@ -309,12 +309,16 @@ def test_a_feeds_crowd_sketches_are_cached_until_a_portfolio_or_the_project_chan
     assert w.service._crowd_cache["p-1"] is first  # the same sketch serves every investor's feed
     w.put_investor("i-c", portfolio=[PortfolioCompany(name="C", sectors=["ai"], description="vision robots p-1")])
     assert w.service._crowd_cache["p-1"] is first  # not read since
-    w.service.better_fits("i-a", ["p-1"])
+    w.put_project("p-2", summary="vision robots for farms")
+    w.service.better_fits("i-a", ["p-1", "p-2"])
     assert w.service._crowd_cache["p-1"] is not first  # a portfolio changed: recomputed
     second = w.service._crowd_cache["p-1"]
     w.put_project("p-1", event_type="ProjectUpdated", summary="vision robots for warehouses")
     w.service.better_fits("i-a", ["p-1"])
     assert w.service._crowd_cache["p-1"] is not second  # the project changed
+    w.put_investor("i-b", portfolio=[PortfolioCompany(name="B", sectors=["ai"], description="vision drones")])
+    w.service.better_fits("i-a", ["p-1"])
+    assert set(w.service._crowd_cache) == {"p-1"}  # stale sketches (p-2's) are dropped, not kept
 
 
 def test_a_view_restored_from_its_snapshot_scores_pairs_as_the_live_one_did(world, tmp_path):
@@ -327,6 +331,28 @@ def test_a_view_restored_from_its_snapshot_scores_pairs_as_the_live_one_did(worl
     restored = MatchService(ReadModel.load(tmp_path / "view.pkl", ENC.name), ENC)
     np.testing.assert_allclose(restored.pair_features(pairs), live, rtol=1e-5, atol=1e-6)
     assert live[:, FEATURES.index("profile")].max() > 0
+
+
+def test_intro_counts_follow_each_intros_latest_status_through_redelivery_stale_events_and_snapshots(world, tmp_path):
+    from models.events import Intro
+
+    view = world.view
+
+    def intro(iid: str, pid: str, version: int, status: str) -> Event:
+        return event(f"Intro{status.capitalize()}", f"x-{iid}-{pid}",
+                     Intro(project_id=pid, investor_id=iid, requested_by="founder", status=status), version)
+
+    for pid in ("p-vision", "p-drug", "p-shop"):
+        view.apply(intro("i-robot", pid, 1, "requested"))
+    accepted = intro("i-robot", "p-vision", 2, "accepted")
+    assert view.apply(accepted) and not view.apply(accepted)  # a redelivery changes nothing
+    assert not view.apply(intro("i-robot", "p-vision", 1, "requested"))  # nor does an older version
+    view.apply(intro("i-robot", "p-drug", 2, "withdrawn"))
+    assert view.pending_intros() == {"i-robot": 1}  # p-shop only
+    assert view.accepted_intro("i-robot", "p-vision") and not view.accepted_intro("i-robot", "p-drug")
+    view.save(tmp_path / "view.pkl")
+    restored = ReadModel.load(tmp_path / "view.pkl", ENC.name)
+    assert restored.pending_intros() == {"i-robot": 1} and restored.accepted_intro("i-robot", "p-vision")
 
 
 def test_only_recommendable_investors_portfolios_weigh_the_portfolio_words(world):
