@@ -161,6 +161,8 @@ class ReadModel:
             index.compact()
 
     def _apply_feedback(self, event: Event, fb: Feedback) -> bool:
+        if fb.action == "viewed":
+            return False  # views stay in the log only: nothing ranks or trains on them, nor is their id kept
         key = str(event.event_id)
         if key in self.seen_feedback:
             return False
@@ -175,8 +177,6 @@ class ReadModel:
             agg.saved.add(pair)
         elif fb.action == "unsaved":
             agg.saved.discard(pair)
-        elif fb.action == "viewed":
-            pass  # views stay in the log only: nothing ranks or trains on them
         elif fb.action == "meeting_requested":
             bisect.insort(agg.deal_times[fb.investor_id], event.occurred_at)
         else:

@@ -221,6 +221,16 @@ def test_capacity_counts_the_deals_of_the_last_30_days_whatever_order_their_even
     assert explained.features["capacity"] == pytest.approx(1 - 3 / 10)
 
 
+def test_views_change_nothing_and_leave_no_trace_in_the_read_model(world):
+    before = world.view.digest(), len(world.view.seen_feedback)
+    for n in range(50):  # clients send one per project shown; the read model must not grow with them
+        viewed = Feedback(investor_id="i-robot", project_id=f"p-{n}", action="viewed")
+        assert world.view.apply(event("FeedbackGiven", "i-robot", viewed)) is False
+    assert (world.view.digest(), len(world.view.seen_feedback)) == before
+    world.feedback("i-robot", "p-vision", "saved")
+    assert len(world.view.seen_feedback) == before[1] + 1  # other feedback is still de-duplicated by id
+
+
 def test_a_city_written_in_english_matches_the_same_city_in_chinese():
     w = World()
     w.put_investor("i-hz", cities=["Hangzhou"])
