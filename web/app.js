@@ -20,8 +20,9 @@ const state = {
   registry: { q: "", verification: "" },  // the registrar's registry search
   timer: null,
   alertTimer: null,     // polls the deal-alert inbox for new alerts
-  // alerts that arrived unread in this tab; saved searches' names; the saved search being edited (drawSearchForm)
-  alerts: { unread: new Set(), searchNames: {}, edit: null },
+  // alerts that arrived unread in this tab; saved searches' names; the saved search being edited and the new
+  // one's typed values, kept across a language switch (drawSearchForm)
+  alerts: { unread: new Set(), searchNames: {}, edit: null, draft: null },
 };
 
 // ---- small helpers --------------------------------------------------------------------------------------
@@ -712,14 +713,14 @@ async function drawSearchForm(box, list, inbox) {
   const e = state.alerts.edit;
   const projects = founder && !e ? (await api("GET", "/v1/projects", undefined, { limit: 100 }).catch(() => ({ data: [] }))).data : [];
   if (state.alerts.edit !== e) return;  // Edit or Cancel clicked meanwhile: that draw is the one to show
-  const v = e ? e.values : searchFields({});
+  const v = e ? e.values : (state.alerts.draft || searchFields({}));
   const input = (name, attrs) => h("input", { name, value: v[name], ...attrs });
   const form = h("form", { class: "grid", id: "search-form", "data-search-id": e ? e.id : null, novalidate: true },
     field("name", input("name", { maxlength: 200 })),
     field("search_text", input("text", { placeholder: t("search_text_hint") })),
     founder ? field("project", e
       ? h("select", { name: "project_id", disabled: true }, e.project && h("option", { value: e.project.id }, e.project.name))
-      : h("select", { name: "project_id" }, projectOptions(projects))) : null,
+      : h("select", { name: "project_id" }, projectOptions(projects, v.project_id))) : null,
     field("sectors", h("select", { name: "sectors", multiple: true }, options("sectors", v.sectors))),
     field("stages", h("select", { name: "stages", multiple: true }, options("stages", v.stages))),
     field("cities", input("cities", { placeholder: t("cities_hint") })),
@@ -734,7 +735,10 @@ async function drawSearchForm(box, list, inbox) {
   const values = () => ({ name: form.elements.name.value, text: form.elements.text.value,
     sectors: selectedValues(form.elements.sectors).sort(), stages: selectedValues(form.elements.stages).sort(),
     cities: form.elements.cities.value, min_score: form.elements.min_score.value });
-  if (e) form.addEventListener("input", () => { e.values = values(); });  // kept when the language switches
+  form.addEventListener("input", () => {  // kept when the language switches
+    if (e) e.values = values();
+    else state.alerts.draft = { ...values(), project_id: founder ? form.elements.project_id.value : undefined };
+  });
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const x = values();
@@ -745,6 +749,7 @@ async function drawSearchForm(box, list, inbox) {
       const saved = await submitForm(form, () => api("POST", "/v1/alerts/searches", body));
       if (!saved) return;
       toast(t("search_saved"));
+      state.alerts.draft = null;
       form.reset();
       await loadSearches(list);
       await loadAlerts(inbox);  // names the new search where it found something

@@ -894,7 +894,7 @@ def test_an_investors_saved_search_alerts_it_of_matching_projects_which_arrive_u
     assert "注塑质检" in page.locator("#alerts .via").first.inner_text()
 
 
-def test_founder_saves_a_search_for_one_of_its_projects_past_a_refused_field_and_deletes_it_after_confirming(
+def test_founder_saves_a_search_for_one_of_its_projects_past_a_refused_field_edits_it_and_deletes_it(
         deployment, new_page):
     dep = deployment
     founder_id = uid("f")
@@ -906,8 +906,15 @@ def test_founder_saves_a_search_for_one_of_its_projects_past_a_refused_field_and
     page.wait_for_selector("#searches .empty")
     form = page.locator("#search-form")
     form.locator(f"[name=project_id] option[value='{second}']").wait_for(state="attached")
-    fill_form(form, {"name": "杭州天使 Hangzhou angels", "text": "机器人", "project_id": second,
-                     "stages": ["seed", "angel"], "cities": "杭州, 宁波", "min_score": "5"})  # invalid: at most 2
+    fill_form(form, {"name": "杭州天使 Hangzhou angels", "project_id": second})
+    page.click("#lang-zh")  # what was typed survives a language switch
+    page.wait_for_selector("#search-form-box h3:has-text('新建搜索')")
+    assert form.locator("[name=name]").input_value() == "杭州天使 Hangzhou angels"
+    assert form.locator("[name=project_id]").input_value() == second
+    page.click("#lang-en")
+    page.wait_for_selector("#search-form-box h3:has-text('New saved search')")
+    fill_form(form, {"text": "机器人", "stages": ["seed", "angel"], "cities": "杭州, 宁波",
+                     "min_score": "5"})  # invalid: at most 2
     assert "2" in refused(page, "#search-submit", "#search-form", "min_score")
     shot(page, "founder_search_error")
 
@@ -919,6 +926,17 @@ def test_founder_saves_a_search_for_one_of_its_projects_past_a_refused_field_and
     assert "Second" in saved.inner_text() and "杭州" in saved.inner_text()
     stored = founder.get("/v1/alerts/searches").json()["data"]
     assert [(x["project_id"], x["min_score"], x["cities"]) for x in stored] == [(second, 0.3, ["杭州", "宁波"])]
+
+    saved.locator(".act-edit-search").click()  # an edit keeps the search on its project: the choice is locked
+    page.wait_for_selector("#search-form-box h3:has-text('Edit saved search')")
+    edited = page.locator(f"#search-form[data-search-id='{stored[0]['id']}']")
+    assert edited.locator("[name=project_id]").is_disabled()
+    assert edited.locator("[name=project_id]").input_value() == second
+    fill_form(edited, {"min_score": "0.5"})
+    page.click("#search-submit")
+    saved.locator(".meta:has-text('Min score 0.5')").wait_for()
+    assert [(x["project_id"], x["min_score"]) for x in founder.get("/v1/alerts/searches").json()["data"]] == [
+        (second, 0.5)]
 
     saved.locator(".act-delete-search").click()  # asked first: cancelling keeps it
     saved.locator(".act-cancel-delete-search").click()
