@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
-from matcher.commands import Principal
+from typing import Literal
+
+from matcher.commands import Principal, speaks_for
 from matcher.errors import Conflict, NotAllowed, NotFound
 from matcher.ranking import Reason
 from matcher.service import Match
@@ -96,12 +98,10 @@ def founder_linked(view: ReadModel, founder_id: str | None, investor_id: str) ->
     if founder_id is None or not view.investor_in_market(investor_id):
         return False
     with view.lock:
-        for intro in view.intros.values():
-            v = intro.value
-            if v.status == "accepted" and v.investor_id == investor_id:
-                project = view.projects.get(v.project_id)
-                if project is not None and project.value.owner == founder_id:
-                    return True
+        for project_id in view.accepted_intro_projects(investor_id):
+            project = view.projects.get(project_id)
+            if project is not None and project.value.owner == founder_id:
+                return True
     return False
 
 
@@ -213,17 +213,10 @@ def own_intros(view: ReadModel, who: Principal) -> list[IntroView]:
     if who.role not in ("founder", "investor", "admin"):
         raise NotAllowed("only founders, investors and admins have intros")
     with view.lock:
+        side: Literal["founder", "investor"] = "investor" if who.role == "investor" else "founder"
         found = []
         for v in view.intros.values():
-            intro = v.value
-            if who.role == "investor":
-                mine = intro.investor_id == who.entity_id
-            elif who.role == "founder":
-                project = view.projects.get(intro.project_id)
-                mine = project is not None and project.value.owner == who.entity_id
-            else:
-                mine = True
-            if mine:
+            if who.role == "admin" or speaks_for(view, who, v.value, side):
                 found.append(v)
         found.sort(key=lambda v: (v.updated_at, v.id))
         return [intro_view(view, v) for v in found]

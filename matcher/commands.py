@@ -56,6 +56,18 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
+# what a project's status may become, and from which status: a funded project raises its next round as a new one
+_STATUS_FROM = {"withdrawn": "open", "funded": "open", "open": "withdrawn"}
+
+
+def speaks_for(view: ReadModel, who: Principal, intro: Intro, side: Literal["founder", "investor"]) -> bool:
+    """`who` is the intro's investor (side "investor"), or the founder whose project it is (side "founder")."""
+    if side == "investor":
+        return who.role == "investor" and who.entity_id == intro.investor_id
+    project = view.projects.get(intro.project_id)
+    return who.role == "founder" and project is not None and project.value.owner == who.entity_id
+
+
 class CommandService:
     def __init__(self, view: ReadModel, publisher: Publisher, topic_for: Any, catch_up_s: float = 5.0) -> None:
         self.view = view
@@ -133,10 +145,9 @@ class CommandService:
         round as a new project)."""
         with self.writing(self.view.projects, project_id):
             current = self._own_project(who, project_id)
-            if status == "open" and current.status != "withdrawn":
-                raise Conflict(f"project {project_id!r} is {current.status}; only a withdrawn project reopens")
-            if status != "open" and current.status != "open":
-                raise Conflict(f"project {project_id!r} is already {current.status}")
+            if current.status != _STATUS_FROM[status]:
+                raise Conflict(f"project {project_id!r} is {current.status}; it becomes {status} only from "
+                               f"{_STATUS_FROM[status]}")
             kind = {"withdrawn": "ProjectWithdrawn", "funded": "ProjectFunded", "open": "ProjectReopened"}[status]
             return self.publish(kind, project_id, current.model_copy(update={"status": status}), who.actor,
                                 self.view.projects)
@@ -240,17 +251,10 @@ class CommandService:
             raise NotFound("intro", intro_id)
         return found.value
 
-    def _speaks_for(self, who: Principal, intro: Intro, side: Literal["founder", "investor"]) -> bool:
-        """`who` is the intro's investor (side "investor"), or the founder whose project it is (side "founder")."""
-        if side == "investor":
-            return who.role == "investor" and who.entity_id == intro.investor_id
-        project = self.view.projects.get(intro.project_id)
-        return who.role == "founder" and project is not None and project.value.owner == who.entity_id
-
     def answer_intro(self, who: Principal, intro_id: str, accept: bool, reason: str | None) -> Acknowledged:
         with self.writing(self.view.intros, intro_id):
             intro = self._intro(intro_id)
-            if not self._speaks_for(who, intro, "investor" if intro.requested_by == "founder" else "founder"):
+            if not speaks_for(self.view, who, intro, "investor" if intro.requested_by == "founder" else "founder"):
                 raise NotAllowed("only the side that was asked answers an intro")
             if intro.status != "requested":
                 raise Conflict(f"intro {intro_id!r} is already {intro.status}")
@@ -269,7 +273,7 @@ class CommandService:
         """The side that asked takes back a request not answered yet (then it may ask again later)."""
         with self.writing(self.view.intros, intro_id):
             intro = self._intro(intro_id)
-            if not self._speaks_for(who, intro, intro.requested_by):
+            if not speaks_for(self.view, who, intro, intro.requested_by):
                 raise NotAllowed("only the side that asked withdraws an intro request")
             if intro.status != "requested":
                 raise Conflict(f"intro {intro_id!r} is already {intro.status}")

@@ -70,7 +70,7 @@ class ReadModel:
         self.intros: dict[str, Versioned[Intro]] = {}
         # kept with the intros, because every ranked pair and every contact check reads them
         self.pending_intro_counts: dict[str, int] = {}  # investor -> intros awaiting its answer
-        self.accepted_intro_counts: dict[tuple[str, str], int] = {}  # (investor, project) -> intros accepted
+        self.accepted_intro_counts: dict[str, dict[str, int]] = {}  # investor -> project -> intros accepted
         self.api_keys: dict[str, Versioned[ApiKey]] = {}  # key id -> key
         self.roadshows: dict[str, Versioned[Roadshow]] = {}
         self.feedback = FeedbackAggregate()
@@ -137,7 +137,10 @@ class ReadModel:
         if intro.status == "requested":
             _add(self.pending_intro_counts, intro.investor_id, change)
         elif intro.status == "accepted":
-            _add(self.accepted_intro_counts, (intro.investor_id, intro.project_id), change)
+            projects = self.accepted_intro_counts.setdefault(intro.investor_id, {})
+            _add(projects, intro.project_id, change)
+            if not projects:
+                del self.accepted_intro_counts[intro.investor_id]
 
     # Withdrawn and funded entities stay in the indexes (a withdrawn project may reopen without new text,
     # and so without a new vector); queries filter them out with the `allowed` sets below.
@@ -260,7 +263,11 @@ class ReadModel:
         return self.pending_intro_counts
 
     def accepted_intro(self, investor_id: str, project_id: str) -> bool:
-        return (investor_id, project_id) in self.accepted_intro_counts
+        return project_id in self.accepted_intro_counts.get(investor_id, {})
+
+    def accepted_intro_projects(self, investor_id: str) -> list[str]:
+        """The projects with which the investor has an accepted intro (read under `lock`)."""
+        return list(self.accepted_intro_counts.get(investor_id, {}))
 
     # ---- replay checks and snapshots --------------------------------------------------------------
     def digest(self) -> str:

@@ -160,7 +160,7 @@ ROUTES = [
     Route("projects.withdraw", "POST", "/v1/projects/{id}/withdraw", _only(DENY, founder=(202, DENY), admin=202),
           "project", fresh=fresh_project),
     Route("projects.reopen", "POST", "/v1/projects/{id}/reopen", _only(DENY, founder=(409, DENY), admin=409),
-          "project"),  # the targets are open: allowed callers learn only a withdrawn project reopens
+          "project"),  # the targets are open: allowed callers learn a project becomes open only from withdrawn
     Route("projects.funded", "POST", "/v1/projects/{id}/funded", _only(DENY, founder=(202, DENY), admin=202),
           "project", fresh=fresh_project),
     Route("projects.investors", "GET", "/v1/projects/{id}/investors", _only(DENY, founder=(200, DENY), admin=200),

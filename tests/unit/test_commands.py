@@ -122,7 +122,7 @@ def test_the_side_that_asked_withdraws_an_unanswered_intro_and_may_then_ask_agai
 
 def test_a_withdrawn_project_reopens_and_a_funded_one_does_not():
     view, commands = setup(lag_s=0.0)
-    with pytest.raises(Conflict, match="only a withdrawn project reopens"):
+    with pytest.raises(Conflict, match="becomes open only from withdrawn"):
         commands.set_project_status(FOUNDER, "p-1", "open")
     commands.set_project_status(FOUNDER, "p-1", "withdrawn")
     wait_until(lambda: view.projects["p-1"].value.status == "withdrawn")

@@ -360,6 +360,7 @@ def test_intro_counts_follow_each_intros_latest_status_through_redelivery_stale_
     view.apply(intro("i-robot", "p-drug", 2, "withdrawn"))
     assert view.pending_intros() == {"i-robot": 1}  # p-shop only
     assert view.accepted_intro("i-robot", "p-vision") and not view.accepted_intro("i-robot", "p-drug")
+    assert view.accepted_intro_projects("i-robot") == ["p-vision"] and view.accepted_intro_projects("i-bio") == []
     view.save(tmp_path / "view.pkl")
     restored = ReadModel.load(tmp_path / "view.pkl", ENC.name)
     assert restored.pending_intros() == {"i-robot": 1} and restored.accepted_intro("i-robot", "p-vision")
