@@ -39,11 +39,14 @@ class RoadshowService:
         self._solver_slots = threading.BoundedSemaphore(solver_slots)
 
     # ---- reads ------------------------------------------------------------------------------------
-    def get(self, who: Principal, roadshow_id: str) -> Roadshow:
+    def _stored(self, roadshow_id: str) -> Roadshow:
         found = self.view.roadshows.get(roadshow_id)
         if found is None:
             raise NotFound("roadshow", roadshow_id)
-        rs = found.value
+        return found.value
+
+    def get(self, who: Principal, roadshow_id: str) -> Roadshow:
+        rs = self._stored(roadshow_id)
         if self.organizes(who, rs):
             return rs
         if who.role in ("investor", "founder") and self.invited_as(who, rs):
@@ -81,9 +84,7 @@ class RoadshowService:
         rs = self.get(who, roadshow_id)
         if not self.organizes(who, rs):
             raise NotAllowed("only the roadshow's organizer changes it")
-        if rs.status == "cancelled":
-            raise Conflict(f"roadshow {roadshow_id!r} is cancelled")
-        return rs
+        return _not_cancelled(rs, roadshow_id)
 
     @contextmanager
     def _solving(self) -> Iterator[None]:
@@ -152,15 +153,11 @@ class RoadshowService:
         can still be declined (plans change): the seat is backfilled and the invitee's meetings leave the
         schedule, so the organizer sees the gap and can rebuild it."""
         with self._writing(roadshow_id):
-            found = self.view.roadshows.get(roadshow_id)
-            if found is None:
-                raise NotFound("roadshow", roadshow_id)
-            rs = found.value
+            rs = self._stored(roadshow_id)
             invitation = next((i for i in self.invited_as(who, rs) if i.invitee_id == invitee_id), None)
             if invitation is None:
                 raise NotAllowed(f"{invitee_id!r} has no invitation to this roadshow that you may answer")
-            if rs.status == "cancelled":
-                raise Conflict(f"roadshow {roadshow_id!r} is cancelled")
+            _not_cancelled(rs, roadshow_id)
             if invitation.status not in ("pending", "accepted") or (accept and invitation.status == "accepted"):
                 raise Conflict(f"the invitation of {invitee_id!r} is already {invitation.status}")
             rs = _set_status(rs, {invitee_id}, "accepted" if accept else "declined")
@@ -338,6 +335,12 @@ class RoadshowService:
                             replaces=r.replaced_id or (vacated[r.kind].pop(0) if vacated[r.kind] else None))
                  for r in replacements if r.by_id is not None and r.by_id not in invited]
         return rs.model_copy(update={"roster": _roster_result(new), "invitations": [*rs.invitations, *fresh]})
+
+
+def _not_cancelled(rs: Roadshow, roadshow_id: str) -> Roadshow:
+    if rs.status == "cancelled":
+        raise Conflict(f"roadshow {roadshow_id!r} is cancelled")
+    return rs
 
 
 def _set_status(rs: Roadshow, invitee_ids: set[str], status: str) -> Roadshow:
