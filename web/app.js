@@ -1303,7 +1303,7 @@ document.getElementById("signout").addEventListener("click", () => {
   sessionStorage.removeItem("apiKey");
   Object.assign(state, { key: null, me: null, token: null, openRoadshow: null, editing: null, draft: null,
     requested: new Set(), profileOpen: false, profileDraft: null, expire: { hours: 72, error: "" }, move: null,
-    registry: { q: "", verification: "" }, alerts: { unread: new Set(), searchNames: {}, edit: null } });
+    registry: { q: "", verification: "" }, alerts: { unread: new Set(), searchNames: {}, edit: null, draft: null } });
   render();
 });
 I18N.set(I18N.lang);
