@@ -56,8 +56,10 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-# what a project's status may become, and from which status: a funded project raises its next round as a new one
-_STATUS_FROM = {"withdrawn": "open", "funded": "open", "open": "withdrawn"}
+# what a project's status may become: from which status, by which event (a funded project raises its next round as
+# a new project)
+_STATUS_CHANGES = {"withdrawn": ("open", "ProjectWithdrawn"), "funded": ("open", "ProjectFunded"),
+                   "open": ("withdrawn", "ProjectReopened")}
 
 
 def speaks_for(view: ReadModel, who: Principal, intro: Intro, side: Literal["founder", "investor"]) -> bool:
@@ -145,10 +147,9 @@ class CommandService:
         round as a new project)."""
         with self.writing(self.view.projects, project_id):
             current = self._own_project(who, project_id)
-            if current.status != _STATUS_FROM[status]:
-                raise Conflict(f"project {project_id!r} is {current.status}; it becomes {status} only from "
-                               f"{_STATUS_FROM[status]}")
-            kind = {"withdrawn": "ProjectWithdrawn", "funded": "ProjectFunded", "open": "ProjectReopened"}[status]
+            source, kind = _STATUS_CHANGES[status]
+            if current.status != source:
+                raise Conflict(f"project {project_id!r} is {current.status}; it becomes {status} only from {source}")
             return self.publish(kind, project_id, current.model_copy(update={"status": status}), who.actor,
                                 self.view.projects)
 

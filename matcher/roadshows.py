@@ -312,10 +312,9 @@ class RoadshowService:
         # a roster member who is no longer eligible (withdrawn, unverified) leaves like a decline
         candidates = set(problem.project_ids) | set(problem.investor_ids)
         roster = _as_roster(rs.roster, candidates)
-        # the solver never sees ineligible members, so the seats they left come back without a predecessor
-        vacated = {"project": [p for p in rs.roster.project_ids if p not in candidates],
-                   "investor": [i for i in rs.roster.investor_ids if i not in candidates]}
-        gone |= {*vacated["project"], *vacated["investor"]}
+        left_projects = [p for p in rs.roster.project_ids if p not in candidates]
+        left_investors = [i for i in rs.roster.investor_ids if i not in candidates]
+        gone |= {*left_projects, *left_investors}
         rs = rs.model_copy(update={"schedule": [m for m in rs.schedule
                                                 if m.project_id not in gone and m.investor_id not in gone]})
         try:
@@ -326,13 +325,13 @@ class RoadshowService:
                     declined_investor_ids=gone & set(problem.investor_ids),
                     accepted_project_ids=accepted & set(roster.project_ids),
                     accepted_investor_ids=accepted & set(roster.investor_ids),
+                    left_project_ids=left_projects, left_investor_ids=left_investors,
                     time_limit=self.solver_seconds)
         except (RosterError, ValueError):
             return rs  # nobody left who keeps every constraint: the seat stays empty
         now = datetime.now(UTC)
         invited = {i.invitee_id for i in rs.invitations}
-        fresh = [Invitation(kind=r.kind, invitee_id=r.by_id, sent_at=now,
-                            replaces=r.replaced_id or (vacated[r.kind].pop(0) if vacated[r.kind] else None))
+        fresh = [Invitation(kind=r.kind, invitee_id=r.by_id, sent_at=now, replaces=r.replaced_id)
                  for r in replacements if r.by_id is not None and r.by_id not in invited]
         return rs.model_copy(update={"roster": _roster_result(new), "invitations": [*rs.invitations, *fresh]})
 

@@ -285,13 +285,16 @@ def backfill(problem: RosterProblem, roster: Roster, *,
              declined_investor_ids: Collection[str] = frozenset(),
              accepted_project_ids: Collection[str] = frozenset(),
              accepted_investor_ids: Collection[str] = frozenset(),
+             left_project_ids: Sequence[str] = (), left_investor_ids: Sequence[str] = (),
              time_limit: float = 8.0, prefilter_factor: int = 4) -> tuple[Roster, list[Replacement]]:
     """Replace declined (or expired) invitees with the best remaining candidates that keep every constraint.
 
     Every other invitee keeps their seat if the constraints allow it; only if they do not are pending
     (not accepted) invitees re-chosen. Accepted invitees are never removed; declined candidates are
     never re-invited, even if pinned. If no declined id is on the roster, the roster is returned as is,
-    so applying the same decline twice changes nothing.
+    so applying the same decline twice changes nothing. `left_*`: members already off `roster` because they are
+    no longer candidates (a project withdrawn, an investor unverified); newcomers are paired with their seats
+    after the declined ones'.
     """
     declined_p, declined_i = frozenset(declined_project_ids), frozenset(declined_investor_ids)
     accepted_p, accepted_i = frozenset(accepted_project_ids), frozenset(accepted_investor_ids)
@@ -320,8 +323,8 @@ def backfill(problem: RosterProblem, roster: Roster, *,
     except RosterInfeasible:  # pending invitees may have to make way; accepted ones never do
         new = solve_roster(replace(base, pinned_projects=must_p, pinned_investors=must_i),
                            time_limit=max(1.0, deadline - time.perf_counter()), prefilter_factor=prefilter_factor)
-    replacements = (_pair_up("project", roster.project_ids, new.project_ids)
-                    + _pair_up("investor", roster.investor_ids, new.investor_ids))
+    replacements = (_pair_up("project", [*roster.project_ids, *left_project_ids], new.project_ids)
+                    + _pair_up("investor", [*roster.investor_ids, *left_investor_ids], new.investor_ids))
     return new, replacements
 
 

@@ -157,6 +157,7 @@ class MatchService:
         self._active_cache: tuple[tuple[int, int], list[str]] | None = None
         self._crowd_cache: dict[str, tuple[int, Crowd]] = {}  # project -> (its version, sketch)
         self._crowd_stamp: tuple[int, int] | None = None  # (portfolio revision, term weights) the sketches are for
+        self._word_rows: tuple[tuple[int, tuple[str, ...]], tuple[sp.csr_matrix, list[int]]] | None = None
 
     # ---- public -----------------------------------------------------------------------------------
     def recommend_projects(self, investor_id: str, k: int = 10, filters: MatchFilters = NO_FILTERS,
@@ -205,7 +206,7 @@ class MatchService:
             if mine is None or mine.nnz == 0:
                 return None
             out = np.zeros(len(project_ids), dtype=np.int64)
-            rows, known = self.view.project_words.rows(project_ids)  # [n_known, F]
+            rows, known = self._project_word_rows(project_ids)  # [n_known, F]
             if known:
                 own = dot_rows(rows, mine)  # [n_known]
                 crowds = self._crowds([project_ids[j] for j in known], rows)
@@ -231,6 +232,14 @@ class MatchService:
             for j, crowd in zip(missing, sketches, strict=True):
                 self._crowd_cache[project_ids[j]] = (versions[j], crowd)
         return [self._crowd_cache[pid][1] for pid in project_ids]
+
+    def _project_word_rows(self, project_ids: list[str]) -> tuple[sp.csr_matrix, list[int]]:
+        """`project_words.rows(project_ids)`, kept for a next call with the same ids (under the view lock): a deal
+        feed reads its candidates' rows twice, for crowding and for the portfolio features."""
+        key = (self.view.project_words.revision, tuple(project_ids))
+        if self._word_rows is None or self._word_rows[0] != key:
+            self._word_rows = (key, self.view.project_words.rows(project_ids))
+        return self._word_rows[1]
 
     def investor_candidates(self, project_id: str, need: int, filters: MatchFilters = NO_FILTERS) -> list[str]:
         """The unranked investors `recommend_investors` scores to fill `need` places."""
@@ -361,7 +370,7 @@ class MatchService:
             self._portfolio_cache[investor_id] = cached
         return cached[1]
 
-    def _contexts(self, pairs: list[tuple[str, str]], now: datetime, pending: dict[str, int]) -> PairContexts:
+    def _contexts(self, pairs: list[tuple[str, str]], now: datetime) -> PairContexts:
         """What the read model knows about each (investor, project) pair. Similarities are computed per query
         rather than per pair: one project against many investors (a founder's list) or one investor against many
         projects (a deal feed), which is what makes scoring a few hundred candidates cheap."""
@@ -383,15 +392,16 @@ class MatchService:
             for iid, js in by_investor.items():
                 self._one_investor(iid, [pairs[j][1] for j in js], np.array(js), sparse, best, nearest, profile)
         investors, projects = list(by_investor), list(by_project)
-        slot = {iid: k for k, iid in enumerate(investors)}
-        of_investor = np.array([slot[iid] for iid, _ in pairs])  # [n] each pair's position in `investors`
-        slot = {pid: k for k, pid in enumerate(projects)}
-        of_project = np.array([slot[pid] for _, pid in pairs])  # [n] ... in `projects`
+        of_investor, of_project = np.empty(n, np.int64), np.empty(n, np.int64)  # [n] each pair's place in those
+        for k, js in enumerate(by_investor.values()):
+            of_investor[js] = k
+        for k, js in enumerate(by_project.values()):
+            of_project[js] = k
         dense = np.zeros(n, np.float32)
         investor_vectors, project_vectors = view.vectors("investors", investors), view.vectors("projects", projects)
         if investor_vectors is not None and project_vectors is not None:
             dense = np.einsum("nd,nd->n", investor_vectors[of_investor], project_vectors[of_project])
-        fb = view.feedback
+        fb, pending = view.feedback, view.pending_intros()
         return PairContexts(
             dense=dense, sparse=sparse, portfolio=best, nearest_portfolio=nearest, profile=profile,
             deals_last_30_days=np.array([view.deals_in_last_30_days(iid, now) for iid in investors])[of_investor],
@@ -437,7 +447,7 @@ class MatchService:
         portfolio = self._portfolio(iid, stored.value, stored.version)
         if not portfolio.names:
             return
-        word_rows, known = self.view.project_words.rows(projects)  # [n_known, F] in the portfolio term space
+        word_rows, known = self._project_word_rows(projects)  # [n_known, F] in the portfolio term space
         if known:
             sims = (word_rows @ portfolio.rows.T).toarray()  # [n_known, n_portfolio]; one O(F) transpose per query
             top = sims.argmax(axis=1)  # [n_known]
@@ -455,7 +465,7 @@ class MatchService:
 
     def _features(self, pairs: list[tuple[str, str]]
                   ) -> tuple[np.ndarray, list[tuple[Investor, Project]], PairContexts]:
-        contexts = self._contexts(pairs, self.clock(), self.view.pending_intros())
+        contexts = self._contexts(pairs, self.clock())
         entities = [(self.view.investors[i].value, self.view.projects[p].value) for i, p in pairs]
         return feature_matrix(entities, contexts), entities, contexts  # [n, F], ...
 
@@ -468,8 +478,9 @@ class MatchService:
             return []
         x, entities, contexts = self._features(pairs)
         scores, contrib = self.ranker.score(x)  # [n], [n, F]
-        crowding = np.zeros(len(pairs)) if better_fits is None else crowding_penalty(scores, better_fits)  # [n]
-        scores = scores - crowding
+        if better_fits is not None:
+            crowding = crowding_penalty(scores, better_fits)  # [n]
+            scores = scores - crowding
         order = np.argsort(-scores, kind="stable")[:limit]
         out = []
         for j in order:

@@ -69,8 +69,8 @@ class ReadModel:
         self.investors: dict[str, Versioned[Investor]] = {}
         self.intros: dict[str, Versioned[Intro]] = {}
         # kept with the intros, because every ranked pair and every contact check reads them
-        self.pending_intro_counts: dict[str, int] = {}  # investor -> intros awaiting its answer
-        self.accepted_intro_counts: dict[str, dict[str, int]] = {}  # investor -> project -> intros accepted
+        self._pending_intro_counts: dict[str, int] = {}  # investor -> intros awaiting its answer
+        self._accepted_intro_counts: dict[str, dict[str, int]] = {}  # investor -> project -> intros accepted
         self.api_keys: dict[str, Versioned[ApiKey]] = {}  # key id -> key
         self.roadshows: dict[str, Versioned[Roadshow]] = {}
         self.feedback = FeedbackAggregate()
@@ -135,12 +135,12 @@ class ReadModel:
     def _count_intro(self, intro: Intro, change: int) -> None:
         """Add `change` to the count that the intro's status feeds, if any."""
         if intro.status == "requested":
-            _add(self.pending_intro_counts, intro.investor_id, change)
+            _add(self._pending_intro_counts, intro.investor_id, change)
         elif intro.status == "accepted":
-            projects = self.accepted_intro_counts.setdefault(intro.investor_id, {})
+            projects = self._accepted_intro_counts.setdefault(intro.investor_id, {})
             _add(projects, intro.project_id, change)
             if not projects:
-                del self.accepted_intro_counts[intro.investor_id]
+                del self._accepted_intro_counts[intro.investor_id]
 
     # Withdrawn and funded entities stay in the indexes (a withdrawn project may reopen without new text,
     # and so without a new vector); queries filter them out with the `allowed` sets below.
@@ -260,14 +260,14 @@ class ReadModel:
 
     def pending_intros(self) -> dict[str, int]:
         """Investor -> how many intros await its answer (read under `lock`)."""
-        return self.pending_intro_counts
+        return self._pending_intro_counts
 
     def accepted_intro(self, investor_id: str, project_id: str) -> bool:
-        return project_id in self.accepted_intro_counts.get(investor_id, {})
+        return project_id in self._accepted_intro_counts.get(investor_id, {})
 
     def accepted_intro_projects(self, investor_id: str) -> list[str]:
         """The projects with which the investor has an accepted intro (read under `lock`)."""
-        return list(self.accepted_intro_counts.get(investor_id, {}))
+        return list(self._accepted_intro_counts.get(investor_id, {}))
 
     # ---- replay checks and snapshots --------------------------------------------------------------
     def digest(self) -> str:

@@ -696,6 +696,13 @@ function searchProjectOptions(projects) {  // the founder's project list changed
   if (select) select.replaceChildren(...projectOptions(projects, select.value));
 }
 
+// A form's values moved onto the current version of what it edits, after a 409: the fields not touched here (still
+// as `base`, the version read) take the current values `theirs`; the changed ones are kept.
+function rebased(values, base, theirs) {
+  const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+  return Object.fromEntries(Object.keys(theirs).map((k) => [k, same(values[k], base[k]) ? theirs[k] : values[k]]));
+}
+
 // A saved search's criteria as the search form shows them (strings, and codes sorted), so what was typed compares
 // with what was read.
 function searchFields(sv) {
@@ -776,8 +783,7 @@ async function drawSearchForm(box, list, inbox) {
       const now = await api("GET", `/v1/alerts/searches/${encodeURIComponent(e.id)}`).catch(() => null);
       if (now) {
         const theirs = searchFields(now);
-        const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
-        e.values = Object.fromEntries(Object.keys(theirs).map((k) => [k, same(e.values[k], e.base[k]) ? theirs[k] : e.values[k]]));
+        e.values = rebased(e.values, e.base, theirs);
         Object.assign(e, { base: theirs, version: now.version, tickets: [now.ticket_min_cny, now.ticket_max_cny] });
       }
       if (state.alerts.edit !== e) return;
@@ -1172,7 +1178,7 @@ function moveForm(m, detail) {
       const now = await api("GET", `/v1/roadshows/${encodeURIComponent(rid)}`).catch(() => null);
       if (now) {
         const theirs = logistics(now.roadshow);
-        m.values = Object.fromEntries(Object.keys(theirs).map((k) => [k, m.values[k] === m.base[k] ? theirs[k] : m.values[k]]));
+        m.values = rebased(m.values, m.base, theirs);
         m.base = theirs;
         m.version = now.version;
       }
