@@ -21,8 +21,9 @@ const state = {
   timer: null,
   alertTimer: null,     // polls the deal-alert inbox for new alerts
   // alerts that arrived unread in this tab; saved searches' names; the saved search being edited and the new
-  // one's typed values, kept across a language switch (drawSearchForm)
-  alerts: { unread: new Set(), searchNames: {}, edit: null, draft: null },
+  // one's typed values, kept across a language switch (drawSearchForm); the delivery settings' typed values, kept
+  // the same way (loadAlertSettings); whether the settings push alerts to a webhook
+  alerts: { unread: new Set(), searchNames: {}, edit: null, draft: null, settings: null, pushing: false },
 };
 
 // ---- small helpers --------------------------------------------------------------------------------------
@@ -595,7 +596,11 @@ function alertsCard() {
   loadSearches(searches).then(() => loadAlerts(inbox));  // the alerts name the searches that found them
   drawSearchForm(searchBox, searches, inbox);
   loadAlertSettings(settingsBox);
-  state.alertTimer = setInterval(() => { if (inbox.isConnected) loadAlerts(inbox, null, true); }, 4000);
+  state.alertTimer = setInterval(async () => {
+    if (!inbox.isConnected) return;
+    await loadAlerts(inbox, null, true);
+    if (state.alerts.pushing) await refreshDeliveries(inbox);
+  }, 4000);
   return cardBox;
 }
 
@@ -646,10 +651,41 @@ async function alertItem(a, cache) {
   }));
   const unread = state.alerts.unread.has(a.id);
   const when = new Date(a.created_at).toLocaleString(I18N.lang === "zh" ? "zh-CN" : "en-US");
-  return h("div", { class: "item alert" + (unread ? " unread" : ""), "data-alert-id": a.id, "data-subject-id": a.subject_id },
-    h("div", { class: "head" }, h("span", { class: "meta", text: `${t("alert_" + a.subject_kind)} · ${when}` }),
-      unread ? h("span", { class: "tag warn unread-mark", text: t("alert_new") }) : null),
-    matches);
+  return h("div", { class: "item alert" + (unread ? " unread" : ""), "data-alert-id": a.id, "data-subject-id": a.subject_id,
+    "data-delivery": a.delivery.status },
+  h("div", { class: "head" }, h("span", { class: "meta", text: `${t("alert_" + a.subject_kind)} · ${when}` }),
+    unread ? h("span", { class: "tag warn unread-mark", text: t("alert_new") }) : null, deliveryTag(a.delivery)),
+  matches);
+}
+
+// Where an alert's webhook push stands; nothing while no push is recorded (no webhook, mode off, or not yet).
+function deliveryTag(d) {
+  if (d.status === "not_pushed") return null;
+  const at = (iso) => new Date(iso).toLocaleString(I18N.lang === "zh" ? "zh-CN" : "en-US");
+  const failure = d.http_status ? `HTTP ${d.http_status}` : (d.error || "");
+  const detail = {
+    queued: t("push_reason_" + (d.reason === "rate_limited" ? "rate_limited" : "digest")),
+    delivered: d.updated_at ? at(d.updated_at) : "",
+    retrying: `${t("push_attempt")} ${d.attempt}: ${failure}` + (d.next_attempt_at ? ` · ${t("push_next")} ${at(d.next_attempt_at)}` : ""),
+    dead: `${t("push_attempt")} ${d.attempt}: ${failure}`,
+  }[d.status];
+  const tone = { queued: "muted", delivered: "ok", retrying: "warn", dead: "bad" }[d.status];
+  return h("span", { class: `tag delivery ${tone}`, "data-status": d.status, text: `${t("push_" + d.status)} · ${detail}` });
+}
+
+// The shown alerts whose push is still to come (queued, retrying, or new and not yet pushed) get their delivery
+// status again: the inbox poll adds new alerts but does not redraw the ones shown.
+async function refreshDeliveries(box) {
+  const open = [...box.querySelectorAll(".alert[data-delivery]")].filter((el) => ["queued", "retrying"].includes(el.dataset.delivery)
+    || (el.dataset.delivery === "not_pushed" && state.alerts.unread.has(el.dataset.alertId)));
+  for (const el of open.slice(0, 10)) {
+    const d = await api("GET", `/v1/alerts/${encodeURIComponent(el.dataset.alertId)}/delivery`).catch(() => null);
+    if (!d) continue;
+    el.dataset.delivery = d.status;
+    el.querySelector(".delivery")?.remove();
+    const tag = deliveryTag(d);
+    if (tag) el.querySelector(".head").append(tag);
+  }
 }
 
 async function loadSearches(box) {
@@ -799,31 +835,62 @@ async function drawSearchForm(box, list, inbox) {
 }
 
 // Delivery settings, saved at the version read (a change made elsewhere meanwhile is a 409: the current settings
-// are loaded with what was typed kept). Pushes per hour and profile alerts are sent back as they are.
-async function loadAlertSettings(box, typed) {
+// are loaded with what was typed kept), then the webhook signing secret, shown on request and rotated after a
+// confirmation. What is typed is kept in state.alerts.settings until saved, across a language switch and a rotation.
+async function loadAlertSettings(box, stale) {
   let cur;
   try { cur = await api("GET", "/v1/alerts/settings"); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
-  const want = typed || { mode: cur.mode, webhook_url: cur.webhook_url || "" };
+  state.alerts.pushing = Boolean(cur.webhook_url) && cur.mode !== "off";
+  const want = state.alerts.settings
+    || { mode: cur.mode, webhook_url: cur.webhook_url || "", max_per_hour: String(cur.max_per_hour), profile_alerts: cur.profile_alerts };
   const mode = h("select", { name: "mode" }, ALERT_MODES.map((m) => h("option", { value: m, selected: want.mode === m }, t("mode_" + m))));
   const url = h("input", { name: "webhook_url", type: "url", value: want.webhook_url, placeholder: t("webhook_hint") });
+  const perHour = h("input", { name: "max_per_hour", type: "number", min: 1, max: 1000, step: 1, value: want.max_per_hour });
+  const profile = h("input", { name: "profile_alerts", type: "checkbox", checked: want.profile_alerts });
   const form = h("form", { class: "grid", id: "alert-settings-form", "data-version": cur.version, novalidate: true },
-    field("alert_mode", mode), field("webhook_url", url, true),
+    field("alert_mode", mode), field("max_per_hour", perHour), field("webhook_url", url, true),
+    h("label", { class: "field check wide", "data-field": "profile_alerts" },
+      h("span", {}, profile, " ", t("profile_alerts")), h("div", { class: "field-error", "data-error-for": "profile_alerts" })),
     h("div", { class: "wide form-error field-error" }),
     h("div", { class: "wide actions" }, h("button", { type: "submit", class: "primary", id: "alert-settings-submit", text: t("save_changes") })));
+  const typed = () => ({ mode: mode.value, webhook_url: url.value, max_per_hour: perHour.value, profile_alerts: profile.checked });
+  for (const kind of ["input", "change"]) form.addEventListener(kind, () => { state.alerts.settings = typed(); });
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    let stale = false;
+    let conflict = false;
     const saved = await submitForm(form, async () => {
       try {
         return await api("PUT", "/v1/alerts/settings", { mode: mode.value, webhook_url: url.value.trim() || null,
-          max_per_hour: cur.max_per_hour, profile_alerts: cur.profile_alerts, expected_version: cur.version });
-      } catch (err) { stale = err.status === 409; throw err; }
+          max_per_hour: numberOrRaw(perHour.value.trim()), profile_alerts: profile.checked, expected_version: cur.version });
+      } catch (err) { conflict = err.status === 409; throw err; }
     });
-    if (saved) { toast(t("settings_saved")); await loadAlertSettings(box); return; }
-    if (stale) { await loadAlertSettings(box, { mode: mode.value, webhook_url: url.value }); toast(t("settings_stale"), true); }
+    if (saved) { state.alerts.settings = null; toast(t("settings_saved")); await loadAlertSettings(box); return; }
+    if (conflict) { state.alerts.settings = typed(); await loadAlertSettings(box, true); toast(t("settings_stale"), true); }
   });
-  if (typed) form.querySelector(".form-error").textContent = t("settings_stale");
-  box.replaceChildren(form);
+  if (stale) form.querySelector(".form-error").textContent = t("settings_stale");
+  box.replaceChildren(form, signingSecret(cur, box));
+}
+
+// The secret the recipient's webhooks are signed with (HMAC; see the API docs): hidden until asked for, and
+// rotated after a confirmation, after which the previous one still signs pushes for a while.
+function signingSecret(cur, settingsBox) {
+  if (!cur.signing_secret) return h("p", { class: "meta", id: "signing-secret", text: t("no_signing_secret") });
+  const value = h("code", { class: "secret-value", text: "•".repeat(16) });
+  const show = h("button", { type: "button", class: "act-show-secret", text: t("show_secret"), onclick: () => {
+    const hidden = !value.classList.toggle("shown");
+    value.textContent = hidden ? "•".repeat(16) : cur.signing_secret;
+    show.textContent = t(hidden ? "show_secret" : "hide_secret");
+  } });
+  const rotate = h("button", { type: "button", class: "danger act-rotate-secret", text: t("rotate_secret"),
+    onclick: () => askFirst(actions, [show, rotate], "rotate", "confirm_rotate", async () => {
+      if (await act(() => api("POST", "/v1/alerts/settings/rotate-secret"), t("secret_rotated"))) await loadAlertSettings(settingsBox);
+    }) });
+  const actions = h("div", { class: "actions" }, show, rotate);
+  const until = cur.previous_secret_until && new Date(cur.previous_secret_until) > new Date()
+    ? h("div", { class: "meta previous-secret", text: `${t("previous_secret_until")} ${new Date(cur.previous_secret_until).toLocaleString(I18N.lang === "zh" ? "zh-CN" : "en-US")}` })
+    : null;
+  return h("div", { id: "signing-secret", "data-secret-version": cur.secret_version },
+    h("div", { class: "meta" }, `${t("signing_secret")} (v${cur.secret_version}) `, value), actions, until);
 }
 
 // ---- founder --------------------------------------------------------------------------------------------
@@ -1309,7 +1376,8 @@ document.getElementById("signout").addEventListener("click", () => {
   sessionStorage.removeItem("apiKey");
   Object.assign(state, { key: null, me: null, token: null, openRoadshow: null, editing: null, draft: null,
     requested: new Set(), profileOpen: false, profileDraft: null, expire: { hours: 72, error: "" }, move: null,
-    registry: { q: "", verification: "" }, alerts: { unread: new Set(), searchNames: {}, edit: null, draft: null } });
+    registry: { q: "", verification: "" },
+    alerts: { unread: new Set(), searchNames: {}, edit: null, draft: null, settings: null, pushing: false } });
   render();
 });
 I18N.set(I18N.lang);

@@ -139,6 +139,18 @@ const MESSAGES = {
   webhook_hint: ["留空则只在本页查看提醒", "leave empty to read alerts on this page only"],
   settings_saved: ["提醒设置已保存", "Alert settings saved"],
   settings_stale: ["设置已被其他地方修改，已载入当前设置，请重新保存。", "The settings changed elsewhere; the current ones are loaded, save again."],
+  max_per_hour: ["每小时最多推送", "Pushes per hour (at most)"],
+  profile_alerts: ["也提醒符合我资料的新机会（不限于保存的搜索）", "Also alert me of anything that fits my profile well, besides my saved searches"],
+  signing_secret: ["Webhook 签名密钥", "Webhook signing secret"], show_secret: ["显示", "Show"], hide_secret: ["隐藏", "Hide"],
+  rotate_secret: ["更换密钥", "Rotate secret"],
+  confirm_rotate: ["确认更换签名密钥？旧密钥在过渡期后失效，接收端须改用新密钥。", "Rotate the signing secret? The old one stops working after an overlap; your receiver must switch to the new one."],
+  secret_rotated: ["签名密钥已更换", "Signing secret rotated"],
+  previous_secret_until: ["过渡期内推送同时带有旧密钥的签名，截至", "Pushes also carry the previous secret's signature until"],
+  no_signing_secret: ["本服务器未配置签名密钥：推送不带签名。", "This server has no signing secret configured: pushes are not signed."],
+  push_queued: ["等待推送", "Push waiting"], push_delivered: ["已推送", "Pushed"], push_retrying: ["推送失败，将重试", "Push failed, retrying"],
+  push_dead: ["推送失败", "Push failed"], push_attempt: ["尝试次数", "attempt"], push_next: ["下次", "next at"],
+  push_reason_digest: ["随下次汇总推送", "goes out with the next digest"],
+  push_reason_rate_limited: ["超出每小时推送上限，随下次汇总推送", "over the hourly limit, goes out with the next digest"],
   error: ["出错了", "Something went wrong"], done: ["完成", "Done"],
 };
 

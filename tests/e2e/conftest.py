@@ -82,11 +82,11 @@ class Deployment:
         return client
 
 
-def start_deployment(bootstrap: str, snapshot_dir: Path, *, embedder: bool = True
+def start_deployment(bootstrap: str, snapshot_dir: Path, *, embedder: bool = True, **overrides: Any
                      ) -> tuple[Deployment, Any]:
-    """Returns the deployment and a function that stops every part of it."""
+    """Returns the deployment (its `Settings` with `overrides`) and a function that stops every part of it."""
     settings = Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=f"e2e{uuid.uuid4().hex[:10]}",
-                        admin_api_key=secrets.token_urlsafe(24), snapshot_dir=snapshot_dir)
+                        admin_api_key=secrets.token_urlsafe(24), snapshot_dir=snapshot_dir, **overrides)
     encoder = HashingEncoder()
     container = build(settings, encoder=encoder)
     container.start()

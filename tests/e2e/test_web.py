@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from consumers import alerts as alerting
+from consumers import webhooks
 from tests.e2e.conftest import start_deployment
 from tests.e2e.helpers import accepted, investor_body, register, seed_market, submit, uid, waiting
 from tests.fakes import HashingEncoder
+from tests.integration.alert_rig import Receiver
 
 pytestmark = [pytest.mark.browser, pytest.mark.kafka]
 
@@ -42,10 +44,11 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def deployment(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Any]:
+def deployment(request: pytest.FixtureRequest, kafka_bootstrap: str, tmp_path: Path) -> Iterator[Any]:
     """A deployment per browser test: rosters choose among every project and investor a deployment holds, so
-    tests sharing one found each other's entities on their rosters."""
-    dep, stop = start_deployment(kafka_bootstrap, tmp_path)
+    tests sharing one found each other's entities on their rosters. Settings overrides come as an indirect
+    parameter."""
+    dep, stop = start_deployment(kafka_bootstrap, tmp_path, **getattr(request, "param", {}))
     try:
         yield dep
     finally:
@@ -1004,6 +1007,13 @@ def test_alert_settings_refuse_a_private_webhook_next_to_the_field_and_the_chose
     assert "public address" in refused(page, "#alert-settings-submit", "#alert-settings-form", "webhook_url")
     shot(page, "alert_settings_refused")
     assert investor.get("/v1/alerts/settings").json()["version"] == 0
+    page.click("#lang-zh")  # what was typed outlasts a language switch
+    page.wait_for_selector("#alerts-card h2:has-text('交易提醒')")
+    kept = page.locator("#alert-settings-form")
+    assert (kept.locator("[name=mode]").input_value(), kept.locator("[name=webhook_url]").input_value()) == (
+        "weekly", "http://10.0.0.7:8080/hook")
+    page.click("#lang-en")
+    form.wait_for()
 
     form.locator("[name=webhook_url]").fill("")
     page.click("#alert-settings-submit")
@@ -1016,6 +1026,83 @@ def test_alert_settings_refuse_a_private_webhook_next_to_the_field_and_the_chose
     assert saved.locator(".invalid").count() == 0
     body = investor.get("/v1/alerts/settings").json()
     assert (body["mode"], body["webhook_url"], body["version"]) == ("weekly", None, 1)
+
+
+# Webhooks to the test's own receiver on 127.0.0.1, retried quickly and given up after two attempts.
+WEBHOOKS = {"alerts_signing_secret": "web-test-signing-secret-0123456789", "webhook_allow_private_networks": True,
+            "webhook_retry_base_s": 0.05, "webhook_max_attempts": 2}
+
+
+@pytest.mark.parametrize("deployment", [WEBHOOKS], indirect=True)
+def test_an_investor_points_its_alerts_at_a_webhook_sees_each_push_land_or_fail_and_rotates_the_secret_that_signs_them(
+        deployment, new_page):
+    dep = deployment
+    investor, investor_id, token = register(dep, dep.as_role("registrar"), name="推送天使 Webhook Angels")
+    accepted(investor.post("/v1/alerts/searches", headers=waiting(token),
+                           json={"name": "注塑质检 Molding QC", "text": "注塑 质检"}))
+    receiver = Receiver()
+    receiver.scripts["/hook"] = [200, 500]  # the first push is taken, every later one fails
+    page = new_page()
+    sign_in(page, dep, "investor", investor_id)
+    form = page.locator("#alert-settings-form[data-version='0']")
+    form.wait_for()
+    assert form.locator("[name=max_per_hour]").input_value() == "20"
+    assert form.locator("[name=profile_alerts]").is_checked()
+    fill_form(form, {"webhook_url": f"{receiver.url}/hook", "max_per_hour": "0"})
+    assert "must be >= 1" in refused(page, "#alert-settings-submit", "#alert-settings-form", "max_per_hour")
+    form.locator("[name=max_per_hour]").fill("30")
+    form.locator("[name=profile_alerts]").uncheck()
+    page.click("#alert-settings-submit")
+    page.wait_for_selector("#alert-settings-form[data-version='1']")
+    stored = investor.get("/v1/alerts/settings").json()
+    assert (stored["webhook_url"], stored["max_per_hour"], stored["profile_alerts"]) == (
+        f"{receiver.url}/hook", 30, False)
+    secret_box = page.locator("#signing-secret[data-secret-version='1']")
+    assert set(secret_box.locator(".secret-value").inner_text()) == {"•"}  # hidden until asked for
+    secret_box.locator(".act-show-secret").click()
+    secret = secret_box.locator(".secret-value").inner_text()
+    assert secret == stored["signing_secret"]
+    receiver.secrets["/hook"] = secret  # a push verifies only with the secret the page showed
+
+    founder = dep.as_role("founder", uid("f"))
+    worker = webhooks.build(dep.settings)
+    worker.start()
+    try:
+        with alerter_running(dep):
+            first, token = submit(founder, name="推送项目 Pushed", summary="注塑工厂视觉质检 vision QC for molding")
+            alert = page.locator(f"#alerts .alert[data-subject-id='{first}']")
+            alert.wait_for(timeout=45_000)
+            alert.locator(".delivery[data-status='delivered']").wait_for(timeout=45_000)  # the page polls it
+            assert [(r.status, r.valid, r.alert_ids) for r in receiver.at("/hook")] == [
+                (200, True, [alert.get_attribute("data-alert-id")])]
+
+            # rotated with a change typed and not saved yet: the form keeps it, at the settings' new version
+            page.locator("#alert-settings-form [name=max_per_hour]").fill("25")
+            page.click("#signing-secret .act-rotate-secret")
+            page.click("#signing-secret .act-confirm-rotate")
+            rotated = page.locator("#signing-secret[data-secret-version='2']")
+            rotated.wait_for()
+            assert page.locator("#alert-settings-form").get_attribute("data-version") == "2"
+            assert page.locator("#alert-settings-form [name=max_per_hour]").input_value() == "25"
+            assert "until" in rotated.locator(".previous-secret").inner_text()
+            rotated.locator(".act-show-secret").click()
+            new_secret = rotated.locator(".secret-value").inner_text()
+            assert new_secret != secret and new_secret == investor.get("/v1/alerts/settings").json()["signing_secret"]
+            shot(page, "alert_webhook")
+
+            receiver.secrets["/hook"] = new_secret
+            second, _ = submit(founder, after=token, name="推送项目 Refused", summary="注塑质检 molding QC line two")
+            failed = page.locator(f"#alerts .alert[data-subject-id='{second}']")
+            failed.locator(".delivery[data-status='dead']").wait_for(timeout=45_000)
+            assert "HTTP 500" in failed.locator(".delivery").inner_text()
+            assert [(r.status, r.valid) for r in receiver.at("/hook")[1:]] == [(500, True), (500, True)]
+    finally:
+        worker.stop()
+        worker.close()
+        receiver.close()
+    page.click("#alert-settings-submit")
+    page.wait_for_selector("#alert-settings-form[data-version='3']")
+    assert investor.get("/v1/alerts/settings").json()["max_per_hour"] == 25
 
 
 def test_a_founder_is_alerted_of_a_newly_verified_investor_fitting_its_project_through_its_saved_search(
