@@ -12,9 +12,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-from matcher.commands import Principal, speaks_for
+from matcher.commands import Principal
 from matcher.errors import Conflict, NotAllowed, NotFound
 from matcher.ranking import Reason
 from matcher.service import Match
@@ -124,7 +122,7 @@ def own_projects(view: ReadModel, who: Principal) -> list[Versioned[Project]]:
     if who.role not in ("founder", "admin"):
         raise NotAllowed("only founders list their projects (and admins, every project)")
     with view.lock:
-        found = [v for v in view.projects.values() if who.role == "admin" or v.value.owner == who.entity_id]
+        found = list(view.projects.values()) if who.role == "admin" else view.projects_of(who.entity_id or "")
     found.sort(key=lambda v: (v.updated_at, v.id))
     return found
 
@@ -213,10 +211,11 @@ def own_intros(view: ReadModel, who: Principal) -> list[IntroView]:
     if who.role not in ("founder", "investor", "admin"):
         raise NotAllowed("only founders, investors and admins have intros")
     with view.lock:
-        side: Literal["founder", "investor"] = "investor" if who.role == "investor" else "founder"
-        found = []
-        for v in view.intros.values():
-            if who.role == "admin" or speaks_for(view, who, v.value, side):
-                found.append(v)
+        if who.role == "admin":
+            found = list(view.intros.values())
+        elif who.role == "investor":
+            found = view.intros_of("investor", who.entity_id or "")
+        else:
+            found = [v for p in view.projects_of(who.entity_id or "") for v in view.intros_of("project", p.id)]
         found.sort(key=lambda v: (v.updated_at, v.id))
         return [intro_view(view, v) for v in found]

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import numpy as np
 
@@ -71,6 +71,10 @@ class ReadModel:
         # kept with the intros, because every ranked pair and every contact check reads them
         self._pending_intro_counts: dict[str, int] = {}  # investor -> intros awaiting its answer
         self._accepted_intro_counts: dict[str, dict[str, int]] = {}  # investor -> project -> intros accepted
+        # who holds what, for listing one party's projects and intros without scanning everyone's
+        self._projects_of_owner: dict[str, set[str]] = {}  # founder -> project ids
+        self._intros_of_investor: dict[str, set[str]] = {}  # investor -> intro ids
+        self._intros_of_project: dict[str, set[str]] = {}  # project -> intro ids
         self.api_keys: dict[str, Versioned[ApiKey]] = {}  # key id -> key
         self.roadshows: dict[str, Versioned[Roadshow]] = {}
         self.feedback = FeedbackAggregate()
@@ -101,7 +105,7 @@ class ReadModel:
         with self.lock:
             payload = event.payload
             if isinstance(payload, Project):
-                return self._apply_entity(self.projects, event, payload, self._index_project)
+                return self._apply_project(event, payload)
             if isinstance(payload, Investor):
                 return self._apply_entity(self.investors, event, payload, self._index_investor)
             if isinstance(payload, Intro):
@@ -123,14 +127,29 @@ class ReadModel:
             index(event.entity_id, value)
         return True
 
+    def _apply_project(self, event: Event, project: Project) -> bool:
+        before = self.projects.get(event.entity_id)
+        if not self._apply_entity(self.projects, event, project, self._index_project):
+            return False
+        if before is not None:
+            _file(self._projects_of_owner, before.value.owner, event.entity_id, add=False)
+        _file(self._projects_of_owner, project.owner, event.entity_id, add=True)
+        return True
+
     def _apply_intro(self, event: Event, intro: Intro) -> bool:
         before = self.intros.get(event.entity_id)
         if not put_if_newer(self.intros, event.entity_id, event, intro):
             return False
         if before is not None:
             self._count_intro(before.value, -1)
+            self._file_intro(event.entity_id, before.value, add=False)
         self._count_intro(intro, 1)
+        self._file_intro(event.entity_id, intro, add=True)
         return True
+
+    def _file_intro(self, intro_id: str, intro: Intro, add: bool) -> None:
+        _file(self._intros_of_investor, intro.investor_id, intro_id, add)
+        _file(self._intros_of_project, intro.project_id, intro_id, add)
 
     def _count_intro(self, intro: Intro, change: int) -> None:
         """Add `change` to the count that the intro's status feeds, if any."""
@@ -269,6 +288,16 @@ class ReadModel:
         """The projects with which the investor has an accepted intro (read under `lock`)."""
         return list(self._accepted_intro_counts.get(investor_id, {}))
 
+    def projects_of(self, founder_id: str) -> list[Versioned[Project]]:
+        """The founder's projects, in no particular order (read under `lock`)."""
+        return [self.projects[pid] for pid in self._projects_of_owner.get(founder_id, ())]
+
+    def intros_of(self, side: Literal["investor", "project"], entity_id: str) -> list[Versioned[Intro]]:
+        """The intros of an investor (side "investor") or of a project (side "project"), in no particular order
+        (read under `lock`)."""
+        index = self._intros_of_investor if side == "investor" else self._intros_of_project
+        return [self.intros[nid] for nid in index.get(entity_id, ())]
+
     # ---- replay checks and snapshots --------------------------------------------------------------
     def digest(self) -> str:
         """A hash of the whole applied state (entities, versions, feedback, vectors), not of offsets."""
@@ -336,8 +365,11 @@ class ReadModel:
                      "project_vectors", "investor_vectors", "offsets"):
             setattr(view, name, state[name])
         view.alerts = state.get("alerts") or AlertStore()  # snapshots from before deal alerts have none
-        for intro in view.intros.values():
+        for nid, intro in view.intros.items():
             view._count_intro(intro.value, 1)
+            view._file_intro(nid, intro.value, add=True)
+        for pid, project in view.projects.items():
+            _file(view._projects_of_owner, project.value.owner, pid, add=True)
         for attr in ("project_index", "investor_index"):
             if state[attr] is not None:
                 setattr(view, attr, VectorIndex.from_state(state[attr], exact_limit=exact_search_limit))
@@ -348,6 +380,21 @@ class ReadModel:
             view._index_project(pid, p.value)
         view.compact_text()
         return view
+
+
+def _file(index: dict[str, set[str]], key: str | None, member: str, add: bool) -> None:
+    """Add `member` to index[key], or take it out (keeping no empty sets); a None key (a project without an
+    owner) files nothing."""
+    if key is None:
+        return
+    if add:
+        index.setdefault(key, set()).add(member)
+        return
+    members = index.get(key)
+    if members is not None:
+        members.discard(member)
+        if not members:
+            del index[key]
 
 
 def _add(counts: dict[K, int], key: K, change: int) -> None:

@@ -366,6 +366,37 @@ def test_intro_counts_follow_each_intros_latest_status_through_redelivery_stale_
     assert restored.pending_intros() == {"i-robot": 1} and restored.accepted_intro("i-robot", "p-vision")
 
 
+def test_each_partys_projects_and_intros_are_listed_from_its_own_index_through_changes_and_snapshots(world, tmp_path):
+    from api.policy import own_intros, own_projects
+    from matcher.commands import Principal
+    from models.events import Intro
+
+    def intro(nid: str, iid: str, pid: str, version: int, status: str) -> Event:
+        return event(f"Intro{status.capitalize()}", nid,
+                     Intro(project_id=pid, investor_id=iid, requested_by="founder", status=status), version)
+
+    view = world.view
+    world.put_project("p-a", owner="f-ann")
+    world.put_project("p-b", owner="f-ann")
+    world.put_project("p-c", owner="f-bob")
+    world.put_project("p-b", event_type="ProjectUpdated", owner="f-bob")  # moved: only a crafted event does that
+    view.apply(intro("n-1", "i-robot", "p-a", 1, "requested"))
+    view.apply(intro("n-2", "i-bio", "p-b", 1, "requested"))
+    view.apply(intro("n-3", "i-robot", "p-c", 1, "requested"))
+    view.apply(intro("n-1", "i-robot", "p-a", 2, "accepted"))  # a status change keeps it where it was
+
+    view.save(tmp_path / "view.pkl")
+    for model in (view, ReadModel.load(tmp_path / "view.pkl", ENC.name)):
+        def listed(role: str, who: str, of=own_intros, model=model) -> list[str]:
+            return sorted(x.id for x in of(model, Principal("k", role, who)))
+
+        assert listed("founder", "f-ann", own_projects) == ["p-a"]
+        assert listed("founder", "f-bob", own_projects) == ["p-b", "p-c"]
+        assert listed("founder", "f-ann") == ["n-1"] and listed("founder", "f-bob") == ["n-2", "n-3"]
+        assert listed("investor", "i-robot") == ["n-1", "n-3"] and listed("investor", "i-nobody") == []
+        assert len(listed("admin", "")) == 3
+
+
 def test_only_recommendable_investors_portfolios_weigh_the_portfolio_words(world):
     # the pending angel's portfolio stays out of the corpus; verification brings it in, withdrawal takes it out
     assert "i-robot" in world.view.portfolio_words and "i-pending" not in world.view.portfolio_words
