@@ -15,7 +15,7 @@ import uvicorn
 
 from api.app import create_app
 from bootstrap import build
-from consumers.loop import configure_logging
+from consumers.loop import configure_logging, freeze_long_lived
 from models.settings import get_settings
 
 log = logging.getLogger("api")
@@ -35,7 +35,11 @@ def main(argv: list[str] | None = None) -> None:
         container = build(settings)
     except ValueError as exc:
         sys.exit(f"cannot start: {exc}")
-    starter = threading.Thread(target=container.start, name="catch-up", daemon=True)
+    def start() -> None:
+        container.start()
+        freeze_long_lived()
+
+    starter = threading.Thread(target=start, name="catch-up", daemon=True)
     starter.start()
     try:
         uvicorn.run(create_app(container), host=args.host, port=args.port, log_level=args.log_level)

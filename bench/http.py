@@ -13,14 +13,19 @@ Rows (one JSON object on stdout; progress on stderr):
 - `http_c1`: one connection, one request at a time: the HTTP stack's own cost (ratio = p50 / in-process p50);
 - `http_cN`: N concurrent connections: throughput, and latency including queueing on the 2 cores;
 - `crowding`: the part of the in-process call spent counting, per candidate, the investors that fit it better;
-- `compaction`: seconds one compaction of each keyword index takes. It holds the view lock, so requests wait for
-  it: the stall a replica shows every 10% of project changes (and, for the word indexes, every 256 investor ones).
+- `compaction`: in-process feeds served while all four keyword indexes compact in another thread, as a replica's
+  indexer does every 10% of project changes: the way it was until this stop (each `compact()` under the view lock,
+  so feeds wait for it) against the indexer's way now (`plan_compaction` and `install` under the lock, the matrix
+  built without it). Also the seconds each index's compaction takes;
+- `gc`: a full garbage collection with the read model in memory, before and after `gc.freeze()` (what the API and
+  the alerter call once they have replayed the log: `consumers.loop.freeze_long_lived`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import secrets
 import shutil
@@ -242,6 +247,7 @@ def bench_size(n: int, args: argparse.Namespace, loadgen: str) -> list[dict[str,
         stalls[f"{name}_s"] = round(time.perf_counter() - start, 3)
     for iid in investors[:20]:
         matches.recommend_projects(iid, FEED_K)  # warm caches (portfolio rows, index)
+    stalls.update(feeds_during_compaction(view, matches, investors))
     seconds: list[float] = []
 
     def in_process(count: int) -> None:
@@ -286,7 +292,65 @@ def bench_size(n: int, args: argparse.Namespace, loadgen: str) -> list[dict[str,
     progress(f"  {ordered[-1]}")
     ordered.append({**crowding_cost(matches, investors[:args.queries], rows[0]["p50_ms"]), "n": n})
     progress(f"  {ordered[-1]}")
+    ordered.append({**full_collection_pause(), "n": n})
+    progress(f"  {ordered[-1]}")
     return ordered
+
+
+def feeds_during_compaction(view: ReadModel, matches: MatchService, investors: list[str]) -> dict[str, Any]:
+    """Feeds one after another while another thread compacts every keyword index, under the view lock (the old
+    way) and then off it (the indexer's way): p50 and max of those feeds, how many, and the compaction's seconds."""
+
+    def under_lock() -> None:
+        for index in view.text_indexes():
+            with view.lock:
+                index.compact()
+
+    def off_lock() -> None:
+        for index in view.text_indexes():
+            with view.lock:
+                plan = index.plan_compaction()
+            built = plan.build()
+            with view.lock:
+                index.install(built)
+
+    out: dict[str, Any] = {}
+    for name, compaction in (("under_lock", under_lock), ("off_lock", off_lock)):
+        progress(f"feeds during a compaction {name.replace('_', ' ')}")
+        seconds: list[float] = []
+        thread = threading.Thread(target=compaction)
+        began = time.perf_counter()
+        thread.start()
+        while thread.is_alive():
+            start = time.perf_counter()
+            matches.recommend_projects(investors[len(seconds) % len(investors)], FEED_K)
+            seconds.append(time.perf_counter() - start)
+        thread.join()
+        ms = np.asarray(seconds) * 1000
+        out.update({f"{name}_s": round(time.perf_counter() - began, 3), f"{name}_feeds": len(ms),
+                    f"{name}_feed_p50_ms": round(float(np.median(ms)), 2),
+                    f"{name}_feed_max_ms": round(float(ms.max()), 2)})
+    return out
+
+
+def full_collection_pause() -> dict[str, Any]:
+    """What a full garbage collection costs with the read model in memory (every thread waits for it), and the
+    same after `gc.freeze()`; unfrozen again afterwards, so that the next size starts alike."""
+
+    def pauses() -> list[float]:
+        out = []
+        for _ in range(3):
+            start = time.perf_counter()
+            gc.collect()
+            out.append(round((time.perf_counter() - start) * 1000, 1))
+        return out
+
+    tracked = len(gc.get_objects())
+    before = pauses()
+    gc.freeze()
+    after = pauses()
+    gc.unfreeze()
+    return {"name": "gc", "tracked_objects": tracked, "full_collection_ms": before, "after_freeze_ms": after}
 
 
 def crowding_cost(matches: MatchService, investors: list[str], feed_p50_ms: float) -> dict[str, object]:

@@ -31,7 +31,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from bootstrap import load_ranker
 from consumers.indexer import Indexer
-from consumers.loop import ConsumerLoop, commit_to_group, configure_logging
+from consumers.loop import ConsumerLoop, commit_to_group, configure_logging, freeze_long_lived
 from consumers.producer import EventProducer
 from consumers.topics import Topics, ensure_topics
 from matcher.alerts import AlertEvaluator, AlertPolicy
@@ -201,6 +201,7 @@ def main() -> None:
     alerter = build(get_settings())
     alerter.loop.stop_on_signals()
     sent = alerter.catch_up()
+    freeze_long_lived()
     log.info("alerter caught up (%d alerts for changes since the last run); following the log", sent)
     try:
         alerter.run()

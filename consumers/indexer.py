@@ -31,6 +31,7 @@ class Indexer:
         self._last_snapshot = time.monotonic()
         self._replaying = False  # inside catch_up
         self._vector_sides = {topics.project_vectors: "projects", topics.investor_vectors: "investors"}
+        view.defer_compaction()  # keyword indexes compact after batches, off the view lock (sync_indexes)
         self.topic_names = [topics.projects, topics.investors, topics.project_vectors, topics.investor_vectors,
                             topics.feedback, topics.intros, topics.auth, topics.roadshows,
                             topics.searches, topics.alert_settings, topics.alerts, topics.alert_deliveries]
@@ -66,13 +67,14 @@ class Indexer:
         return self.view.apply(event), event.entity_id
 
     def sync_indexes(self) -> None:
-        """Bring the vector indexes up to date after a batch (new rows into the HNSW graph, the graph built once
-        the index outgrows exact search), so that the next request does not pay for it."""
+        """Bring the indexes up to date after a batch (new rows into the HNSW graph, the graph built once the index
+        outgrows exact search; keyword indexes compacted when due), so that the next request does not pay for it."""
         if self._replaying:
             return  # once at the end of catch_up: one graph build on every core beats growing it per batch
         for index in (self.view.project_index, self.view.investor_index):
             if index is not None:
                 index.sync()
+        self.view.compact_text_due()
 
     def checkpoint(self, positions: dict[TopicPartition, int]) -> None:
         for tp, offset in positions.items():

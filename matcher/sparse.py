@@ -3,13 +3,14 @@
 Stored like a small LSM tree so that an upsert costs O(its own text), not O(corpus): a main CSR matrix
 built at compaction (with the IDF frozen then), a delta of rows upserted since, and tombstones for main
 rows that were replaced or removed. Compaction runs when the delta or the tombstones pass a fraction of
-the main matrix.
+the main matrix; a live read model builds the new main matrix without holding its lock (`Compaction`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,6 +25,10 @@ _DENSE_QUERY_MIN_NNZ = 50_000  # above this, dot_rows scatters the query densely
 # instead of 21, and recall held (R@10 company -> investors 0.246 -> 0.245, investor -> companies 0.149 -> 0.151).
 _COMMON_TERM_FRACTION = 0.1
 _COMMON_TERM_MIN_ROWS = 1000
+# A deferred index (see `SparseTextIndex.deferred`) still compacts at once, under the caller's lock, when its changes
+# pass this many times the usual limit: whoever compacts it off the lock has fallen behind (or is replaying).
+_DEFERRED_HARD_FACTOR = 2
+_STACK_CHUNK = 2048  # blocks joined by one np.concatenate (see stack_rows)
 
 
 _char_ngrams = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 3), lowercase=True).build_analyzer()
@@ -82,6 +87,10 @@ class SparseTextIndex:
         self._delta_rows: tuple[list[str], sp.csr_matrix] | None = None  # the delta stacked, built on demand
         self._compact_fraction = compact_fraction
         self._min_compact = min_compact
+        # True when the owner compacts this index off its lock when `compaction_due()` (`plan_compaction`, then
+        # `Compaction.build` without the lock, then `install`); changes then compact it at once only when far past due
+        self.deferred = False
+        self._changed_since_plan: set[str] | None = None  # keys upserted or removed since the pending plan
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -139,6 +148,7 @@ class SparseTextIndex:
             return  # the same terms: nothing changes (every investor event re-indexes its unchanged portfolio)
         self.remove(key)
         self.revision += 1
+        self._note_change(key)
         self._rows[key] = counts
         if self._idf_from is None:
             self._df[counts.indices] += 1
@@ -151,6 +161,7 @@ class SparseTextIndex:
         if counts is None:
             return
         self.revision += 1
+        self._note_change(key)
         if self._idf_from is None:
             self._df[counts.indices] -= 1
         if self._delta.pop(key, None) is not None:
@@ -160,47 +171,72 @@ class SparseTextIndex:
             self._dead[pos] = True
         self.maybe_compact()
 
+    def _note_change(self, key: str) -> None:
+        if self._changed_since_plan is not None:
+            self._changed_since_plan.add(key)
+
     def maybe_compact(self) -> None:
-        """Compact when the rows changed since the last compaction pass a fraction of the main rows and
-        `min_compact`, or, while the main rows are fewer than that, their own number: a small index (a pilot
-        with a few dozen projects) then compacts each time it doubles, and has an IDF too. Also when the index
-        whose IDF this one uses has compacted."""
+        """Compact when `compaction_due()`; a deferred index only when its changes pass `_DEFERRED_HARD_FACTOR`
+        times the limit (its owner compacts it off the lock before that)."""
         if self._min_compact is None:
             return
-        n_main = len(self._main_keys)
-        limit = max(self._compact_fraction * n_main, min(self._min_compact, n_main))
-        stale = self._idf_from is not None and self._idf_generation != self._idf_from.generation
-        if len(self._delta) + int(np.count_nonzero(self._dead)) > limit or stale:
+        if self.deferred:
+            if self._changes() > _DEFERRED_HARD_FACTOR * self._limit():
+                self.compact()
+        elif self.compaction_due():
             self.compact()
 
+    def compaction_due(self) -> bool:
+        """The rows changed since the last compaction pass a fraction of the main rows and `min_compact`, or, while
+        the main rows are fewer than that, their own number: a small index (a pilot with a few dozen projects) then
+        compacts each time it doubles, and has an IDF too. Or the index whose IDF this one uses has compacted."""
+        if self._min_compact is None:
+            return False
+        stale = self._idf_from is not None and self._idf_generation != self._idf_from.generation
+        return stale or self._changes() > self._limit()
+
+    def _changes(self) -> int:
+        return len(self._delta) + int(np.count_nonzero(self._dead))
+
+    def _limit(self) -> float:
+        n_main = len(self._main_keys)
+        return max(self._compact_fraction * n_main, min(self._min_compact or 0, n_main))
+
     def compact(self) -> None:
+        self.install(self.plan_compaction().build())
+
+    def plan_compaction(self) -> Compaction:
+        """What the next main matrix is made of: the rows and the IDF as they are now (cheap: no matrix is built).
+        Changes made until `install` are noted and stay in the delta then."""
+        self._changed_since_plan = set()
+        # two lists rather than 100k (key, row) tuples: tuples are tracked by the garbage collector, and that many
+        # new ones can set off a full collection (~0.9 s at 100k projects) right here, under the lock
+        keys, rows = list(self._rows), list(self._rows.values())
         if self._idf_from is None:
-            n = len(self._rows)
-            self._idf = (np.log((1.0 + n) / (1.0 + self._df)) + 1.0).astype(np.float32)
-        else:
-            self._idf, self._idf_generation = self._idf_from._idf, self._idf_from.generation
+            return Compaction(self.generation, keys, rows, df=self._df.copy(), idf=None, idf_generation=0)
+        return Compaction(self.generation, keys, rows, df=None, idf=self._idf_from._idf,
+                          idf_generation=self._idf_from.generation)
+
+    def install(self, built: BuiltMain) -> bool:
+        """Make `built` the main matrix; the rows changed since its plan stay in the delta (re-weighed by the new
+        IDF) and their main rows become tombstones. False, and nothing changes, when the index has compacted since
+        the plan (the built matrix is older than the main one)."""
+        plan = built.plan
+        if plan.generation != self.generation:
+            return False
+        changed, self._changed_since_plan = self._changed_since_plan or set(), None
+        self._idf, self._idf_generation = built.idf, plan.idf_generation
         self.generation += 1
         self.revision += 1
-        self._main_keys = list(self._rows)
-        self._main_pos = {k: i for i, k in enumerate(self._main_keys)}
-        if self._main_keys:
-            counts = stack_rows([self._rows[k] for k in self._main_keys])  # [n_main, F]
-            weights = counts.data * self._idf[counts.indices]  # O(nnz), as in _weigh
-            per_row = np.diff(counts.indptr)
-            norms = np.ones(len(per_row), dtype=np.float32)
-            has_terms = per_row > 0  # reduceat over the rows with terms: each sums up to the next one's start
-            if has_terms.any():
-                norms[has_terms] = np.sqrt(np.add.reduceat(weights * weights, counts.indptr[:-1][has_terms]))
-            norms[norms == 0] = 1.0
-            weights /= np.repeat(norms, per_row)
-            self._main = sp.csr_matrix((weights, counts.indices, counts.indptr), shape=counts.shape)
-            self._main_t = self._main.T.tocsr()
-        else:
-            self._main = sp.csr_matrix((0, N_FEATURES), dtype=np.float32)
-            self._main_t = sp.csr_matrix((N_FEATURES, 0), dtype=np.float32)
+        self._main_keys, self._main_pos, self._main, self._main_t = built.keys, built.pos, built.main, built.main_t
         self._dead = np.zeros(len(self._main_keys), dtype=bool)
-        self._delta.clear()
+        self._delta = {key: self._weigh(self._rows[key]) for key in changed if key in self._rows}
+        for key in changed:
+            pos = self._main_pos.get(key)
+            if pos is not None:
+                self._dead[pos] = True
         self._delta_rows = None
+        return True
 
     def search(self, query: sp.csr_matrix) -> Iterator[tuple[str, float]]:
         """(key, cosine) of every live row sharing a term with `query` [1, F], best first (ties: main rows,
@@ -257,11 +293,62 @@ class SparseTextIndex:
         return out
 
 
+@dataclass(frozen=True)
+class Compaction:
+    """A planned compaction: the rows and what to weigh them by. `build` only reads these (the index replaces rows
+    and IDF arrays, never changes them), so it runs without the read model's lock."""
+
+    generation: int  # the index's generation when planned
+    keys: list[str]
+    rows: list[sp.csr_matrix]  # [1, F] each, the keys' sublinear term counts
+    df: np.ndarray | None  # [F] document frequencies, for an index with an IDF of its own (computed in `build`)
+    idf: np.ndarray | None  # [F] the other index's IDF, for an index weighed by that
+    idf_generation: int  # that index's generation
+
+    def build(self) -> BuiltMain:
+        if self.df is not None:
+            idf = (np.log((1.0 + len(self.keys)) / (1.0 + self.df)) + 1.0).astype(np.float32)
+        else:
+            assert self.idf is not None  # one of the two is set
+            idf = self.idf
+        keys = self.keys
+        if not keys:
+            return BuiltMain(self, idf, keys, {}, sp.csr_matrix((0, N_FEATURES), dtype=np.float32),
+                             sp.csr_matrix((N_FEATURES, 0), dtype=np.float32))
+        counts = stack_rows(self.rows)  # [n_main, F]
+        weights = counts.data * idf[counts.indices]  # O(nnz), as in _weigh
+        per_row = np.diff(counts.indptr)
+        norms = np.ones(len(per_row), dtype=np.float32)
+        has_terms = per_row > 0  # reduceat over the rows with terms: each sums up to the next one's start
+        if has_terms.any():
+            norms[has_terms] = np.sqrt(np.add.reduceat(weights * weights, counts.indptr[:-1][has_terms]))
+        norms[norms == 0] = 1.0
+        weights /= np.repeat(norms, per_row)
+        main = sp.csr_matrix((weights, counts.indices, counts.indptr), shape=counts.shape)
+        return BuiltMain(self, idf, keys, {k: i for i, k in enumerate(keys)}, main, main.T.tocsr())
+
+
+@dataclass(frozen=True)
+class BuiltMain:
+    """A compaction's IDF, its main matrix [n_main, F] of l2-normalised tf-idf rows, and that transposed."""
+
+    plan: Compaction
+    idf: np.ndarray  # [F]
+    keys: list[str]
+    pos: dict[str, int]
+    main: sp.csr_matrix
+    main_t: sp.csr_matrix
+
+
 def stack_rows(blocks: list[sp.csr_matrix]) -> sp.csr_matrix:
     """The rows of CSR blocks [n_i, F], stacked [sum n_i, F]. `sp.vstack` takes ~2 s for 100k single rows (it
-    checks and converts each block); joining their arrays takes a quarter of that."""
+    checks and converts each block); joining their arrays takes a quarter of that. Many blocks are joined a chunk
+    at a time: one `np.concatenate` of 100k arrays holds the GIL for ~0.2 s, which request threads would wait for
+    while a compaction builds beside them."""
     if not blocks:
         return sp.csr_matrix((0, N_FEATURES), dtype=np.float32)
+    if len(blocks) > _STACK_CHUNK:
+        return stack_rows([stack_rows(blocks[i:i + _STACK_CHUNK]) for i in range(0, len(blocks), _STACK_CHUNK)])
     offsets = np.cumsum([0] + [b.data.size for b in blocks[:-1]]).tolist()  # where each block's entries start
     indptr = np.concatenate([[0]] + [b.indptr[1:] + offset for b, offset in zip(blocks, offsets, strict=True)])
     return sp.csr_matrix((np.concatenate([b.data for b in blocks]), np.concatenate([b.indices for b in blocks]),

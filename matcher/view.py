@@ -179,8 +179,31 @@ class ReadModel:
 
     def compact_text(self) -> None:
         """Compact every keyword index (the end of a bulk load); the portfolio IDF first, its users after."""
-        for index in (self.project_text, self.investor_text, self.portfolio_words, self.project_words):
+        for index in self.text_indexes():
             index.compact()
+
+    def defer_compaction(self) -> None:
+        """From now on the keyword indexes wait for `compact_text_due` (which the indexer calls after each batch)
+        rather than compacting inside `apply`, under the lock, unless they fall far behind."""
+        for index in self.text_indexes():
+            index.deferred = True
+
+    def compact_text_due(self) -> None:
+        """Compact the keyword indexes that are due, each built without holding `lock`: requests go on meanwhile
+        (at 100k projects a build takes ~2 s), and changes made during it stay in the delta. Call it from the one
+        thread that applies events."""
+        for index in self.text_indexes():
+            with self.lock:
+                if not index.compaction_due():
+                    continue
+                plan = index.plan_compaction()
+            built = plan.build()
+            with self.lock:
+                index.install(built)
+
+    def text_indexes(self) -> tuple[SparseTextIndex, ...]:
+        # the portfolio words first: the project words take their IDF, and compact after it has changed
+        return self.portfolio_words, self.project_words, self.project_text, self.investor_text
 
     def _apply_feedback(self, event: Event, fb: Feedback) -> bool:
         if fb.action == "viewed":

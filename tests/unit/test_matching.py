@@ -424,3 +424,32 @@ def test_shared_terms_read_chinese_as_the_keyword_index_does():
     assert shared_terms("投资工业视觉与 robotics", "工业视觉质检 robotics arms") == ["robotics", "工业视觉"]
     # rarer characters (CJK Extension A, here 䶮) stay inside the run, as the keyword index reads them
     assert shared_terms("研究䶮䶮材料", "䶮䶮材料公司") == ["䶮䶮材料"]
+
+
+def test_the_read_model_builds_its_due_keyword_compactions_while_other_threads_take_its_lock(monkeypatch):
+    import threading
+
+    from matcher import sparse
+
+    view = ReadModel(ENC.name)
+    view.defer_compaction()
+    for n in range(3):  # the first compacts at once (an empty index); then 2 changes against 1 main row: due
+        view.apply(event("ProjectSubmitted", f"p-{n}", project(name=f"项目 {n}", summary=f"视觉质检 line {n}")))
+    assert view.project_text.compaction_due() and view.project_words.compaction_due()
+    taken: list[bool] = []
+    build = sparse.Compaction.build
+
+    def build_while_a_request_comes(plan):
+        def request() -> None:
+            taken.append(view.lock.acquire(timeout=5))
+            view.lock.release()
+        thread = threading.Thread(target=request)
+        thread.start()
+        thread.join()
+        return build(plan)
+
+    monkeypatch.setattr(sparse.Compaction, "build", build_while_a_request_comes)
+    view.compact_text_due()
+    assert taken and all(taken)
+    assert not any(index.compaction_due() for index in view.text_indexes())
+    assert next(view.project_text.search(view.project_text.query_vector("line 2")))[0] == "p-2"

@@ -201,3 +201,50 @@ def test_a_small_index_has_an_idf_and_a_bulk_one_waits_for_compact():
     assert bulk._idf.max() == 1.0 and bulk.generation == 0
     small.compact(), bulk.compact()
     np.testing.assert_allclose(bulk._idf, small._idf)
+
+
+def test_changes_made_while_a_compaction_builds_stay_in_the_delta_as_if_it_had_compacted_when_planned():
+    live, reference = SparseTextIndex(min_compact=None), SparseTextIndex(min_compact=None)
+    for index in (live, reference):
+        for key, text in TEXTS.items():
+            index.upsert(key, text)
+    plan = live.plan_compaction()
+    reference.compact()  # the same rows and IDF as the plan
+    for index in (live, reference):  # what the indexer applies while the plan builds
+        index.upsert("vision", "工业视觉 vision line two")
+        index.remove("shop")
+        index.upsert("swap", "电池 battery swap")
+    assert live.install(plan.build())
+    assert sorted(live._rows) == sorted(reference._rows)
+    for key in reference._rows:
+        np.testing.assert_allclose(live.row(key).toarray(), reference.row(key).toarray(), rtol=1e-6)
+    for query in ("视觉 vision", "battery 电池", "跨境电商", "line two"):
+        assert searched(live, query) == searched(reference, query)
+        assert_matches_brute_force(live, query, sorted(live._rows))
+
+
+def test_a_compaction_planned_before_the_last_one_is_not_installed():
+    index = SparseTextIndex(min_compact=None)
+    for key, text in TEXTS.items():
+        index.upsert(key, text)
+    plan = index.plan_compaction()
+    index.compact()  # e.g. a deferred index far past due, compacted at once meanwhile
+    index.upsert("swap", "电池 battery swap")
+    generation = index.generation
+    assert not index.install(plan.build())
+    assert index.generation == generation and next(index.search(index.query_vector("swap")))[0] == "swap"
+
+
+def test_a_deferred_index_is_due_past_its_limit_and_compacts_by_itself_only_past_twice_that():
+    index = SparseTextIndex(min_compact=10)
+    for n in range(20):
+        index.upsert(f"k{n}", f"text number {n} w{n}")
+    index.compact()  # 20 main rows: the limit is 10 changes
+    index.deferred = True
+    generation = index.generation
+    for n in range(20):  # new keys: one delta row each (a replaced main row would also leave a tombstone)
+        index.upsert(f"new{n}", f"new text {n} n{n}")
+        assert index.compaction_due() == (n + 1 > 10)
+    assert index.generation == generation  # 20 changes: due, left to its owner
+    index.upsert("new20", "one more")
+    assert index.generation == generation + 1 and not index.compaction_due()
