@@ -43,6 +43,33 @@ K = TypeVar("K")
 # requests are no longer counted per pair (nothing read them). 6: each investor's deal times are sorted.
 SNAPSHOT_FORMAT = 6
 
+# What a snapshot may name besides the classes of `models` and `matcher` (see `_SnapshotUnpickler`): containers,
+# times and numpy arrays.
+_SNAPSHOT_GLOBALS = frozenset(
+    [("builtins", n) for n in ("dict", "list", "set", "frozenset", "tuple", "int", "float", "str", "bytes", "bool")]
+    + [("collections", n) for n in ("OrderedDict", "defaultdict", "Counter", "deque")]
+    + [("datetime", n) for n in ("datetime", "date", "time", "timedelta", "timezone")]
+    + [("uuid", "UUID"), ("pydantic_core._pydantic_core", "TzInfo"), ("numpy", "dtype"), ("numpy", "ndarray")]
+    + [(f"numpy.{core}.{module}", n) for core in ("core", "_core")
+       for module, n in (("numeric", "_frombuffer"), ("multiarray", "_reconstruct"), ("multiarray", "scalar"))])
+
+
+class _SnapshotUnpickler(pickle.Unpickler):
+    """Unpickles only what snapshots are made of: the classes of `models` and `matcher` (classes, not functions)
+    and `_SNAPSHOT_GLOBALS`. A pickle can name any callable to be called as it loads (os.system, say), so a snapshot
+    file that someone else wrote could otherwise run code in the replica; one that names anything else is refused
+    (and the log replayed instead)."""
+
+    def find_class(self, module: str, name: str) -> object:
+        if "." not in name:  # no "Class.method" paths
+            if (module, name) in _SNAPSHOT_GLOBALS:
+                return super().find_class(module, name)
+            if module.split(".")[0] in ("models", "matcher"):
+                found = super().find_class(module, name)
+                if isinstance(found, type):
+                    return found
+        raise pickle.UnpicklingError(f"a snapshot holds no {module}.{name}")
+
 
 @dataclass
 class FeedbackAggregate:
@@ -378,10 +405,10 @@ class ReadModel:
 
     @classmethod
     def load(cls, path: Path, encoder_name: str, exact_search_limit: int = 50_000) -> ReadModel:
-        """Restore a snapshot written by `save` (our own file, never untrusted input)."""
+        """Restore a snapshot written by `save`; one that names anything a snapshot never holds is refused."""
         view = cls(encoder_name, exact_search_limit)
         with open(path, "rb") as f:
-            state = pickle.load(f)  # noqa: S301 - written by this service
+            state = _SnapshotUnpickler(f).load()
         if state.get("format") != SNAPSHOT_FORMAT or state.get("encoder_name") != encoder_name:
             raise ValueError(f"snapshot {path} is for another format or encoder; replay from the log instead")
         for name in ("projects", "investors", "intros", "api_keys", "roadshows", "feedback", "seen_feedback",

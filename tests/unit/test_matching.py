@@ -420,6 +420,38 @@ def test_an_unreadable_snapshot_is_ignored_and_the_log_replayed(world, tmp_path,
     assert not view.projects and not view.offsets  # empty: the caller replays the log from the start
 
 
+class _CallOnLoad:
+    """Pickles as a call of `target(*args)` at load time: what a tampered snapshot would hold."""
+
+    def __init__(self, target, *args) -> None:
+        self.target, self.args = target, args
+
+    def __reduce__(self):
+        return self.target, self.args
+
+
+def test_a_snapshot_that_names_anything_but_snapshot_data_is_refused_before_it_runs(world, tmp_path):
+    import os
+
+    from matcher import crunchbase
+
+    path, ran = tmp_path / "view.pkl", tmp_path / "ran"
+    header = {"format": SNAPSHOT_FORMAT, "encoder_name": ENC.name}
+    tampered = [
+        pickle.dumps({**header, "projects": _CallOnLoad(os.system, f"touch {ran}")}),  # a shell command
+        pickle.dumps({**header, "projects": _CallOnLoad(crunchbase.load_crunchbase, str(tmp_path))}),  # a function
+        b"cmatcher.learned\nLearnedRanker.load\n.",  # a class's method, by its dotted path
+    ]
+    for data in tampered:
+        path.write_bytes(data)
+        with pytest.raises(pickle.UnpicklingError, match="a snapshot holds no"):
+            ReadModel.load(path, ENC.name)
+        assert not ReadModel.load_or_new(path, ENC.name).projects  # the log is replayed instead
+    assert not ran.exists()
+    world.view.save(path)  # what the service writes loads as before
+    assert ReadModel.load(path, ENC.name).digest() == world.view.digest()
+
+
 def test_shared_terms_read_chinese_as_the_keyword_index_does():
     assert shared_terms("投资工业视觉与 robotics", "工业视觉质检 robotics arms") == ["robotics", "工业视觉"]
     # rarer characters (CJK Extension A, here 䶮) stay inside the run, as the keyword index reads them
