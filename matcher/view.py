@@ -28,6 +28,7 @@ from matcher.alert_store import AlertStore
 from matcher.encoder import investor_text, portfolio_text, project_portfolio_text, project_text
 from matcher.errors import NotFound
 from matcher.index import VectorIndex
+from matcher.locks import FairRLock
 from matcher.sparse import SparseTextIndex, words
 from matcher.versioned import Versioned, put_if_newer
 from models.entities import Investor, Project
@@ -123,8 +124,8 @@ class ReadModel:
         self.seen_feedback: set[str] = set()
         self.offsets: dict[tuple[str, int], int] = {}  # (topic, partition) -> next offset to apply
         self.alerts = AlertStore()  # deal alerts: saved searches, settings, alerts, deliveries (own module)
-        self.lock = threading.RLock()  # the indexer writes while request threads read
-        self.applied = threading.Condition(self.lock)
+        self.lock = FairRLock()  # the indexer writes while request threads read; first come, first served
+        self.applied = threading.Condition(self.lock)  # type: ignore[arg-type]  # it has what Condition uses
 
     # ---- events -----------------------------------------------------------------------------------
     def apply(self, event: Event) -> bool:
