@@ -5,7 +5,10 @@ read model's lock until this stop) against `FairRLock` (first come, first served
 
 One writer applies an update of a project every 20 ms, as the indexer would (each `apply` takes the lock), while N
 reader threads ask for deal feeds back to back, in process. Rows: per lock and N, the writer's waits (p50, p99,
-max), how many writes it got through, and feeds per second. Prints one JSON object on stdout (progress on stderr).
+max), how many writes it got through, and feeds per second. Then `backlog` rows: the writer applies a backlog as
+fast as it can beside N readers, taking the lock per record (RLock; FairRLock) or, as the indexer does now, in
+turns of 10 ms with FairRLock (`consumers.loop.Turns`): records applied and feeds served per second. Prints one
+JSON object on stdout (progress on stderr).
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ from __future__ import annotations
 import argparse
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
 from bench.common import emit, progress
 from bench.http import FEED_K, build_view
+from consumers.loop import Turns
 from matcher.locks import FairRLock
 from matcher.service import MatchService
 from matcher.view import ReadModel
@@ -26,8 +32,9 @@ from models.events import Event
 WRITE_EVERY_S = 0.02
 
 
-def contend(view: ReadModel, matches: MatchService, investors: list[str], readers: int, seconds: float,
-            first_version: int) -> dict[str, float]:
+@contextmanager
+def feeds_running(matches: MatchService, investors: list[str], readers: int) -> Iterator[list[int]]:
+    """`readers` threads asking for deal feeds back to back until the block ends; yields their feed counts."""
     stop = threading.Event()
     feeds = [0] * readers
 
@@ -41,6 +48,26 @@ def contend(view: ReadModel, matches: MatchService, investors: list[str], reader
     threads = [threading.Thread(target=read, args=(r,)) for r in range(readers)]
     for thread in threads:
         thread.start()
+    try:
+        yield feeds
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+
+def contend(view: ReadModel, matches: MatchService, investors: list[str], readers: int, seconds: float,
+            first_version: int) -> dict[str, float]:
+    with feeds_running(matches, investors, readers) as feeds:
+        waits = write_every(view, seconds, first_version)
+    ms = np.asarray(waits) * 1000
+    return {"writes": len(ms), "wait_p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "wait_p99_ms": round(float(np.percentile(ms, 99)), 1), "wait_max_ms": round(float(ms.max()), 1),
+            "feeds_per_s": round(sum(feeds) / seconds, 1)}
+
+
+def write_every(view: ReadModel, seconds: float, first_version: int) -> list[float]:
+    """An update every `WRITE_EVERY_S` for `seconds`, each under the lock; returns the waits for it."""
     pid = next(iter(view.projects))
     base = view.projects[pid].value
     waits = []
@@ -54,12 +81,37 @@ def contend(view: ReadModel, matches: MatchService, investors: list[str], reader
             waits.append(time.perf_counter() - start)
             view.apply(event)
         time.sleep(WRITE_EVERY_S)
-    stop.set()
-    for thread in threads:
-        thread.join()
-    ms = np.asarray(waits) * 1000
-    return {"writes": len(ms), "wait_p50_ms": round(float(np.percentile(ms, 50)), 2),
-            "wait_p99_ms": round(float(np.percentile(ms, 99)), 1), "wait_max_ms": round(float(ms.max()), 1),
+    return waits
+
+
+def backlog(view: ReadModel, matches: MatchService, investors: list[str], readers: int, seconds: float,
+            first_version: int, turns: bool) -> dict[str, float]:
+    """Records applied per second while `readers` threads ask for feeds: each taking the lock (turns=False), or
+    applied in turns of 10 ms."""
+    pid = next(iter(view.projects))
+    base = view.projects[pid].value
+    applied = 0
+    end = time.perf_counter() + seconds
+
+    def one() -> None:
+        nonlocal applied
+        view.apply(Event(type="ProjectUpdated", entity_id=pid, entity_version=first_version + applied, actor="bench",
+                         payload=base.model_copy(update={"summary": f"{base.summary} v{applied}"})))
+        applied += 1
+
+    with feeds_running(matches, investors, readers) as feeds:
+        while time.perf_counter() < end:
+            if turns:
+                with Turns(view.lock, 0.01) as turn:  # a batch of up to 1000 records, as the indexer polls them
+                    for _ in range(1000):
+                        if time.perf_counter() >= end:
+                            break
+                        turn()
+                        one()
+            else:
+                with view.lock:
+                    one()
+    return {"applied": applied, "applied_per_s": round(applied / seconds, 1),
             "feeds_per_s": round(sum(feeds) / seconds, 1)}
 
 
@@ -85,6 +137,15 @@ def main(argv: list[str] | None = None) -> None:
             row = contend(view, matches, investors, readers, args.seconds, version)
             version += row["writes"]  # type: ignore[operator]
             rows.append({"name": f"{name}_readers{readers}", "lock": name, "readers": readers, **row})
+            progress(f"  {rows[-1]}")
+    for name, lock, turns in (("RLock", threading.RLock(), False), ("FairRLock", FairRLock(), False),
+                              ("FairRLock_turns", FairRLock(), True)):
+        view.lock = lock  # type: ignore[assignment]
+        for readers in (4, 16):
+            progress(f"backlog: {name}, {readers} readers, {args.seconds:.0f} s")
+            row = backlog(view, matches, investors, readers, args.seconds, version, turns)
+            version += row["applied"]  # type: ignore[operator]
+            rows.append({"name": f"backlog_{name}_readers{readers}", "lock": name, "readers": readers, **row})
             progress(f"  {rows[-1]}")
     emit("lock_fairness", rows, projects=args.projects, seconds=args.seconds)
 

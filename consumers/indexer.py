@@ -47,7 +47,7 @@ class Indexer:
                                             client_id="indexer-ends", reconnect_backoff_max_ms=1000)
         self._ends_lock = threading.Lock()
         self.loop = ConsumerLoop(self.consumer, self.handle, dead_letters=None, checkpoint=self.checkpoint,
-                                 on_batch=self.sync_indexes, poll_timeout_ms=100, max_records=1000)
+                                 on_batch=self.sync_indexes, poll_timeout_ms=100, max_records=1000, lock=view.lock)
         self._thread: threading.Thread | None = None
 
     def _assign(self) -> list[TopicPartition]:

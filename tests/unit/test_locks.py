@@ -1,4 +1,5 @@
-"""The read model's lock: reentrant, granted in arrival order, usable by threading.Condition."""
+"""The read model's lock: reentrant, granted in arrival order, usable by threading.Condition; and the turns in
+which the indexer holds it while applying a batch."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 
 import pytest
 
+from consumers.loop import Turns
 from matcher.locks import FairRLock
 
 
@@ -101,4 +103,27 @@ def test_a_condition_wait_lets_others_in_and_restores_the_nesting():
         threading.Thread(target=notifier).start()
         assert ready.wait_for(lambda: flag, timeout=5)
         assert lock._count == 2
+    assert lock._owner is None
+
+
+def test_a_batch_holds_the_lock_in_turns_and_lets_those_waiting_in_between():
+    lock = FairRLock()
+    entered: list[bool] = []
+    waiter = threading.Thread(target=lambda: (lock.acquire(), entered.append(True), lock.release()))
+    with Turns(lock, turn_s=0.05) as turn:
+        waiter.start()
+        wait_until(lambda: len(lock._waiters) == 1)
+        turn()  # still within the turn: the waiter waits
+        assert not entered and lock._is_owned()
+        time.sleep(0.06)
+        turn()  # the turn is over: the waiter goes first, then the batch goes on
+        assert entered and lock._is_owned()
+    waiter.join()
+    assert lock._owner is None
+
+
+def test_turns_let_go_of_the_lock_when_handling_fails():
+    lock = FairRLock()
+    with pytest.raises(ValueError), Turns(lock, turn_s=1.0):
+        raise ValueError("a record the handler did not expect")
     assert lock._owner is None
