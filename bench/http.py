@@ -15,8 +15,8 @@ Rows (one JSON object on stdout; progress on stderr):
 - `crowding`: the part of the in-process call spent counting, per candidate, the investors that fit it better;
 - `compaction`: in-process feeds served while all four keyword indexes compact in another thread, as a replica's
   indexer does every 10% of project changes: the way it was until this stop (each `compact()` under the view lock,
-  so feeds wait for it) against the indexer's way now (`plan_compaction` and `install` under the lock, the matrix
-  built without it). Also the seconds each index's compaction takes;
+  so feeds wait for it) against the indexer's way now (`ReadModel.compact_text_indexes`: `plan_compaction` and
+  `install` under the lock, the matrix built without it). Also the seconds each index's compaction takes;
 - `gc`: a full garbage collection with the read model in memory, before and after `gc.freeze()` (what the API and
   the alerter call once they have replayed the log: `consumers.loop.freeze_long_lived`).
 """
@@ -306,15 +306,10 @@ def feeds_during_compaction(view: ReadModel, matches: MatchService, investors: l
             with view.lock:
                 index.compact()
 
-    def off_lock() -> None:
-        for index in view.text_indexes():
-            with view.lock:
-                plan = index.plan_compaction()
-            built = plan.build()
-            with view.lock:
-                index.install(built)
-
     out: dict[str, Any] = {}
+    def off_lock() -> None:
+        view.compact_text_indexes(due_only=False)
+
     for name, compaction in (("under_lock", under_lock), ("off_lock", off_lock)):
         progress(f"feeds during a compaction {name.replace('_', ' ')}")
         seconds: list[float] = []

@@ -14,6 +14,7 @@ JSON object on stdout (progress on stderr).
 from __future__ import annotations
 
 import argparse
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -66,16 +67,22 @@ def contend(view: ReadModel, matches: MatchService, investors: list[str], reader
             "feeds_per_s": round(sum(feeds) / seconds, 1)}
 
 
-def write_every(view: ReadModel, seconds: float, first_version: int) -> list[float]:
-    """An update every `WRITE_EVERY_S` for `seconds`, each under the lock; returns the waits for it."""
+def updates(view: ReadModel, first_version: int) -> Iterator[Event]:
+    """Edits of one project's summary, versions `first_version` on."""
     pid = next(iter(view.projects))
     base = view.projects[pid].value
+    for n in itertools.count():
+        yield Event(type="ProjectUpdated", entity_id=pid, entity_version=first_version + n, actor="bench",
+                    payload=base.model_copy(update={"summary": f"{base.summary} v{n}"}))
+
+
+def write_every(view: ReadModel, seconds: float, first_version: int) -> list[float]:
+    """An update every `WRITE_EVERY_S` for `seconds`, each under the lock; returns the waits for it."""
     waits = []
     end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        n = len(waits)
-        event = Event(type="ProjectUpdated", entity_id=pid, entity_version=first_version + n, actor="bench",
-                      payload=base.model_copy(update={"summary": f"{base.summary} v{n}"}))
+    for event in updates(view, first_version):
+        if time.perf_counter() >= end:
+            break
         start = time.perf_counter()
         with view.lock:
             waits.append(time.perf_counter() - start)
@@ -88,25 +95,23 @@ def backlog(view: ReadModel, matches: MatchService, investors: list[str], reader
             first_version: int, turns: bool) -> dict[str, float]:
     """Records applied per second while `readers` threads ask for feeds: each taking the lock (turns=False), or
     applied in turns of 10 ms."""
-    pid = next(iter(view.projects))
-    base = view.projects[pid].value
+    edits = updates(view, first_version)
     applied = 0
     end = time.perf_counter() + seconds
 
     def one() -> None:
         nonlocal applied
-        view.apply(Event(type="ProjectUpdated", entity_id=pid, entity_version=first_version + applied, actor="bench",
-                         payload=base.model_copy(update={"summary": f"{base.summary} v{applied}"})))
+        view.apply(next(edits))
         applied += 1
 
     with feeds_running(matches, investors, readers) as feeds:
         while time.perf_counter() < end:
             if turns:
-                with Turns(view.lock, 0.01) as turn:  # a batch of up to 1000 records, as the indexer polls them
+                with Turns(view.lock, 0.01) as held:  # a batch of up to 1000 records, as the indexer polls them
                     for _ in range(1000):
                         if time.perf_counter() >= end:
                             break
-                        turn()
+                        held.yield_if_due()
                         one()
             else:
                 with view.lock:

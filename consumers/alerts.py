@@ -79,7 +79,7 @@ class Alerter:
         self.produced = 0
         # small batches: evaluating is what costs, and offsets are committed per batch
         self.loop = ConsumerLoop(self.indexer.consumer, self.handle, dead_letters=None, checkpoint=self.checkpoint,
-                                 on_batch=self.evaluate, poll_timeout_ms=100, max_records=max_records)
+                                 on_batch=self.after_batch, poll_timeout_ms=100, max_records=max_records)
         self.indexer.loop = self.loop  # catch_up and the thread run this loop
         # tests and the benchmark: called with (alert, monotonic time) once the alert is flushed
         self.on_alert: Callable[[MatchAlert, float], None] | None = None
@@ -112,6 +112,11 @@ class Alerter:
             self.pending.pop((kind, entity), None)
             self.pending[(kind, entity)] = None
         return changed
+
+    def after_batch(self) -> None:
+        """What the indexer does after a batch (vector and keyword indexes brought up to date), then `evaluate`."""
+        self.indexer.sync_indexes()
+        self.evaluate()
 
     def evaluate(self) -> None:
         """After a batch is applied: alerts for what it changed, all flushed before the offsets move. Alerts are
@@ -155,8 +160,7 @@ class Alerter:
                 self.evaluated.update(moved)
             self.indexer.checkpoint(positions)
         else:
-            for tp, offset in positions.items():
-                self.view.mark_offset(tp.topic, tp.partition, offset)
+            self.view.mark_offsets({(tp.topic, tp.partition): offset for tp, offset in positions.items()})
 
     def catch_up(self, timeout: float = 300.0) -> int:
         """Replay to the log end, then evaluate what changed since the last committed evaluation. Returns the

@@ -31,7 +31,7 @@ class Indexer:
         self._last_snapshot = time.monotonic()
         self._replaying = False  # inside catch_up
         self._vector_sides = {topics.project_vectors: "projects", topics.investor_vectors: "investors"}
-        view.defer_compaction()  # keyword indexes compact after batches, off the view lock (sync_indexes)
+        view.compact_off_lock()  # keyword indexes compact after batches, off the view lock (sync_indexes)
         self.topic_names = [topics.projects, topics.investors, topics.project_vectors, topics.investor_vectors,
                             topics.feedback, topics.intros, topics.auth, topics.roadshows,
                             topics.searches, topics.alert_settings, topics.alerts, topics.alert_deliveries]
@@ -74,11 +74,10 @@ class Indexer:
         for index in (self.view.project_index, self.view.investor_index):
             if index is not None:
                 index.sync()
-        self.view.compact_text_due()
+        self.view.compact_text_indexes()
 
     def checkpoint(self, positions: dict[TopicPartition, int]) -> None:
-        for tp, offset in positions.items():
-            self.view.mark_offset(tp.topic, tp.partition, offset)
+        self.view.mark_offsets({(tp.topic, tp.partition): offset for tp, offset in positions.items()})
         if self.snapshot_path is not None and time.monotonic() - self._last_snapshot >= self.snapshot_every_s:
             self.snapshot()
 

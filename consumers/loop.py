@@ -82,9 +82,9 @@ def configure_logging(level: int | str = logging.INFO) -> None:
 def freeze_long_lived() -> None:
     """Take what the process holds now out of the garbage collector's view (call it once a replayed read model is
     in memory). At 100k projects that model is ~1M tracked objects, and a full collection walking them took ~0.8 s,
-    a pause every request in flight waits out; they live as long as the process, and replaced entities are freed
-    by reference counting, so the collector has nothing to find there. One full collection first, so that no
-    garbage is frozen with them."""
+    a pause every request in flight waits out. They live as long as the process, and the entities replaced later
+    hold no reference cycles, so reference counting frees them (anything frozen that ends up in a cycle would stay
+    until the process ends). One full collection first, so that no garbage is frozen with them."""
     gc.collect()
     gc.freeze()
 
@@ -110,7 +110,7 @@ def commit_to_group(consumer: KafkaConsumer, wait_s: float = 90.0) -> Callable[[
 
 
 class Turns:
-    """Holds `lock` while a batch's records are handled, letting go of it every `turn_s` (`__call__` before each
+    """Holds `lock` while a batch's records are handled, letting go of it every `turn_s` (`yield_if_due` before each
     record) so that the requests waiting for it get their turn: the lock is first come, first served, so the loop
     then waits behind them, and they behind it. Taken once per record instead, beside 16 threads asking for deal
     feeds the indexer applied a few records a second (`python -m bench.lock_fairness`). No lock: nothing to hold."""
@@ -125,7 +125,7 @@ class Turns:
             self._since = time.monotonic()
         return self
 
-    def __call__(self) -> None:
+    def yield_if_due(self) -> None:
         if self.lock is not None and time.monotonic() - self._since >= self.turn_s:
             self.lock.release()
             self.lock.acquire()
@@ -173,10 +173,10 @@ class ConsumerLoop:
         positions: dict[TopicPartition, int] = {}
         seen = 0
         if batches:
-            with Turns(self.lock, self.turn_s) as turn:
+            with Turns(self.lock, self.turn_s) as turns:
                 for tp, records in batches.items():
                     for record in records:
-                        turn()
+                        turns.yield_if_due()
                         self._process(record)
                         positions[tp] = record.offset + 1
                         seen += 1

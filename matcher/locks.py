@@ -36,7 +36,15 @@ class FairRLock:
             gate = threading.Lock()
             gate.acquire()
             self._waiters.append((me, gate))
-        handed = gate.acquire(timeout=timeout)  # released by `_hand_over` once the lock is ours
+        try:
+            handed = gate.acquire(timeout=timeout)  # released by `_hand_over` once the lock is ours
+        except BaseException:  # a bad timeout, or KeyboardInterrupt in the main thread: leave no dead waiter
+            with self._mutex:
+                if self._owner == me:  # handed over meanwhile: pass it on
+                    self._hand_over()
+                else:
+                    self._waiters.remove((me, gate))
+            raise
         if handed:
             return True
         with self._mutex:

@@ -25,9 +25,9 @@ _DENSE_QUERY_MIN_NNZ = 50_000  # above this, dot_rows scatters the query densely
 # instead of 21, and recall held (R@10 company -> investors 0.246 -> 0.245, investor -> companies 0.149 -> 0.151).
 _COMMON_TERM_FRACTION = 0.1
 _COMMON_TERM_MIN_ROWS = 1000
-# A deferred index (see `SparseTextIndex.deferred`) still compacts at once, under the caller's lock, when its changes
-# pass this many times the usual limit: whoever compacts it off the lock has fallen behind (or is replaying).
-_DEFERRED_HARD_FACTOR = 2
+# An index compacted off the lock (`SparseTextIndex.compacted_off_lock`) still compacts at once, under the caller's
+# lock, when its changes pass this many times the usual limit: its owner has fallen behind (or is replaying).
+_OFF_LOCK_HARD_FACTOR = 2
 _STACK_CHUNK = 2048  # blocks joined by one np.concatenate (see stack_rows)
 
 
@@ -89,7 +89,7 @@ class SparseTextIndex:
         self._min_compact = min_compact
         # True when the owner compacts this index off its lock when `compaction_due()` (`plan_compaction`, then
         # `Compaction.build` without the lock, then `install`); changes then compact it at once only when far past due
-        self.deferred = False
+        self.compacted_off_lock = False
         self._changed_since_plan: set[str] | None = None  # keys upserted or removed since the pending plan
 
     def __len__(self) -> int:
@@ -176,12 +176,12 @@ class SparseTextIndex:
             self._changed_since_plan.add(key)
 
     def maybe_compact(self) -> None:
-        """Compact when `compaction_due()`; a deferred index only when its changes pass `_DEFERRED_HARD_FACTOR`
-        times the limit (its owner compacts it off the lock before that)."""
+        """Compact when `compaction_due()`; an index compacted off the lock only when its changes pass
+        `_OFF_LOCK_HARD_FACTOR` times the limit (its owner compacts it before that)."""
         if self._min_compact is None:
             return
-        if self.deferred:
-            if self._changes() > _DEFERRED_HARD_FACTOR * self._limit():
+        if self.compacted_off_lock:
+            if self._changes() > _OFF_LOCK_HARD_FACTOR * self._limit():
                 self.compact()
         elif self.compaction_due():
             self.compact()

@@ -9,6 +9,8 @@ by event id. Replaying the topics from offset 0 therefore gives the same state a
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import enum
 import hashlib
 import json
 import logging
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 import numpy as np
+from pydantic import BaseModel
+from pydantic_settings import BaseSettings
 
 from matcher.alert_store import PAYLOAD_TYPES as ALERT_PAYLOAD_TYPES
 from matcher.alert_store import AlertStore
@@ -56,10 +60,11 @@ _SNAPSHOT_GLOBALS = frozenset(
 
 
 class _SnapshotUnpickler(pickle.Unpickler):
-    """Unpickles only what snapshots are made of: the classes of `models` and `matcher` (classes, not functions)
-    and `_SNAPSHOT_GLOBALS`. A pickle can name any callable to be called as it loads (os.system, say), so a snapshot
-    file that someone else wrote could otherwise run code in the replica; one that names anything else is refused
-    (and the log replayed instead)."""
+    """Unpickles only what snapshots are made of: the data classes defined in `models` (pydantic models, settings
+    aside) and `matcher` (dataclasses), whose constructors only store what they are given, and `_SNAPSHOT_GLOBALS`.
+    A pickle can name any callable to be called as it loads (os.system, say, or a class that reads a path), so a
+    snapshot file that someone else wrote could otherwise run code in the replica; one that names anything else is
+    refused (and the log replayed)."""
 
     def find_class(self, module: str, name: str) -> object:
         if "." not in name:  # no "Class.method" paths
@@ -67,9 +72,15 @@ class _SnapshotUnpickler(pickle.Unpickler):
                 return super().find_class(module, name)
             if module.split(".")[0] in ("models", "matcher"):
                 found = super().find_class(module, name)
-                if isinstance(found, type):
+                if isinstance(found, type) and found.__module__ == module and _is_data_class(found):
                     return found
         raise pickle.UnpicklingError(f"a snapshot holds no {module}.{name}")
+
+
+def _is_data_class(cls: type) -> bool:
+    if issubclass(cls, BaseSettings):  # reads the environment when constructed
+        return False
+    return issubclass(cls, BaseModel | enum.Enum) or dataclasses.is_dataclass(cls)
 
 
 @dataclass
@@ -160,8 +171,8 @@ class ReadModel:
         if not self._apply_entity(self.projects, event, project, self._index_project):
             return False
         if before is not None:
-            _file(self._projects_of_owner, before.value.owner, event.entity_id, add=False)
-        _file(self._projects_of_owner, project.owner, event.entity_id, add=True)
+            _unlink(self._projects_of_owner, before.value.owner, event.entity_id)
+        _link(self._projects_of_owner, project.owner, event.entity_id)
         return True
 
     def _apply_intro(self, event: Event, intro: Intro) -> bool:
@@ -169,18 +180,14 @@ class ReadModel:
         if not put_if_newer(self.intros, event.entity_id, event, intro):
             return False
         if before is not None:
-            self._count_intro(before.value, -1)
-            self._file_intro(event.entity_id, before.value, add=False)
-        self._count_intro(intro, 1)
-        self._file_intro(event.entity_id, intro, add=True)
+            self._track_intro(event.entity_id, before.value, -1)
+        self._track_intro(event.entity_id, intro, 1)
         return True
 
-    def _file_intro(self, intro_id: str, intro: Intro, add: bool) -> None:
-        _file(self._intros_of_investor, intro.investor_id, intro_id, add)
-        _file(self._intros_of_project, intro.project_id, intro_id, add)
-
-    def _count_intro(self, intro: Intro, change: int) -> None:
-        """Add `change` to the count that the intro's status feeds, if any."""
+    def _track_intro(self, intro_id: str, intro: Intro, change: int) -> None:
+        """Count the intro in (change 1) or out of (-1) its parties' listings and the count its status feeds."""
+        for index, key in ((self._intros_of_investor, intro.investor_id), (self._intros_of_project, intro.project_id)):
+            (_link if change > 0 else _unlink)(index, key, intro_id)
         if intro.status == "requested":
             _add(self._pending_intro_counts, intro.investor_id, change)
         elif intro.status == "accepted":
@@ -210,20 +217,21 @@ class ReadModel:
         for index in self.text_indexes():
             index.compact()
 
-    def defer_compaction(self) -> None:
-        """From now on the keyword indexes wait for `compact_text_due` (which the indexer calls after each batch)
-        rather than compacting inside `apply`, under the lock, unless they fall far behind."""
+    def compact_off_lock(self) -> None:
+        """From now on the keyword indexes wait for `compact_text_indexes` (which the indexer calls after each
+        batch) rather than compacting inside `apply`, under the lock, unless they fall far behind."""
         for index in self.text_indexes():
-            index.deferred = True
+            index.compacted_off_lock = True
 
-    def compact_text_due(self) -> None:
-        """Compact the keyword indexes that are due, each built without holding `lock`: requests go on meanwhile
-        (at 100k projects a build takes ~2 s), and changes made during it stay in the delta. Call it from the one
-        thread that applies events."""
+    def compact_text_indexes(self, due_only: bool = True) -> None:
+        """Compact the keyword indexes that are due (every one, unless `due_only`), each built without holding
+        `lock`, so that requests go on meanwhile (at 100k projects a build takes ~2 s). Call it from the one thread
+        that applies events: it applies nothing while a build runs (whatever another thread changed meanwhile
+        would stay in the delta), and it may then read whether an index is due without the lock."""
         for index in self.text_indexes():
+            if due_only and not index.compaction_due():
+                continue
             with self.lock:
-                if not index.compaction_due():
-                    continue
                 plan = index.plan_compaction()
             built = plan.build()
             with self.lock:
@@ -281,8 +289,12 @@ class ReadModel:
         return index
 
     def mark_offset(self, topic: str, partition: int, next_offset: int) -> None:
+        self.mark_offsets({(topic, partition): next_offset})
+
+    def mark_offsets(self, next_offsets: dict[tuple[str, int], int]) -> None:
+        """(topic, partition) -> the next offset to apply, for a batch's partitions at once: one turn at the lock."""
         with self.lock:
-            self.offsets[(topic, partition)] = next_offset
+            self.offsets.update(next_offsets)
             self.applied.notify_all()
 
     def wait_for(self, topic: str, partition: int, offset: int, timeout: float) -> bool:
@@ -417,10 +429,9 @@ class ReadModel:
             setattr(view, name, state[name])
         view.alerts = state.get("alerts") or AlertStore()  # snapshots from before deal alerts have none
         for nid, intro in view.intros.items():
-            view._count_intro(intro.value, 1)
-            view._file_intro(nid, intro.value, add=True)
+            view._track_intro(nid, intro.value, 1)
         for pid, project in view.projects.items():
-            _file(view._projects_of_owner, project.value.owner, pid, add=True)
+            _link(view._projects_of_owner, project.value.owner, pid)
         for attr in ("project_index", "investor_index"):
             if state[attr] is not None:
                 setattr(view, attr, VectorIndex.from_state(state[attr], exact_limit=exact_search_limit))
@@ -433,19 +444,19 @@ class ReadModel:
         return view
 
 
-def _file(index: dict[str, set[str]], key: str | None, member: str, add: bool) -> None:
-    """Add `member` to index[key], or take it out (keeping no empty sets); a None key (a project without an
-    owner) files nothing."""
-    if key is None:
-        return
-    if add:
+def _link(index: dict[str, set[str]], key: str | None, member: str) -> None:
+    """Add `member` to index[key]; a None key (a project without an owner) links nothing."""
+    if key is not None:
         index.setdefault(key, set()).add(member)
+
+
+def _unlink(index: dict[str, set[str]], key: str | None, member: str) -> None:
+    """Take `member` out of index[key], keeping no empty sets."""
+    if key is None or key not in index:
         return
-    members = index.get(key)
-    if members is not None:
-        members.discard(member)
-        if not members:
-            del index[key]
+    index[key].discard(member)
+    if not index[key]:
+        del index[key]
 
 
 def _add(counts: dict[K, int], key: K, change: int) -> None:

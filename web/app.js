@@ -98,7 +98,9 @@ async function act(fn, okMessage) {
   }
 }
 
-const money = (n) => (n === null || n === undefined ? "" : Number(n).toLocaleString(I18N.lang === "zh" ? "zh-CN" : "en-US"));
+const locale = () => (I18N.lang === "zh" ? "zh-CN" : "en-US");
+const money = (n) => (n === null || n === undefined ? "" : Number(n).toLocaleString(locale()));
+const localTime = (iso) => new Date(iso).toLocaleString(locale());
 const pct = (x) => `${(x * 100).toFixed(0)}%`;
 const reasonText = (r) => (I18N.lang === "zh" ? r.zh : r.en);
 // A status as a coloured tag; its label is `prefix + status` (an intro's or invitation's "st_", a roadshow's "rs_",
@@ -650,23 +652,21 @@ async function alertItem(a, cache) {
         text: v === "profile" ? t("via_profile") : (state.alerts.searchNames[v] || v) }))));
   }));
   const unread = state.alerts.unread.has(a.id);
-  const when = new Date(a.created_at).toLocaleString(I18N.lang === "zh" ? "zh-CN" : "en-US");
   return h("div", { class: "item alert" + (unread ? " unread" : ""), "data-alert-id": a.id, "data-subject-id": a.subject_id,
     "data-delivery": a.delivery.status },
-  h("div", { class: "head" }, h("span", { class: "meta", text: `${t("alert_" + a.subject_kind)} · ${when}` }),
-    unread ? h("span", { class: "tag warn unread-mark", text: t("alert_new") }) : null, deliveryTag(a.delivery)),
-  matches);
+    h("div", { class: "head" }, h("span", { class: "meta", text: `${t("alert_" + a.subject_kind)} · ${localTime(a.created_at)}` }),
+      unread ? h("span", { class: "tag warn unread-mark", text: t("alert_new") }) : null, deliveryTag(a.delivery)),
+    matches);
 }
 
 // Where an alert's webhook push stands; nothing while no push is recorded (no webhook, mode off, or not yet).
 function deliveryTag(d) {
   if (d.status === "not_pushed") return null;
-  const at = (iso) => new Date(iso).toLocaleString(I18N.lang === "zh" ? "zh-CN" : "en-US");
   const failure = d.http_status ? `HTTP ${d.http_status}` : (d.error || "");
   const detail = {
     queued: t("push_reason_" + (d.reason === "rate_limited" ? "rate_limited" : "digest")),
-    delivered: d.updated_at ? at(d.updated_at) : "",
-    retrying: `${t("push_attempt")} ${d.attempt}: ${failure}` + (d.next_attempt_at ? ` · ${t("push_next")} ${at(d.next_attempt_at)}` : ""),
+    delivered: d.updated_at ? localTime(d.updated_at) : "",
+    retrying: `${t("push_attempt")} ${d.attempt}: ${failure}` + (d.next_attempt_at ? ` · ${t("push_next")} ${localTime(d.next_attempt_at)}` : ""),
     dead: `${t("push_attempt")} ${d.attempt}: ${failure}`,
   }[d.status];
   const tone = { queued: "muted", delivered: "ok", retrying: "warn", dead: "bad" }[d.status];
@@ -887,7 +887,7 @@ function signingSecret(cur, settingsBox) {
     }) });
   const actions = h("div", { class: "actions" }, show, rotate);
   const until = cur.previous_secret_until && new Date(cur.previous_secret_until) > new Date()
-    ? h("div", { class: "meta previous-secret", text: `${t("previous_secret_until")} ${new Date(cur.previous_secret_until).toLocaleString(I18N.lang === "zh" ? "zh-CN" : "en-US")}` })
+    ? h("div", { class: "meta previous-secret", text: `${t("previous_secret_until")} ${localTime(cur.previous_secret_until)}` })
     : null;
   return h("div", { id: "signing-secret", "data-secret-version": cur.secret_version },
     h("div", { class: "meta" }, `${t("signing_secret")} (v${cur.secret_version}) `, value), actions, until);

@@ -112,6 +112,18 @@ def test_a_submitted_project_alerts_the_fitting_investors_and_nobody_else_within
     print(f"alert in the API replica {waited:.2f}s after the submission ({time.monotonic() - started:.2f}s)")
 
 
+def test_the_alerters_keyword_indexes_compact_after_its_batches_as_an_api_replicas_do(rig):
+    for n in range(4):
+        rig.register(f"i-early-{n}")
+    rig.start_alerter()
+    words = rig.alerter.view.portfolio_words  # the verified investors' portfolios
+    assert len(words) == 4 and not words.compaction_due()
+    for n in range(5):  # past due (4 changes), short of twice that, where an index would compact by itself
+        rig.register(f"i-late-{n}")
+    wait_until(lambda: len(words) == 9, what="the alerter applied the new investors")
+    wait_until(lambda: not words.compaction_due(), what="its portfolio words compacted after a batch")
+
+
 def test_replays_from_offset_zero_restarts_and_a_crash_before_the_commit_send_nothing_twice(rig):
     rig.register("i-fit")
     rig.register("i-fit2", name="宁波智造天使")

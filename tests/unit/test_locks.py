@@ -89,6 +89,25 @@ def test_a_wait_with_a_timeout_gives_up_and_leaves_the_queue():
     assert lock.acquire(blocking=False)
 
 
+def test_a_wait_that_fails_leaves_no_waiter_behind_to_be_handed_the_lock():
+    lock = FairRLock()
+    lock.acquire()
+    failed: list[BaseException] = []
+
+    def bad_timeout() -> None:
+        try:
+            lock.acquire(timeout=-2)
+        except ValueError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=bad_timeout)
+    thread.start()
+    thread.join()
+    assert failed and not lock._waiters
+    lock.release()
+    assert lock.acquire(blocking=False)  # free, not handed to the thread that gave up
+
+
 def test_a_condition_wait_lets_others_in_and_restores_the_nesting():
     lock = FairRLock()
     ready = threading.Condition(lock)
@@ -110,13 +129,13 @@ def test_a_batch_holds_the_lock_in_turns_and_lets_those_waiting_in_between():
     lock = FairRLock()
     entered: list[bool] = []
     waiter = threading.Thread(target=lambda: (lock.acquire(), entered.append(True), lock.release()))
-    with Turns(lock, turn_s=0.05) as turn:
+    with Turns(lock, turn_s=60.0) as turns:
         waiter.start()
         wait_until(lambda: len(lock._waiters) == 1)
-        turn()  # still within the turn: the waiter waits
+        turns.yield_if_due()  # still within the turn: the waiter waits
         assert not entered and lock._is_owned()
-        time.sleep(0.06)
-        turn()  # the turn is over: the waiter goes first, then the batch goes on
+        turns.turn_s = 0.0
+        turns.yield_if_due()  # the turn is over: the waiter goes first, then the batch goes on
         assert entered and lock._is_owned()
     waiter.join()
     assert lock._owner is None

@@ -380,6 +380,7 @@ def test_each_partys_projects_and_intros_are_listed_from_its_own_index_through_c
     world.put_project("p-b", owner="f-ann")
     world.put_project("p-c", owner="f-bob")
     world.put_project("p-b", event_type="ProjectUpdated", owner="f-bob")  # moved: only a crafted event does that
+    world.put_project("p-imported", owner=None)  # no founder account: nobody's to list
     view.apply(intro("n-1", "i-robot", "p-a", 1, "requested"))
     view.apply(intro("n-2", "i-bio", "p-b", 1, "requested"))
     view.apply(intro("n-3", "i-robot", "p-c", 1, "requested"))
@@ -394,6 +395,7 @@ def test_each_partys_projects_and_intros_are_listed_from_its_own_index_through_c
         assert listed("founder", "f-bob", own_projects) == ["p-b", "p-c"]
         assert listed("founder", "f-ann") == ["n-1"] and listed("founder", "f-bob") == ["n-2", "n-3"]
         assert listed("investor", "i-robot") == ["n-1", "n-3"] and listed("investor", "i-nobody") == []
+        assert "p-imported" in model.projects and "p-imported" in listed("admin", "", own_projects)
         assert len(listed("admin", "")) == 3
 
 
@@ -433,7 +435,8 @@ class _CallOnLoad:
 def test_a_snapshot_that_names_anything_but_snapshot_data_is_refused_before_it_runs(world, tmp_path):
     import os
 
-    from matcher import crunchbase
+    from matcher import crunchbase, encoder
+    from models.settings import Settings
 
     path, ran = tmp_path / "view.pkl", tmp_path / "ran"
     header = {"format": SNAPSHOT_FORMAT, "encoder_name": ENC.name}
@@ -441,6 +444,10 @@ def test_a_snapshot_that_names_anything_but_snapshot_data_is_refused_before_it_r
         pickle.dumps({**header, "projects": _CallOnLoad(os.system, f"touch {ran}")}),  # a shell command
         pickle.dumps({**header, "projects": _CallOnLoad(crunchbase.load_crunchbase, str(tmp_path))}),  # a function
         b"cmatcher.learned\nLearnedRanker.load\n.",  # a class's method, by its dotted path
+        # classes that do more than store what they are given: they read a path, the environment
+        pickle.dumps({**header, "projects": _CallOnLoad(encoder.SentenceTransformerEncoder, str(tmp_path))}),
+        pickle.dumps({**header, "projects": _CallOnLoad(Settings)}),
+        b"cmatcher.crunchbase\nPath\n.",  # a class a module of ours imports from elsewhere
     ]
     for data in tampered:
         path.write_bytes(data)
@@ -464,7 +471,7 @@ def test_the_read_model_builds_its_due_keyword_compactions_while_other_threads_t
     from matcher import sparse
 
     view = ReadModel(ENC.name)
-    view.defer_compaction()
+    view.compact_off_lock()
     for n in range(3):  # the first compacts at once (an empty index); then 2 changes against 1 main row: due
         view.apply(event("ProjectSubmitted", f"p-{n}", project(name=f"项目 {n}", summary=f"视觉质检 line {n}")))
     assert view.project_text.compaction_due() and view.project_words.compaction_due()
@@ -481,7 +488,7 @@ def test_the_read_model_builds_its_due_keyword_compactions_while_other_threads_t
         return build(plan)
 
     monkeypatch.setattr(sparse.Compaction, "build", build_while_a_request_comes)
-    view.compact_text_due()
+    view.compact_text_indexes()
     assert taken and all(taken)
     assert not any(index.compaction_due() for index in view.text_indexes())
     assert next(view.project_text.search(view.project_text.query_vector("line 2")))[0] == "p-2"

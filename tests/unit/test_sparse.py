@@ -228,19 +228,19 @@ def test_a_compaction_planned_before_the_last_one_is_not_installed():
     for key, text in TEXTS.items():
         index.upsert(key, text)
     plan = index.plan_compaction()
-    index.compact()  # e.g. a deferred index far past due, compacted at once meanwhile
+    index.compact()  # e.g. an index compacted off the lock, far past due and so compacted at once meanwhile
     index.upsert("swap", "电池 battery swap")
     generation = index.generation
     assert not index.install(plan.build())
     assert index.generation == generation and next(index.search(index.query_vector("swap")))[0] == "swap"
 
 
-def test_a_deferred_index_is_due_past_its_limit_and_compacts_by_itself_only_past_twice_that():
+def test_an_index_compacted_off_the_lock_is_due_past_its_limit_and_compacts_by_itself_only_past_twice_that():
     index = SparseTextIndex(min_compact=10)
     for n in range(20):
         index.upsert(f"k{n}", f"text number {n} w{n}")
     index.compact()  # 20 main rows: the limit is 10 changes
-    index.deferred = True
+    index.compacted_off_lock = True
     generation = index.generation
     for n in range(20):  # new keys: one delta row each (a replaced main row would also leave a tombstone)
         index.upsert(f"new{n}", f"new text {n} n{n}")
