@@ -213,7 +213,8 @@ class RoadshowService:
             meetings = [ScheduledMeeting(slot=m.slot, table=m.table, project_id=m.project_id, investor_id=m.investor_id,
                                          score=round(m.score, 4)) for m in schedule.meetings]
             shortfalls = {s.project_id: s.required - s.meetings for s in schedule.shortfalls}
-            rs = rs.model_copy(update={"schedule": meetings, "schedule_shortfalls": shortfalls, "status": "scheduled"})
+            rs = _rescheduled(rs, meetings).model_copy(update={"schedule_shortfalls": shortfalls,
+                                                               "status": "scheduled"})
             return self._publish("ScheduleBuilt", roadshow_id, rs, who)
 
     # ---- optimisation -----------------------------------------------------------------------------
@@ -315,8 +316,7 @@ class RoadshowService:
         left_projects = [p for p in rs.roster.project_ids if p not in candidates]
         left_investors = [i for i in rs.roster.investor_ids if i not in candidates]
         gone |= {*left_projects, *left_investors}
-        rs = rs.model_copy(update={"schedule": [m for m in rs.schedule
-                                                if m.project_id not in gone and m.investor_id not in gone]})
+        rs = _rescheduled(rs, [m for m in rs.schedule if m.project_id not in gone and m.investor_id not in gone])
         try:
             with self._solving():
                 new, replacements = backfill(
@@ -372,3 +372,12 @@ def _project_label(p: Project) -> Label:
 
 def _investor_label(i: Investor) -> Label:
     return Label(name=i.name, sectors=frozenset(i.sectors))
+
+
+def _rescheduled(rs: Roadshow, meetings: list[ScheduledMeeting]) -> Roadshow:
+    """`rs` with `meetings` as its schedule. The pairs that leave it join `dropped_meetings` (as they were last
+    scheduled), and a dropped pair that is scheduled again leaves that list."""
+    kept = {(m.project_id, m.investor_id) for m in meetings}
+    last = {(m.project_id, m.investor_id): m for m in [*rs.dropped_meetings, *rs.schedule]}
+    return rs.model_copy(update={"schedule": meetings,
+                                 "dropped_meetings": [m for pair, m in last.items() if pair not in kept]})

@@ -174,7 +174,7 @@ def to_csv(meetings: Sequence[Meeting], names: Mapping[str, str] | None = None) 
 def to_ical(meetings: Sequence[Meeting], participant_id: str, event_date: date, start: clock, slot_minutes: int,
             names: Mapping[str, str] | None = None, *, tz: tzinfo = CHINA, event_id: str = "roadshow",
             location: str = "", stamp: datetime | None = None, sequence: int = 0, with_scores: bool = True,
-            cancelled: bool = False) -> str:
+            cancelled: bool = False, dropped: Sequence[Meeting] = ()) -> str:
     """A VCALENDAR with one VEVENT per meeting of `participant_id` (a project or an investor id).
 
     Slot k (1-based) starts at `start` + (k - 1) x slot_minutes, local time in `tz`; times are written in
@@ -184,7 +184,8 @@ def to_ical(meetings: Sequence[Meeting], participant_id: str, event_date: date, 
     a `sequence` that grows with every change (the roadshow's version): calendar apps replace an entry only by
     a newer one. Without `with_scores` the descriptions leave out the match scores (an invitee's copy).
     `cancelled` (the roadshow was called off) marks every entry STATUS:CANCELLED, so calendar apps holding it
-    drop or strike it.
+    drop or strike it. `dropped`: meetings that have left the schedule; the participant's are written cancelled
+    too (a calendar that imported an earlier copy would keep them otherwise).
     """
     if slot_minutes <= 0:
         raise ValueError(f"slot_minutes must be > 0; got {slot_minutes}")
@@ -193,7 +194,7 @@ def to_ical(meetings: Sequence[Meeting], participant_id: str, event_date: date, 
     stamp = stamp or datetime.combine(event_date, clock(0), tzinfo=tz)
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//matchmaker//roadshow meetings//EN",
              "CALSCALE:GREGORIAN", "METHOD:PUBLISH"]
-    for m in meetings:
+    for m, off in [*((m, cancelled) for m in meetings), *((m, True) for m in dropped)]:
         if participant_id not in (m.project_id, m.investor_id):
             continue
         other = m.investor_id if participant_id == m.project_id else m.project_id
@@ -208,10 +209,10 @@ def to_ical(meetings: Sequence[Meeting], participant_id: str, event_date: date, 
             f"SEQUENCE:{sequence}",
             f"DTSTART:{_utc(begin)}",
             f"DTEND:{_utc(begin + timedelta(minutes=slot_minutes))}",
-            f"SUMMARY:{_text(('Cancelled / 已取消: ' if cancelled else '') + summary)}",
+            f"SUMMARY:{_text(('Cancelled / 已取消: ' if off else '') + summary)}",
             f"LOCATION:{_text(where)}",
             f"DESCRIPTION:{_text(about)}",
-            *(["STATUS:CANCELLED"] if cancelled else []),
+            *(["STATUS:CANCELLED"] if off else []),
             "END:VEVENT",
         ]
     lines.append("END:VCALENDAR")

@@ -46,7 +46,8 @@ K = TypeVar("K")
 # the event that set their version, and vectors their content hash (`supersedes`). 4: one `Versioned` class
 # (matcher.versioned) for entities and alert records. 5: passes grouped by investor; views and meeting
 # requests are no longer counted per pair (nothing read them). 6: each investor's deal times are sorted.
-SNAPSHOT_FORMAT = 6
+# 7: roadshows keep the meetings that left their schedule (a pickled roadshow from before has no such field).
+SNAPSHOT_FORMAT = 7
 
 # What a snapshot may name besides the classes of `models` and `matcher` (see `_SnapshotUnpickler`): containers,
 # times and numpy arrays.

@@ -124,6 +124,9 @@ class Roadshow(RoadshowFields, Strict):
     roster: RosterResult | None = None
     invitations: list[Invitation] = []
     schedule: list[ScheduledMeeting] = []
+    # meetings that left the schedule (a rebuild, someone gone) and have not come back: calendars that imported
+    # an earlier .ics hold them, so the .ics carries them as cancelled
+    dropped_meetings: list[ScheduledMeeting] = []
     schedule_shortfalls: dict[str, int] = {}  # project id -> meetings missing below the minimum
     status: Literal["draft", "proposed", "inviting", "scheduled", "cancelled"] = "draft"
 

@@ -26,7 +26,7 @@ from models.api import (
     RoadshowView,
 )
 from models.entities import ENTITY_ID_PATTERN
-from models.roadshows import Invitation, Roadshow
+from models.roadshows import Invitation, Roadshow, ScheduledMeeting
 
 router = APIRouter(prefix="/v1/roadshows", tags=["roadshows"])
 RoadshowId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -163,8 +163,8 @@ def cancel_roadshow(roadshow_id: RoadshowId, who: Who, svc: ServicesDep) -> Acce
     return svc.accepted(svc.container.roadshows.cancel(who, roadshow_id))
 
 
-def _meetings(rs: Roadshow) -> list[Meeting]:
-    return [Meeting(m.slot, m.table, m.project_id, m.investor_id, m.score) for m in rs.schedule]
+def _meetings(scheduled: list[ScheduledMeeting]) -> list[Meeting]:
+    return [Meeting(m.slot, m.table, m.project_id, m.investor_id, m.score) for m in scheduled]
 
 
 @router.get("/{roadshow_id}/schedule.csv", response_class=PlainTextResponse, responses=READ)
@@ -176,7 +176,7 @@ def schedule_csv(roadshow_id: RoadshowId, who: Who, svc: ServicesDep) -> PlainTe
         # its own meetings, and the .ics already gives exactly those, so there is no second, trimmed CSV
         raise NotAllowed("the schedule CSV is the organizer's; invitees download their own meetings from "
                          f"/v1/roadshows/{roadshow_id}/schedule.ics?participant=<your investor or project id>")
-    return PlainTextResponse(to_csv(_meetings(rs), _names(svc, rs)), media_type="text/csv",
+    return PlainTextResponse(to_csv(_meetings(rs.schedule), _names(svc, rs)), media_type="text/csv",
                              headers={"Content-Disposition": f'attachment; filename="{roadshow_id}-schedule.csv"'})
 
 
@@ -192,9 +192,9 @@ def schedule_ical(roadshow_id: RoadshowId, who: Who, svc: ServicesDep,
     if not own:
         raise NotAllowed("invitees download only their own calendar")
     stored = svc.view.roadshows[roadshow_id]  # a rebuilt schedule must replace the entries calendars hold
-    body = to_ical(_meetings(rs), participant, rs.date, rs.start_time, rs.slot_minutes, _names(svc, rs),
+    body = to_ical(_meetings(rs.schedule), participant, rs.date, rs.start_time, rs.slot_minutes, _names(svc, rs),
                    event_id=roadshow_id, location=rs.city, stamp=stored.updated_at, sequence=stored.version,
                    with_scores=RoadshowService.organizes(who, rs),  # scores are the organizer's, as in the JSON view
-                   cancelled=rs.status == "cancelled")
+                   cancelled=rs.status == "cancelled", dropped=_meetings(rs.dropped_meetings))
     return PlainTextResponse(body, media_type="text/calendar",
                              headers={"Content-Disposition": f'attachment; filename="{roadshow_id}-{participant}.ics"'})

@@ -665,6 +665,11 @@ def test_an_invitee_cancels_its_accepted_attendance_after_confirming_and_its_mee
     assert investor_id not in {m["investor_id"] for m in rs["schedule"]}  # its meetings left the schedule
     assert any(i["replaces"] == investor_id for i in rs["invitations"])  # and its seat was backfilled
     shot(page, "investor_attendance_cancelled")
+    # the founder it was to meet: its calendar file cancels that meeting, so an imported calendar drops it
+    project_id = schedule[0]["project_id"]
+    ics = founders[project_id].get(f"/v1/roadshows/{rid}/schedule.ics", params={"participant": project_id})
+    entry = ics.text.replace("\r\n ", "").split(f"-{project_id}-{investor_id}@matchmaker")[1].split("END:VEVENT")[0]
+    assert "STATUS:CANCELLED" in entry
 
 
 def test_organizer_calls_off_a_roadshow_after_confirming_and_no_one_is_offered_an_action_on_it(deployment, new_page):

@@ -15,8 +15,8 @@ from matcher.roadshows import RoadshowService
 from matcher.service import MatchService
 from matcher.view import ReadModel
 from models.events import Feedback
-from models.roadshows import Invitation
-from tests.factories import event, investor, project
+from models.roadshows import Invitation, ScheduledMeeting
+from tests.factories import event, investor, project, roadshow
 from tests.fakes import ApplyingPublisher, HashingEncoder
 
 ORGANIZER = Principal("k-o", "organizer", "org-1")
@@ -124,7 +124,8 @@ def test_create_propose_invite_decline_backfill_accept_schedule(world):
 def test_an_accepted_invitee_can_still_decline_its_seat_is_backfilled_and_its_meetings_leave(world):
     view, service = world
     rid = scheduled(service)
-    leaving = view.roadshows[rid].value.schedule[0].investor_id
+    before = view.roadshows[rid].value.schedule
+    leaving = before[0].investor_id
     investor_key = Principal("k", "investor", leaving)
     with pytest.raises(Conflict, match="already accepted"):
         service.answer(investor_key, rid, leaving, accept=True)
@@ -133,9 +134,24 @@ def test_an_accepted_invitee_can_still_decline_its_seat_is_backfilled_and_its_me
     rs = view.roadshows[rid].value
     assert rs.invitation(leaving).status == "declined"
     assert leaving not in {m.investor_id for m in rs.schedule} and rs.schedule  # the others keep theirs
+    assert rs.dropped_meetings == [m for m in before if m.investor_id == leaving]  # calendars cancel them
     assert [i for i in rs.invitations if i.replaces == leaving and i.status == "pending"]
     with pytest.raises(Conflict, match="already declined"):
         service.answer(investor_key, rid, leaving, accept=True)
+
+
+def test_a_meeting_that_leaves_the_schedule_stays_dropped_until_its_pair_is_scheduled_again():
+    def meeting(slot: int, project_id: str, investor_id: str) -> ScheduledMeeting:
+        return ScheduledMeeting(slot=slot, table=1, project_id=project_id, investor_id=investor_id, score=0.5)
+
+    a, b, c = meeting(1, "p-1", "i-1"), meeting(2, "p-2", "i-2"), meeting(3, "p-3", "i-3")
+    rs = roadshows._rescheduled(roadshow(schedule=[a, b]), [b])  # a's pair leaves
+    assert rs.dropped_meetings == [a]
+    again = meeting(3, "p-1", "i-1")  # the pair comes back, at another slot
+    rs = roadshows._rescheduled(rs, [b, again])
+    assert rs.dropped_meetings == []
+    rs = roadshows._rescheduled(rs, [c])
+    assert rs.schedule == [c] and rs.dropped_meetings == [b, again]  # as they were last scheduled
 
 
 def test_a_backfill_drops_the_meetings_of_members_no_longer_eligible(world):

@@ -586,6 +586,12 @@ def test_ical_export_is_a_valid_calendar_of_the_participants_meetings():
     off = unfold(to_ical(schedule.meetings, who, date(2025, 3, 1), clock(14, 0), 20, sequence=8, cancelled=True))
     assert off.count("STATUS:CANCELLED") == lines.count("BEGIN:VEVENT") > 0 and "STATUS:CANCELLED" not in lines
     assert [x for x in off if x.startswith("UID:")] == [x for x in lines if x.startswith("UID:")]
+    # A meeting that left the schedule is written cancelled, under its UID, beside the ones that stay.
+    gone = mine[:1]
+    later = unfold(to_ical([m for m in schedule.meetings if m not in gone], who, date(2025, 3, 1), clock(14, 0), 20,
+                           sequence=9, dropped=gone))
+    assert later.count("BEGIN:VEVENT") == len(mine) and later.count("STATUS:CANCELLED") == 1
+    assert sorted(x for x in later if x.startswith("UID:")) == sorted(x for x in lines if x.startswith("UID:"))
 
 
 def test_ical_for_someone_without_meetings_is_an_empty_calendar():
