@@ -8,11 +8,11 @@ Prints one JSON object on stdout (progress goes to stderr)."""
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
 from api.policy import own_intros, own_projects
 from bench.common import emit, latency_row, progress
+from bench.query import timed
 from matcher.commands import Principal, speaks_for
 from matcher.view import ReadModel
 from models.entities import Project
@@ -37,13 +37,9 @@ def scanned_projects(view: ReadModel, who: Principal) -> list[str]:
     return sorted(v.id for v in view.projects.values() if v.value.owner == who.entity_id)
 
 
-def timed(call: Callable[[Principal], list[str]], callers: list[Principal]) -> list[float]:
-    seconds = []
-    for who in callers:
-        start = time.perf_counter()
-        call(who)
-        seconds.append(time.perf_counter() - start)
-    return seconds
+def seconds_each(call: Callable[[Principal], object], callers: list[Principal]) -> list[float]:
+    millis, _ = timed([lambda who=who: call(who) for who in callers])
+    return (millis / 1000).tolist()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -69,8 +65,8 @@ def main(argv: list[str] | None = None) -> None:
             ("investor_intros", investors, lambda w: own_intros(view, w), lambda w: scanned_intros(view, w)),
             ("founder_projects", founders, lambda w: own_projects(view, w), lambda w: scanned_projects(view, w))):
         progress(name)
-        fast, slow = latency_row(f"{name}_indexed", timed(indexed, callers)), \
-            latency_row(f"{name}_scan", timed(scanned, callers))
+        fast, slow = latency_row(f"{name}_indexed", seconds_each(indexed, callers)), \
+            latency_row(f"{name}_scan", seconds_each(scanned, callers))
         rows += [{**fast, "speedup_p50": round(slow["p50_ms"] / max(fast["p50_ms"], 1e-6), 1)}, slow]
     emit("listings", rows, projects=args.projects, intros=args.intros)
 

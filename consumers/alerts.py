@@ -160,7 +160,7 @@ class Alerter:
                 self.evaluated.update(moved)
             self.indexer.checkpoint(positions)
         else:
-            self.view.mark_offsets({(tp.topic, tp.partition): offset for tp, offset in positions.items()})
+            self.indexer.mark_applied(positions)
 
     def catch_up(self, timeout: float = 300.0) -> int:
         """Replay to the log end, then evaluate what changed since the last committed evaluation. Returns the

@@ -77,9 +77,13 @@ class Indexer:
         self.view.compact_text_indexes()
 
     def checkpoint(self, positions: dict[TopicPartition, int]) -> None:
-        self.view.mark_offsets({(tp.topic, tp.partition): offset for tp, offset in positions.items()})
+        self.mark_applied(positions)
         if self.snapshot_path is not None and time.monotonic() - self._last_snapshot >= self.snapshot_every_s:
             self.snapshot()
+
+    def mark_applied(self, positions: dict[TopicPartition, int]) -> None:
+        """The read model reflects everything before these offsets (read-your-writes waits on them)."""
+        self.view.mark_offsets({(tp.topic, tp.partition): offset for tp, offset in positions.items()})
 
     def snapshot(self) -> None:
         if self.snapshot_path is not None:

@@ -215,8 +215,7 @@ class ReadModel:
 
     def compact_text(self) -> None:
         """Compact every keyword index (the end of a bulk load); the portfolio IDF first, its users after."""
-        for index in self.text_indexes():
-            index.compact()
+        self.compact_text_indexes(due_only=False)
 
     def compact_off_lock(self) -> None:
         """From now on the keyword indexes wait for `compact_text_indexes` (which the indexer calls after each
@@ -288,9 +287,6 @@ class ReadModel:
             index = VectorIndex(dim, exact_limit=self.exact_search_limit)
             setattr(self, attr, index)
         return index
-
-    def mark_offset(self, topic: str, partition: int, next_offset: int) -> None:
-        self.mark_offsets({(topic, partition): next_offset})
 
     def mark_offsets(self, next_offsets: dict[tuple[str, int], int]) -> None:
         """(topic, partition) -> the next offset to apply, for a batch's partitions at once: one turn at the lock."""
@@ -431,8 +427,6 @@ class ReadModel:
         view.alerts = state.get("alerts") or AlertStore()  # snapshots from before deal alerts have none
         for nid, intro in view.intros.items():
             view._track_intro(nid, intro.value, 1)
-        for pid, project in view.projects.items():
-            _link(view._projects_of_owner, project.value.owner, pid)
         for attr in ("project_index", "investor_index"):
             if state[attr] is not None:
                 setattr(view, attr, VectorIndex.from_state(state[attr], exact_limit=exact_search_limit))
@@ -441,6 +435,7 @@ class ReadModel:
             view._index_investor(iid, i.value)
         for pid, p in view.projects.items():
             view._index_project(pid, p.value)
+            _link(view._projects_of_owner, p.value.owner, pid)
         view.compact_text()
         return view
 

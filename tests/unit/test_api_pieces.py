@@ -197,7 +197,7 @@ def test_lag_is_log_end_minus_applied_and_rises_with_our_own_writes():
     probe = _probe(view)
     assert probe.lag() == 0  # nothing known yet
     probe.refresh()
-    view.mark_offset("mm.projects", 0, 3)
+    view.mark_offsets({("mm.projects", 0): 3})
     assert probe.lag_by_topic() == {"mm.projects": 2 + 2}
     probe.observe(Delivery("mm.projects", 1, 9))
     assert probe.lag() == 2 + 10

@@ -30,7 +30,7 @@ class LaggingPublisher:
         if self.lag_s is not None:
             def apply() -> None:
                 self.view.apply(event)
-                self.view.mark_offset(topic, 0, offset + 1)
+                self.view.mark_offsets({(topic, 0): offset + 1})
             threading.Timer(self.lag_s, apply).start()
         return Delivery(topic=topic, partition=0, offset=offset)
 
