@@ -135,7 +135,7 @@ def build_view(synth: Synth, n_investors: int, n_projects: int, n_searches: int)
 def wait_evaluated(alerter: Alerter, topics: Topics, timeout: float) -> None:
     """Until the alerter has evaluated everything produced so far to the entity and vector topics."""
     names = (topics.projects, topics.project_vectors, topics.investors, topics.investor_vectors)
-    parts = [tp for tp in alerter.indexer.partitions if tp.topic in names]
+    parts = [tp for tp in alerter.partitions if tp.topic in names]
     ends = alerter.offsets.end_offsets(parts)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(alerter.evaluated.get(tp, 0) < end for tp, end in ends.items()):

@@ -31,7 +31,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from bootstrap import load_ranker
 from consumers.indexer import Indexer
-from consumers.loop import ConsumerLoop, commit_to_group, configure_logging, freeze_long_lived
+from consumers.loop import commit_to_group, configure_logging, freeze_long_lived
 from consumers.producer import EventProducer
 from consumers.topics import Topics, ensure_topics
 from matcher.alerts import AlertEvaluator, AlertPolicy
@@ -60,13 +60,16 @@ def encoder_name(spec: str) -> str:
     return load_encoder(spec).name
 
 
-class Alerter:
+class Alerter(Indexer):
+    """An indexer (the read model, snapshots, catch-up) that also evaluates what each batch changed."""
+
     def __init__(self, view: ReadModel, matches: MatchService, producer: EventProducer, bootstrap: str,
                  topics: Topics, policy: AlertPolicy | None = None, snapshot_path: Path | None = None,
                  snapshot_every_s: float = 60.0, max_records: int = 100) -> None:
-        self.view, self.topics, self.producer = view, topics, producer
+        # small batches: evaluating is what costs, and offsets are committed per batch
+        super().__init__(view, bootstrap, topics, snapshot_path, snapshot_every_s, max_records)
+        self.producer = producer
         self.evaluator = AlertEvaluator(matches, policy)
-        self.indexer = Indexer(view, bootstrap, topics, snapshot_path, snapshot_every_s)
         self.triggers = {topics.projects: "project", topics.investors: "investor",
                          topics.project_vectors: "project", topics.investor_vectors: "investor"}
         # only stores offsets (what was evaluated); never joins the group or fetches
@@ -77,15 +80,11 @@ class Alerter:
         self.pending: dict[tuple[str, str], None] = {}  # subjects changed since the last evaluation, in order
         self.live = False
         self.produced = 0
-        # small batches: evaluating is what costs, and offsets are committed per batch
-        self.loop = ConsumerLoop(self.indexer.consumer, self.handle, dead_letters=None, checkpoint=self.checkpoint,
-                                 on_batch=self.after_batch, poll_timeout_ms=100, max_records=max_records)
-        self.indexer.loop = self.loop  # catch_up and the thread run this loop
         # tests and the benchmark: called with (alert, monotonic time) once the alert is flushed
         self.on_alert: Callable[[MatchAlert, float], None] | None = None
 
     def _trigger_partitions(self) -> list[TopicPartition]:
-        return [tp for tp in self.indexer.partitions if tp.topic in self.triggers]
+        return [tp for tp in self.partitions if tp.topic in self.triggers]
 
     def _evaluated_offsets(self) -> dict[TopicPartition, int]:
         """Committed offsets per trigger partition; partitions without one start at the current log end, and
@@ -105,8 +104,8 @@ class Alerter:
         return found
 
     def handle(self, record: ConsumerRecord) -> bool:
-        """Apply the record (as the indexer does) and note the subject it changed, unless already evaluated."""
-        changed, entity = self.indexer.apply(record)
+        """Apply the record and note the subject it changed, unless already evaluated."""
+        changed, entity = self.apply(record)
         kind = self.triggers.get(record.topic)
         if kind is not None and record.offset >= self.evaluated.get(TopicPartition(record.topic, record.partition), 0):
             self.pending.pop((kind, entity), None)
@@ -114,8 +113,7 @@ class Alerter:
         return changed
 
     def after_batch(self) -> None:
-        """What the indexer does after a batch (vector and keyword indexes brought up to date), then `evaluate`."""
-        self.indexer.sync_indexes()
+        super().after_batch()  # the indexes up to date before anything is scored against them
         self.evaluate()
 
     def evaluate(self) -> None:
@@ -158,31 +156,31 @@ class Alerter:
             if moved:
                 self._commit(moved)
                 self.evaluated.update(moved)
-            self.indexer.checkpoint(positions)
+            super().checkpoint(positions)
         else:
-            self.indexer.mark_applied(positions)
+            self.mark_applied(positions)
 
-    def catch_up(self, timeout: float = 300.0) -> int:
-        """Replay to the log end, then evaluate what changed since the last committed evaluation. Returns the
-        number of alerts that produced."""
+    def catch_up(self, timeout: float | None = 300.0) -> None:
+        """Replay to the log end, then evaluate what changed since the last committed evaluation (`produced`
+        counts the alerts that sent)."""
         self.live = False
-        self.indexer.catch_up(timeout)
+        super().catch_up(timeout)
         self.live = True
-        before = self.produced
         self.evaluate()
-        positions = {tp: self.view.offsets.get((tp.topic, tp.partition), 0) for tp in self.indexer.partitions}
+        positions = {tp: self.view.offsets.get((tp.topic, tp.partition), 0) for tp in self.partitions}
         self.checkpoint(positions)
-        return self.produced - before
 
     def run(self) -> None:
+        """Follow the log in this thread until `stop()`."""
         self.loop.run()
 
     def stop(self) -> None:
+        """Ask `run` to return after the current batch (`close` afterwards)."""
         self.loop.stop()
 
     def close(self, snapshot: bool = True) -> None:
         """`snapshot=False` leaves the last periodic snapshot, as a crash would."""
-        self.indexer.close(snapshot)
+        super().close(snapshot)
         self.offsets.close(autocommit=False)
         self.producer.close()
 
@@ -204,9 +202,9 @@ def main() -> None:
     configure_logging()
     alerter = build(get_settings())
     alerter.loop.stop_on_signals()
-    sent = alerter.catch_up()
+    alerter.catch_up()
     freeze_long_lived()
-    log.info("alerter caught up (%d alerts for changes since the last run); following the log", sent)
+    log.info("alerter caught up (%d alerts for changes since the last run); following the log", alerter.produced)
     try:
         alerter.run()
     finally:

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 class Indexer:
     def __init__(self, view: ReadModel, bootstrap: str, topics: Topics, snapshot_path: Path | None = None,
-                 snapshot_every_s: float = 30.0) -> None:
+                 snapshot_every_s: float = 30.0, max_records: int = 1000) -> None:
         self.view, self.topics = view, topics
         self.snapshot_path, self.snapshot_every_s = snapshot_path, snapshot_every_s
         self._last_snapshot = time.monotonic()
@@ -47,7 +47,8 @@ class Indexer:
                                             client_id="indexer-ends", reconnect_backoff_max_ms=1000)
         self._ends_lock = threading.Lock()
         self.loop = ConsumerLoop(self.consumer, self.handle, dead_letters=None, checkpoint=self.checkpoint,
-                                 on_batch=self.sync_indexes, poll_timeout_ms=100, max_records=1000, lock=view.lock)
+                                 on_batch=self.after_batch, poll_timeout_ms=100, max_records=max_records,
+                                 lock=view.lock)
         self._thread: threading.Thread | None = None
 
     def _assign(self) -> list[TopicPartition]:
@@ -65,6 +66,10 @@ class Indexer:
             return self.view.apply_vector(side, vec), vec.entity_id
         event = decode_event(record.value)
         return self.view.apply(event), event.entity_id
+
+    def after_batch(self) -> None:
+        """The loop's step after each batch; a worker built on the indexer (the alerter) adds its own after this."""
+        self.sync_indexes()
 
     def sync_indexes(self) -> None:
         """Bring the indexes up to date after a batch (new rows into the HNSW graph, the graph built once the index

@@ -141,7 +141,7 @@ class ReadModel:
 
     # ---- events -----------------------------------------------------------------------------------
     def apply(self, event: Event) -> bool:
-        """Apply one event; False when it was already applied (or is older than what is stored)."""
+        """Apply one event; False when it changed nothing (already applied, older than what is stored, or a view)."""
         with self.lock:
             payload = event.payload
             if isinstance(payload, Project):
