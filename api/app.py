@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.auth import KeyRing, Unauthorized
+from api.auth import FailedAuthThrottle, KeyRing, TooManyFailures, Unauthorized
 from api.consistency import LagProbe
 from api.deps import Services
 from api.errors import domain_error, validation_errors
@@ -40,6 +40,7 @@ def create_app(container: Any, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastA
     services = Services(container=container, view=container.view, commands=container.commands,
                         matches=container.matches, probe=probe,
                         keys=KeyRing(container.view, container.settings.admin_api_key),
+                        failed_auth=FailedAuthThrottle(container.settings.auth_failures_per_minute),
                         read_wait_seconds=container.settings.read_wait_seconds)
     metrics = ApiMetrics(container, probe)
 
@@ -113,6 +114,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def unauthorized(_: Request, exc: Unauthorized) -> JSONResponse:
         challenge = 'Bearer error="invalid_token"' if exc.invalid_token else "Bearer"
         return _error(401, ErrorBody(detail=str(exc)), {"WWW-Authenticate": challenge})
+
+    @app.exception_handler(TooManyFailures)
+    async def too_many_failures(_: Request, exc: TooManyFailures) -> JSONResponse:
+        return _error(429, ErrorBody(detail=str(exc)), {"Retry-After": str(exc.retry_after_s)})
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

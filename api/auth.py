@@ -7,6 +7,9 @@ import hashlib
 import hmac
 import secrets
 import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
 
 from matcher.commands import Principal
 from matcher.view import ReadModel
@@ -21,6 +24,60 @@ class Unauthorized(Exception):
     def __init__(self, message: str, *, invalid_token: bool = False) -> None:
         super().__init__(message)
         self.invalid_token = invalid_token
+
+
+class TooManyFailures(Exception):
+    """This client sent too many unknown or revoked keys lately; `retry_after_s` until the oldest one expires."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class FailedAuthThrottle:
+    """Refuses a client (its address) that sent `limit` unknown or revoked keys within `window_s`, until the oldest
+    of them is `window_s` old. Keys are 256 random bits, so this does not stop guessing (nothing needs to); it stops
+    a misconfigured or hostile client from making the API hash and look up keys for it without end. Counts are per
+    replica and in memory; `limit` 0 turns it off. At most `max_clients` addresses are tracked (the least recently
+    failing are forgotten first), so invented addresses cannot grow it without bound."""
+
+    def __init__(self, limit: int, window_s: float = 60.0, max_clients: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window_s, self.max_clients, self.clock = limit, window_s, max_clients, clock
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def check(self, client: str) -> None:
+        """Raise TooManyFailures when `client` is over the limit; before its key is even looked at."""
+        if self.limit <= 0 or client not in self._failures:  # the usual case, without the lock
+            return
+        with self._lock:
+            times = self._failures.get(client)
+            if times is None:
+                return
+            self._expire(times)
+            if len(times) >= self.limit:
+                wait = max(1, int(times[0] + self.window_s - self.clock() + 0.999))
+                raise TooManyFailures(
+                    f"{len(times)} unknown or revoked API keys came from this address in the last "
+                    f"{self.window_s:.0f} s, the most this API answers; retry after {wait} s", wait)
+
+    def failed(self, client: str) -> None:
+        """`client` sent a key that is unknown or revoked."""
+        if self.limit <= 0:
+            return
+        with self._lock:
+            times = self._failures.pop(client, None) or deque()
+            self._expire(times)
+            times.append(self.clock())
+            self._failures[client] = times  # now the most recent
+            while len(self._failures) > self.max_clients:
+                self._failures.popitem(last=False)
+
+    def _expire(self, times: deque[float]) -> None:
+        cutoff = self.clock() - self.window_s
+        while times and times[0] <= cutoff:
+            times.popleft()
 
 
 def hash_key(key: str) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.auth import KeyRing, Unauthorized
+from api.auth import FailedAuthThrottle, KeyRing, Unauthorized
 from api.consistency import LagProbe, OffsetToken
 from matcher.commands import Acknowledged, CommandService, Principal
 from matcher.service import MatchService
@@ -26,6 +26,7 @@ class Services:
     matches: MatchService
     probe: LagProbe
     keys: KeyRing
+    failed_auth: FailedAuthThrottle
     read_wait_seconds: float
 
     def accepted(self, result: Acknowledged) -> Accepted:
@@ -55,7 +56,14 @@ def wait_token(
     return None
 
 
+def client_address(request: Request) -> str:
+    """Who failed authentication: the peer's address (behind a proxy, the proxy's, unless uvicorn trusts its
+    forwarded headers: `FORWARDED_ALLOW_IPS`)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 def principal(
+    request: Request,
     response: Response,
     svc: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -64,6 +72,8 @@ def principal(
     """Who is asking; waits for `wait_for` first, so a key issued a moment ago already works with it."""
     if credentials is None:
         raise Unauthorized("an API key is required: send `Authorization: Bearer <key>`")
+    client = client_address(request)
+    svc.failed_auth.check(client)
     who = svc.keys.resolve(credentials.credentials)
     waited: bool | None = None
     # An unknown key may be one whose issue event is not applied yet: wait, but only for a record that
@@ -72,6 +82,7 @@ def principal(
         waited = svc.probe.wait(token, svc.read_wait_seconds)
         who = svc.keys.resolve(credentials.credentials)
     if who is None:
+        svc.failed_auth.failed(client)
         raise Unauthorized("the API key is unknown or revoked", invalid_token=True)
     if token is not None and waited is None:
         waited = svc.probe.wait(token, svc.read_wait_seconds)

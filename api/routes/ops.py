@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.auth import Unauthorized
+from api.deps import client_address
 from models.api import Health, Readiness
 
 router = APIRouter(tags=["operations"])
@@ -53,10 +54,14 @@ def readyz(request: Request) -> Readiness | JSONResponse:
                        401: {"description": "METRICS_TOKEN is set and the request does not carry it"}})
 def metrics(request: Request) -> Response:
     """Prometheus metrics: request latency by route and status, consumer lag, applied and invalid events."""
-    token = request.app.state.services.container.settings.metrics_token
+    svc = request.app.state.services
+    token = svc.container.settings.metrics_token
     if token is not None:
-        given = request.headers.get("authorization", "")
+        given, client = request.headers.get("authorization", ""), client_address(request)
+        svc.failed_auth.check(client)
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            if given:  # an operator's token may be weaker than our keys: wrong ones count like unknown keys
+                svc.failed_auth.failed(client)
             raise Unauthorized("/metrics needs `Authorization: Bearer <METRICS_TOKEN>`", invalid_token=bool(given))
     body, content_type = request.app.state.metrics.render()
     return Response(content=body, media_type=content_type)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import httpx
 import pytest
 
+from api.app import create_app
 from models.taxonomy import STAGES
+from tests.e2e.conftest import LiveServer
 from tests.e2e.helpers import accepted, investor_body, project_body, register, submit, uid, waiting
 
 pytestmark = pytest.mark.kafka
@@ -183,6 +187,31 @@ def test_missing_unknown_malformed_and_revoked_keys_are_401s_with_a_bearer_chall
     _, token = accepted(deployment.client(deployment.admin_key).delete(f"/v1/keys/{key_id}"))
     r = deployment.client(key).get("/v1/projects", headers=waiting(token))
     assert r.status_code == 401 and "revoked" in r.json()["detail"]
+
+
+def test_an_address_sending_too_many_unknown_keys_gets_429s_even_with_a_valid_key(deployment):
+    # an app of its own over the same deployment, with a limit of 3, so that no other test's address is throttled
+    settings = deployment.container.settings.model_copy(update={"auth_failures_per_minute": 3})
+    container = SimpleNamespace(**{name: getattr(deployment.container, name)
+                                   for name in ("view", "commands", "matches", "indexer")}, settings=settings)
+    key, _, token = deployment.issue_key("founder", uid("f"))
+    server = LiveServer(create_app(container)).start()
+    try:
+        client = httpx.Client(base_url=server.url, timeout=10)
+        r = client.get("/v1/projects", headers={"Authorization": f"Bearer {key}", **waiting(token)})
+        assert r.status_code == 200
+        for guess in range(3):
+            r = client.get("/v1/projects", headers={"Authorization": f"Bearer mmk_guess{guess}"})
+            assert r.status_code == 401
+        for headers in ({"Authorization": "Bearer mmk_guess3"}, {"Authorization": f"Bearer {key}"}):
+            r = client.get("/v1/projects", headers=headers)
+            assert r.status_code == 429 and "3 unknown or revoked API keys" in r.json()["detail"]
+            assert 1 <= int(r.headers["Retry-After"]) <= 60
+        assert client.get("/v1/projects").status_code == 401  # no key at all: told to send one, as before
+    finally:
+        server.stop()
+    # the deployment's own app keeps its own count (per replica)
+    assert deployment.client(key).get("/v1/projects").status_code == 200
 
 
 def test_roles_and_ownership_give_403s_and_unknown_entities_404s(founder, investor):

@@ -9,7 +9,7 @@ import pytest
 from kafka import TopicPartition
 from pydantic import ValidationError
 
-from api.auth import ADMIN, KeyRing, hash_key
+from api.auth import ADMIN, FailedAuthThrottle, KeyRing, TooManyFailures, hash_key
 from api.consistency import LagProbe
 from api.errors import domain_error, validation_errors
 from api.pagination import MAX_OFFSET, decode_cursor, encode_cursor, next_cursor
@@ -216,6 +216,40 @@ def test_keys_resolve_to_principals_until_revoked_and_the_admin_key_needs_no_eve
     view.apply(event("ApiKeyRevoked", "k-1", issued.model_copy(update={"revoked": True}), version=2))
     assert ring.resolve("founder-key") is None
     assert KeyRing(view, admin_key=None).resolve("a" * 32) is None
+
+
+def test_an_address_is_refused_after_limit_failures_until_the_oldest_is_a_window_old():
+    now = [0.0]
+    throttle = FailedAuthThrottle(limit=3, window_s=60.0, clock=lambda: now[0])
+    for second in (0.0, 10.0, 20.0):
+        now[0] = second
+        throttle.check("10.0.0.1")
+        throttle.failed("10.0.0.1")
+    with pytest.raises(TooManyFailures) as refused:
+        throttle.check("10.0.0.1")
+    assert refused.value.retry_after_s == 40 and "3 unknown or revoked API keys" in str(refused.value)
+    throttle.check("10.0.0.2")  # other addresses are not affected
+    now[0] = 60.0  # the first failure has expired: one more is answered
+    throttle.check("10.0.0.1")
+    throttle.failed("10.0.0.1")
+    with pytest.raises(TooManyFailures):
+        throttle.check("10.0.0.1")
+    now[0] = 200.0
+    throttle.check("10.0.0.1")
+
+
+def test_the_throttle_forgets_the_least_recently_failing_addresses_first_and_limit_0_is_off():
+    throttle = FailedAuthThrottle(limit=1, max_clients=2)
+    for client in ("a", "b", "a", "c"):  # "b" failed least recently when "c" arrives
+        throttle.failed(client)
+    throttle.check("b")
+    for client in ("a", "c"):
+        with pytest.raises(TooManyFailures):
+            throttle.check(client)
+    off = FailedAuthThrottle(limit=0)
+    for _ in range(100):
+        off.failed("a")
+    off.check("a")
 
 
 def test_the_saved_search_list_pages_past_the_ranked_lists_offset_cap():
