@@ -18,13 +18,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.auth import FailedAuthThrottle, KeyRing, TooManyFailures, Unauthorized
 from api.consistency import LagProbe
 from api.deps import Services
-from api.errors import domain_error, validation_errors
+from api.errors import domain_error, unreadable_body, validation_errors
 from api.metrics import ApiMetrics
 from api.middleware import EdgeMiddleware
 from api.routes import alerts, feedback, intros, investors, keys, matches, me, ops, projects, roadshows
 from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotFound, RetryLater
 from matcher.ports import PublishFailed
-from models.api import ErrorBody, FieldError
+from models.api import ErrorBody
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_000_000
@@ -121,7 +121,6 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 400:  # FastAPI could not decode the body (e.g. not UTF-8): a bad field like any other
-            message = "must be a UTF-8 encoded JSON document"
-            return _error(422, ErrorBody(detail=f"body: {message}", errors=[FieldError(field="body", message=message)]))
+        if exc.status_code == 400:  # FastAPI could not read the body (not UTF-8, too deep): a bad field like any other
+            return _error(422, unreadable_body(exc.__cause__))
         return _error(exc.status_code, ErrorBody(detail=str(exc.detail)), getattr(exc, "headers", None))

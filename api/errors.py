@@ -7,14 +7,49 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from models.api import ErrorBody, FieldError
+from models.entities import PATTERN_WORDS
 
 _SOURCES = ("body", "query", "path", "header", "cookie")
-_LEADING_FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*) (?:must|is|takes|should|has)\b")
+_FIELD = r"[A-Za-z_][A-Za-z0-9_.-]*"
+_AND_OR = re.compile(r",? (?:and|or) |, ")
+# A message about fields names them first, then says what is wrong: `ticket_min must be <= ticket_max`,
+# `recipient_role and recipient_id are required when...`, `investor_id or project_id is required...`, or with the
+# field's value or owner between: `project_id 'p-1' has no founder account...`, `project_id of a saved search
+# cannot change...`.
+_LEADING_FIELDS = re.compile(
+    rf"^(?P<fields>{_FIELD}(?:(?:,|,? and|,? or) {_FIELD})*) (?P<between>(?:'[^']*'|of [^;:]*?) )?"
+    r"(?:must|is|are|takes|should|has|cannot)\b")
+_HEX_PATTERN = re.compile(r"^\^\[0-9a-f\]\{(\d+)(?:,(\d+))?\}\$$")
+_DATE = "a date written YYYY-MM-DD, such as 2026-12-10"
+_TIME = "a time of day written HH:MM, such as 14:00"
+_DATETIME = "a date and time written YYYY-MM-DDTHH:MM:SS with a UTC offset, such as 2026-12-10T14:00:00+08:00"
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    text = ("true" if value else "false") if isinstance(value, bool) else repr(value)  # the caller's JSON spelling
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _printable(text: str) -> str:
+    """A lone surrogate (JSON's "\\ud800") cannot be encoded as UTF-8, so a response naming it would fail: escape it."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def pattern_words(pattern: str) -> str | None:
+    """What a `pattern=` constraint accepts, in words (None for a pattern nobody described)."""
+    if pattern in PATTERN_WORDS:
+        return PATTERN_WORDS[pattern]
+    hex_digits = _HEX_PATTERN.match(pattern)  # ids, hashes
+    if hex_digits:
+        low, high = hex_digits.groups()
+        count = low if high is None else f"{low} to {high}"
+        return f"{count} lowercase hexadecimal digits (0-9, a-f)"
+    return None
+
+
+def _parsing(what: str, ctx: Mapping[str, Any]) -> str:
+    """`must be <what>`, with pydantic's reason when it gives one (`month value is outside expected range...`)."""
+    return f"must be {what}" + (f" ({ctx['error']})" if ctx.get("error") else "")
 
 
 def _quoted_choices(expected: str) -> str:
@@ -54,7 +89,16 @@ def _message(err: Mapping[str, Any]) -> str:
         case "string_too_long":
             return f"must be at most {ctx.get('max_length')} characters"
         case "string_pattern_mismatch":
-            return f"must match {ctx.get('pattern')}{got}"
+            words = pattern_words(str(ctx.get("pattern", "")))
+            return f"must be {words}{got}" if words else f"must match the pattern {ctx.get('pattern')}{got}"
+        case "string_unicode":  # JSON's "\ud800": half of a UTF-16 pair, which is no character
+            return f"must be Unicode text; it holds a lone surrogate (half of a UTF-16 pair, such as \\ud800){got}"
+        case "date_type" | "date_parsing" | "date_from_datetime_parsing" | "date_from_datetime_inexact":
+            return f"{_parsing(_DATE, ctx)}{got}"
+        case "time_type" | "time_parsing":
+            return f"{_parsing(_TIME, ctx)}{got}"
+        case "datetime_type" | "datetime_parsing" | "datetime_from_date_parsing" | "timezone_aware":
+            return f"{_parsing(_DATETIME, ctx)}{got}"
         case "too_short":
             return f"must have at least {ctx.get('min_length')} items"
         case "too_long":
@@ -62,26 +106,38 @@ def _message(err: Mapping[str, Any]) -> str:
         case "list_type":
             return "must be a list"
         case "dict_type" | "model_type" | "model_attributes_type":
+            if isinstance(given, bytes):  # FastAPI parses a body as JSON only when the request says it is JSON
+                return "must be a JSON object sent with the header Content-Type: application/json"
             return "must be a JSON object"
         case "extra_forbidden":
             return "is not a field of this request"
         case "json_invalid":
             return f"is not valid JSON ({ctx.get('error', 'syntax error')})"
-        case "url_parsing" | "uuid_parsing" | "datetime_parsing":
+        case "url_parsing" | "uuid_parsing":
             return f"{err.get('msg', 'is malformed')}{got}"
     return f"{err.get('msg', 'is invalid')}{got}"
 
 
-def _field(loc: Iterable[Any], message: str) -> str:
+def _named_fields(message: str) -> tuple[list[str], str]:
+    """The fields a message names first, and what to show under each: the rest, when it names one field and goes
+    straight on (`ticket_min must be <= ticket_max` -> `must be <= ticket_max`); else the whole message, which
+    then reads right under each field it names."""
+    leading = _LEADING_FIELDS.match(message)
+    if leading is None:
+        return [], message
+    fields = list(dict.fromkeys(_AND_OR.split(leading.group("fields"))))
+    if len(fields) == 1 and leading.group("between") is None:
+        return fields, message[len(fields[0]) + 1:]
+    return fields, message
+
+
+def _path(loc: Iterable[Any]) -> tuple[str | None, str]:
+    """(source, dotted field) of an error's location; the field is "" for the whole body or parameter set."""
     parts = [str(p) for p in loc]
     source = parts.pop(0) if parts and parts[0] in _SOURCES else None
     if source == "query":  # a repeated parameter: its position says nothing to the caller
         parts = [p for p in parts if not p.isdigit()]
-    if parts:
-        return ".".join(parts)
-    # a whole-body check (e.g. the ticket range): its message starts with the field it is about
-    leading = _LEADING_FIELD.match(message)
-    return leading.group(1) if leading else (source or "body")
+    return source, ".".join(parts)
 
 
 def _without_field(field: str, message: str) -> str:
@@ -92,8 +148,13 @@ def _without_field(field: str, message: str) -> str:
     return message
 
 
+def _body(fields: list[FieldError]) -> ErrorBody:
+    fields = [FieldError(field=_printable(f.field), message=_printable(f.message)) for f in fields]
+    return ErrorBody(detail="; ".join(f"{f.field}: {f.message}" for f in fields), errors=fields)
+
+
 def validation_errors(errors: Iterable[Mapping[str, Any]]) -> ErrorBody:
-    """pydantic/FastAPI errors -> one `field: message` per problem."""
+    """pydantic/FastAPI errors -> one `field: message` per problem (per field, when a message names several)."""
     fields = []
     for err in errors:
         loc = list(err.get("loc", ()))
@@ -102,20 +163,37 @@ def validation_errors(errors: Iterable[Mapping[str, Any]]) -> ErrorBody:
             continue
         if err.get("type") == "json_invalid":
             loc = ["body"]
-        # only our own messages may name a field: pydantic's say "Input should be..." ("Input" is no field)
+        message = _message(err)
+        source, field = _path(loc)
+        if field:
+            fields.append(FieldError(field=field, message=_without_field(field, message)))
+            continue
+        # a whole-body check (e.g. the ticket range) names its fields first. Only our own messages may name a
+        # field: pydantic's say "Input should be..." ("Input" is no field)
         own = err.get("type") in ("value_error", "assertion_error")
-        raw = str(err.get("msg", "")).removeprefix("Value error, ") if own else ""
-        field = _field(loc, raw)
-        fields.append(FieldError(field=field, message=_without_field(field, _message(err))))
-    return ErrorBody(detail="; ".join(f"{f.field}: {f.message}" for f in fields), errors=fields)
+        named, shown = _named_fields(message) if own else ([], message)
+        fields += [FieldError(field=name, message=shown) for name in named or [source or "body"]]
+    return _body(fields)
 
 
 def domain_error(message: str) -> ErrorBody:
-    """A domain message names its field first (`ticket_min must be <= ticket_max`): that becomes the field, and
-    the rest the message (`ticket_min: must be <= ticket_max`)."""
-    leading = _LEADING_FIELD.match(message)
-    if leading is None:
-        return ErrorBody(detail=message)
-    field = leading.group(1)
-    shown = _without_field(field, message)
-    return ErrorBody(detail=f"{field}: {shown}", errors=[FieldError(field=field, message=shown)])
+    """A domain message names its field(s) first (`ticket_min must be <= ticket_max`): those become the fields, and
+    the rest the message (`ticket_min: must be <= ticket_max`). One that names none has an empty list."""
+    named, shown = _named_fields(message)
+    if not named:
+        return ErrorBody(detail=_printable(message))
+    return _body([FieldError(field=name, message=shown) for name in named])
+
+
+def unreadable_body(cause: BaseException | None) -> ErrorBody:
+    """FastAPI's 400 "There was an error parsing the body" as a 422 about `body`: why `json.loads` failed (the
+    HTTPException's `__cause__`) and what is accepted."""
+    if isinstance(cause, RecursionError):
+        message = ("is nested too deeply to read (arrays or objects inside one another hundreds of levels deep); "
+                   "send a JSON object, which a request needs nested a few levels at most")
+    elif isinstance(cause, UnicodeDecodeError):
+        message = (f"must be UTF-8 encoded JSON; byte {cause.object[cause.start]:#04x} at position {cause.start} "
+                   "is not UTF-8")
+    else:
+        message = "must be a JSON document encoded as UTF-8"
+    return _body([FieldError(field="body", message=message)])

@@ -1,8 +1,9 @@
 """Who may read what, and in which shape. Writes are checked by CommandService; reads are checked here.
 
-- Projects: the owning founder and admins see everything; investors, organizers and registrars see the
-  public fields; other founders see nothing (403). An investor with an accepted intro to the project also
-  sees its contact.
+- Projects: the owning founder and admins see everything; organizers, registrars and verified, active
+  investors see the public fields; other founders see nothing (403), nor do investors before they are verified
+  (or once rejected or withdrawn), except projects they have an intro with. An investor with an accepted intro
+  to the project also sees its contact.
 - Investors: the investor itself and admins see everything; registrars see the public fields of every
   profile (pending and rejected included); founders and organizers see verified profiles only (others are
   404, as if absent); other investors see nothing (403). A founder with an accepted intro between one of
@@ -112,9 +113,25 @@ def read_project(view: ReadModel, who: Principal, project_id: str) -> ProjectPub
         return project_private(found, with_owner=True)
     if who.role == "admin":
         return project_private(found, with_owner=True)
-    if who.role == "investor" and accepted_intro(view, who.entity_id, project_id):
-        return project_private(found, with_owner=False)
+    if who.role == "investor":
+        if accepted_intro(view, who.entity_id, project_id):
+            return project_private(found, with_owner=False)
+        check_library_open(view, who, project_id)
     return project_public(found)
+
+
+def check_library_open(view: ReadModel, who: Principal, project_id: str) -> None:
+    """The project library opens to an investor once a registrar has verified it (and while it is active); before,
+    and after a rejection, it sees only the projects it has an intro with."""
+    investor = view.investors.get(who.entity_id or "")
+    if investor is not None and investor.value.in_market:
+        return
+    with view.lock:
+        if any(v.value.project_id == project_id for v in view.intros_of("investor", who.entity_id or "")):
+            return
+    state = "not registered" if investor is None else f"{investor.value.verification} and {investor.value.status}"
+    raise NotAllowed(f"investor {who.entity_id!r} is {state}; the project library opens to investors once a "
+                     "registrar has verified the profile")
 
 
 def own_projects(view: ReadModel, who: Principal) -> list[Versioned[Project]]:

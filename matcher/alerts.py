@@ -232,8 +232,20 @@ class AlertCommands:
         if who.role == "admin":
             if role is None or recipient_id is None:
                 raise InvalidRequest("recipient_role and recipient_id are required when an admin acts for someone")
+            self._check_recipient(role, recipient_id)
             return role, recipient_id
         raise NotAllowed("only investors, founders and admins have deal alerts")
+
+    def _check_recipient(self, role: str, recipient_id: str) -> None:
+        """An admin acts for a registered investor, or a founder with a key or a project; never an invented id."""
+        if role == "investor":
+            self.view.investor(recipient_id)  # NotFound
+            return
+        with self.view.lock:
+            known = bool(self.view.projects_of(recipient_id)) or any(
+                k.value.role == "founder" and k.value.entity_id == recipient_id for k in self.view.api_keys.values())
+        if not known:
+            raise NotFound("founder", recipient_id)
 
     def signing_secret(self, role: str, recipient_id: str, version: int) -> str | None:
         if self.server_secret is None:
@@ -270,6 +282,9 @@ class AlertCommands:
                 raise NotAllowed("an investor saves searches for itself only")
             if project_id is not None:
                 raise InvalidRequest("project_id is only for founders' searches; an investor's search finds projects")
+            if not self.view.investor_in_market(who.entity_id):  # its alerts would open the library it cannot read
+                raise Conflict(f"investor {who.entity_id!r} is not a verified, active investor; saved searches open "
+                               "once a registrar has verified the profile")
             return "investor", who.entity_id, None
         if who.role == "founder" and who.entity_id:
             if project_id is None:
@@ -284,6 +299,7 @@ class AlertCommands:
                     raise InvalidRequest(f"project_id {project_id!r} has no founder account to alert")
                 return "founder", owner, project_id
             if investor_id is not None:
+                self.view.investor(investor_id)  # NotFound
                 return "investor", investor_id, None
             raise InvalidRequest("investor_id or project_id is required when an admin saves a search")
         raise NotAllowed("only investors, founders and admins save searches")

@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotCaughtUp, NotFound
@@ -25,6 +26,10 @@ from matcher.ports import Delivery, Publisher
 from matcher.view import ReadModel
 from models.entities import Investor, Project
 from models.events import ApiKey, Event, Feedback, Intro, Role
+
+# After a decline, the side that asked may ask the same pair again only after this (the side that declined may ask
+# at any time): otherwise a declined request could be repeated at once, again and again.
+INTRO_ASK_AGAIN_AFTER = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -202,8 +207,10 @@ class CommandService:
             found = self.view.investor(investor_id)
             if not verify and not (reason and reason.strip()):
                 raise InvalidRequest("reason is required when rejecting an investor")
-            update = {"verification": "verified" if verify else "rejected",
-                      "rejection_reason": None if verify else reason}
+            decided = "verified" if verify else "rejected"
+            if found.value.verification == decided:  # a second click must not publish (and alert) again
+                raise Conflict(f"investor {investor_id!r} is already {decided}")
+            update = {"verification": decided, "rejection_reason": None if verify else reason}
             return self.publish("InvestorVerified" if verify else "InvestorRejected", investor_id,
                                 found.value.model_copy(update=update), who.actor, self.view.investors)
 
@@ -236,11 +243,15 @@ class CommandService:
         pair = f"{project_id}|{investor_id}"  # one request per pair at a time: a double click asks once
         with self._locks[pair], self.writing(self.view.intros, self._intro_of_pair.get(pair)):
             with self.view.lock:  # the indexer inserts intros while we iterate
-                existing = [i.value for i in self.view.intros.values()
-                            if i.value.project_id == project_id and i.value.investor_id == investor_id]
+                existing = [v for v in self.view.intros_of("project", project_id) if v.value.investor_id == investor_id]
             for v in existing:
-                if v.status not in ("declined", "withdrawn"):
-                    raise Conflict(f"an intro between {project_id!r} and {investor_id!r} is already {v.status}")
+                if v.value.status not in ("declined", "withdrawn"):
+                    raise Conflict(f"an intro between {project_id!r} and {investor_id!r} is already {v.value.status}")
+                again = v.updated_at + INTRO_ASK_AGAIN_AFTER
+                if v.value.status == "declined" and v.value.requested_by == who.role and datetime.now(UTC) < again:
+                    raise Conflict(f"intro {v.id!r} between {project_id!r} and {investor_id!r} was declined on "
+                                   f"{v.updated_at:%Y-%m-%d}; the {who.role} may ask again from {again:%Y-%m-%d} "
+                                   f"(the side that declined may ask at any time)")
             intro = Intro(project_id=project_id, investor_id=investor_id, requested_by=who.role, message=message)  # type: ignore[arg-type]
             accepted = self.publish("IntroRequested", new_id("x"), intro, who.actor, self.view.intros)
             self._intro_of_pair[pair] = accepted.entity_id
@@ -285,8 +296,7 @@ class CommandService:
     def issue_key(self, who: Principal, role: Role, entity_id: str | None, label: str, key_hash: str) -> Acknowledged:
         if who.role != "admin":
             raise NotAllowed("only admins issue keys")
-        if role in ("investor", "founder", "organizer") and not entity_id:
-            raise InvalidRequest(f"entity_id is required for a {role} key")
+        # ApiKey checks that entity_id fits the role (models.events.check_key_entity): a ValidationError, a 422
         key = ApiKey(key_hash=key_hash, role=role, entity_id=entity_id, label=label)
         return self.publish("ApiKeyIssued", new_id("k"), key, who.actor, self.view.api_keys)
 
@@ -297,6 +307,8 @@ class CommandService:
             found = self.view.api_keys.get(key_id)
             if found is None:
                 raise NotFound("key", key_id)
+            if found.value.revoked:
+                raise Conflict(f"key {key_id!r} is already revoked")
             return self.publish("ApiKeyRevoked", key_id, found.value.model_copy(update={"revoked": True}),
                                 who.actor, self.view.api_keys)
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from matcher.commands import Acknowledged, CommandService, Principal, new_id
 from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotFound, SolverBusy
-from matcher.roster import Label, Roster, RosterError, RosterProblem, backfill, solve_roster
+from matcher.roster import Label, Roster, RosterError, RosterInfeasible, RosterProblem, backfill, solve_roster
 from matcher.schedule import MeetingProblem, schedule_meetings
 from matcher.service import MatchService
 from models.entities import Investor, Project
@@ -119,6 +119,17 @@ class RoadshowService:
             rs = self._own(who, roadshow_id)
             if rs.invitations:
                 raise Conflict("invitations were sent; declines are backfilled automatically instead")
+            for first, second, a, b in (("pin", "exclude", pin, exclude), ("pin", "unpin", pin, unpin),
+                                        ("exclude", "unexclude", exclude, unexclude)):
+                if both := sorted(set(a) & set(b)):
+                    raise InvalidRequest(f"{first} must not name what {second} names: {both}")
+            for candidate in pin:  # a pin the solver cannot seat would stay listed and never take effect
+                if not (self._open_project(candidate) or self.view.investor_in_market(candidate)):
+                    raise InvalidRequest(f"pin must name open projects and verified, active investors; "
+                                         f"{candidate!r} is neither")
+            for candidate in exclude:
+                if candidate not in self.view.projects and candidate not in self.view.investors:
+                    raise InvalidRequest(f"exclude must name projects and investors; {candidate!r} is neither")
             dropped, kept = set(unpin) | set(exclude), set(pin) | set(unexclude)
             pinned = [c for c in dict.fromkeys([*rs.pinned, *pin]) if c not in dropped]
             excluded = [c for c in dict.fromkeys([*rs.excluded, *exclude]) if c not in kept]
@@ -227,7 +238,8 @@ class RoadshowService:
             projects = self._relevant("projects", rs, keep)
             investors = self._relevant("investors", rs, keep)
             if not projects or not investors:
-                raise InvalidRequest("no open projects or verified investors match this roadshow's sectors and city")
+                raise InvalidRequest("sectors and city must match at least one open project and one verified "
+                                     "investor; this roadshow's match none on one side")
             p_ids, p_rel = zip(*projects, strict=True)
             i_ids, i_rel = zip(*investors, strict=True)
             score, conflicts = self._pair_scores(list(p_ids), list(i_ids))
@@ -294,8 +306,12 @@ class RoadshowService:
             problem = self.problem(rs)
             with self._solving():
                 roster = solve_roster(problem, time_limit=self.solver_seconds)
-        except RosterError as exc:
-            raise InvalidRequest(f"no roster meets the constraints: {exc}") from None
+        except RosterInfeasible as exc:  # the constraint that cannot be met, as the roadshow's field that sets it
+            field = {"pins": "pin", "organisation": "pin"}.get(exc.constraint, exc.constraint)
+            why = str(exc).removeprefix(f"{exc.constraint}: ")
+            raise InvalidRequest(f"{field} cannot be met: no roster meets the constraints ({why})") from None
+        except RosterError as exc:  # nothing found within the time limit: no one constraint to blame
+            raise InvalidRequest(f"n_projects, m_investors and min_fits must be loosened: {exc}") from None
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
         return Roadshow.model_validate({**rs.model_dump(), "roster": _roster_result(roster).model_dump(),

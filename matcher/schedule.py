@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import time as clock
 from typing import Any, Literal
 
@@ -30,8 +30,9 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from matcher.roster import SCALE, RosterProblem, new_solver
+from models.roadshows import TIMEZONE
 
-CHINA = timezone(timedelta(hours=8), "CST")
+CHINA = TIMEZONE  # every roadshow's times are wall-clock times there (a roadshow has no time zone field)
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,9 +178,10 @@ def to_ical(meetings: Sequence[Meeting], participant_id: str, event_date: date, 
             cancelled: bool = False, dropped: Sequence[Meeting] = ()) -> str:
     """A VCALENDAR with one VEVENT per meeting of `participant_id` (a project or an investor id).
 
-    Slot k (1-based) starts at `start` + (k - 1) x slot_minutes, local time in `tz`; times are written in
-    UTC. The UID of a meeting depends only on event_id and the pair (not on the date, which the organizer may
-    move), so re-exporting after a change updates the same calendar entries. `stamp` (DTSTAMP) defaults to
+    Slot k (1-based) starts at `start` + (k - 1) x slot_minutes, local time in `tz` (or at the UTC offset `start`
+    carries: the log may hold such times from before the API refused them); times are written in UTC. The UID of
+    a meeting depends only on event_id and the pair (not on the date, which the organizer may move), so
+    re-exporting after a change updates the same calendar entries. `stamp` (DTSTAMP) defaults to
     midnight of the event day, so the output is a pure function of its inputs; pass the time of the change and
     a `sequence` that grows with every change (the roadshow's version): calendar apps replace an entry only by
     a newer one. Without `with_scores` the descriptions leave out the match scores (an invitee's copy).
@@ -190,7 +192,7 @@ def to_ical(meetings: Sequence[Meeting], participant_id: str, event_date: date, 
     if slot_minutes <= 0:
         raise ValueError(f"slot_minutes must be > 0; got {slot_minutes}")
     names = names or {}
-    first = datetime.combine(event_date, start, tzinfo=tz)
+    first = datetime.combine(event_date, start, tzinfo=start.tzinfo or tz)  # an offset given is kept, not replaced
     stamp = stamp or datetime.combine(event_date, clock(0), tzinfo=tz)
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//matchmaker//roadshow meetings//EN",
              "CALSCALE:GREGORIAN", "METHOD:PUBLISH"]

@@ -28,6 +28,8 @@ from models.entities import (
     MAX_CNY,
     City,
     EntityId,
+    Int,
+    Number,
     PlainText,
     Strict,
     check_ticket_range,
@@ -79,9 +81,9 @@ class SavedSearchFields(BaseModel):
                                                               "maxItems": 8})
     stages: list[str] = Field(default=[], json_schema_extra={"items": {"type": "string", "enum": list(STAGES)}})
     cities: list[City] = Field(default=[], max_length=20)
-    ticket_min_cny: int | None = Field(default=None, ge=0, le=MAX_CNY)
-    ticket_max_cny: int | None = Field(default=None, ge=0, le=MAX_CNY)
-    min_score: float = Field(default=0.0, ge=0.0, le=2.0, description="the match score an alert needs")
+    ticket_min_cny: Int | None = Field(default=None, ge=0, le=MAX_CNY)
+    ticket_max_cny: Int | None = Field(default=None, ge=0, le=MAX_CNY)
+    min_score: Number = Field(default=0.0, ge=0.0, le=2.0, description="the match score an alert needs")
 
     _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v, allow_empty=True))
     _stages = field_validator("stages", mode="before")(lambda v: stage_list(v, allow_empty=True))
@@ -170,12 +172,12 @@ class AlertSettings(Strict):
     mode: AlertMode = "instant"
     # pushes per hour (an instant alert is one push; a digest is one push); instant alerts beyond it are
     # deferred into the next digest push, never dropped
-    max_per_hour: int = Field(default=20, ge=1, le=1000)
+    max_per_hour: Int = Field(default=20, ge=1, le=1000)
     # the implicit search: "anything that fits my profile well" (Settings.alert_default_min_score)
     profile_alerts: bool = True
     # how many times the signing secret was rotated, plus one (the secret is derived from it, never stored), and
     # until when pushes are also signed with the previous secret
-    secret_version: int = Field(default=1, ge=1)
+    secret_version: Int = Field(default=1, ge=1)
     previous_secret_until: AwareDatetime | None = None
 
     _url = field_validator("webhook_url", mode="before")(check_webhook_url)
@@ -194,7 +196,7 @@ class AlertReason(Strict):
 class AlertMatch(Strict):
     investor_id: EntityId
     project_id: EntityId
-    score: float
+    score: Number
     reasons: list[AlertReason] = []
     via: list[str] = Field(min_length=1)  # "profile" (the implicit search) and/or saved search ids
 
@@ -208,7 +210,7 @@ class MatchAlert(Strict):
     recipient_id: EntityId
     subject_kind: Literal["project", "investor"]
     subject_id: EntityId
-    subject_version: int = Field(ge=1)
+    subject_version: Int = Field(ge=1)
     matches: list[AlertMatch] = Field(min_length=1, max_length=200)
 
     @model_validator(mode="after")
@@ -233,10 +235,10 @@ class AlertDelivery(Strict):
     alert_ids: list[Hex] = Field(min_length=1, max_length=MAX_ALERTS_PER_DELIVERY)
     kind: Literal["instant", "digest"]
     status: DeliveryStatus
-    attempt: int = Field(default=0, ge=0, le=100)
+    attempt: Int = Field(default=0, ge=0, le=100)
     reason: Literal["digest", "rate_limited"] | None = None  # why an alert is queued
     next_attempt_at: datetime | None = None
-    http_status: int | None = None
+    http_status: Int | None = None
     error: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
     @property

@@ -21,17 +21,19 @@ from models.entities import (
     MAX_TEXT,
     Contact,
     EntityId,
+    Int,
     InvestorFields,
+    Number,
     PlainText,
     PortfolioCompany,
     ProjectFields,
 )
-from models.events import FeedbackAction, Role, check_pass_reason
+from models.events import FeedbackAction, Role, check_key_entity, check_pass_reason
 from models.roadshows import Invitation, Roadshow, RoadshowFields, RoadshowLogistics
 from models.taxonomy import SECTORS, STAGES
 
 Summary = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT), PlainText]
-Amount = Annotated[int, Field(gt=0, le=MAX_CNY)]
+Amount = Annotated[Int, Field(gt=0, le=MAX_CNY)]
 # Query parameters: validated by FastAPI, so their errors name the parameter (Literals built from the taxonomy).
 if TYPE_CHECKING:
     SectorCode = str
@@ -53,7 +55,7 @@ class ProjectCreate(ProjectFields, Body):
 class ProjectUpdate(ProjectCreate):
     """The whole project as it should be after the edit, and the version the edit is based on."""
 
-    expected_version: int = Field(ge=1, le=2**62)
+    expected_version: Int = Field(ge=1, le=2**62)
 
 
 class ProjectPublic(BaseModel):
@@ -90,7 +92,7 @@ class InvestorCreate(InvestorFields, Body):
 
 
 class InvestorUpdate(InvestorCreate):
-    expected_version: int = Field(ge=1, le=2**62)
+    expected_version: Int = Field(ge=1, le=2**62)
 
 
 class InvestorPublic(BaseModel):
@@ -231,6 +233,11 @@ class KeyCreate(Body):
                                                                  "the key acts for (required for those roles)")
     label: Annotated[str, StringConstraints(max_length=200), PlainText] = ""
 
+    @model_validator(mode="after")
+    def _entity_fits_the_role(self) -> KeyCreate:
+        check_key_entity(self.role, self.entity_id)
+        return self
+
 
 class KeyIssued(Accepted):
     """`entity_id` is the key's id; `key` is the secret, shown this once and stored only as a hash."""
@@ -275,7 +282,7 @@ class RoadshowCreate(RoadshowFields, Body):
 class RoadshowMove(RoadshowLogistics, Body):
     """The roadshow's new title, city, date, start time and slot length, and the version the change is based on."""
 
-    expected_version: int = Field(ge=1, le=2**62)
+    expected_version: Int = Field(ge=1, le=2**62)
 
 
 class RoadshowAdjust(Body):
@@ -286,7 +293,7 @@ class RoadshowAdjust(Body):
 
 
 class RoadshowExpire(Body):
-    older_than_hours: float = Field(default=72, ge=0, le=24 * 90)
+    older_than_hours: Number = Field(default=72, ge=0, le=24 * 90)
 
 
 class MeetingPublic(BaseModel):

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from models.alerts import AlertMode, RecipientRole, SavedSearchFields, check_webhook_url
 from models.api import Body, ReasonOut
-from models.entities import EntityId
+from models.entities import EntityId, Int
 
 SIGNATURE_HELP = ("Each webhook POST carries `X-Matchmaker-Timestamp` (Unix seconds) and `X-Matchmaker-Signature: "
                   "sha256=<hex>`, hex = HMAC-SHA256(signing_secret, f\"{timestamp}.{raw body}\"); reject old "
@@ -29,7 +29,7 @@ class SavedSearchCreate(SavedSearchFields, Body):
 
 
 class SavedSearchUpdate(SavedSearchCreate):
-    expected_version: int = Field(ge=1, le=2**62)
+    expected_version: Int = Field(ge=1, le=2**62)
 
 
 class SavedSearchOut(BaseModel):
@@ -60,11 +60,11 @@ class AlertSettingsUpdate(Body):
     webhook_url: str | None = Field(default=None, description="http or https URL the alerts are POSTed to; "
                                                               "null: alerts only in GET /v1/alerts")
     mode: AlertMode = "instant"
-    max_per_hour: int = Field(default=20, ge=1, le=1000, description="pushes per hour; instant alerts beyond it "
+    max_per_hour: Int = Field(default=20, ge=1, le=1000, description="pushes per hour; instant alerts beyond it "
                                                                      "wait for the next digest push")
     profile_alerts: bool = Field(default=True, description="alerts for anything that fits the profile well, "
                                                            "besides the saved searches")
-    expected_version: int | None = Field(default=None, ge=0, le=2**62)
+    expected_version: Int | None = Field(default=None, ge=0, le=2**62)
 
     _url = field_validator("webhook_url", mode="before")(check_webhook_url)
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -46,7 +47,33 @@ def no_control_chars(value: str, info: ValidationInfo) -> str:
 
 # add to the Annotated[str, ...] of every field a user types into
 PlainText = AfterValidator(no_control_chars)
+
+
+def _not_a_boolean(kind: str) -> BeforeValidator:
+    """Python's bool is an int, so pydantic's lax mode takes JSON `true` for 1 and `false` for 0: refuse them, unless
+    read back from the log (an earlier version stored them as 1 and 0, and a replay must not drop those events)."""
+
+    def check(value: object, info: ValidationInfo) -> object:
+        if isinstance(value, bool) and not from_log(info):
+            raise ValueError(f"must be {kind}, not {str(value).lower()}")
+        return value
+
+    return BeforeValidator(check)
+
+
+# the type of every numeric field of a request or an entity (constraints go in Field(...) as usual). A float field
+# still takes JSON integers.
+Int = Annotated[int, _not_a_boolean("an integer")]
+Number = Annotated[float, _not_a_boolean("a number")]
+
 ENTITY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# what each pattern accepts, in words: errors say this instead of showing the regex (api/errors.py)
+PATTERN_WORDS = {
+    ENTITY_ID_PATTERN: "an id of 1 to 64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit "
+                       "(such as p-3f2a9c1b7d4e)",
+    EMAIL_PATTERN: "an email address such as name@example.com",
+}
 EntityId = Annotated[str, StringConstraints(pattern=ENTITY_ID_PATTERN)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), PlainText]
 City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), PlainText]
@@ -99,7 +126,7 @@ class Strict(BaseModel):
 class Contact(Strict):
     """Private: shown only to a counterpart with an accepted introduction."""
 
-    email: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    email: Annotated[str, StringConstraints(max_length=200, pattern=EMAIL_PATTERN),
                      PlainText] | None = None
     phone: Annotated[str, StringConstraints(max_length=40), PlainText] | None = None
     wechat: Annotated[str, StringConstraints(max_length=60), PlainText] | None = None
@@ -116,11 +143,11 @@ class ProjectFields(BaseModel):
     summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT), PlainText]
     sectors: list[str] = Field(json_schema_extra=_code_list(SECTORS))
     stage: str = Field(json_schema_extra=_codes(STAGES))
-    amount_sought_cny: int = Field(gt=0, le=MAX_CNY)
+    amount_sought_cny: Int = Field(gt=0, le=MAX_CNY)
     city: City
     founder_background: str = Field(json_schema_extra=_codes(FOUNDER_BACKGROUNDS))
     incubator: Annotated[str, StringConstraints(max_length=200), PlainText] | None = None
-    team_size: int = Field(default=1, ge=1, le=100_000)
+    team_size: Int = Field(default=1, ge=1, le=100_000)
     traction: LongText = ""
     contact: Contact = Contact()
 
@@ -139,7 +166,7 @@ class PortfolioCompany(Strict):
     name: Name
     sectors: list[str] = []
     description: LongText = ""
-    year: int | None = Field(default=None, ge=1900, le=2100)
+    year: Int | None = Field(default=None, ge=1900, le=2100)
 
     _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v, allow_empty=True))
 
@@ -158,10 +185,10 @@ class InvestorFields(BaseModel):
     thesis: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT), PlainText]
     sectors: list[str] = Field(json_schema_extra=_code_list(SECTORS))
     stages: list[str] = Field(json_schema_extra=_code_list(STAGES, len(STAGES)))
-    ticket_min_cny: int = Field(gt=0, le=MAX_CNY)
-    ticket_max_cny: int = Field(gt=0, le=MAX_CNY)
+    ticket_min_cny: Int = Field(gt=0, le=MAX_CNY)
+    ticket_max_cny: Int = Field(gt=0, le=MAX_CNY)
     cities: list[City] = Field(default=[], max_length=50)
-    capacity_per_month: int = Field(default=2, ge=0, le=1000)
+    capacity_per_month: Int = Field(default=2, ge=0, le=1000)
     portfolio: list[PortfolioCompany] = Field(default=[], max_length=2000)
     contact: Contact = Contact()
 

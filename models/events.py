@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from models.alerts import ALERT_PAYLOADS
-from models.entities import EntityId, Investor, Project, Strict
+from models.entities import EntityId, Int, Investor, Project, Strict, from_log
 from models.roadshows import Roadshow
 
 SCHEMA_VERSION = 1
@@ -27,6 +27,7 @@ MAX_EVENT_BYTES = 1_000_000
 
 # The one definition of each; the API's request shapes and the command layer import these.
 Role = Literal["admin", "registrar", "organizer", "investor", "founder"]
+ROLES_WITH_ENTITY = ("investor", "founder", "organizer")  # a key of these roles acts for one of them; others for no one
 # "unsaved" and "unpassed" take back a save or a pass (a pass by mistake would otherwise hide the project for good)
 FeedbackAction = Literal["viewed", "saved", "unsaved", "passed", "unpassed", "meeting_requested", "invested"]
 
@@ -35,6 +36,16 @@ def check_pass_reason(action: FeedbackAction, reason: str | None) -> None:
     """A pass says why: the rule of the FeedbackGiven payload and of the API's feedback body alike."""
     if action == "passed" and not (reason and reason.strip()):
         raise ValueError("reason is required when action is 'passed'")
+
+
+def check_key_entity(role: str, entity_id: str | None) -> None:
+    """An investor, founder or organizer key acts for one entity; an admin or registrar key for none (an id there
+    would be stored and shown as whom the key acts for, yet mean nothing)."""
+    if role in ROLES_WITH_ENTITY and not entity_id:
+        raise ValueError(f"entity_id is required for a {role} key (the {role} it acts for)")
+    if role not in ROLES_WITH_ENTITY and entity_id is not None:
+        raise ValueError(f"entity_id is only for {', '.join(ROLES_WITH_ENTITY[:-1])} and {ROLES_WITH_ENTITY[-1]} "
+                         f"keys; leave it out for a {role} key, which acts for no one")
 
 
 class Feedback(Strict):
@@ -65,12 +76,18 @@ class ApiKey(Strict):
     label: Annotated[str, StringConstraints(max_length=200)] = ""
     revoked: bool = False
 
+    @model_validator(mode="after")
+    def _entity_fits_the_role(self, info: ValidationInfo) -> ApiKey:
+        if not from_log(info):  # keys the log holds stay valid (an admin key with an entity id was once accepted)
+            check_key_entity(self.role, self.entity_id)
+        return self
+
 
 class EntityVector(Strict):
     """A message of the *.vectors topics: the embedding of one entity version."""
 
     entity_id: EntityId
-    entity_version: int = Field(ge=1)
+    entity_version: Int = Field(ge=1)
     model: str
     content_hash: str
     vector: list[float]
@@ -115,10 +132,10 @@ class Event(BaseModel):
     event_id: UUID = Field(default_factory=uuid4)
     type: str
     entity_id: EntityId
-    entity_version: int = Field(ge=1)
+    entity_version: Int = Field(ge=1)
     occurred_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
     actor: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    schema_version: int = SCHEMA_VERSION
+    schema_version: Int = SCHEMA_VERSION
     payload: Any
 
     @model_validator(mode="before")

@@ -6,12 +6,14 @@ and the backfill it triggers are one atomic event, and applying an event twice c
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+import json
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     Field,
     StringConstraints,
     ValidationInfo,
@@ -19,11 +21,27 @@ from pydantic import (
     model_validator,
 )
 
-from models.entities import EntityId, PlainText, Strict, from_log, one_of, sector_list
+from models.entities import EntityId, Int, Number, PlainText, Strict, from_log, one_of, sector_list
 from models.taxonomy import SECTORS
 
 InviteeKind = Literal["project", "investor"]
 FIRST_DATE, LAST_DATE = date(2000, 1, 1), date(2099, 12, 31)
+# A roadshow has no time zone field: its date and start time are wall-clock time in China (UTC+8, no daylight
+# saving), the zone its calendar files (matcher.schedule.to_ical) are written from.
+TIMEZONE = timezone(timedelta(hours=8), "CST")
+TIMEZONE_WORDS = "China Standard Time (UTC+8)"
+
+
+def _written(what: str) -> BeforeValidator:
+    """pydantic reads a number as seconds (a Unix time for a date, since midnight for a time), so `"date": 1` would
+    be 1970-01-01 and `"start_time": 5` 00:00:05: nobody means that, so ask for the written form."""
+
+    def check(value: object, info: ValidationInfo) -> object:
+        if isinstance(value, int | float) and not from_log(info):
+            raise ValueError(f"must be {what}; got {json.dumps(value)}")
+        return value
+
+    return BeforeValidator(check)
 
 
 def _sensible_date(value: date, info: ValidationInfo) -> date:
@@ -33,18 +51,27 @@ def _sensible_date(value: date, info: ValidationInfo) -> date:
     return value
 
 
-RoadshowDate = Annotated[date, AfterValidator(_sensible_date),
+def _local_time(value: time, info: ValidationInfo) -> time:
+    # the calendar files put the time in the roadshow's zone: an offset given here would be dropped there silently
+    if value.tzinfo is not None and not from_log(info):
+        raise ValueError(f"must be a time of day without a UTC offset, such as 14:00 or 09:30: a roadshow's times are "
+                         f"{TIMEZONE_WORDS}; got {value.isoformat()}")
+    return value
+
+
+RoadshowDate = Annotated[date, _written("a date written YYYY-MM-DD, such as 2026-12-10"),
+                         AfterValidator(_sensible_date),
                          Field(description=f"the event's day, {FIRST_DATE} to {LAST_DATE}")]
+LocalTime = Annotated[time, _written("a time of day written HH:MM, such as 14:00"), AfterValidator(_local_time),
+                      Field(description=f"wall-clock time without a UTC offset, in {TIMEZONE_WORDS}")]
 
 
-def check_sector_quota(value: object, info: ValidationInfo) -> object:
+def check_sector_quota(value: object) -> object:
+    """The keys; each limit is checked by the field's type (`Int`, >= 0), whose errors name `sector_quota.<code>`."""
     if not isinstance(value, dict):
         raise ValueError("sector_quota must map sector codes to the most projects of that sector")
-    for code, limit in value.items():
+    for code in value:
         one_of("sector_quota key", SECTORS, code)
-        # bool is an int in Python: without its own check `true` would pass as a quota of 1 (as the log may hold)
-        if (isinstance(limit, bool) and not from_log(info)) or not isinstance(limit, int) or limit < 0:
-            raise ValueError(f"sector_quota[{code}] must be an integer >= 0; got {limit!r}")
     return value
 
 
@@ -60,7 +87,7 @@ class Invitation(Strict):
 class Pick(Strict):
     kind: InviteeKind
     id: EntityId
-    fits: int
+    fits: Int
     en: str
     zh: str
 
@@ -68,21 +95,21 @@ class Pick(Strict):
 class RosterResult(Strict):
     project_ids: list[EntityId]
     investor_ids: list[EntityId]
-    objective: float
-    bound: float
-    gap: float
+    objective: Number
+    bound: Number
+    gap: Number
     method: str
     status: str
-    seconds: float
+    seconds: Number
     picks: list[Pick] = []
 
 
 class ScheduledMeeting(Strict):
-    slot: int
-    table: int
+    slot: Int
+    table: Int
     project_id: EntityId
     investor_id: EntityId
-    score: float
+    score: Number
 
 
 class RoadshowLogistics(BaseModel):
@@ -92,8 +119,8 @@ class RoadshowLogistics(BaseModel):
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), PlainText]
     city: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50), PlainText] = ""
     date: RoadshowDate
-    start_time: time = time(14, 0)
-    slot_minutes: int = Field(default=20, ge=5, le=240)
+    start_time: LocalTime = time(14, 0)
+    slot_minutes: Int = Field(default=20, ge=5, le=240)
 
 
 class RoadshowFields(RoadshowLogistics):
@@ -102,19 +129,37 @@ class RoadshowFields(RoadshowLogistics):
 
     theme: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), PlainText]
     sectors: list[str] = []
-    n_projects: int = Field(ge=1, le=100, description="project pitch slots")
-    m_investors: int = Field(ge=1, le=500, description="investor seats")
-    slots: int = Field(default=6, ge=1, le=50, description="1:1 meeting slots after the pitches")
-    tables: int = Field(default=10, ge=1, le=200)
-    investor_meeting_cap: int = Field(default=4, ge=1, le=50)
-    project_min_meetings: int = Field(default=1, ge=0, le=50)
-    sector_quota: dict[str, int] = Field(default={}, description="sector code -> most projects of that sector")
-    min_fits: int = Field(default=1, ge=0, le=20, description="each pick fits at least this many chosen counterparts")
-    fit_threshold: float = Field(default=0.3, ge=0, le=1, description="a pair fits when its match score is above this")
+    n_projects: Int = Field(ge=1, le=100, description="project pitch slots")
+    m_investors: Int = Field(ge=1, le=500, description="investor seats")
+    slots: Int = Field(default=6, ge=1, le=50, description="1:1 meeting slots after the pitches")
+    tables: Int = Field(default=10, ge=1, le=200)
+    investor_meeting_cap: Int = Field(default=4, ge=1, le=50)
+    project_min_meetings: Int = Field(default=1, ge=0, le=50)
+    sector_quota: dict[str, Annotated[Int, Field(ge=0)]] = Field(
+        default={}, description="sector code -> most projects of that sector")
+    min_fits: Int = Field(default=1, ge=0, le=20, description="each pick fits at least this many chosen counterparts")
+    fit_threshold: Number = Field(default=0.3, ge=0, le=1, description="a pair fits when its match score is above this")
 
     _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v, allow_empty=True))
-    # the roadshow's own check, before lax int parsing turns `true` into 1
     _quota = field_validator("sector_quota", mode="before")(check_sector_quota)
+
+    @model_validator(mode="after")
+    def _within_the_day(self, info: ValidationInfo) -> RoadshowFields:
+        # `date` is the event's one day: the pages show slot times without a date (their clock wraps at midnight),
+        # so meetings past midnight would show on the wrong day there. A move changes start_time and slot_minutes
+        # of a stored roadshow, which is validated again (matcher.roadshows), so moves are checked too.
+        start, day = self.start_time, 24 * 60
+        begin = start.hour * 60 + start.minute + start.second / 60
+        end = begin + self.slots * self.slot_minutes
+        if end > day and not from_log(info):
+            days, minute = divmod(round(end), day)
+            when = f"{minute // 60:02d}:{minute % 60:02d} " + ("the next day" if days == 1 else f"{days} days later")
+            fit = int((day - begin) // self.slot_minutes)
+            raise ValueError(f"slots, slot_minutes and start_time must keep the meetings within the roadshow's day "
+                             f"(by midnight): {self.slots} slots of {self.slot_minutes} minutes from {start:%H:%M} "
+                             f"end at {when}; {fit} such slots fit before midnight, so use fewer or shorter slots or "
+                             f"start earlier")
+        return self
 
 
 class Roadshow(RoadshowFields, Strict):
@@ -127,7 +172,7 @@ class Roadshow(RoadshowFields, Strict):
     # meetings that left the schedule (a rebuild, someone gone) and have not come back: calendars that imported
     # an earlier .ics hold them, so the .ics carries them as cancelled
     dropped_meetings: list[ScheduledMeeting] = []
-    schedule_shortfalls: dict[str, int] = {}  # project id -> meetings missing below the minimum
+    schedule_shortfalls: dict[str, Int] = {}  # project id -> meetings missing below the minimum
     status: Literal["draft", "proposed", "inviting", "scheduled", "cancelled"] = "draft"
 
     @model_validator(mode="after")

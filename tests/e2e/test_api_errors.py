@@ -45,7 +45,8 @@ def _problems(r: httpx.Response) -> dict[str, str]:
     ({"name": None}, "name", "must be a string; got None"),
     ({"name": "   "}, "name", "must be at least 1 characters"),
     ({"founder_background": "astronaut"}, "founder_background", "must be one of student"),
-    ({"contact": {"email": "not-an-email"}}, "contact.email", "must match"),
+    ({"contact": {"email": "not-an-email"}}, "contact.email",
+     "must be an email address such as name@example.com; got 'not-an-email'"),  # in words, not the regex
     ({"contact": "13800000000"}, "contact", "must be a JSON object"),
     ({"valuation": 1}, "valuation", "is not a field of this request"),
     ({"name": "\x00abc"}, "name", "must not contain control characters (U+0000)"),
@@ -141,7 +142,7 @@ def test_a_bad_webhook_url_is_a_422_naming_webhook_url(investor, url, says):
 
 
 @pytest.mark.parametrize(("change", "field", "says"), [
-    ({"sector_quota": {"ai": True}}, "sector_quota", "sector_quota[ai] must be an integer >= 0; got True"),
+    ({"sector_quota": {"ai": True}}, "sector_quota.ai", "must be an integer, not true"),
     ({"date": "1900-01-01"}, "date", "must be between 2000-01-01 and 2099-12-31; got 1900-01-01"),
     ({"title": "路演\x00"}, "title", "must not contain control characters (U+0000)"),
 ])
@@ -244,3 +245,72 @@ def test_bad_input_is_never_a_500(founder, request_args):
     r = founder.request(method, path, content=content, headers={"content-type": "application/json"})
     assert 400 <= r.status_code < 500, f"{method} {path}: {r.status_code} {r.text[:200]}"
     assert "detail" in r.json()
+
+
+@pytest.mark.parametrize(("path", "change", "field", "says"), [
+    ("/v1/projects", {"amount_sought_cny": True}, "amount_sought_cny", "must be an integer, not true"),
+    ("/v1/projects", {"team_size": False}, "team_size", "must be an integer, not false"),
+    ("/v1/investors", {"ticket_min_cny": True}, "ticket_min_cny", "must be an integer, not true"),
+    ("/v1/investors", {"ticket_max_cny": True}, "ticket_max_cny", "must be an integer, not true"),
+    ("/v1/investors", {"capacity_per_month": True}, "capacity_per_month", "must be an integer, not true"),
+    ("/v1/projects/p-x", {"expected_version": True}, "expected_version", "must be an integer, not true"),
+])
+def test_true_and_false_are_refused_where_a_number_is_asked(deployment, path, change, field, says):
+    client = deployment.as_role("investor" if "investors" in path else "founder", uid("x"))
+    body = {**(investor_body() if "investors" in path else project_body()), **change}
+    method = "PUT" if "expected_version" in change else "POST"
+    assert _problems(client.request(method, path, json=body)) == {field: says}
+
+
+def _roadshow_body(**change) -> dict:
+    return {"title": "路演", "theme": "工业视觉", "date": "2026-12-10", "n_projects": 2, "m_investors": 2, **change}
+
+
+def test_a_roadshow_start_time_with_a_utc_offset_or_past_midnight_meetings_are_refused(deployment):
+    organizer = deployment.as_role("organizer", uid("o"))
+    problems = _problems(organizer.post("/v1/roadshows", json=_roadshow_body(start_time="14:00-05:00")))
+    assert list(problems) == ["start_time"]
+    assert problems["start_time"].startswith("must be a time of day without a UTC offset, such as 14:00")
+    assert "China Standard Time (UTC+8)" in problems["start_time"]
+    problems = _problems(organizer.post("/v1/roadshows", json=_roadshow_body(start_time="23:00", slots=50,
+                                                                             slot_minutes=240)))
+    assert list(problems) == ["slots", "slot_minutes", "start_time"]
+    assert "within the roadshow's day (by midnight)" in problems["slots"]
+    assert _problems(organizer.post("/v1/roadshows", json=_roadshow_body(date=1))) == {
+        "date": "must be a date written YYYY-MM-DD, such as 2026-12-10; got 1"}
+    rid, token = accepted(organizer.post("/v1/roadshows", json=_roadshow_body(start_time="23:00", slots=3)))
+    move = {"title": "路演", "city": "", "date": "2026-12-10", "start_time": "23:30", "slot_minutes": 20,
+            "expected_version": 1}
+    problems = _problems(organizer.put(f"/v1/roadshows/{rid}/logistics", json=move, headers=waiting(token)))
+    assert list(problems) == ["slots", "slot_minutes", "start_time"]
+
+
+@pytest.mark.parametrize("path", ["/v1/alerts/settings", "/v1/alerts"])
+def test_an_admin_reading_alerts_without_saying_whose_is_told_both_fields(deployment, path):
+    problems = _problems(deployment.client(deployment.admin_key).get(path))
+    assert problems == dict.fromkeys(["recipient_role", "recipient_id"],
+                                     "recipient_role and recipient_id are required when an admin acts for someone")
+
+
+def test_a_lone_surrogate_and_a_body_without_content_type_are_explained(founder):
+    import json
+
+    content = json.dumps({**project_body(), "name": "\ud800"})  # ASCII JSON: the surrogate as the escape \ud800
+    problems = _problems(founder.post("/v1/projects", content=content, headers={"content-type": "application/json"}))
+    assert problems == {"name": "must be Unicode text; it holds a lone surrogate (half of a UTF-16 pair, such as "
+                                "\\ud800); got '\\ud800'"}
+    problems = _problems(founder.post("/v1/projects", content=json.dumps(project_body()).encode()))  # no header
+    assert problems == {"body": "must be a JSON object sent with the header Content-Type: application/json"}
+
+
+@pytest.mark.parametrize("role", ["registrar", "admin"])
+def test_a_key_for_a_role_without_an_entity_refuses_an_entity_id(deployment, role):
+    r = deployment.client(deployment.admin_key).post("/v1/keys", json={"role": role, "entity_id": "x"})
+    assert _problems(r) == {"entity_id": f"is only for investor, founder and organizer keys; leave it out for a "
+                                         f"{role} key, which acts for no one"}
+
+
+def test_a_body_nested_too_deeply_is_told_so_not_that_it_is_not_utf8(founder):
+    deep = b"[" * 100_000 + b"]" * 100_000
+    problems = _problems(founder.post("/v1/projects", content=deep, headers={"content-type": "application/json"}))
+    assert list(problems) == ["body"] and problems["body"].startswith("is nested too deeply to read")

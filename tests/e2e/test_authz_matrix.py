@@ -177,7 +177,7 @@ ROUTES = [
     Route("registrar.pending", "GET", "/v1/registrar/pending", _only(DENY, registrar=200, admin=200)),
     Route("registrar.investors", "GET", "/v1/registrar/investors", _only(DENY, registrar=200, admin=200)),
     Route("investors.verify", "POST", "/v1/investors/{id}/verify", _only(DENY, registrar=202, admin=202),
-          "investor"),
+          "investor", fresh=lambda w, r, t: fresh_investor(w, r, t, verify=False)),
     Route("investors.reject", "POST", "/v1/investors/{id}/reject", _only(DENY, registrar=202, admin=202),
           "investor", body=lambda w, r, t: {"reason": "cannot verify"},
           fresh=lambda w, r, t: fresh_investor(w, r, t, verify=False)),
@@ -290,3 +290,22 @@ def test_contact_details_reach_only_owners_admins_and_accepted_counterparts(worl
         shown += r.text
     for entity in VISIBLE[role] & {"PA", "IA"}:  # what may be seen is in fact shown somewhere
         assert CONTACTS[entity]["email"] in shown, f"{role} never saw {entity}'s contact"
+
+
+def test_an_investor_reads_the_library_once_verified_and_after_a_rejection_only_its_intros_projects(world: World):
+    dep, registrar = world.dep, world.client("registrar")
+    pending, iid, token = register(dep, None)
+    r = pending.get(f"/v1/projects/{world.ids['PA']}", headers=waiting(token))
+    assert r.status_code == 403 and "once a registrar has verified the profile" in r.json()["detail"]
+    r = pending.post("/v1/alerts/searches", json={"name": "all", "text": "visionqc"})
+    assert r.status_code == 409 and "saved searches open once" in r.json()["detail"]
+    _, token = accepted(registrar.post(f"/v1/investors/{iid}/verify", headers=waiting(token)))
+    assert pending.get(f"/v1/projects/{world.ids['PA']}", headers=waiting(token)).status_code == 200
+    _, token = accepted(pending.post("/v1/intros", json={"project_id": world.ids["PB"], "investor_id": iid}))
+    _, token = accepted(registrar.post(f"/v1/investors/{iid}/reject", json={"reason": "funds unverifiable"},
+                                       headers=waiting(token)))
+    assert pending.get(f"/v1/projects/{world.ids['PA']}", headers=waiting(token)).status_code == 403
+    assert pending.get(f"/v1/projects/{world.ids['PB']}").status_code == 200  # it asked for an intro to PB
+    ghost = dep.as_role("investor", uid("ghost"))  # a key for an investor that never registered
+    r = ghost.get(f"/v1/projects/{world.ids['PA']}")
+    assert r.status_code == 403 and "not registered" in r.json()["detail"]

@@ -38,7 +38,7 @@ from matcher.delivery import (
 from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotFound
 from models.alerts import AlertDelivery, AlertSettings, MatchAlert, SavedSearch, alert_id, settings_id
 from models.events import Event
-from tests.factories import event
+from tests.factories import event, investor
 from tests.fakes import ApplyingPublisher
 from tests.unit.test_matching import World, registry_world
 
@@ -502,6 +502,20 @@ def test_settings_show_the_signing_secret_to_the_recipient_only(commands):
     assert admin_secret is None
     with pytest.raises(InvalidRequest, match="recipient_role"):
         commands.settings(admin)
+
+
+def test_admins_act_for_existing_recipients_only_and_unverified_investors_save_no_searches(commands, world):
+    admin = Principal("k-a", "admin", None)
+    with pytest.raises(NotFound, match="investor 'i-none'"):
+        commands.settings(admin, "investor", "i-none")
+    with pytest.raises(NotFound, match="founder 'f-none'"):
+        commands.update_settings(admin, {"mode": "daily"}, "founder", "f-none")
+    with pytest.raises(NotFound, match="investor 'i-none'"):
+        commands.save_search(admin, {"investor_id": "i-none", "text": "视觉"})
+    assert commands.settings(admin, "founder", "f-1")[1] == 0  # f-1 owns p-vision
+    world.view.apply(event("InvestorRegistered", "i-new", investor(verification="pending")))
+    with pytest.raises(Conflict, match="saved searches open once a registrar has verified"):
+        commands.save_search(Principal("k-n", "investor", "i-new"), {"text": "视觉"})
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8080/x", "https://[::1]/x", "http://localhost/x",

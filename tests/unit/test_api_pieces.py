@@ -21,16 +21,23 @@ from matcher.view import ReadModel
 from models.alerts import SavedSearch
 from models.api import (
     FeedbackCreate,
+    IntroCreate,
     InvestorCreate,
     InvestorPublic,
+    InvestorUpdate,
+    KeyCreate,
     ProjectCreate,
     ProjectPrivate,
     ProjectPublic,
+    ProjectUpdate,
     RoadshowCreate,
+    RoadshowExpire,
+    RoadshowMove,
 )
 from models.api_alerts import AlertSettingsUpdate
 from models.entities import Investor, Project
 from models.events import ApiKey
+from models.roadshows import Roadshow
 from tests.factories import event, project, roadshow
 
 
@@ -126,8 +133,9 @@ _ROADSHOW = {"title": "t", "theme": "机器人", "date": "2026-12-10", "n_projec
 
 
 @pytest.mark.parametrize(("change", "field", "says"), [
-    ({"sector_quota": {"ai": True}}, "sector_quota", "sector_quota[ai] must be an integer >= 0; got True"),
-    ({"sector_quota": {"ai": -1}}, "sector_quota", "sector_quota[ai] must be an integer >= 0; got -1"),
+    # the sector is named once, in the field (not "sector_quota: sector_quota[ai] must be...")
+    ({"sector_quota": {"ai": True}}, "sector_quota.ai", "must be an integer, not true"),
+    ({"sector_quota": {"ai": -1}}, "sector_quota.ai", "must be >= 0; got -1"),
     ({"date": "1900-01-01"}, "date", "must be between 2000-01-01 and 2099-12-31; got 1900-01-01"),
     ({"date": "2100-01-01"}, "date", "must be between 2000-01-01 and 2099-12-31; got 2100-01-01"),
     ({"title": "a\x00"}, "title", "must not contain control characters (U+0000)"),
@@ -266,3 +274,247 @@ def test_the_saved_search_list_pages_past_the_ranked_lists_offset_cap():
             break
         cursor = page.next_cursor
     assert seen == [s.id for s in searches]
+
+
+# ---- true/false are no numbers, one shared check ------------------------------------------------------------
+def _investor_body(**change: object) -> dict:
+    from tests.factories import investor
+    return {**investor().model_dump(mode="json", exclude={"verification", "rejection_reason", "status"}), **change}
+
+
+def _project_body(**change: object) -> dict:
+    return {**project().model_dump(mode="json", exclude={"status", "owner"}), **change}
+
+
+@pytest.mark.parametrize(("model", "body", "field", "kind"), [
+    (ProjectCreate, _project_body(amount_sought_cny=True), "amount_sought_cny", "an integer"),
+    (ProjectCreate, _project_body(team_size=False), "team_size", "an integer"),
+    (ProjectUpdate, _project_body(expected_version=True), "expected_version", "an integer"),
+    (InvestorCreate, _investor_body(ticket_min_cny=True), "ticket_min_cny", "an integer"),
+    (InvestorCreate, _investor_body(ticket_max_cny=True), "ticket_max_cny", "an integer"),
+    (InvestorCreate, _investor_body(capacity_per_month=True), "capacity_per_month", "an integer"),
+    (InvestorCreate, _investor_body(portfolio=[{"name": "x", "year": True}]), "portfolio.0.year", "an integer"),
+    (InvestorUpdate, _investor_body(expected_version=True), "expected_version", "an integer"),
+    (RoadshowCreate, {**_ROADSHOW, "n_projects": True}, "n_projects", "an integer"),
+    (RoadshowCreate, {**_ROADSHOW, "slots": True}, "slots", "an integer"),
+    (RoadshowCreate, {**_ROADSHOW, "fit_threshold": True}, "fit_threshold", "a number"),
+    (RoadshowMove, {**_ROADSHOW, "expected_version": True}, "expected_version", "an integer"),
+    (RoadshowMove, {**_ROADSHOW, "slot_minutes": True, "expected_version": 1}, "slot_minutes", "an integer"),
+    (RoadshowExpire, {"older_than_hours": True}, "older_than_hours", "a number"),
+    (AlertSettingsUpdate, {"max_per_hour": True}, "max_per_hour", "an integer"),
+    (AlertSettingsUpdate, {"expected_version": False}, "expected_version", "an integer"),
+])
+def test_true_and_false_are_refused_where_a_number_is_asked(model, body, field, kind):
+    problems = _problems(model, {k: v for k, v in body.items() if k in model.model_fields})
+    said = str(body_value(body, field)).lower()
+    assert list(problems) == [field] and problems[field] == f"must be {kind}, not {said}"
+
+
+def body_value(body: dict, field: str) -> object:
+    value: object = body
+    for part in field.split("."):
+        value = value[int(part)] if isinstance(value, list) else value[part]  # type: ignore[index]
+    return value
+
+
+def test_the_entities_refuse_booleans_too_and_float_fields_still_take_integers():
+    with pytest.raises(ValidationError, match="amount_sought_cny\n  Value error, must be an integer, not true"):
+        project(amount_sought_cny=True)
+    with pytest.raises(ValidationError, match="fit_threshold"):
+        roadshow(fit_threshold=False)
+    assert RoadshowCreate.model_validate({**_ROADSHOW, "fit_threshold": 1}).fit_threshold == 1.0
+    assert RoadshowExpire.model_validate({"older_than_hours": 5}).older_than_hours == 5.0
+    assert ProjectCreate.model_validate(_project_body(team_size="12")).team_size == 12  # lax as before otherwise
+
+
+def _numbers_without_the_shared_check(model: type, seen: set[type]) -> set[str]:
+    """Every int or float a model (and the models inside it) holds that is not an `Int`/`Number` of
+    models.entities (whose check refuses true and false)."""
+    from typing import Annotated, get_args, get_origin
+
+    from pydantic import BaseModel
+
+    from models.entities import Int, Number
+
+    shared = {get_args(Int)[1], get_args(Number)[1]}
+
+    def walk(path: str, tp: object, metadata: list) -> set[str]:
+        if get_origin(tp) is Annotated:
+            base, *more = get_args(tp)
+            return walk(path, base, [*metadata, *more])
+        if tp in (int, float):
+            return set() if shared & {m for m in metadata if not isinstance(m, dict | list)} else {path}
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return _numbers_without_the_shared_check(tp, seen)
+        return set().union(*(walk(path, arg, []) for arg in get_args(tp))) if get_args(tp) else set()
+
+    if model in seen:
+        return set()
+    seen.add(model)
+    out: set[str] = set()
+    for name, info in model.model_fields.items():
+        out |= walk(f"{model.__name__}.{name}", info.annotation, list(info.metadata))
+    return out
+
+
+def test_every_number_of_a_request_or_an_entity_refuses_booleans_through_the_one_shared_type():
+    from models.api import Body
+    from models.events import PAYLOADS, Event
+
+    def subclasses(cls: type) -> set[type]:
+        return set(cls.__subclasses__()).union(*(subclasses(c) for c in cls.__subclasses__()))
+
+    seen: set[type] = set()
+    missing = set().union(*(_numbers_without_the_shared_check(m, seen)
+                            for m in [*subclasses(Body), *PAYLOADS.values(), Event]))
+    assert not missing, sorted(missing)
+
+
+def test_a_log_written_before_booleans_were_refused_still_validates():
+    body = {**_project_body(amount_sought_cny=True, team_size=True), "status": "open"}
+    assert Project.model_validate(body, context={"from_log": True}).amount_sought_cny == 1
+    stored = Roadshow.model_validate({**roadshow().model_dump(mode="json"), "slots": True, "fit_threshold": False,
+                                      "sector_quota": {"ai": True}}, context={"from_log": True})
+    assert (stored.slots, stored.fit_threshold, stored.sector_quota) == (1, 0.0, {"ai": 1})
+
+
+# ---- messages in words ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("change", "field", "says"), [
+    ({"contact": {"email": "bad"}}, "contact.email", "must be an email address such as name@example.com; got 'bad'"),
+    ({"name": "\ud800"}, "name", "must be Unicode text; it holds a lone surrogate (half of a UTF-16 pair, "
+                                 "such as \\ud800); got '\\ud800'"),
+])
+def test_project_field_messages_say_what_is_accepted_in_words(change, field, says):
+    assert _problems(ProjectCreate, _project_body(**change)) == {field: says}
+
+
+def test_every_pattern_of_the_models_and_the_api_is_described_in_words():
+    from fastapi import FastAPI
+
+    from api.errors import pattern_words
+    from api.routes import alerts, feedback, intros, investors, keys, matches, me, ops, projects, roadshows
+    from models.api import Body
+    from models.events import PAYLOADS
+
+    app = FastAPI()
+    for module in (projects, investors, matches, feedback, intros, keys, ops, roadshows, alerts, me):
+        app.include_router(module.router)
+    schemas = [app.openapi(), *(m.model_json_schema() for m in [*Body.__subclasses__(), *PAYLOADS.values()])]
+
+    def patterns(node: object) -> set[str]:
+        if isinstance(node, dict):
+            found = {node["pattern"]} if isinstance(node.get("pattern"), str) else set()
+            return found.union(*(patterns(v) for v in node.values()))
+        return set().union(*(patterns(v) for v in node)) if isinstance(node, list) else set()
+
+    found = set().union(*(patterns(s) for s in schemas))
+    assert len(found) >= 4 and {p for p in found if pattern_words(p) is None} == set()
+    problems = _problems(IntroCreate, {"project_id": "../etc", "investor_id": "i-1"})
+    assert problems == {"project_id": "must be an id of 1 to 64 letters, digits, '.', '_', ':' or '-', starting with "
+                                      "a letter or digit (such as p-3f2a9c1b7d4e); got '../etc'"}
+
+
+@pytest.mark.parametrize(("error", "says"), [
+    # pydantic reads a number as a Unix time: "Datetimes provided to dates should have zero time"
+    ({"type": "date_from_datetime_inexact", "loc": ("body", "date"), "msg": "Datetimes provided to dates should have "
+      "zero time - e.g. be exact dates", "input": 1}, "must be a date written YYYY-MM-DD, such as 2026-12-10; got 1"),
+    ({"type": "date_from_datetime_parsing", "loc": ("body", "date"), "msg": "", "input": "2026-13-01",
+      "ctx": {"error": "month value is outside expected range of 1-12"}},
+     "must be a date written YYYY-MM-DD, such as 2026-12-10 (month value is outside expected range of 1-12); "
+     "got '2026-13-01'"),
+    ({"type": "time_parsing", "loc": ("body", "date"), "msg": "", "input": "25:00",
+      "ctx": {"error": "hour value is outside expected range of 0-23"}},
+     "must be a time of day written HH:MM, such as 14:00 (hour value is outside expected range of 0-23); got '25:00'"),
+    # a valid JSON body sent without Content-Type: application/json reaches the model as bytes
+    ({"type": "model_attributes_type", "loc": ("body",), "msg": "", "input": b'{"name": "x"}'},
+     "must be a JSON object sent with the header Content-Type: application/json"),
+])
+def test_pydantic_messages_become_what_is_accepted(error, says):
+    assert [e.message for e in validation_errors([error]).errors] == [says]
+
+
+def test_roadshow_dates_and_times_must_be_written_and_carry_no_offset():
+    assert _problems(RoadshowCreate, {**_ROADSHOW, "date": 1}) == {
+        "date": "must be a date written YYYY-MM-DD, such as 2026-12-10; got 1"}
+    assert _problems(RoadshowCreate, {**_ROADSHOW, "start_time": 5}) == {
+        "start_time": "must be a time of day written HH:MM, such as 14:00; got 5"}
+    for model, extra in ((RoadshowCreate, {}), (RoadshowMove, {"expected_version": 1})):
+        for offset in ("14:00-05:00", "14:00Z", "06:00+00:00"):
+            body = {k: v for k, v in {**_ROADSHOW, **extra, "start_time": offset}.items() if k in model.model_fields}
+            problems = _problems(model, body)
+            assert list(problems) == ["start_time"], problems
+            assert problems["start_time"].startswith("must be a time of day without a UTC offset, such as 14:00")
+            assert "China Standard Time (UTC+8)" in problems["start_time"]
+    assert RoadshowCreate.model_validate({**_ROADSHOW, "start_time": "09:30"}).start_time.isoformat() == "09:30:00"
+
+
+def test_a_roadshow_whose_meetings_run_past_midnight_is_refused_naming_its_three_fields():
+    problems = _problems(RoadshowCreate, {**_ROADSHOW, "start_time": "23:00", "slots": 50, "slot_minutes": 240})
+    assert list(problems) == ["slots", "slot_minutes", "start_time"]
+    assert problems["slots"] == (
+        "slots, slot_minutes and start_time must keep the meetings within the roadshow's day (by midnight): 50 slots "
+        "of 240 minutes from 23:00 end at 07:00 9 days later; 0 such slots fit before midnight, so use fewer or "
+        "shorter slots or start earlier")
+    assert "end at 00:20 the next day; 3 such slots fit" in _problems(
+        RoadshowCreate, {**_ROADSHOW, "start_time": "23:00", "slots": 4})["slots"]
+    ends_at_midnight = RoadshowCreate.model_validate({**_ROADSHOW, "start_time": "23:00", "slots": 3})
+    assert ends_at_midnight.slots * ends_at_midnight.slot_minutes == 60
+
+
+# ---- fields named by domain messages ---------------------------------------------------------------------------
+@pytest.mark.parametrize(("message", "fields", "shown"), [
+    ("recipient_role and recipient_id are required when an admin acts for someone", ["recipient_role", "recipient_id"],
+     "recipient_role and recipient_id are required when an admin acts for someone"),
+    ("investor_id or project_id is required when an admin saves a search", ["investor_id", "project_id"],
+     "investor_id or project_id is required when an admin saves a search"),
+    ("project_id of a saved search cannot change; save a new search instead", ["project_id"],
+     "project_id of a saved search cannot change; save a new search instead"),
+    ("project_id 'p-1' has no founder account to alert", ["project_id"],
+     "project_id 'p-1' has no founder account to alert"),
+    ("slots, slot_minutes and start_time must fit", ["slots", "slot_minutes", "start_time"],
+     "slots, slot_minutes and start_time must fit"),
+    ("pin must not name what exclude names: ['p-1']", ["pin"], "must not name what exclude names: ['p-1']"),
+    ("X-Wait-For must be an offset_token", ["X-Wait-For"], "must be an offset_token"),
+])
+def test_domain_messages_name_every_field_they_start_with(message, fields, shown):
+    body = domain_error(message)
+    assert [(e.field, e.message) for e in body.errors] == [(f, shown) for f in fields]
+    assert body.detail == "; ".join(f"{f}: {shown}" for f in fields)
+
+
+def test_every_invalid_request_the_code_raises_names_a_field():
+    """Each `InvalidRequest("...")` written in matcher/ and api/ (placeholders filled with a value) gets a field
+    from domain_error, but a ValueError's message passed through as it is."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    messages = []
+    for path in [*(root / "matcher").glob("*.py"), *(root / "api").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "InvalidRequest" and node.args:
+                arg = node.args[0]
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    messages.append(arg.value)
+                elif isinstance(arg, ast.JoinedStr):
+                    messages.append("".join(v.value if isinstance(v, ast.Constant) else  # {x!r} is quoted
+                                            "'x1'" if getattr(v, "conversion", -1) == ord("r") else "x1"
+                                            for v in arg.values))
+    nameless = {m for m in messages if not domain_error(m).errors}
+    assert len(messages) >= 20
+    assert nameless <= {"x1"}, nameless  # str(exc) of a ValueError: its own wording
+
+
+@pytest.mark.parametrize("role", ["registrar", "admin"])
+def test_a_key_for_a_role_without_an_entity_refuses_an_entity_id(role):
+    assert _problems(KeyCreate, {"role": role, "entity_id": "x"}) == {
+        "entity_id": f"is only for investor, founder and organizer keys; leave it out for a {role} key, which acts "
+                     "for no one"}
+    assert KeyCreate.model_validate({"role": role, "entity_id": None}).entity_id is None
+
+
+@pytest.mark.parametrize("role", ["investor", "founder", "organizer"])
+def test_a_key_for_a_role_with_an_entity_requires_its_id(role):
+    assert _problems(KeyCreate, {"role": role}) == {
+        "entity_id": f"is required for a {role} key (the {role} it acts for)"}
+    assert KeyCreate.model_validate({"role": role, "entity_id": "e-1"}).entity_id == "e-1"

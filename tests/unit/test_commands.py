@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from consumers.topics import Topics
-from matcher.commands import CommandService, Principal
+from matcher.commands import INTRO_ASK_AGAIN_AFTER, CommandService, Principal
 from matcher.errors import Conflict, NotAllowed, NotCaughtUp, NotFound
 from matcher.ports import Delivery
 from matcher.view import ReadModel
+from models.events import Event
 from tests.factories import event, investor, project
 from tests.fakes import ApplyingPublisher
 from tests.integration.kafka_helpers import wait_until
@@ -118,6 +121,45 @@ def test_the_side_that_asked_withdraws_an_unanswered_intro_and_may_then_ask_agai
     again = commands.request_intro(FOUNDER, "p-1", "i-1", "hello again").entity_id
     assert again != xid
 
+
+
+def test_a_declined_side_asks_the_same_pair_again_only_after_the_pause_and_the_decliner_at_any_time():
+    view = ReadModel("none")
+    view.apply(event("ProjectSubmitted", "p-1", project(owner="f-1")))
+    view.apply(event("InvestorVerified", "i-1", investor(verification="verified")))
+    commands = CommandService(view, ApplyingPublisher(view), Topics("t").for_event_type)
+    investor_key = Principal("k-i", "investor", "i-1")
+    xid = commands.request_intro(investor_key, "p-1", "i-1", "hello").entity_id
+    commands.answer_intro(FOUNDER, xid, accept=False, reason="not now")
+    with pytest.raises(Conflict, match=r"was declined on \d{4}-\d\d-\d\d; the investor may ask again from"):
+        commands.request_intro(investor_key, "p-1", "i-1", "hello again")
+    declined = view.intros[xid]
+    long_ago = Event(type="IntroDeclined", entity_id=xid, entity_version=declined.version + 1, actor="test",
+                     payload=declined.value, occurred_at=datetime.now(UTC) - INTRO_ASK_AGAIN_AFTER - timedelta(days=1))
+    view.apply(long_ago)
+    assert commands.request_intro(investor_key, "p-1", "i-1", "a month later").entity_id != xid
+    # the founder declined that one too; the founder (the side that declined) may still ask at once
+    commands.answer_intro(FOUNDER, commands.publisher.events[-1].entity_id, accept=False, reason="still no")
+    assert commands.request_intro(FOUNDER, "p-1", "i-1", "changed my mind").version == 1
+
+
+def test_a_decision_or_revocation_made_again_is_a_conflict_and_staff_keys_take_no_entity():
+    view = ReadModel("none")
+    view.apply(event("InvestorRegistered", "i-1", investor(verification="pending")))
+    commands = CommandService(view, ApplyingPublisher(view), Topics("t").for_event_type)
+    admin = Principal("k-a", "admin", None)
+    commands.review_investor(admin, "i-1", verify=True, reason=None)
+    with pytest.raises(Conflict, match="already verified"):
+        commands.review_investor(admin, "i-1", verify=True, reason=None)
+    commands.review_investor(admin, "i-1", verify=False, reason="funds unverifiable")
+    with pytest.raises(Conflict, match="already rejected"):
+        commands.review_investor(admin, "i-1", verify=False, reason="another reason")
+    key_id = commands.issue_key(admin, "founder", "f-1", "", "a" * 64).entity_id
+    commands.revoke_key(admin, key_id)
+    with pytest.raises(Conflict, match="already revoked"):
+        commands.revoke_key(admin, key_id)
+    with pytest.raises(ValidationError, match="entity_id is only for investor, founder and organizer keys"):
+        commands.issue_key(admin, "registrar", "x", "", "a" * 64)
 
 
 def test_a_withdrawn_project_reopens_and_a_funded_one_does_not():

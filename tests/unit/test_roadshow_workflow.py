@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import timedelta
 
 import pytest
 
+from api.errors import domain_error
 from consumers.topics import Topics
 from matcher import roadshows
 from matcher.commands import CommandService, Principal
-from matcher.errors import Conflict, NotAllowed, SolverBusy
+from matcher.errors import Conflict, InvalidRequest, NotAllowed, SolverBusy
 from matcher.roadshows import RoadshowService
 from matcher.service import MatchService
 from matcher.view import ReadModel
@@ -187,6 +189,30 @@ def test_conflicts_pins_exclusions_and_ownership(world):
         service.get(Principal("k", "investor", "i-5"), rid)  # not invited (yet)
 
 
+def test_an_adjustment_that_could_not_take_effect_is_refused_naming_the_field(world):
+    view, service = world
+    view.apply(event("InvestorRegistered", "i-pending", investor(name="待审投资人", verification="pending")))
+    rid = service.create(ORGANIZER, SMALL).entity_id
+    for change, says in [({"pin": ["p-4"], "exclude": ["p-4"]}, "pin must not name what exclude names: ['p-4']"),
+                         ({"pin": ["p-4"], "unpin": ["p-4"]}, "pin must not name what unpin names"),
+                         ({"exclude": ["i-2"], "unexclude": ["i-2"]}, "exclude must not name what unexclude names"),
+                         ({"pin": ["i-pending"]}, "'i-pending' is neither"),  # the solver could never seat it
+                         ({"pin": ["p-none"]}, "'p-none' is neither"),
+                         ({"exclude": ["x-typo"]}, "exclude must name projects and investors; 'x-typo' is neither")]:
+        with pytest.raises(InvalidRequest, match=re.escape(says)):
+            service.adjust(ORGANIZER, rid, **{"pin": [], "exclude": [], "unpin": [], **change})
+    assert view.roadshows[rid].version == 1  # nothing was written
+    service.adjust(ORGANIZER, rid, pin=[], exclude=["i-pending"], unpin=[])  # excluding the ineligible is fine
+
+
+def test_a_roster_that_cannot_be_met_names_the_field_that_sets_the_constraint(world):
+    view, service = world
+    rid = service.create(ORGANIZER, {**SMALL, "min_fits": 2, "fit_threshold": 0.99}).entity_id
+    with pytest.raises(InvalidRequest, match=r"^min_fits cannot be met: no roster meets the constraints \(") as refused:
+        service.propose(ORGANIZER, rid)
+    assert domain_error(str(refused.value)).errors[0].field == "min_fits"
+
+
 def test_expired_invitations_are_backfilled(world):
     view, service = world
     rid = invited(service)
@@ -239,3 +265,35 @@ def test_a_cancelled_roadshow_stays_readable_and_nothing_changes_it(world):
                     lambda: service.build_schedule(ORGANIZER, rid), lambda: service.cancel(ORGANIZER, rid)):
         with pytest.raises(Conflict, match="is cancelled"):
             attempt()
+
+
+def test_a_move_that_would_run_the_meetings_past_midnight_or_give_an_offset_is_refused(world):
+    from pydantic import ValidationError
+
+    from api.errors import validation_errors
+
+    view, service = world
+    rid = service.create(ORGANIZER, {**SMALL, "slots": 6}).entity_id  # 6 x 20 minutes from 14:00
+    move = {"title": "t", "city": "宁波", "date": "2026-12-10", "start_time": "22:30", "slot_minutes": 20}
+    with pytest.raises(ValidationError) as refused:
+        service.move(ORGANIZER, rid, move, expected_version=1)
+    fields = [e.field for e in validation_errors(refused.value.errors()).errors]
+    assert fields == ["slots", "slot_minutes", "start_time"]  # the 422 the API answers names all three
+    with pytest.raises(ValidationError, match="without a UTC offset"):
+        service.move(ORGANIZER, rid, {**move, "start_time": "09:00+08:00"}, expected_version=1)
+    assert view.roadshows[rid].version == 1
+    service.move(ORGANIZER, rid, {**move, "start_time": "22:00"}, expected_version=1)  # ends at midnight
+    assert str(view.roadshows[rid].value.start_time) == "22:00:00"
+
+
+def test_calendars_keep_the_utc_offset_of_a_start_time_the_log_holds():
+    from datetime import date, time, timedelta, timezone
+
+    from matcher.schedule import Meeting, to_ical
+
+    meeting = [Meeting(2, 1, "p-1", "i-1", 0.5)]
+    eastern = time(14, 0, tzinfo=timezone(timedelta(hours=-5)))
+    lines = to_ical(meeting, "p-1", date(2026, 12, 10), eastern, 20).splitlines()
+    assert "DTSTART:20261210T192000Z" in lines  # 14:20 at UTC-5, not 14:20 in China (06:20Z)
+    lines = to_ical(meeting, "p-1", date(2026, 12, 10), time(14, 0), 20).splitlines()
+    assert "DTSTART:20261210T062000Z" in lines  # without an offset: China time, as before
