@@ -20,6 +20,7 @@ from matcher.ranking import (
     Reason,
     crowding_penalty,
     feature_matrix,
+    query_terms,
     reasons,
     standing_reasons,
 )
@@ -291,8 +292,25 @@ class MatchService:
             for j in order[offset:offset + k]:
                 contrib = {"dense": float(0.6 * max(0.0, dense[j])), "sparse": float(0.4 * sparse[j])}
                 out.append(Match(ids[j], float(score[j]), {"dense": float(dense[j]), "sparse": float(sparse[j])},
-                                 contrib, []))
+                                 contrib, self._search_reasons(text, side, ids[j], contrib)))
             return [m for m in out if m.score >= filters.min_score]
+
+    def _search_reasons(self, query: str, side: str, entity_id: str, contrib: dict[str, float]) -> list[Reason]:
+        """Why a search found it: the query's terms in its text, and closeness in meaning when that weighed more."""
+        if side == "projects":
+            p = self.view.projects[entity_id].value
+            text = f"{p.name} {p.summary} {p.traction}"
+        else:
+            i = self.view.investors[entity_id].value
+            text = f"{i.name} {i.organization} {i.thesis}"
+        out = []
+        terms = query_terms(query, text)
+        if terms:
+            out.append(Reason("query_terms", "Query terms found: " + ", ".join(terms),
+                              "包含搜索词：" + "、".join(terms)))
+        if contrib["dense"] > contrib["sparse"]:
+            out.append(Reason("meaning", "Close in meaning to the query", "与搜索内容语义相近"))
+        return out
 
     def score_pairs(self, investor_id: str, project_ids: list[str]) -> list[Match]:
         """Scores of one investor with each given project, unfiltered (rosters, schedules)."""

@@ -10,7 +10,7 @@ import pytest
 
 from matcher.encoder import investor_text, project_text
 from matcher.errors import InvalidRequest, NotFound
-from matcher.ranking import CROWDING_WEIGHT, FEATURES, shared_terms
+from matcher.ranking import CROWDING_WEIGHT, FEATURES, query_terms, reasons, shared_terms
 from matcher.service import Crowd, MatchFilters, MatchService
 from matcher.view import SNAPSHOT_FORMAT, ReadModel
 from models.entities import PortfolioCompany
@@ -115,6 +115,15 @@ def test_withdrawn_and_funded_projects_never_appear(world):
     ids = {m.entity_id for m in world.service.recommend_projects("i-robot", k=50)}
     assert ids == {"p-shop"}
     assert "p-vision" not in {m.entity_id for m in world.service.search("视觉质检", "projects", k=10)}
+
+
+def test_search_results_say_which_query_words_they_contain_and_when_meaning_weighed_more(world):
+    found = {m.entity_id: m for m in world.service.search("视觉质检 factories", "projects", k=10)}
+    codes = {r.code: r for r in found["p-vision"].reasons}
+    assert codes["query_terms"].zh.startswith("包含搜索词：") and "视觉" in codes["query_terms"].en
+    for m in found.values():
+        assert ("meaning" in {r.code for r in m.reasons}) == (m.contributions["dense"] > m.contributions["sparse"])
+    assert query_terms("储能 智能 ab", "工商业储能与智能调度") == ["储能", "智能"]  # generic words count here
 
 
 def test_unverified_and_withdrawn_investors_never_appear_in_founders_lists(world):
@@ -463,6 +472,87 @@ def test_shared_terms_read_chinese_as_the_keyword_index_does():
     assert shared_terms("投资工业视觉与 robotics", "工业视觉质检 robotics arms") == ["robotics", "工业视觉"]
     # rarer characters (CJK Extension A, here 䶮) stay inside the run, as the keyword index reads them
     assert shared_terms("研究䶮䶮材料", "䶮䶮材料公司") == ["䶮䶮材料"]
+
+
+# From the demo data (scripts/demo_data.json), where the explanations showed fragments and filler: the theses of
+# i-001, i-005, i-006 and i-015, project p-001 (绿储能源) in its three parts, and projects p-024 and p-007 (the
+# latter shortened) as `reasons` joins them.
+THESIS_I001 = ("曾任电商平台技术总监，现在用个人资金做早期投资。关注用大模型和数据能力解决中小企业经营痛点的"
+               "企业服务项目，例如智能客服、财税、合同管理、营销自动化。偏好有产品经理背景的创始团队，"
+               "最好能在杭州当面交流。")
+THESIS_I005 = ("由温州、台州一批制造业企业家组成的天使投资团体。看好传统产业转型升级：鞋服、五金、汽配、"
+               "模具等行业的数字化改造和自动化设备，以及面向海外市场的消费品品牌。成员可以提供工厂场景、"
+               "销售渠道和供应链资源。")
+THESIS_I006 = ("科技支行专营科创企业信贷，提供人才贷、知识产权质押贷款和科创积分贷，单户授信一百万至一千万元。"
+               "要求企业有稳定营收或已获得股权融资，优先支持高新技术企业和专精特新企业，行业以智能制造、"
+               "新材料、新能源为主。")
+THESIS_I015 = ("聚焦智能制造与机器人：工业机器人、协作机器人、机器视觉、智能物流装备和工业软件。"
+               "投资阶段为Pre-A轮至A轮，单笔五百万至两千万元，可对接宁波、台州的制造业龙头企业做场景验证。")
+P001 = {"name": "绿储能源",
+        "summary": "为浙江中小制造企业提供工商业储能柜及运维服务。利用峰谷电价差在夜间充电、白天放电，"
+                   "帮助工厂降低用电成本百分之十五以上，并在限电时保障关键产线供电。核心团队来自长兴本地"
+                   "电池龙头企业，掌握电池管理系统和热管理设计。",
+        "traction": "已在长兴、德清落地12个工商业项目，累计装机8兆瓦时，2024年营收2100万元。"}
+P001_TEXT = f"{P001['name']} {P001['summary']} {P001['traction']}"  # as `reasons` reads a project
+P024_TEXT = ("糖友管家 面向二型糖尿病患者的线上慢病管理服务。连续血糖仪数据自动上传，营养师和内分泌医生在"
+             "互联网医院随访，及时调整饮食、运动和用药方案。 付费会员9000人，会员糖化血红蛋白平均下降0.8个"
+             "百分点，已与一家商业保险公司合作。")
+P007_TEXT = ("店小二智能客服 为淘宝、天猫和抖音小店商家提供基于大模型的智能客服。机器人能读懂商品详情和售后"
+             "规则，自动回复买家咨询、处理退换货，复杂问题再转人工。 付费商家超过800家。")
+
+
+@pytest.mark.parametrize(("thesis", "text", "expected"), [
+    # these showed 能源为, 企业, 提供, 万元: 能源为 ran from the project's name (绿储能源) into its summary (为浙江…)
+    (THESIS_I006, P001_TEXT, ["营收", "制造", "能源"]),
+    (THESIS_I005, P001_TEXT, ["制造"]),  # 提供工, 制造, 企业: 提供工 from 提供工厂 / 提供工商业
+    (THESIS_I015, P001_TEXT, ["龙头企业", "制造"]),  # 龙头企业, 制造, 万元
+    (THESIS_I001, P024_TEXT, []),  # 数据, 服务, 管理, 自动: all filler
+    (THESIS_I001, P007_TEXT, ["智能客服", "大模型"]),  # 智能客服, 大模型, 自动
+], ids=["i-006 p-001", "i-005 p-001", "i-015 p-001", "i-001 p-024", "i-001 p-007"])
+def test_shared_terms_of_the_demo_data_are_whole_words_without_filler(thesis, text, expected):
+    terms = shared_terms(thesis, text)
+    assert terms == expected
+    assert not {"能源为", "提供工", "企业", "提供", "万元", "项目", "团队", "服务"} & set(terms)
+
+
+@pytest.mark.parametrize(("thesis", "text", "expected"), [
+    ("看好新能源汽车产业链", "新能源重卡换电站运营", ["新能源"]),
+    ("关注储能、光伏", "为中小制造企业提供工商业储能柜及运维服务", ["储能"]),
+    ("行业以新能源为主", "绿储能源 为中小制造企业提供储能柜", ["能源"]),  # not 能源为: two phrases of the text
+    ("关注储能电站", "储能，电站运维", ["储能", "电站"]),  # not 储能电站 across the comma
+    ("成员可以提供工厂场景", "为中小制造企业提供工商业储能柜", []),  # not 提供工
+    ("服务宁波地区的大学生创业项目", "已在长兴落地12个工商业项目", []),  # not 业项目
+    ("最快3天放款", "夜间充电、白天放电", []),  # not 天放
+    ("协作机器人", "协作机械臂", ["协作"]),  # not 协作机
+    ("我们在线教育方向很活跃", "面向县城学生的在线教育平台", ["在线教育"]),  # 在 here is no function word
+    ("关注大数据风控", "基于大数据的小微信用评估", ["大数据"]),  # a generic word (数据) inside a longer term
+    ("投资碳管理软件", "园区碳管理SaaS", ["碳管理"]),
+    ("医疗器械与康复器械", "康复医疗器械", ["医疗器械", "康复"]),  # not also 器械, a part of 医疗器械
+    ("单笔三百万至两千万元，偏好有临床资源的团队", "团队有三家医院临床资源，融资两千万元", ["临床资源"]),
+], ids=["compound", "word", "one-phrase", "comma", "verb+fragment", "fragment+generic", "fragment", "word-part",
+        "zai-in-word", "generic-in-phrase", "phrase", "nested", "numbers"])
+def test_shared_terms_keep_chinese_words_and_phrases_and_drop_fragments_and_filler(thesis, text, expected):
+    assert shared_terms(thesis, text) == expected
+
+
+@pytest.mark.parametrize(("thesis", "text", "expected"), [
+    ("专做义乌电商卖家的 working capital loans. We use Amazon、速卖通 and TikTok Shop 店铺流水",
+     "义乌 sellers on Amazon and TikTok Shop, 店铺 analytics", ["amazon", "tiktok", "shop", "义乌"]),
+    ("B2B fintech: payments, supply-chain finance, credit scoring for small businesses",
+     "Supply-chain finance and credit for small auto-parts makers", ["supply-chain", "finance", "credit", "small"]),
+    ("钱塘远景资本合伙人, covering the energy transition. 我们关注储能、光伏 and EMS software",
+     "Energy storage: 工商业储能 for factories, with our own EMS", ["energy", "ems", "储能"]),
+    ("Silver economy 银发经济 fund: 智慧养老、康复 robotics", "社区智慧养老 with rehabilitation robotics",
+     ["robotics", "智慧养老"]),
+], ids=["mixed-shop", "english", "mixed-energy", "mixed-care"])
+def test_shared_terms_of_english_and_mixed_texts_are_as_before(thesis, text, expected):
+    assert shared_terms(thesis, text) == expected
+
+
+def test_the_thesis_terms_reason_names_the_shared_words():
+    found = {r.code: r for r in reasons(investor(thesis=THESIS_I006), project(**P001), None, 0.0)}
+    assert found["terms"].en == "Thesis terms matched: 营收, 制造, 能源"
+    assert found["terms"].zh == "投资方向关键词匹配：营收、制造、能源"
 
 
 def test_the_read_model_builds_its_due_keyword_compactions_while_other_threads_take_its_lock(monkeypatch):
