@@ -59,11 +59,22 @@ function toast(message, bad) {
 }
 
 class ApiError extends Error {
-  constructor(status, body) {
+  constructor(status, body, headers) {
     super((body && body.detail) || `HTTP ${status}`);
     this.status = status;
     this.body = body || {};
+    this.retryAfter = headers ? headers.get("Retry-After") : null;  // seconds, with a 429 or a 503
   }
+}
+
+// What the page says about a failed request: the API's words, and on the 中文 page a Chinese lead for the status
+// before them (I18N.refusal), a 422's field messages in Chinese where their shape is known (I18N.fieldError).
+function errorText(err) {
+  if (!(err instanceof ApiError)) return I18N.refusal(0, err.message || "");
+  const fields = err.status === 422 ? err.body.errors || [] : [];
+  const detail = I18N.lang === "zh" && fields.length
+    ? fields.map((e) => `${e.field}：${I18N.fieldError(e.message)}`).join("；") : err.message;
+  return I18N.refusal(err.status, detail, err.retryAfter);
 }
 
 async function api(method, path, body, query) {
@@ -82,7 +93,7 @@ async function api(method, path, body, query) {
   const text = await r.text();
   let parsed = null;
   try { parsed = text ? JSON.parse(text) : null; } catch { parsed = { detail: text }; }
-  if (!r.ok) throw new ApiError(r.status, parsed);
+  if (!r.ok) throw new ApiError(r.status, parsed, r.headers);
   if (r.status === 202 && parsed && parsed.offset_token) state.token = parsed.offset_token;
   return parsed;
 }
@@ -93,7 +104,7 @@ async function act(fn, okMessage) {
     if (okMessage) toast(okMessage);
     return result;
   } catch (err) {
-    toast(err.message || t("error"), true);
+    toast(errorText(err) || t("error"), true);
     return undefined;
   }
 }
@@ -135,14 +146,14 @@ function showErrors(form, err) {
       slot = form.querySelector(`[data-error-for="${CSS.escape(parts.slice(0, n).join("."))}"]`);
     }
     if (slot) {
-      slot.textContent = e.message;
+      slot.textContent = I18N.fieldError(e.message);
       slot.closest(".field").classList.add("invalid");
       placed++;
     } else if (general) {
-      general.textContent += (general.textContent ? "; " : "") + `${e.field}: ${e.message}`;
+      general.textContent += (general.textContent ? "; " : "") + `${e.field}: ${I18N.fieldError(e.message)}`;
     }
   }
-  if (!placed && general && !general.textContent) general.textContent = err.message;
+  if (!placed && general && !general.textContent) general.textContent = errorText(err);
 }
 
 function clearErrors(form) {
@@ -155,7 +166,7 @@ function clearErrors(form) {
 async function submitForm(form, send) {
   clearErrors(form);
   try { return await send(); } catch (err) {
-    if (err.status === 422) { showErrors(form, err); toast(t("fix_errors"), true); } else toast(err.message, true);
+    if (err.status === 422) { showErrors(form, err); toast(t("fix_errors"), true); } else toast(errorText(err), true);
     return undefined;
   }
 }
@@ -164,7 +175,7 @@ async function submitForm(form, send) {
 function download(path, filename) {
   return act(async () => {
     const r = await fetch(path, { headers: { Authorization: `Bearer ${state.key}` } });
-    if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => null));
+    if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => null), r.headers);
     const url = URL.createObjectURL(await r.blob());
     const a = h("a", { href: url, download: filename });
     document.body.append(a); a.click(); a.remove();
@@ -224,7 +235,7 @@ async function signIn() {
     state.me = null;
     state.key = null;
     sessionStorage.removeItem("apiKey");
-    return render(err.status === 401 ? t("bad_key") : err.message);
+    return render(err.status === 401 ? t("bad_key") : errorText(err));
   }
   return render();
 }
@@ -279,7 +290,7 @@ async function loadFeed(box, plotBox) {
     page = await api("GET", `/v1/investors/${encodeURIComponent(state.me.entity_id)}/feed`, undefined,
       { k: 50, sector: f.sector, stage: f.stage, city: f.city, ticket_min: f.ticket_min, ticket_max: f.ticket_max });
   } catch (err) {
-    let text = err.message;
+    let text = errorText(err);
     if (err.status === 404) text = t("not_registered");  // no profile yet: the profile card holds the form
     if (err.status === 409) {  // no feed until verified: say why, with the registrar's reason if it rejected us
       const me = await api("GET", `/v1/investors/${encodeURIComponent(state.me.entity_id)}`).catch(() => null);
@@ -297,7 +308,7 @@ async function loadFeed(box, plotBox) {
 async function loadProfile(box) {
   let me = null;
   try { me = await api("GET", `/v1/investors/${encodeURIComponent(state.me.entity_id)}`); } catch (err) {
-    if (err.status !== 404) { box.replaceChildren(h("h2", { text: t("profile") }), h("p", { class: "empty", text: err.message })); return; }
+    if (err.status !== 404) { box.replaceChildren(h("h2", { text: t("profile") }), h("p", { class: "empty", text: errorText(err) })); return; }
   }
   if (!me || state.profileOpen) { drawProfileForm(box, me); return; }
   box.replaceChildren(h("h2", { text: t("profile") }), h("div", { class: "item profile" }, h("div", { class: "head" }, h("span", { class: "name", text: me.name }),
@@ -366,7 +377,7 @@ function reloadFeed() {
 // The projects this investor passed on, with its reasons; a pass taken back returns the project to the feed.
 async function loadPasses(box) {
   let page;
-  try { page = await api("GET", "/v1/feedback/passes"); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  try { page = await api("GET", "/v1/feedback/passes"); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: errorText(err) })); return; }
   if (!page.data.length) { box.replaceChildren(h("p", { class: "empty", text: t("no_passes") })); return; }
   box.replaceChildren(...page.data.map((x) => h("div", { class: "item passed", "data-project-id": x.project.id },
     h("div", { class: "head" }, h("span", { class: "name", text: x.project.name })),
@@ -399,11 +410,11 @@ function feedItem(m, box, plotBox) {
       await api("POST", "/v1/intros", { project_id: p.id, investor_id: state.me.entity_id, message: note.value.trim() });
     } catch (err) {
       send.disabled = false;
-      if (err.status !== 409) { toast(err.message, true); return; }
+      if (err.status !== 409) { toast(errorText(err), true); return; }
       // one intro per pair: say so when ours is already there, else the API's reason (say, the project closed)
       const intros = await api("GET", "/v1/intros").catch(() => ({ data: [] }));
       const ours = intros.data.find((i) => i.project_id === p.id && i.investor_id === state.me.entity_id && !["declined", "withdrawn"].includes(i.status));
-      if (!ours) { toast(err.message, true); return; }
+      if (!ours) { toast(errorText(err), true); return; }
       state.requested.add(p.id);
       toast(`${t("intro_already")} ${t("st_" + ours.status)}`, true);
       await reload();
@@ -477,7 +488,7 @@ async function nameOf(kind, id, cache) {
 
 async function loadIntros(box) {
   let page;
-  try { page = await api("GET", "/v1/intros"); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  try { page = await api("GET", "/v1/intros"); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: errorText(err) })); return; }
   if (!page.data.length) { box.replaceChildren(empty("no_intros")); return; }
   const role = state.me.role, cache = {};
   const rows = await Promise.all(page.data.map(async (i) => {
@@ -532,7 +543,7 @@ function slotTime(rs, slot) {
 
 async function loadInvitations(box, mine) {
   let page;
-  try { page = await api("GET", "/v1/roadshows"); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  try { page = await api("GET", "/v1/roadshows"); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: errorText(err) })); return; }
   const rows = [];
   for (const v of page.data) {
     const rs = v.roadshow;
@@ -564,12 +575,16 @@ async function loadInvitations(box, mine) {
           live ? null : statusTag(rs.status, "rs_")),
         h("div", { class: "meta", text: `${rs.date} ${rs.start_time.slice(0, 5)} · ${rs.city}${inv.kind === "project" ? " · " + (v.names[inv.invitee_id] || inv.invitee_id) : ""}` }),
         actions,
+        // a called-off roadshow's meetings stay listed, struck through and tagged, as other called-off and declined
+        // things on the page are; its .ics marks each of them cancelled, so a calendar that imported them drops them
         meetings.length ? [
-          h("table", { class: "my-meetings" }, h("tr", {}, ["time", "table", "counterpart"].map((k) => h("th", { text: t(k) }))),
+          h("table", { class: "my-meetings" },
+            h("tr", {}, ["time", "table", "counterpart", live ? "" : "status"].filter(Boolean).map((k) => h("th", { text: t(k) }))),
             meetings.map((m) => {
               const other = m.project_id === inv.invitee_id ? m.investor_id : m.project_id;
-              return h("tr", { class: "my-meeting", "data-slot": m.slot, "data-counterpart": other },
-                h("td", { text: slotTime(rs, m.slot) }), h("td", { text: `${t("table")} ${m.table}` }), h("td", { text: v.names[other] || other }));
+              return h("tr", { class: "my-meeting" + (live ? "" : " cancelled"), "data-slot": m.slot, "data-counterpart": other },
+                h("td", { text: slotTime(rs, m.slot) }), h("td", { text: `${t("table")} ${m.table}` }), h("td", { text: v.names[other] || other }),
+                live ? null : h("td", {}, statusTag(rs.status, "rs_")));
             })),
           h("div", { class: "actions" }, h("button", { class: "act-ics", text: t("download_ics"), onclick: ics }))]
           : rs.status === "scheduled" && inv.status === "accepted" ? empty("no_meetings") : null));
@@ -613,7 +628,7 @@ async function loadAlerts(box, cursor, fresh) {
   try {
     page = await api("GET", "/v1/alerts", undefined, fresh ? { unread_only: true, limit: 100 } : { limit: ALERTS_PAGE, cursor });
   } catch (err) {
-    if (!fresh) box.replaceChildren(h("p", { class: "empty", text: err.message }));
+    if (!fresh) box.replaceChildren(h("p", { class: "empty", text: errorText(err) }));
     return;
   }
   for (const a of page.data) if (!a.read) state.alerts.unread.add(a.id);
@@ -690,7 +705,7 @@ async function refreshDeliveries(box) {
 
 async function loadSearches(box) {
   let page;
-  try { page = await api("GET", "/v1/alerts/searches", undefined, { limit: 500 }); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  try { page = await api("GET", "/v1/alerts/searches", undefined, { limit: 500 }); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: errorText(err) })); return; }
   state.alerts.searchNames = Object.fromEntries(page.data.map((sv) => [sv.id, sv.name || sv.id]));
   if (!page.data.length) { box.replaceChildren(empty("no_searches")); return; }
   const cache = {};
@@ -755,7 +770,13 @@ async function drawSearchForm(box, list, inbox) {
   const founder = state.me.role === "founder";
   const e = state.alerts.edit;
   const projects = founder && !e ? (await api("GET", "/v1/projects", undefined, { limit: 100 }).catch(() => ({ data: [] }))).data : [];
+  // an investor saves searches once verified and active (the API refuses them before): say so instead of a form
+  const me = founder ? null : await api("GET", `/v1/investors/${encodeURIComponent(state.me.entity_id)}`).catch(() => null);
   if (state.alerts.edit !== e) return;  // Edit or Cancel clicked meanwhile: that draw is the one to show
+  if (!founder && !(me && me.verification === "verified" && me.status === "active")) {
+    box.replaceChildren(h("p", { class: "meta", id: "searches-closed", text: t("searches_closed") }));
+    return;
+  }
   const v = e ? e.values : (state.alerts.draft || searchFields({}));
   const input = (name, attrs) => h("input", { name, value: v[name], ...attrs });
   const form = h("form", { class: "grid", id: "search-form", "data-search-id": e ? e.id : null, novalidate: true },
@@ -839,7 +860,7 @@ async function drawSearchForm(box, list, inbox) {
 // confirmation. What is typed is kept in state.alerts.settings until saved, across a language switch and a rotation.
 async function loadAlertSettings(box, stale) {
   let cur;
-  try { cur = await api("GET", "/v1/alerts/settings"); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  try { cur = await api("GET", "/v1/alerts/settings"); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: errorText(err) })); return; }
   state.alerts.pushing = Boolean(cur.webhook_url) && cur.mode !== "off";
   const want = state.alerts.settings
     || { mode: cur.mode, webhook_url: cur.webhook_url || "", max_per_hour: String(cur.max_per_hour), profile_alerts: cur.profile_alerts };
@@ -909,7 +930,7 @@ function founderPage(main) {
 
 async function loadProjects(list, invites) {
   let page;
-  try { page = await api("GET", "/v1/projects", undefined, { limit: 100 }); } catch (err) { list.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  try { page = await api("GET", "/v1/projects", undefined, { limit: 100 }); } catch (err) { list.replaceChildren(h("p", { class: "empty", text: errorText(err) })); return; }
   const mine = new Set(page.data.map((p) => p.id));
   loadInvitations(invites, mine);
   searchProjectOptions(page.data);
@@ -954,7 +975,7 @@ async function loadProjects(list, invites) {
 
 async function loadMatches(p, box) {
   let page;
-  try { page = await api("GET", `/v1/projects/${encodeURIComponent(p.id)}/investors`, undefined, { k: 10 }); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  try { page = await api("GET", `/v1/projects/${encodeURIComponent(p.id)}/investors`, undefined, { k: 10 }); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: errorText(err) })); return; }
   box.replaceChildren(h("h3", { class: "meta", text: t("matching_investors") }), ...page.data.map((m) => {
     const inv = m.investor;
     const btn = h("button", { class: "act-intro", text: t("request_intro") });
@@ -1063,7 +1084,7 @@ function organizerPage(main) {
 
 async function loadRoadshows(list, detail) {
   let page;
-  try { page = await api("GET", "/v1/roadshows"); } catch (err) { list.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  try { page = await api("GET", "/v1/roadshows"); } catch (err) { list.replaceChildren(h("p", { class: "empty", text: errorText(err) })); return; }
   list.replaceChildren(...page.data.map((v) => h("div", { class: "item", "data-roadshow-id": v.id },
     h("div", { class: "head" }, h("span", { class: "name", text: v.roadshow.title }),
       h("span", { class: "tag rs-status" + (v.roadshow.status === "cancelled" ? " bad" : ""), text: t("rs_" + v.roadshow.status) })),
@@ -1077,7 +1098,7 @@ async function loadRoadshow(detail) {
   clearInterval(state.timer);
   const rid = state.openRoadshow;
   let v;
-  try { v = await api("GET", `/v1/roadshows/${encodeURIComponent(rid)}`); } catch (err) { detail.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  try { v = await api("GET", `/v1/roadshows/${encodeURIComponent(rid)}`); } catch (err) { detail.replaceChildren(h("p", { class: "empty", text: errorText(err) })); return; }
   const rs = v.roadshow, names = v.names, name = (id) => names[id] || id;
   if (state.expire.roadshow !== rid) state.expire = { hours: 72, error: "", roadshow: rid };  // not another one's
   const run = (path, body) => act(async () => { await api("POST", `/v1/roadshows/${encodeURIComponent(rid)}${path}`, body); await loadRoadshow(detail); }, t("done"));
@@ -1150,8 +1171,8 @@ async function loadRoadshow(detail) {
       ev.preventDefault();
       state.expire.error = "";
       try { await api("POST", `/v1/roadshows/${encodeURIComponent(rid)}/expire`, { older_than_hours: numberOrRaw(hours.value) }); } catch (err) {
-        state.expire.error = expireError.textContent = err.message;  // 409: none is that old
-        toast(err.message, true);
+        state.expire.error = expireError.textContent = errorText(err);  // 409: none is that old
+        toast(state.expire.error, true);
         return;
       }
       toast(t("done"));
@@ -1314,7 +1335,7 @@ function reviewCell(inv, after, verify = true) {
   const review = (path, body) => act(async () => {
     err.textContent = "";
     try { await api("POST", `/v1/investors/${encodeURIComponent(inv.id)}/${path}`, body); } catch (e) {
-      if (e.status === 422) err.textContent = ((e.body.errors || [])[0] || e).message;
+      if (e.status === 422) err.textContent = e.body.errors && e.body.errors.length ? I18N.fieldError(e.body.errors[0].message) : errorText(e);
       throw e;
     }
     await after();
@@ -1326,7 +1347,7 @@ function reviewCell(inv, after, verify = true) {
 
 async function loadPending(box, after) {
   let page;
-  try { page = await api("GET", "/v1/registrar/pending"); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  try { page = await api("GET", "/v1/registrar/pending"); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: errorText(err) })); return; }
   if (!page.data.length) { box.replaceChildren(empty("no_pending")); return; }
   box.replaceChildren(h("table", {},
     h("tr", {}, ["name", "kind", "organization", "sectors", "stages", "ticket", "cities", "thesis", ""].map((k) => h("th", { text: k ? t(k) : "" }))),
@@ -1348,7 +1369,7 @@ async function loadRegistry(box, after, cursor) {
   let page;
   try {
     page = await api("GET", "/v1/registrar/investors", undefined, { q: f.q, verification: f.verification, limit: REGISTRY_PAGE, cursor });
-  } catch (err) { box.replaceChildren(h("p", { class: "empty", text: err.message })); return; }
+  } catch (err) { box.replaceChildren(h("p", { class: "empty", text: errorText(err) })); return; }
   const rows = page.data.map((inv) => h("tr", { class: "registry-investor", "data-investor-id": inv.id, "data-verification": inv.verification },
     h("td", { text: inv.name }), h("td", { text: I18N.label("kinds", inv.kind) }), h("td", { text: inv.organization }),
     h("td", { text: inv.cities.join(", ") }),

@@ -56,6 +56,7 @@ const MESSAGES = {
   previously_rejected: ["上次驳回原因：", "Rejected before:"],
   rejected: ["您的登记未通过审核；修改资料后将重新进入审核。原因：", "Your registration was rejected; updating your profile sends it back for review. Reason:"],
   not_verified: ["您的资料尚未通过审核，审核通过后开放项目推荐。", "Your profile is not verified yet; the feed opens once a registrar verifies it."],
+  searches_closed: ["资料审核通过后即可保存搜索条件。", "Saved searches open once a registrar has verified your profile."],
   profile: ["投资人资料", "Investor profile"], register_profile: ["登记投资人资料", "Register your investor profile"],
   edit_profile: ["修改资料", "Edit profile"], register: ["登记", "Register"],
   not_registered: ["您还没有登记投资人资料，请先在上方表单中登记。", "You have not registered an investor profile yet; register it with the form above."],
@@ -154,6 +155,42 @@ const MESSAGES = {
   error: ["出错了", "Something went wrong"], done: ["完成", "Done"],
 };
 
+// The API's field messages are English by design (api/errors.py); the 中文 page shows the common ones in Chinese,
+// recognised by their shape rather than their exact words: the first pattern that matches gives the text ($1, $2:
+// its groups; a function for more). A message no pattern knows is shown as the API wrote it.
+const FIELD_ERRORS = [
+  [/^(?:is required|must not be (?:empty|blank)|must be at least 1 characters?\b)/, "此项必填"],
+  // an empty number field is sent as null
+  [/^must be (?:an integer|a (?:finite |whole )?number); got (?:None|null)$/, "此项必填"],
+  [/^must (?:have|name|contain|include) at least (?:1|one) /, "请至少选择一项"],
+  [/^must be at least (\d+) characters?\b/, "至少 $1 个字符"],
+  [/^must be at most (\d+) characters?\b/, "最多 $1 个字符"],
+  [/^must have at least (\d+) items?\b/, "至少 $1 项"],
+  [/^must have at most (\d+) items?\b/, "最多 $1 项"],
+  [/^[^;]*\bemail\b|^must match \S*@/i, "请填写有效的邮箱地址，例如 name@example.com"],  // (not in "; got '...'")
+  [/^must be one of (.+?)(?:; got .*)?$/, (_, codes) => `须为以下之一：${codes.split(/,\s*/).map(codeLabel).join("、")}`],
+  [/^must be between (\S+) and (\S+?)(?:;|$)/, "须在 $1 至 $2 之间"],
+  [/^must be (?:>=|at least|greater than or equal to) (-?[\d.]+)(?:;|$)/, "须不小于 $1"],
+  [/^must be (?:>|greater than) (-?[\d.]+)(?:;|$)/, "须大于 $1"],
+  [/^must be (?:<=|at most|less than or equal to) (-?[\d.]+)(?:;|$)/, "须不大于 $1"],
+  [/^must be (?:<|less than) (-?[\d.]+)(?:;|$)/, "须小于 $1"],
+  [/^must be (?:an integer|a whole number)\b/, "须为整数"],
+  [/^must be a (?:finite )?number\b/, "须为数字"],
+];
+
+// A taxonomy code's Chinese label, whichever vocabulary has it (the code itself when none does).
+function codeLabel(code) {
+  for (const vocab of Object.values(TAXONOMY)) if (vocab[code]) return vocab[code][0];
+  return code;
+}
+
+// What the 中文 page puts before the API's own words when a request is refused, by HTTP status.
+const REFUSALS = {
+  401: "API 密钥无效或已撤销，请重新登录", 403: "您无权执行此操作", 404: "未找到所请求的内容",
+  409: "操作与当前状态冲突", 413: "提交的内容过大", 422: "提交的内容有误",
+  429: "来自本地址的无效密钥过多，请稍后再试", 503: "服务暂时不可用，请稍后再试",
+};
+
 const I18N = {
   lang: sessionStorage.getItem("lang") || "zh",
   t(key) {
@@ -165,6 +202,23 @@ const I18N = {
     const pair = (TAXONOMY[vocab] || {})[code];
     if (!pair) return code;
     return this.lang === "zh" ? pair[0] : pair[1];
+  },
+  // A field's message from the API, in the page's language (FIELD_ERRORS).
+  fieldError(message) {
+    if (this.lang !== "zh") return message;
+    for (const [shape, zh] of FIELD_ERRORS) {
+      const m = shape.exec(message);
+      if (m) return typeof zh === "function" ? zh(...m) : zh.replace(/\$(\d)/g, (_, i) => m[i]);
+    }
+    return message;
+  },
+  // A refused request as the page shows it: the API's `detail` (English) as it is, or on the 中文 page after a
+  // Chinese lead for its status (REFUSALS), with the seconds to wait when the API sent Retry-After.
+  refusal(status, detail, retryAfter) {
+    if (this.lang !== "zh") return detail;
+    const wait = retryAfter ? `（${retryAfter} 秒后可重试）` : "";
+    const lead = (REFUSALS[status] || MESSAGES.error[0]) + wait;
+    return detail ? `${lead}：${detail}` : lead;
   },
   set(lang) {
     this.lang = lang;

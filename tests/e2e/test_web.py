@@ -173,6 +173,8 @@ def test_a_rejected_investor_reads_the_reason_and_its_edit_shows_the_registrar_t
     sign_in(page, dep, "investor", investor_id)
     page.wait_for_selector("#feed .empty:has-text('source of funds unverified')")
     assert "rejected" in page.locator("#feed .empty").inner_text()
+    page.wait_for_selector("#searches-closed:has-text('once a registrar has verified')")  # no form the API refuses
+    assert page.locator("#search-form").count() == 0
 
     edited = investor_body(name="驳回天使 Rejected Angels", thesis="附审计报告 audited statements attached")
     _, token = accepted(client.put(f"/v1/investors/{investor_id}", headers=waiting(token),
@@ -215,6 +217,53 @@ def test_founder_sees_the_apis_validation_error_next_to_the_field_fixes_it_and_t
     page.locator("#intros .intro [data-status=requested]").wait_for()
     assert "null" not in page.locator("#intros").inner_text()  # no heading while none waits for our answer
     shot(page, "founder_projects")
+
+
+def test_on_the_chinese_page_the_apis_field_errors_read_in_chinese_and_an_unknown_one_as_the_api_wrote_it(
+        deployment, new_page):
+    dep = deployment
+    page = new_page()
+    sign_in(page, dep, "founder", uid("f"))
+    page.click("#lang-zh")
+    page.wait_for_selector("#project-card h2:has-text('提交新项目')")
+    form = page.locator("#project-form")
+    fill_form(form, {"name": "", "summary": "工业视觉质检系统", "sectors": ["ai"], "city": "宁波",
+                     "amount_sought_cny": "-5", "contact.email": "bad"})
+    page.click("#project-submit")
+    page.wait_for_selector("#project-form [data-error-for='contact.email']:not(:empty)")
+    error = {name: form.locator(f"[data-error-for='{name}']").inner_text()
+             for name in ("name", "amount_sought_cny", "contact.email")}
+    assert error == {"name": "此项必填", "amount_sought_cny": "须大于 0",
+                     "contact.email": "请填写有效的邮箱地址，例如 name@example.com"}
+    assert page.locator("#toast").inner_text() == "请修正标出的字段"
+    shot(page, "founder_validation_error_zh")
+
+    desk = new_page()  # a message of no known shape (the ticket range's) is shown as the API wrote it
+    sign_in(desk, dep, "investor", uid("i"))
+    desk.click("#lang-zh")
+    desk.wait_for_selector("#profile-card h2:has-text('登记投资人资料')")
+    fill_form(desk.locator("#profile-form"), {
+        "name": "区间天使 Range Angels", "sectors": ["ai"], "stages": ["seed"], "ticket_min_cny": "5000000",
+        "ticket_max_cny": "1000000", "contact.email": "range@angels.example", "thesis": "工业视觉 industrial vision"})
+    shown = refused(desk, "#profile-submit", "#profile-form", "ticket_min_cny")
+    assert shown.isascii() and "ticket_max_cny" in shown
+
+
+@pytest.mark.parametrize("deployment", [{"auth_failures_per_minute": 2}], indirect=True)
+def test_on_the_chinese_page_a_throttled_sign_in_says_why_in_chinese_with_the_wait_and_the_apis_own_words(
+        deployment, new_page):
+    page = new_page()
+    page.goto("/")
+    page.click("#lang-zh")
+    for status in (401, 401, 429):  # two unknown keys are the most this deployment answers from one address
+        page.fill("#api-key", "mmk_not-a-key-anyone-was-issued")
+        with page.expect_response("**/v1/me") as answer:
+            page.click("#signin")
+        assert answer.value.status == status
+    detail, wait = answer.value.json()["detail"], answer.value.headers["retry-after"]
+    page.wait_for_selector("#signin-error:has-text('无效密钥过多')")
+    shown = page.locator("#signin-error").inner_text()
+    assert shown == f"来自本地址的无效密钥过多，请稍后再试（{wait} 秒后可重试）：{detail}"
 
 
 def test_organizer_builds_a_roster_invites_and_sees_the_backfill_of_a_decline(deployment, new_page):
@@ -297,6 +346,21 @@ def invited_roadshow(organizer: Any, token: str, title: str, pin: list[str]) -> 
     _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/adjust", headers=waiting(token), json={"pin": pin}))
     _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/invitations", headers=waiting(token)))
     return rid, token
+
+
+def scheduled_roadshow(dep: Any, project_name: str, investor_name: str, title: str
+                       ) -> tuple[Any, str, dict[str, Any], dict[str, Any], str]:
+    """Two projects and two investors, invited to a 2 x 2 roadshow (`invited_roadshow`), all accepted, the schedule
+    built: (organizer, roadshow id, founder client by project, investor client by id, token)."""
+    founders, investors, token = seed_market(dep, dep.as_role("registrar"), 2, 2, project_name, investor_name)
+    organizer = dep.as_role("organizer", uid("org"))
+    rid, token = invited_roadshow(organizer, token, title, [*founders, *investors])
+    for inv in organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]["invitations"]:
+        client = founders[inv["invitee_id"]] if inv["kind"] == "project" else investors[inv["invitee_id"]]
+        _, token = accepted(client.post(f"/v1/roadshows/{rid}/invitations/{inv['invitee_id']}/accept",
+                                        headers=waiting(token)))
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/schedule", headers=waiting(token)))
+    return organizer, rid, founders, investors, token
 
 
 def test_a_new_investor_registers_on_the_page_fixes_the_field_the_api_refused_and_awaits_verification(
@@ -421,15 +485,8 @@ def test_an_investors_meeting_request_reaches_the_founder_as_an_intro_and_asking
 def test_invitees_see_their_own_meetings_with_times_tables_and_names_and_download_their_calendar(
         deployment, new_page):
     dep = deployment
-    registrar = dep.as_role("registrar")
-    founders, investors, token = seed_market(dep, registrar, 2, 2, "会面日程项目", "会面日程天使")
-    organizer = dep.as_role("organizer", uid("org"))
-    rid, token = invited_roadshow(organizer, token, "会面日程路演 Meetings", [*founders, *investors])
-    for inv in organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]["invitations"]:
-        client = founders[inv["invitee_id"]] if inv["kind"] == "project" else investors[inv["invitee_id"]]
-        _, token = accepted(client.post(f"/v1/roadshows/{rid}/invitations/{inv['invitee_id']}/accept",
-                                        headers=waiting(token)))
-    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/schedule", headers=waiting(token)))
+    organizer, rid, founders, investors, token = scheduled_roadshow(dep, "会面日程项目", "会面日程天使",
+                                                                    "会面日程路演 Meetings")
     view = organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()
     schedule, names = view["roadshow"]["schedule"], view["names"]
     investor_id = schedule[0]["investor_id"]
@@ -720,6 +777,30 @@ def test_organizer_calls_off_a_roadshow_after_confirming_and_no_one_is_offered_a
     shot(desk, "founder_invitation_called_off")
 
 
+def test_a_called_off_roadshows_meetings_stay_on_the_founders_page_struck_through_and_marked_cancelled(
+        deployment, new_page):
+    dep = deployment
+    organizer, rid, founders, _, token = scheduled_roadshow(dep, "取消会面项目", "取消会面天使", "取消会面路演 Off")
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/cancel", headers=waiting(token)))
+    rs = organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]
+    assert rs["status"] == "cancelled" and rs["schedule"]  # called off after scheduling: the meetings are kept
+    project_id = rs["schedule"][0]["project_id"]
+    ours = [m for m in rs["schedule"] if m["project_id"] == project_id]
+
+    page = new_page()
+    sign_in(page, dep, "founder", founders[project_id].get("/v1/me").json()["entity_id"])
+    page.click("#lang-zh")
+    invitation = page.locator(f"#invitations .invitation[data-roadshow-id='{rid}'][data-invitee='{project_id}']")
+    invitation.locator(".head .tag[data-status=cancelled]").wait_for()
+    rows = invitation.locator("tr.my-meeting")
+    assert rows.count() == len(ours)
+    for row in rows.all():
+        assert row.locator(".tag[data-status=cancelled]").inner_text() == "已取消"
+        assert row.locator("td").first.evaluate("el => getComputedStyle(el).textDecorationLine") == "line-through"
+    assert invitation.locator(".act-accept, .act-decline, .act-leave").count() == 0
+    shot(page, "founder_meetings_called_off_zh")
+
+
 def test_organizer_sets_start_and_slot_length_then_moves_the_roadshow_past_a_refusal_and_a_stale_version(
         deployment, new_page):
     dep = deployment
@@ -958,7 +1039,7 @@ def test_founder_saves_a_search_for_one_of_its_projects_past_a_refused_field_edi
 def test_an_investor_edits_a_saved_search_past_a_refused_field_and_a_stale_version_and_the_list_shows_it(
         deployment, new_page):
     dep = deployment
-    investor, investor_id, token = register(dep, None, name="改搜索天使 Edit Search Angels")
+    investor, investor_id, token = register(dep, dep.as_role("registrar"), name="改搜索天使 Edit Search Angels")
     criteria = {"name": "注塑质检 Molding QC", "text": "注塑", "stages": ["seed"], "cities": ["宁波"],
                 "ticket_min_cny": 1_000_000, "ticket_max_cny": 5_000_000}
     sid, token = accepted(investor.post("/v1/alerts/searches", headers=waiting(token), json=criteria))
