@@ -1195,9 +1195,10 @@ async function loadRoadshow(detail) {
     const slots = upto(Math.max(rs.slots, ...rs.schedule.map((m) => m.slot)));
     const tables = upto(Math.max(rs.tables, ...rs.schedule.map((m) => m.table)));
     const csv = () => download(`/v1/roadshows/${encodeURIComponent(rid)}/schedule.csv`, `${rid}-schedule.csv`);
-    parts.push(h("section", { class: "card", id: "schedule" }, h("h2", { text: t("schedule") }),
+    parts.push(h("section", { class: "card", id: "schedule" }, h("h2", {}, t("schedule"), " ", live ? null : statusTag("cancelled", "rs_")),
       h("div", { class: "actions" }, h("button", { class: "act-csv", text: t("download_csv"), onclick: csv })),
-      h("table", { class: "grid" }, h("tr", {}, h("th", { text: `${t("table")} \\ ${t("slot")}` }), slots.map((sl) => h("th", { text: `${t("slot")} ${sl}` }))),
+      // a called-off roadshow keeps its schedule for the record, struck through like the invitees' copies
+      h("table", { class: "grid" + (live ? "" : " cancelled") }, h("tr", {}, h("th", { text: `${t("table")} \\ ${t("slot")}` }), slots.map((sl) => h("th", { text: `${t("slot")} ${sl}` }))),
         tables.map((tb) => h("tr", {}, h("th", { text: `${t("table")} ${tb}` }), slots.map((sl) => {
           const m = cells[`${sl}:${tb}`];
           return h("td", { class: m ? "meeting" : null }, m ? [h("div", { text: name(m.project_id) }), h("div", { class: "meta", text: `× ${name(m.investor_id)} (${m.score.toFixed(2)})` })] : "");

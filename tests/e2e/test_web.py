@@ -800,6 +800,14 @@ def test_a_called_off_roadshows_meetings_stay_on_the_founders_page_struck_throug
     assert invitation.locator(".act-accept, .act-decline, .act-leave").count() == 0
     shot(page, "founder_meetings_called_off_zh")
 
+    desk = new_page()  # the organizer's grid is kept for the record, struck through the same way
+    sign_in(desk, dep, "organizer", organizer.get("/v1/me").json()["entity_id"])
+    desk.locator(f"#roadshows [data-roadshow-id='{rid}'] .act-open").click()
+    desk.locator("#schedule h2 .tag[data-status=cancelled]").wait_for()
+    cells = desk.locator("#schedule table.grid td.meeting")
+    assert cells.count() == len(rs["schedule"])
+    assert cells.first.evaluate("el => getComputedStyle(el).textDecorationLine") == "line-through"
+
 
 def test_organizer_sets_start_and_slot_length_then_moves_the_roadshow_past_a_refusal_and_a_stale_version(
         deployment, new_page):
