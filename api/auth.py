@@ -8,7 +8,7 @@ import hmac
 import secrets
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 
 from matcher.commands import Principal
@@ -27,7 +27,7 @@ class Unauthorized(Exception):
 
 
 class TooManyFailures(Exception):
-    """This client sent too many unknown or revoked keys lately; `retry_after_s` until the oldest one expires."""
+    """This client sent too many unknown keys lately; `retry_after_s` until the oldest of them expires."""
 
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
@@ -35,16 +35,18 @@ class TooManyFailures(Exception):
 
 
 class FailedAuthThrottle:
-    """Refuses a client (its address) that sent `limit` unknown or revoked keys within `window_s`, until the oldest
-    of them is `window_s` old. Keys are 256 random bits, so this does not stop guessing (nothing needs to); it stops
-    a misconfigured or hostile client from making the API hash and look up keys for it without end. Counts are per
-    replica and in memory; `limit` 0 turns it off. At most `max_clients` addresses are tracked (the least recently
-    failing are forgotten first), so invented addresses cannot grow it without bound."""
+    """Refuses a client (its address; an IPv6 client by its /64) that sent `limit` different unknown or revoked keys
+    within `window_s`, until the oldest of them is `window_s` old. Different keys: a guesser must vary them, while a
+    tab left open with a revoked key repeats one, and must not lock out everyone behind the same office NAT. Keys
+    are 256 random bits, so this does not stop guessing (nothing needs to); it stops a client from making the API
+    hash and look up keys for it without end, and it protects a weak `METRICS_TOKEN`. Per replica, in memory;
+    `limit` 0 turns it off. At most `max_clients` addresses are tracked (the least recently failing are forgotten
+    first), so invented addresses cannot grow it without bound."""
 
     def __init__(self, limit: int, window_s: float = 60.0, max_clients: int = 10_000,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.limit, self.window_s, self.max_clients, self.clock = limit, window_s, max_clients, clock
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._failures: OrderedDict[str, OrderedDict[str, float]] = OrderedDict()  # client -> key digest -> when
         self._lock = threading.Lock()
 
     def check(self, client: str) -> None:
@@ -52,32 +54,39 @@ class FailedAuthThrottle:
         if self.limit <= 0 or client not in self._failures:  # the usual case, without the lock
             return
         with self._lock:
-            times = self._failures.get(client)
-            if times is None:
+            keys = self._failures.get(client)
+            if keys is None or not self._expire(client, keys):
                 return
-            self._expire(times)
-            if len(times) >= self.limit:
-                wait = max(1, int(times[0] + self.window_s - self.clock() + 0.999))
+            if len(keys) >= self.limit:
+                wait = max(1, int(next(iter(keys.values())) + self.window_s - self.clock() + 0.999))
                 raise TooManyFailures(
-                    f"{len(times)} unknown or revoked API keys came from this address in the last "
+                    f"{len(keys)} different unknown or revoked API keys came from this address in the last "
                     f"{self.window_s:.0f} s, the most this API answers; retry after {wait} s", wait)
 
-    def failed(self, client: str) -> None:
-        """`client` sent a key that is unknown or revoked."""
+    def failed(self, client: str, key: str) -> None:
+        """`client` sent `key`, which is unknown or revoked (a wrong /metrics token counts as one too)."""
         if self.limit <= 0:
             return
+        digest = hash_key(key)
         with self._lock:
-            times = self._failures.pop(client, None) or deque()
-            self._expire(times)
-            times.append(self.clock())
-            self._failures[client] = times  # now the most recent
+            keys = self._failures.pop(client, None) or OrderedDict()
+            self._expire(client, keys)
+            keys.pop(digest, None)
+            keys[digest] = self.clock()  # oldest first
+            while len(keys) > self.limit:  # enough to refuse; more would only cost memory
+                keys.popitem(last=False)
+            self._failures[client] = keys  # now the most recently failing client
             while len(self._failures) > self.max_clients:
                 self._failures.popitem(last=False)
 
-    def _expire(self, times: deque[float]) -> None:
+    def _expire(self, client: str, keys: OrderedDict[str, float]) -> bool:
+        """Drop the failures older than the window; False (and the client forgotten) when none is left."""
         cutoff = self.clock() - self.window_s
-        while times and times[0] <= cutoff:
-            times.popleft()
+        while keys and next(iter(keys.values())) <= cutoff:
+            keys.popitem(last=False)
+        if not keys:
+            self._failures.pop(client, None)
+        return bool(keys)
 
 
 def hash_key(key: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -57,9 +58,15 @@ def wait_token(
 
 
 def client_address(request: Request) -> str:
-    """Who failed authentication: the peer's address (behind a proxy, the proxy's, unless uvicorn trusts its
-    forwarded headers: `FORWARDED_ALLOW_IPS`)."""
-    return request.client.host if request.client is not None else "unknown"
+    """Who failed authentication: the peer's address, an IPv6 one by its /64 (one host may use all of it), behind a
+    proxy the proxy's, unless uvicorn trusts its forwarded headers (`FORWARDED_ALLOW_IPS`)."""
+    host = request.client.host if request.client is not None else "unknown"
+    if ":" in host:
+        try:
+            return str(ipaddress.ip_network(f"{host}/64", strict=False))
+        except ValueError:
+            pass
+    return host
 
 
 def principal(
@@ -82,7 +89,7 @@ def principal(
         waited = svc.probe.wait(token, svc.read_wait_seconds)
         who = svc.keys.resolve(credentials.credentials)
     if who is None:
-        svc.failed_auth.failed(client)
+        svc.failed_auth.failed(client, credentials.credentials)
         raise Unauthorized("the API key is unknown or revoked", invalid_token=True)
     if token is not None and waited is None:
         waited = svc.probe.wait(token, svc.read_wait_seconds)

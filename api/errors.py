@@ -8,6 +8,7 @@ from typing import Any
 
 from models.api import ErrorBody, FieldError
 from models.entities import PATTERN_WORDS
+from models.roadshows import DATE_WORDS, TIME_WORDS
 
 _SOURCES = ("body", "query", "path", "header", "cookie")
 _FIELD = r"[A-Za-z_][A-Za-z0-9_.-]*"
@@ -20,8 +21,6 @@ _LEADING_FIELDS = re.compile(
     rf"^(?P<fields>{_FIELD}(?:(?:,|,? and|,? or) {_FIELD})*) (?P<between>(?:'[^']*'|of [^;:]*?) )?"
     r"(?:must|is|are|takes|should|has|cannot)\b")
 _HEX_PATTERN = re.compile(r"^\^\[0-9a-f\]\{(\d+)(?:,(\d+))?\}\$$")
-_DATE = "a date written YYYY-MM-DD, such as 2026-12-10"
-_TIME = "a time of day written HH:MM, such as 14:00"
 _DATETIME = "a date and time written YYYY-MM-DDTHH:MM:SS with a UTC offset, such as 2026-12-10T14:00:00+08:00"
 
 
@@ -94,9 +93,9 @@ def _message(err: Mapping[str, Any]) -> str:
         case "string_unicode":  # JSON's "\ud800": half of a UTF-16 pair, which is no character
             return f"must be Unicode text; it holds a lone surrogate (half of a UTF-16 pair, such as \\ud800){got}"
         case "date_type" | "date_parsing" | "date_from_datetime_parsing" | "date_from_datetime_inexact":
-            return f"{_parsing(_DATE, ctx)}{got}"
+            return f"{_parsing(DATE_WORDS, ctx)}{got}"
         case "time_type" | "time_parsing":
-            return f"{_parsing(_TIME, ctx)}{got}"
+            return f"{_parsing(TIME_WORDS, ctx)}{got}"
         case "datetime_type" | "datetime_parsing" | "datetime_from_date_parsing" | "timezone_aware":
             return f"{_parsing(_DATETIME, ctx)}{got}"
         case "too_short":

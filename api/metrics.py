@@ -28,7 +28,8 @@ class _ReadModelCollector:
         indexer = getattr(self.container, "indexer", None)
         if indexer is not None:
             counters = indexer.loop.counters
-            # skipped: changed nothing (a replayed record, an older version, or a view, which only the log keeps)
+            # skipped: changed nothing (a replayed record, an older version, or a `viewed` feedback event, which only
+            # the log keeps)
             events = CounterMetricFamily("mm_indexer_events", "Records the indexer consumed, by outcome",
                                          labels=["outcome"])
             for outcome in ("applied", "skipped", "invalid", "dead_lettered"):

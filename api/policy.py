@@ -13,8 +13,8 @@
 
 from __future__ import annotations
 
-from matcher.commands import Principal
-from matcher.errors import Conflict, NotAllowed, NotFound
+from matcher.commands import Principal, closed_until_verified
+from matcher.errors import NotAllowed, NotFound
 from matcher.ranking import Reason
 from matcher.service import Match
 from matcher.versioned import Versioned
@@ -116,22 +116,21 @@ def read_project(view: ReadModel, who: Principal, project_id: str) -> ProjectPub
     if who.role == "investor":
         if accepted_intro(view, who.entity_id, project_id):
             return project_private(found, with_owner=False)
-        check_library_open(view, who, project_id)
+        if not library_open(view, who.entity_id, project_id):
+            raise closed_until_verified(view, who.entity_id or "", "the project library opens")
     return project_public(found)
 
 
-def check_library_open(view: ReadModel, who: Principal, project_id: str) -> None:
+def library_open(view: ReadModel, investor_id: str | None, project_id: str) -> bool:
     """The project library opens to an investor once a registrar has verified it (and while it is active); before,
-    and after a rejection, it sees only the projects it has an intro with."""
-    investor = view.investors.get(who.entity_id or "")
-    if investor is not None and investor.value.in_market:
-        return
+    and after a rejection, it reads only the projects it has an intro with."""
+    if investor_id is None:
+        return False
+    if view.investor_in_market(investor_id):
+        return True
     with view.lock:
-        if any(v.value.project_id == project_id for v in view.intros_of("investor", who.entity_id or "")):
-            return
-    state = "not registered" if investor is None else f"{investor.value.verification} and {investor.value.status}"
-    raise NotAllowed(f"investor {who.entity_id!r} is {state}; the project library opens to investors once a "
-                     "registrar has verified the profile")
+        return any(v.value.project_id == project_id for v in view.intros_of("investor", investor_id))
+
 
 
 def own_projects(view: ReadModel, who: Principal) -> list[Versioned[Project]]:
@@ -180,7 +179,7 @@ def own_passes(view: ReadModel, who: Principal) -> list[Pass]:
         raise NotAllowed("only investors have passes")
     with view.lock:
         found = [(view.projects[pid], reason) for pid, reason in view.feedback.passed.get(who.entity_id, {}).items()
-                 if pid in view.projects]
+                 if pid in view.projects and library_open(view, who.entity_id, pid)]
     return [Pass(project=project_public(v), reason=reason) for v, reason in found]
 
 
@@ -192,8 +191,7 @@ def check_feed(view: ReadModel, who: Principal, investor_id: str) -> None:
         raise NotAllowed("an investor reads only its own feed")
     found = view.investor(investor_id)
     if who.role != "admin" and not found.value.in_market:
-        raise Conflict(f"investor {investor_id!r} is {found.value.verification} and {found.value.status}; "
-                       "the feed opens once a registrar has verified the profile")
+        raise closed_until_verified(view, investor_id, "the feed opens")
 
 
 def check_project_matches(view: ReadModel, who: Principal, project_id: str) -> None:

@@ -17,7 +17,6 @@ Prints one JSON object (progress on stderr).
 from __future__ import annotations
 
 import argparse
-import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -187,8 +186,7 @@ def main() -> None:
 
         alerter.on_alert = on_alert
         alerter.catch_up()
-        thread = threading.Thread(target=alerter.run, name="alerter", daemon=True)
-        thread.start()
+        alerter.start()
         rows = []
 
         # evaluation alone (existing entities: nothing is produced, only computed)
@@ -257,9 +255,7 @@ def main() -> None:
              default_min_score=policy.default_min_score, max_recipients=policy.max_recipients)
     finally:
         if alerter is not None:
-            alerter.stop()
-            time.sleep(0.5)
-            alerter.close(snapshot=False)
+            alerter.stop(snapshot=False)
         producer.close()
         if broker is not None:
             broker.stop()

@@ -61,7 +61,9 @@ def encoder_name(spec: str) -> str:
 
 
 class Alerter(Indexer):
-    """An indexer (the read model, snapshots, catch-up) that also evaluates what each batch changed."""
+    """An indexer (the read model, snapshots, catch-up, `start`/`stop` of its thread) that also evaluates what each
+    batch changed. Its loop takes the read model's lock in turns as the indexer's does; only this process's alert
+    evaluation reads that model, between batches, so the lock costs nothing here."""
 
     def __init__(self, view: ReadModel, matches: MatchService, producer: EventProducer, bootstrap: str,
                  topics: Topics, policy: AlertPolicy | None = None, snapshot_path: Path | None = None,
@@ -170,14 +172,6 @@ class Alerter(Indexer):
         positions = {tp: self.view.offsets.get((tp.topic, tp.partition), 0) for tp in self.partitions}
         self.checkpoint(positions)
 
-    def run(self) -> None:
-        """Follow the log in this thread until `stop()`."""
-        self.loop.run()
-
-    def stop(self) -> None:
-        """Ask `run` to return after the current batch (`close` afterwards)."""
-        self.loop.stop()
-
     def close(self, snapshot: bool = True) -> None:
         """`snapshot=False` leaves the last periodic snapshot, as a crash would."""
         super().close(snapshot)
@@ -206,7 +200,7 @@ def main() -> None:
     freeze_long_lived()
     log.info("alerter caught up (%d alerts for changes since the last run); following the log", alerter.produced)
     try:
-        alerter.run()
+        alerter.loop.run()  # in this thread, until SIGTERM/SIGINT
     finally:
         alerter.close()
         log.info("alerter stopped: %d alerts produced, %s", alerter.produced, alerter.loop.counters)

@@ -143,11 +143,12 @@ class Indexer:
             log.exception("indexer stopped")
             raise
 
-    def stop(self) -> None:
+    def stop(self, snapshot: bool = True) -> None:
+        """Stop following the log (after the current batch), then `close`."""
         self.loop.stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self.close(snapshot=True)
+        self.close(snapshot)
 
     def close(self, snapshot: bool = True) -> None:
         """Close the Kafka clients; `snapshot=False` leaves the last periodic snapshot, as a crash would."""

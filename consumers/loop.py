@@ -28,7 +28,7 @@ from models.events import InvalidEvent
 log = logging.getLogger(__name__)
 
 # A handler applies one record and says whether it changed anything (False, counted as skipped: already applied,
-# older than what is stored, or nothing to apply, such as a view, which only the log keeps).
+# older than what is stored, or nothing to apply, such as a `viewed` feedback event, which only the log keeps).
 # It raises InvalidEvent for a record that can never be applied; any other exception stops the loop
 # without committing, so the record is delivered again after a restart.
 Handler = Callable[[ConsumerRecord], bool]

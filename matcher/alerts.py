@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from matcher.alert_store import AlertStore
-from matcher.commands import Acknowledged, CommandService, Principal, new_id
+from matcher.commands import Acknowledged, CommandService, Principal, closed_until_verified, new_id
 from matcher.delivery import non_public_host_reason, signing_secret
 from matcher.encoder import investor_text, project_text
 from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotFound
@@ -282,9 +282,8 @@ class AlertCommands:
                 raise NotAllowed("an investor saves searches for itself only")
             if project_id is not None:
                 raise InvalidRequest("project_id is only for founders' searches; an investor's search finds projects")
-            if not self.view.investor_in_market(who.entity_id):  # its alerts would open the library it cannot read
-                raise Conflict(f"investor {who.entity_id!r} is not a verified, active investor; saved searches open "
-                               "once a registrar has verified the profile")
+            if not self.view.investor_in_market(who.entity_id):  # it would never fire: only they are alerted
+                raise closed_until_verified(self.view, who.entity_id, "saved searches open")
             return "investor", who.entity_id, None
         if who.role == "founder" and who.entity_id:
             if project_id is None:

@@ -27,6 +27,15 @@ from matcher.view import ReadModel
 from models.entities import Investor, Project
 from models.events import ApiKey, Event, Feedback, Intro, Role
 
+
+def closed_until_verified(view: ReadModel, investor_id: str, opens: str) -> Conflict:
+    """The one refusal of what an investor gets only while verified and active (`Investor.in_market`): the project
+    library, the feed, feedback, saved searches. `opens` says what: "the feed opens"."""
+    found = view.investors.get(investor_id)
+    state = "not registered" if found is None else f"{found.value.verification} and {found.value.status}"
+    return Conflict(f"investor {investor_id!r} is {state}; {opens} once a registrar has verified the profile")
+
+
 # After a decline, the side that asked may ask the same pair again only after this (the side that declined may ask
 # at any time): otherwise a declined request could be repeated at once, again and again.
 INTRO_ASK_AGAIN_AFTER = timedelta(days=30)
@@ -219,6 +228,8 @@ class CommandService:
         if who.role != "investor" or who.entity_id is None:
             raise NotAllowed("only investors give feedback on projects")
         self._own_investor(who, who.entity_id)
+        if not self.view.investor_in_market(who.entity_id):  # a pass list would show it projects it may not read
+            raise closed_until_verified(self.view, who.entity_id, "feedback on projects opens")
         self.view.project(project_id)
         fb = Feedback(investor_id=who.entity_id, project_id=project_id, action=action, reason=reason)  # type: ignore[arg-type]
         return self.publish_unversioned("FeedbackGiven", who.entity_id, fb, who.actor)
@@ -250,8 +261,8 @@ class CommandService:
                 again = v.updated_at + INTRO_ASK_AGAIN_AFTER
                 if v.value.status == "declined" and v.value.requested_by == who.role and datetime.now(UTC) < again:
                     raise Conflict(f"intro {v.id!r} between {project_id!r} and {investor_id!r} was declined on "
-                                   f"{v.updated_at:%Y-%m-%d}; the {who.role} may ask again from {again:%Y-%m-%d} "
-                                   f"(the side that declined may ask at any time)")
+                                   f"{v.updated_at:%Y-%m-%d}; the {who.role} may ask again after "
+                                   f"{again:%Y-%m-%d %H:%M} UTC (the side that declined may ask at any time)")
             intro = Intro(project_id=project_id, investor_id=investor_id, requested_by=who.role, message=message)  # type: ignore[arg-type]
             accepted = self.publish("IntroRequested", new_id("x"), intro, who.actor, self.view.intros)
             self._intro_of_pair[pair] = accepted.entity_id

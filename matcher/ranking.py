@@ -187,25 +187,37 @@ _ZH_GENERIC = frozenset(
 _ZH_NUMERAL_CHARS = frozenset("零〇一二三四五六七八九十百千万亿两几半多余元分之")
 
 
+# Explanations run under the read model's lock for every ranked pair, and the search below grows with the square of
+# the texts' lengths times a term's: only a text's first characters are explained, terms stop at a length no real
+# one reaches, and only a term's first occurrences in a phrase are tried. (Both 5,000 characters of "智能" repeated
+# took 28 s per pair before these, 11 ms after.)
+_EXPLAINED_CHARS = 1500
+_MAX_TERM_CHARS = 16
+_OCCURRENCES_TRIED = 8  # per phrase of the text
+
+
 @functools.lru_cache(maxsize=1024)  # a feed explains one thesis many times, alerts one project text (a few kB each)
-def _zh_phrases(text: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
+def _zh_phrases(text: str) -> tuple[tuple[str, frozenset[int]], ...]:
     """The runs of Chinese characters in `text` (phrases: punctuation, spaces and other scripts separate them),
     each with the offsets where its words start and end."""
-    return tuple((run, (0, *itertools.accumulate(map(len, rjieba.cut(run))))) for run in CJK_RUN.findall(text))
+    return tuple((run, frozenset((0, *itertools.accumulate(map(len, rjieba.cut(run))))))
+                 for run in CJK_RUN.findall(text))
 
 
 def _zh_filler(word: str) -> bool:
     return word in _ZH_FUNCTION or word in _ZH_GENERIC or all(c in _ZH_NUMERAL_CHARS for c in word)
 
 
-def _said_at_word_ends(term: str, i: int, thesis_ends: tuple[int, ...],
-                       phrases: tuple[tuple[str, tuple[int, ...]], ...]) -> bool:
+def _said_at_word_ends(term: str, i: int, thesis_ends: frozenset[int],
+                       phrases: tuple[tuple[str, frozenset[int]], ...]) -> bool:
     """Whether `term` (at offset i of its thesis phrase) occurs in one of `phrases` such that each of its ends is
     a word boundary in the thesis phrase or in that phrase."""
     j = i + len(term)
     for phrase, ends in phrases:
         k = phrase.find(term)
-        while k >= 0:
+        for _ in range(_OCCURRENCES_TRIED):
+            if k < 0:
+                break
             if (i in thesis_ends or k in ends) and (j in thesis_ends or k + len(term) in ends):
                 return True
             k = phrase.find(term, k + 1)
@@ -221,7 +233,7 @@ def _shared_zh_terms(thesis: str, text: str) -> list[str]:
         covered = 0  # where the last term found in this phrase ends: runs inside it are parts of that one
         for i in range(len(run) - 1):
             longest = i
-            while longest < len(run) and run[i:longest + 1] in joined:
+            while longest < min(len(run), i + _MAX_TERM_CHARS) and run[i:longest + 1] in joined:
                 longest += 1
             # the longest run from i said with word ends, if it reaches past the last term
             j = longest
@@ -244,6 +256,7 @@ def _shared_zh_terms(thesis: str, text: str) -> list[str]:
 def shared_terms(thesis: str, text: str, limit: int = 4) -> list[str]:
     """Terms of the thesis that the text also uses, longest first: English words, and Chinese words and phrases
     (see `_shared_zh_terms`)."""
+    thesis, text = thesis[:_EXPLAINED_CHARS], text[:_EXPLAINED_CHARS]
     words = {w.lower() for w in _WORD.findall(text)}
     found = [w for w in dict.fromkeys(w.lower() for w in _WORD.findall(thesis)) if w in words and w not in _STOP]
     found += _shared_zh_terms(thesis, text)
@@ -251,13 +264,18 @@ def shared_terms(thesis: str, text: str, limit: int = 4) -> list[str]:
     return longest_first[:limit]
 
 
-def query_terms(query: str, text: str, limit: int = 4) -> list[str]:
-    """The words of a search query (English words, Chinese words as rjieba cuts them; 2+ characters) that the text
-    contains, in the query's order: unlike `shared_terms`, generic words count, since the searcher chose them."""
+def query_words(query: str) -> list[str]:
+    """A search query's words: English words (lower case) and Chinese words as rjieba cuts them, 2+ characters."""
     words = [w.lower() for w in _WORD.findall(query)]
     words += [w for run in CJK_RUN.findall(query) for w in rjieba.cut(run) if len(w) >= 2]
-    lowered = text.lower()
-    return [w for w in dict.fromkeys(words) if w in lowered][:limit]
+    return list(dict.fromkeys(words))
+
+
+def query_terms(words: list[str], text: str, limit: int = 4) -> list[str]:
+    """Which of a query's `words` (`query_words`) the text contains, in the query's order: English ones as whole
+    words, Chinese ones anywhere. Unlike `shared_terms`, generic words count: the searcher chose them."""
+    english = {w.lower() for w in _WORD.findall(text)}
+    return [w for w in words if (w in english if w.isascii() else w in text)][:limit]
 
 
 def _cny(amount: int) -> str:

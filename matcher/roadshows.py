@@ -26,6 +26,12 @@ from models.taxonomy import SECTORS, STAGES, city_key
 CANDIDATE_FACTOR = 4  # candidates kept per slot/seat by theme relevance before pair scoring
 
 
+# Re-validating a stored roadshow with a new roster or new pins: the fields it already had were accepted when they were
+# written, and checks added since (an offset in start_time, meetings past midnight) must not refuse a change that
+# does not touch them, as they do not refuse its replay (`models.entities.from_log`). A move checks them afresh.
+KEPT = {"from_log": True}
+
+
 class RoadshowService:
     def __init__(self, commands: CommandService, matches: MatchService, solver_seconds: float = 8.0,
                  solver_slots: int = 1) -> None:
@@ -133,7 +139,7 @@ class RoadshowService:
             dropped, kept = set(unpin) | set(exclude), set(pin) | set(unexclude)
             pinned = [c for c in dict.fromkeys([*rs.pinned, *pin]) if c not in dropped]
             excluded = [c for c in dict.fromkeys([*rs.excluded, *exclude]) if c not in kept]
-            rs = Roadshow.model_validate({**rs.model_dump(), "pinned": pinned, "excluded": excluded})
+            rs = Roadshow.model_validate({**rs.model_dump(), "pinned": pinned, "excluded": excluded}, context=KEPT)
             return self._publish("RoadshowAdjusted", roadshow_id, self._with_roster(rs), who)
 
     def propose(self, who: Principal, roadshow_id: str) -> Acknowledged:
@@ -267,16 +273,20 @@ class RoadshowService:
 
     def _relevant(self, side: str, rs: Roadshow, keep: set[str]) -> list[tuple[str, float]]:
         """Candidates of one side with their relevance to the theme in [0, 1], best first, at most
-        CANDIDATE_FACTOR per slot, plus the eligible ones of `keep`."""
+        CANDIDATE_FACTOR per slot, plus those of `keep` (pins, the current roster) that are still open or verified,
+        whatever their sectors and city: an organizer pins outside the theme on purpose."""
+        def on_theme(sectors: list[str]) -> bool:
+            return not rs.sectors or bool(set(rs.sectors) & set(sectors))
+
         pool: dict[str, Project | Investor]
         if side == "projects":
             pool = {pid: v.value for pid, v in self.view.projects.items() if v.value.status == "open"
-                    and (not rs.sectors or set(rs.sectors) & set(v.value.sectors))
-                    and (not rs.city or city_key(v.value.city) == city_key(rs.city) or pid in keep)}
+                    and (pid in keep or on_theme(v.value.sectors)
+                         and (not rs.city or city_key(v.value.city) == city_key(rs.city)))}
             index, need = self.view.project_text, rs.n_projects
         else:
             pool = {iid: v.value for iid, v in self.view.investors.items() if v.value.in_market
-                    and (not rs.sectors or set(rs.sectors) & set(v.value.sectors))}
+                    and (iid in keep or on_theme(v.value.sectors))}
             index, need = self.view.investor_text, rs.m_investors
         ids = list(pool)
         if not ids:
@@ -307,15 +317,17 @@ class RoadshowService:
             with self._solving():
                 roster = solve_roster(problem, time_limit=self.solver_seconds)
         except RosterInfeasible as exc:  # the constraint that cannot be met, as the roadshow's field that sets it
+            # pins: pinned and excluded at once, more pins than seats; organisation: pinned investors share one
             field = {"pins": "pin", "organisation": "pin"}.get(exc.constraint, exc.constraint)
             why = str(exc).removeprefix(f"{exc.constraint}: ")
             raise InvalidRequest(f"{field} cannot be met: no roster meets the constraints ({why})") from None
         except RosterError as exc:  # nothing found within the time limit: no one constraint to blame
-            raise InvalidRequest(f"n_projects, m_investors and min_fits must be loosened: {exc}") from None
+            raise InvalidRequest(f"n_projects, m_investors, min_fits, fit_threshold or sector_quota must be loosened: "
+                                 f"{exc}") from None
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
         return Roadshow.model_validate({**rs.model_dump(), "roster": _roster_result(roster).model_dump(),
-                                        "status": "proposed"})
+                                        "status": "proposed"}, context=KEPT)
 
     def _backfill(self, rs: Roadshow) -> Roadshow:
         """Replace declined and expired invitees, and roster members no longer eligible, with the best remaining

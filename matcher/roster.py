@@ -774,7 +774,7 @@ def _cp_sat(inst: _Instance, time_limit: float, hint: Picked | None,
 def _diagnose(problem: RosterProblem, inst: _Instance, deadline: float, num_workers: int) -> None:
     """Raise RosterInfeasible naming the first constraint group that makes the complete instance infeasible."""
     stages = [
-        ("organisation", (True, False, False),
+        ("m_investors", (True, False, False),  # one seat per organisation is fixed: fewer seats is what helps
          f"one seat per organisation leaves fewer than {inst.n_i} investors"),
         ("sector_quota", (True, True, False),
          f"no {inst.n_p} eligible projects fit within the quotas {dict(sorted(inst.quota.items()))}"

@@ -32,8 +32,6 @@ from ortools.sat.python import cp_model
 from matcher.roster import SCALE, RosterProblem, new_solver
 from models.roadshows import TIMEZONE
 
-CHINA = TIMEZONE  # every roadshow's times are wall-clock times there (a roadshow has no time zone field)
-
 
 @dataclass(frozen=True, eq=False)
 class MeetingProblem:
@@ -173,7 +171,7 @@ def to_csv(meetings: Sequence[Meeting], names: Mapping[str, str] | None = None) 
 
 
 def to_ical(meetings: Sequence[Meeting], participant_id: str, event_date: date, start: clock, slot_minutes: int,
-            names: Mapping[str, str] | None = None, *, tz: tzinfo = CHINA, event_id: str = "roadshow",
+            names: Mapping[str, str] | None = None, *, tz: tzinfo = TIMEZONE, event_id: str = "roadshow",
             location: str = "", stamp: datetime | None = None, sequence: int = 0, with_scores: bool = True,
             cancelled: bool = False, dropped: Sequence[Meeting] = ()) -> str:
     """A VCALENDAR with one VEVENT per meeting of `participant_id` (a project or an investor id).

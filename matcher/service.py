@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import numpy as np
 import scipy.sparse as sp
 
-from matcher.encoder import Encoder, portfolio_company_text
+from matcher.encoder import Encoder, investor_text, portfolio_company_text, project_text
 from matcher.errors import InvalidRequest
 from matcher.ranking import (
     FEATURES,
@@ -21,6 +21,7 @@ from matcher.ranking import (
     crowding_penalty,
     feature_matrix,
     query_terms,
+    query_words,
     reasons,
     standing_reasons,
 )
@@ -288,23 +289,20 @@ class MatchService:
             sparse = sparse_index.similarity(row, ids)
             score = 0.6 * np.clip(dense, 0, 1) + 0.4 * sparse
             order = np.argsort(-score, kind="stable")
-            out = []
+            out, words = [], query_words(text)
             for j in order[offset:offset + k]:
                 contrib = {"dense": float(0.6 * max(0.0, dense[j])), "sparse": float(0.4 * sparse[j])}
                 out.append(Match(ids[j], float(score[j]), {"dense": float(dense[j]), "sparse": float(sparse[j])},
-                                 contrib, self._search_reasons(text, side, ids[j], contrib)))
+                                 contrib, self._search_reasons(words, side, ids[j], contrib)))
             return [m for m in out if m.score >= filters.min_score]
 
-    def _search_reasons(self, query: str, side: str, entity_id: str, contrib: dict[str, float]) -> list[Reason]:
-        """Why a search found it: the query's terms in its text, and closeness in meaning when that weighed more."""
-        if side == "projects":
-            p = self.view.projects[entity_id].value
-            text = f"{p.name} {p.summary} {p.traction}"
-        else:
-            i = self.view.investors[entity_id].value
-            text = f"{i.name} {i.organization} {i.thesis}"
+    def _search_reasons(self, words: list[str], side: str, entity_id: str, contrib: dict[str, float]) -> list[Reason]:
+        """Why a search found it: the query's words in the text it is indexed as, and closeness in meaning when that
+        weighed more."""
+        text = (project_text(self.view.projects[entity_id].value) if side == "projects"
+                else investor_text(self.view.investors[entity_id].value))
         out = []
-        terms = query_terms(query, text)
+        terms = query_terms(words, text)
         if terms:
             out.append(Reason("query_terms", "Query terms found: " + ", ".join(terms),
                               "包含搜索词：" + "、".join(terms)))

@@ -141,7 +141,8 @@ class ReadModel:
 
     # ---- events -----------------------------------------------------------------------------------
     def apply(self, event: Event) -> bool:
-        """Apply one event; False when it changed nothing (already applied, older than what is stored, or a view)."""
+        """Apply one event; False when it changed nothing (already applied, older than what is stored, or a `viewed`
+        feedback event)."""
         with self.lock:
             payload = event.payload
             if isinstance(payload, Project):

@@ -30,6 +30,9 @@ FIRST_DATE, LAST_DATE = date(2000, 1, 1), date(2099, 12, 31)
 # saving), the zone its calendar files (matcher.schedule.to_ical) are written from.
 TIMEZONE = timezone(timedelta(hours=8), "CST")
 TIMEZONE_WORDS = "China Standard Time (UTC+8)"
+# how dates and times are written, in the words errors use (here and in api/errors.py)
+DATE_WORDS = "a date written YYYY-MM-DD, such as 2026-12-10"
+TIME_WORDS = "a time of day written HH:MM, such as 14:00"
 
 
 def _written(what: str) -> BeforeValidator:
@@ -59,10 +62,10 @@ def _local_time(value: time, info: ValidationInfo) -> time:
     return value
 
 
-RoadshowDate = Annotated[date, _written("a date written YYYY-MM-DD, such as 2026-12-10"),
+RoadshowDate = Annotated[date, _written(DATE_WORDS),
                          AfterValidator(_sensible_date),
                          Field(description=f"the event's day, {FIRST_DATE} to {LAST_DATE}")]
-LocalTime = Annotated[time, _written("a time of day written HH:MM, such as 14:00"), AfterValidator(_local_time),
+LocalTime = Annotated[time, _written(TIME_WORDS), AfterValidator(_local_time),
                       Field(description=f"wall-clock time without a UTC offset, in {TIMEZONE_WORDS}")]
 
 

@@ -93,6 +93,10 @@ async function api(method, path, body, query) {
   const text = await r.text();
   let parsed = null;
   try { parsed = text ? JSON.parse(text) : null; } catch { parsed = { detail: text }; }
+  if (r.status === 401 && state.me) {  // revoked while signed in: back to sign-in, and the polling stops with it
+    signOut(t("key_no_longer_valid"));
+    throw new ApiError(r.status, parsed, r.headers);
+  }
   if (!r.ok) throw new ApiError(r.status, parsed, r.headers);
   if (r.status === 202 && parsed && parsed.offset_token) state.token = parsed.offset_token;
   return parsed;
@@ -225,6 +229,16 @@ function signInPage(main, message) {
     await signIn();
   });
   main.append(form);
+}
+
+// Forget the key and everything typed under it; back to the sign-in form, with `message` when the API sent us there.
+function signOut(message) {
+  sessionStorage.removeItem("apiKey");
+  Object.assign(state, { key: null, me: null, token: null, openRoadshow: null, editing: null, draft: null,
+    requested: new Set(), profileOpen: false, profileDraft: null, expire: { hours: 72, error: "" }, move: null,
+    registry: { q: "", verification: "" },
+    alerts: { unread: new Set(), searchNames: {}, edit: null, draft: null, settings: null, pushing: false } });
+  render(message);
 }
 
 async function signIn() {
@@ -1394,13 +1408,6 @@ async function loadRegistry(box, after, cursor) {
 
 // ---- start ----------------------------------------------------------------------------------------------
 document.querySelectorAll(".lang button").forEach((b) => b.addEventListener("click", () => { I18N.set(b.dataset.lang); render(); }));
-document.getElementById("signout").addEventListener("click", () => {
-  sessionStorage.removeItem("apiKey");
-  Object.assign(state, { key: null, me: null, token: null, openRoadshow: null, editing: null, draft: null,
-    requested: new Set(), profileOpen: false, profileDraft: null, expire: { hours: 72, error: "" }, move: null,
-    registry: { q: "", verification: "" },
-    alerts: { unread: new Set(), searchNames: {}, edit: null, draft: null, settings: null, pushing: false } });
-  render();
-});
+document.getElementById("signout").addEventListener("click", () => signOut());
 I18N.set(I18N.lang);
 if (state.key) signIn(); else render();

@@ -58,10 +58,11 @@ def metrics(request: Request) -> Response:
     token = svc.container.settings.metrics_token
     if token is not None:
         given, client = request.headers.get("authorization", ""), client_address(request)
-        svc.failed_auth.check(client)
+        if given:  # an operator's token may be weaker than our keys: wrong ones count like unknown keys
+            svc.failed_auth.check(client)
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            if given:  # an operator's token may be weaker than our keys: wrong ones count like unknown keys
-                svc.failed_auth.failed(client)
+            if given:
+                svc.failed_auth.failed(client, given)
             raise Unauthorized("/metrics needs `Authorization: Bearer <METRICS_TOKEN>`", invalid_token=bool(given))
     body, content_type = request.app.state.metrics.render()
     return Response(content=body, media_type=content_type)

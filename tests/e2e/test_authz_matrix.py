@@ -296,16 +296,22 @@ def test_an_investor_reads_the_library_once_verified_and_after_a_rejection_only_
     dep, registrar = world.dep, world.client("registrar")
     pending, iid, token = register(dep, None)
     r = pending.get(f"/v1/projects/{world.ids['PA']}", headers=waiting(token))
-    assert r.status_code == 403 and "once a registrar has verified the profile" in r.json()["detail"]
+    assert r.status_code == 409 and "the project library opens once a registrar has verified" in r.json()["detail"]
     r = pending.post("/v1/alerts/searches", json={"name": "all", "text": "visionqc"})
     assert r.status_code == 409 and "saved searches open once" in r.json()["detail"]
+    r = pending.post("/v1/feedback", json={"project_id": world.ids["PA"], "action": "passed", "reason": "x"})
+    assert r.status_code == 409 and "feedback on projects opens once" in r.json()["detail"]  # else its passes show it
     _, token = accepted(registrar.post(f"/v1/investors/{iid}/verify", headers=waiting(token)))
     assert pending.get(f"/v1/projects/{world.ids['PA']}", headers=waiting(token)).status_code == 200
-    _, token = accepted(pending.post("/v1/intros", json={"project_id": world.ids["PB"], "investor_id": iid}))
+    _, token = accepted(pending.post("/v1/feedback", json={"project_id": world.ids["PA"], "action": "passed",
+                                                           "reason": "not for us"}))
+    _, token = accepted(pending.post("/v1/intros", json={"project_id": world.ids["PB"], "investor_id": iid},
+                                     headers=waiting(token)))
     _, token = accepted(registrar.post(f"/v1/investors/{iid}/reject", json={"reason": "funds unverifiable"},
                                        headers=waiting(token)))
-    assert pending.get(f"/v1/projects/{world.ids['PA']}", headers=waiting(token)).status_code == 403
+    assert pending.get(f"/v1/projects/{world.ids['PA']}", headers=waiting(token)).status_code == 409
     assert pending.get(f"/v1/projects/{world.ids['PB']}").status_code == 200  # it asked for an intro to PB
+    assert pending.get("/v1/feedback/passes").json()["data"] == []  # PA, passed while verified, is closed to it now
     ghost = dep.as_role("investor", uid("ghost"))  # a key for an investor that never registered
     r = ghost.get(f"/v1/projects/{world.ids['PA']}")
-    assert r.status_code == 403 and "not registered" in r.json()["detail"]
+    assert r.status_code == 409 and "not registered" in r.json()["detail"]

@@ -5,7 +5,6 @@ project form with the API's validation errors, an organizer's roadshow with a ba
 from __future__ import annotations
 
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -255,8 +254,8 @@ def test_on_the_chinese_page_a_throttled_sign_in_says_why_in_chinese_with_the_wa
     page = new_page()
     page.goto("/")
     page.click("#lang-zh")
-    for status in (401, 401, 429):  # two unknown keys are the most this deployment answers from one address
-        page.fill("#api-key", "mmk_not-a-key-anyone-was-issued")
+    for n, status in enumerate((401, 401, 429)):  # two different unknown keys: the most this deployment answers
+        page.fill("#api-key", f"mmk_not-a-key-anyone-was-issued-{n}")
         with page.expect_response("**/v1/me") as answer:
             page.click("#signin")
         assert answer.value.status == status
@@ -264,6 +263,26 @@ def test_on_the_chinese_page_a_throttled_sign_in_says_why_in_chinese_with_the_wa
     page.wait_for_selector("#signin-error:has-text('无效密钥过多')")
     shown = page.locator("#signin-error").inner_text()
     assert shown == f"来自本地址的无效密钥过多，请稍后再试（{wait} 秒后可重试）：{detail}"
+
+
+def test_a_key_revoked_while_signed_in_sends_the_page_back_to_sign_in_and_its_polling_stops(deployment, new_page):
+    dep, founder_id = deployment, uid("f")
+    key, key_id, token = dep.issue_key("founder", founder_id)
+    assert dep.client(key).get("/v1/me", headers=waiting(token)).status_code == 200
+    page = new_page()
+    page.goto("/")
+    page.click("#lang-en")
+    page.fill("#api-key", key)
+    page.click("#signin")
+    page.wait_for_selector(f"#who:has-text('{founder_id}')")
+    _, token = accepted(dep.client(dep.admin_key).delete(f"/v1/keys/{key_id}"))
+    assert dep.client(key).get("/v1/me", headers=waiting(token)).status_code == 401
+    page.wait_for_selector("#signin-error:has-text('no longer valid')", timeout=15_000)  # the alerts poll found out
+    assert page.locator("#who").inner_text() == "" and page.evaluate("sessionStorage.getItem('apiKey')") is None
+    polled = []
+    page.on("request", lambda request: polled.append(request.url) if "/v1/" in request.url else None)
+    page.wait_for_timeout(5_000)  # longer than the alerts poll's 4 s
+    assert polled == []
 
 
 def test_organizer_builds_a_roster_invites_and_sees_the_backfill_of_a_decline(deployment, new_page):
@@ -936,14 +955,11 @@ def alerter_running(dep: Any) -> Iterator[None]:
     caught up and followed as tests/integration/alert_rig.py does (vectors of the fake encoder the embedder uses)."""
     alerter = alerting.build(dep.settings, vectors_of=HashingEncoder.name)
     alerter.catch_up(timeout=60)
-    thread = threading.Thread(target=alerter.run, name="alerter", daemon=True)
-    thread.start()
+    alerter.start()
     try:
         yield
     finally:
-        alerter.stop()
-        thread.join(timeout=10)
-        alerter.close(snapshot=False)
+        alerter.stop(snapshot=False)
 
 
 def test_an_investors_saved_search_alerts_it_of_matching_projects_which_arrive_unread_and_older_ones_load_on_request(

@@ -131,19 +131,12 @@ class Rig:
     def start_alerter(self) -> alerting.Alerter:
         self.alerter = alerting.build(self.settings, vectors_of=HashingEncoder.name)
         self.alerter.catch_up(timeout=60)
-        thread = threading.Thread(target=self.alerter.run, name="alerter", daemon=True)
-        thread.start()
-        self.threads.append(thread)
+        self.alerter.start()
         return self.alerter
 
     def stop_alerter(self, snapshot: bool = True) -> None:
         if self.alerter is not None:
-            self.alerter.stop()
-            for t in self.threads:
-                if t.name == "alerter":
-                    t.join(timeout=10)
-            self.threads = [t for t in self.threads if t.name != "alerter"]
-            self.alerter.close(snapshot=snapshot)
+            self.alerter.stop(snapshot)
             self.alerter = None
 
     def start_worker(self) -> webhooks.WebhookWorker:

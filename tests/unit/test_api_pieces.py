@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from api.auth import ADMIN, FailedAuthThrottle, KeyRing, TooManyFailures, hash_key
 from api.consistency import LagProbe
+from api.deps import client_address
 from api.errors import domain_error, validation_errors
 from api.pagination import MAX_OFFSET, decode_cursor, encode_cursor, next_cursor
 from api.routes.alerts import list_searches
@@ -226,38 +227,51 @@ def test_keys_resolve_to_principals_until_revoked_and_the_admin_key_needs_no_eve
     assert KeyRing(view, admin_key=None).resolve("a" * 32) is None
 
 
-def test_an_address_is_refused_after_limit_failures_until_the_oldest_is_a_window_old():
+def test_an_address_is_refused_after_limit_different_keys_until_the_oldest_is_a_window_old():
     now = [0.0]
     throttle = FailedAuthThrottle(limit=3, window_s=60.0, clock=lambda: now[0])
-    for second in (0.0, 10.0, 20.0):
+    for _ in range(10):  # a tab left open with a revoked key repeats it: one key, however often
+        throttle.failed("10.0.0.1", "mmk_revoked")
+    throttle.check("10.0.0.1")
+    for second, key in ((10.0, "mmk_a"), (20.0, "mmk_b")):
         now[0] = second
         throttle.check("10.0.0.1")
-        throttle.failed("10.0.0.1")
+        throttle.failed("10.0.0.1", key)
     with pytest.raises(TooManyFailures) as refused:
         throttle.check("10.0.0.1")
-    assert refused.value.retry_after_s == 40 and "3 unknown or revoked API keys" in str(refused.value)
+    assert refused.value.retry_after_s == 40 and "3 different unknown or revoked API keys" in str(refused.value)
     throttle.check("10.0.0.2")  # other addresses are not affected
-    now[0] = 60.0  # the first failure has expired: one more is answered
+    now[0] = 60.0  # the revoked key's failure has expired: one more is answered
     throttle.check("10.0.0.1")
-    throttle.failed("10.0.0.1")
+    throttle.failed("10.0.0.1", "mmk_c")
     with pytest.raises(TooManyFailures):
         throttle.check("10.0.0.1")
     now[0] = 200.0
     throttle.check("10.0.0.1")
+    assert "10.0.0.1" not in throttle._failures  # forgotten once nothing is left in the window
 
 
 def test_the_throttle_forgets_the_least_recently_failing_addresses_first_and_limit_0_is_off():
     throttle = FailedAuthThrottle(limit=1, max_clients=2)
     for client in ("a", "b", "a", "c"):  # "b" failed least recently when "c" arrives
-        throttle.failed(client)
+        throttle.failed(client, "mmk_x")
     throttle.check("b")
     for client in ("a", "c"):
         with pytest.raises(TooManyFailures):
             throttle.check(client)
     off = FailedAuthThrottle(limit=0)
-    for _ in range(100):
-        off.failed("a")
+    for n in range(100):
+        off.failed("a", f"mmk_{n}")
     off.check("a")
+
+
+def test_an_ipv6_client_counts_by_its_64_and_others_by_their_address():
+    def address(host: str) -> str:
+        return client_address(SimpleNamespace(client=SimpleNamespace(host=host)))  # type: ignore[arg-type]
+
+    assert address("2001:db8:1:2:aaaa::1") == address("2001:db8:1:2:bbbb::2") == "2001:db8:1:2::/64"
+    assert address("2001:db8:1:3::1") != address("2001:db8:1:2::1")
+    assert address("10.0.0.1") == "10.0.0.1" and address("testclient") == "testclient"
 
 
 def test_the_saved_search_list_pages_past_the_ranked_lists_offset_cap():

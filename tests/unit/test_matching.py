@@ -10,7 +10,7 @@ import pytest
 
 from matcher.encoder import investor_text, project_text
 from matcher.errors import InvalidRequest, NotFound
-from matcher.ranking import CROWDING_WEIGHT, FEATURES, query_terms, reasons, shared_terms
+from matcher.ranking import CROWDING_WEIGHT, FEATURES, query_terms, query_words, reasons, shared_terms
 from matcher.service import Crowd, MatchFilters, MatchService
 from matcher.view import SNAPSHOT_FORMAT, ReadModel
 from models.entities import PortfolioCompany
@@ -123,7 +123,8 @@ def test_search_results_say_which_query_words_they_contain_and_when_meaning_weig
     assert codes["query_terms"].zh.startswith("包含搜索词：") and "视觉" in codes["query_terms"].en
     for m in found.values():
         assert ("meaning" in {r.code for r in m.reasons}) == (m.contributions["dense"] > m.contributions["sparse"])
-    assert query_terms("储能 智能 ab", "工商业储能与智能调度") == ["储能", "智能"]  # generic words count here
+    assert query_terms(query_words("储能 智能 ab"), "工商业储能与智能调度") == ["储能", "智能"]  # generic words count
+    assert query_terms(query_words("art car"), "Smart scarf for cars; art") == ["art"]  # English: whole words only
 
 
 def test_unverified_and_withdrawn_investors_never_appear_in_founders_lists(world):
@@ -547,6 +548,14 @@ def test_shared_terms_keep_chinese_words_and_phrases_and_drop_fragments_and_fill
 ], ids=["mixed-shop", "english", "mixed-energy", "mixed-care"])
 def test_shared_terms_of_english_and_mixed_texts_are_as_before(thesis, text, expected):
     assert shared_terms(thesis, text) == expected
+
+
+def test_shared_terms_of_long_repetitive_texts_stay_short_and_read_only_the_texts_beginning():
+    # explanations run for every ranked pair under the read model's lock: a term is at most 16 characters, and only
+    # the first 1500 characters of each text are read (a shared word after them is not found)
+    terms = shared_terms("智能制造" * 1000, "智能制造" * 1000)
+    assert terms and all(len(t) <= 16 for t in terms)
+    assert shared_terms("储能" + "。" * 2000 + "氢能源", "氢能源和储能") == ["储能"]
 
 
 def test_the_thesis_terms_reason_names_the_shared_words():

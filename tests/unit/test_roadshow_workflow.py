@@ -17,7 +17,7 @@ from matcher.roadshows import RoadshowService
 from matcher.service import MatchService
 from matcher.view import ReadModel
 from models.events import Feedback
-from models.roadshows import Invitation, ScheduledMeeting
+from models.roadshows import Invitation, Roadshow, ScheduledMeeting
 from tests.factories import event, investor, project, roadshow
 from tests.fakes import ApplyingPublisher, HashingEncoder
 
@@ -192,7 +192,7 @@ def test_conflicts_pins_exclusions_and_ownership(world):
 def test_an_adjustment_that_could_not_take_effect_is_refused_naming_the_field(world):
     view, service = world
     view.apply(event("InvestorRegistered", "i-pending", investor(name="待审投资人", verification="pending")))
-    rid = service.create(ORGANIZER, SMALL).entity_id
+    rid = service.create(ORGANIZER, {**SMALL, "sectors": ["smart_manufacturing"], "city": "宁波"}).entity_id
     for change, says in [({"pin": ["p-4"], "exclude": ["p-4"]}, "pin must not name what exclude names: ['p-4']"),
                          ({"pin": ["p-4"], "unpin": ["p-4"]}, "pin must not name what unpin names"),
                          ({"exclude": ["i-2"], "unexclude": ["i-2"]}, "exclude must not name what unexclude names"),
@@ -203,6 +203,10 @@ def test_an_adjustment_that_could_not_take_effect_is_refused_naming_the_field(wo
             service.adjust(ORGANIZER, rid, **{"pin": [], "exclude": [], "unpin": [], **change})
     assert view.roadshows[rid].version == 1  # nothing was written
     service.adjust(ORGANIZER, rid, pin=[], exclude=["i-pending"], unpin=[])  # excluding the ineligible is fine
+    view.apply(event("ProjectSubmitted", "p-bio", project(name="抗体新药", owner="f-9", sectors=["biomedicine"],
+                                                          city="上海")))
+    service.adjust(ORGANIZER, rid, pin=["p-bio"], exclude=[], unpin=[])  # off the theme's sectors and city: on purpose
+    assert "p-bio" in view.roadshows[rid].value.roster.project_ids
 
 
 def test_a_roster_that_cannot_be_met_names_the_field_that_sets_the_constraint(world):
@@ -211,6 +215,16 @@ def test_a_roster_that_cannot_be_met_names_the_field_that_sets_the_constraint(wo
     with pytest.raises(InvalidRequest, match=r"^min_fits cannot be met: no roster meets the constraints \(") as refused:
         service.propose(ORGANIZER, rid)
     assert domain_error(str(refused.value)).errors[0].field == "min_fits"
+
+
+def test_a_roadshow_the_log_holds_from_before_the_time_checks_still_takes_pins_and_rosters(world):
+    view, service = world
+    old = Roadshow.model_validate({**roadshow(organizer_id=ORGANIZER.entity_id, n_projects=2, m_investors=2,
+                                              min_fits=0).model_dump(mode="json"),
+                                   "start_time": "14:00:00-05:00"}, context={"from_log": True})
+    view.apply(event("RoadshowCreated", "r-old", old))
+    service.adjust(ORGANIZER, "r-old", pin=["p-1"], exclude=[], unpin=[])  # its start time is not what changes
+    assert "p-1" in view.roadshows["r-old"].value.roster.project_ids
 
 
 def test_expired_invitations_are_backfilled(world):

@@ -35,7 +35,6 @@ from matcher.roster import (
     solve_roster,
 )
 from matcher.schedule import (
-    CHINA,
     Meeting,
     MeetingProblem,
     Schedule,
@@ -44,6 +43,7 @@ from matcher.schedule import (
     to_csv,
     to_ical,
 )
+from models.roadshows import TIMEZONE
 
 SECTORS = ("ai", "robotics", "biomedicine")
 PROPERTY = settings(max_examples=40, deadline=None, derandomize=True)
@@ -562,7 +562,8 @@ def test_ical_export_is_a_valid_calendar_of_the_participants_meetings():
             current[key] = val
     assert len({e["UID"] for e in events}) == len(events)
     for vevent, mt in zip(events, sorted(mine, key=lambda m: m.slot), strict=True):
-        start = datetime.combine(date(2025, 3, 1), clock(14, 0), tzinfo=CHINA) + timedelta(minutes=20 * (mt.slot - 1))
+        start = datetime.combine(date(2025, 3, 1), clock(14, 0), tzinfo=TIMEZONE)
+        start += timedelta(minutes=20 * (mt.slot - 1))
         assert vevent["DTSTART"] == start.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")  # 14:00 +08:00 is 06:00Z
         assert vevent["DTEND"] == (start + timedelta(minutes=20)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
         assert vevent["LOCATION"] == f"Table {mt.table}"
