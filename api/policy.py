@@ -132,7 +132,6 @@ def library_open(view: ReadModel, investor_id: str | None, project_id: str) -> b
         return any(v.value.project_id == project_id for v in view.intros_of("investor", investor_id))
 
 
-
 def own_projects(view: ReadModel, who: Principal) -> list[Versioned[Project]]:
     """A founder's projects (every project for admins), oldest change first; shape them with project_private."""
     if who.role not in ("founder", "admin"):
