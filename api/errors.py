@@ -126,7 +126,7 @@ def _named_fields(message: str) -> tuple[list[str], str]:
         return [], message
     fields = list(dict.fromkeys(_AND_OR.split(leading.group("fields"))))
     if len(fields) == 1 and leading.group("between") is None:
-        return fields, message[len(fields[0]) + 1:]
+        return fields, _without_field(fields[0], message)
     return fields, message
 
 

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from matcher.commands import Principal, closed_until_verified
 from matcher.errors import NotAllowed, NotFound
 from matcher.ranking import Reason
@@ -116,20 +118,19 @@ def read_project(view: ReadModel, who: Principal, project_id: str) -> ProjectPub
     if who.role == "investor":
         if accepted_intro(view, who.entity_id, project_id):
             return project_private(found, with_owner=False)
-        if not library_open(view, who.entity_id, project_id):
+        if not library_open(view, who.entity_id)(project_id):
             raise closed_until_verified(view, who.entity_id or "", "the project library opens")
     return project_public(found)
 
 
-def library_open(view: ReadModel, investor_id: str | None, project_id: str) -> bool:
-    """The project library opens to an investor once a registrar has verified it (and while it is active); before,
-    and after a rejection, it reads only the projects it has an intro with."""
-    if investor_id is None:
-        return False
-    if view.investor_in_market(investor_id):
-        return True
+def library_open(view: ReadModel, investor_id: str | None) -> Callable[[str], bool]:
+    """Which projects an investor may read: the whole library once a registrar has verified it (and while it is
+    active); before, and after a rejection, only the projects it has an intro with. Worked out once per request."""
+    if investor_id is not None and view.investor_in_market(investor_id):
+        return lambda _: True
     with view.lock:
-        return any(v.value.project_id == project_id for v in view.intros_of("investor", investor_id))
+        with_intro = {v.value.project_id for v in view.intros_of("investor", investor_id or "")}
+    return with_intro.__contains__
 
 
 def own_projects(view: ReadModel, who: Principal) -> list[Versioned[Project]]:
@@ -176,9 +177,10 @@ def own_passes(view: ReadModel, who: Principal) -> list[Pass]:
     """The projects the calling investor passed on, with its reasons (to take a pass back)."""
     if who.role != "investor" or who.entity_id is None:
         raise NotAllowed("only investors have passes")
+    readable = library_open(view, who.entity_id)
     with view.lock:
         found = [(view.projects[pid], reason) for pid, reason in view.feedback.passed.get(who.entity_id, {}).items()
-                 if pid in view.projects and library_open(view, who.entity_id, pid)]
+                 if pid in view.projects and readable(pid)]
     return [Pass(project=project_public(v), reason=reason) for v, reason in found]
 
 

@@ -53,7 +53,7 @@ def demo_view(demo: DemoData, encoder_spec: str) -> ReadModel:
                          payload=i.model_copy(update={"verification": verification})))
     if encoder is not None:
         add_vectors(view, encoder, list(demo.projects), list(demo.investors))
-    view.compact_text_indexes(due_only=False)
+    view.compact_text()
     return view
 
 
@@ -93,11 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     project_ids = sorted(demo.projects)
     log(f"{len(queries)} judged investors verified in the demo, {len(project_ids)} projects, encoder {args.encoder}")
     # (row, scorer of one investor, whether the feed's crowding stays on)
+    service, investor_side = MatchService(view), MatchService(view, ranker=InvestorSide())
     variants: list[tuple[str, Callable[[str], np.ndarray], bool]] = [
-        ("feed", lambda iid: feed_scores(MatchService(view), iid, project_ids), True),
-        ("feed without crowding", lambda iid: feed_scores(MatchService(view), iid, project_ids), False),
-        ("investor side only", lambda iid: feed_scores(MatchService(view, ranker=InvestorSide()), iid, project_ids),
-         False),
+        ("feed", lambda iid: feed_scores(service, iid, project_ids), True),
+        ("feed without crowding", lambda iid: feed_scores(service, iid, project_ids), False),
+        ("investor side only", lambda iid: feed_scores(investor_side, iid, project_ids), False),
         ("dense only", lambda iid: dense_scores(view, iid, project_ids), False),
     ]
     rows = []

@@ -298,7 +298,7 @@ class AlertCommands:
                     raise InvalidRequest(f"project_id {project_id!r} has no founder account to alert")
                 return "founder", owner, project_id
             if investor_id is not None:
-                self.view.investor(investor_id)  # NotFound
+                self._check_recipient("investor", investor_id)
                 return "investor", investor_id, None
             raise InvalidRequest("investor_id or project_id is required when an admin saves a search")
         raise NotAllowed("only investors, founders and admins save searches")
