@@ -14,7 +14,6 @@ from collections.abc import Callable
 from matcher.commands import Principal
 from matcher.view import ReadModel
 
-MAX_KEY_CHARS = 200
 ADMIN = Principal(key_id="admin-env", role="admin", entity_id=None)
 
 
@@ -63,11 +62,11 @@ class FailedAuthThrottle:
                     f"{len(keys)} different unknown or revoked API keys came from this address in the last "
                     f"{self.window_s:.0f} s, the most this API answers; retry after {wait} s", wait)
 
-    def failed(self, client: str, key: str) -> None:
-        """`client` sent `key`, which is unknown or revoked (a wrong /metrics token counts as one too)."""
+    def failed(self, client: str, digest: str) -> None:
+        """`client` sent a key (its `hash_key` digest) that is unknown or revoked (a wrong /metrics token counts as one
+        too)."""
         if self.limit <= 0:
             return
-        digest = hash_key(key)
         with self._lock:
             keys = self._failures.pop(client, None) or OrderedDict()
             self._expire(client, keys)
@@ -99,7 +98,7 @@ def new_key() -> str:
 
 
 class KeyRing:
-    """Resolves plaintext keys against the read model's key events.
+    """Resolves keys, by their `hash_key` digest, against the read model's key events.
 
     The read model stores keys by key id; the hash -> id map is rebuilt only when the number of keys
     changed, and every hit is re-checked against the current event, so a revocation applies at once.
@@ -112,10 +111,7 @@ class KeyRing:
         self._seen = -1
         self._lock = threading.Lock()
 
-    def resolve(self, key: str) -> Principal | None:
-        if not key or len(key) > MAX_KEY_CHARS:
-            return None
-        digest = hash_key(key)
+    def resolve(self, digest: str) -> Principal | None:
         if self._admin_hash is not None and hmac.compare_digest(digest, self._admin_hash):
             return ADMIN
         key_id = self._by_hash.get(digest)

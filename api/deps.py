@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.auth import FailedAuthThrottle, KeyRing, Unauthorized
+from api.auth import FailedAuthThrottle, KeyRing, Unauthorized, hash_key
 from api.consistency import LagProbe, OffsetToken
 from matcher.commands import Acknowledged, CommandService, Principal
 from matcher.service import MatchService
 from matcher.view import ReadModel
 from models.api import Accepted
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -69,6 +72,18 @@ def client_address(request: Request) -> str:
     return host
 
 
+def authenticate(request: Request, throttle: FailedAuthThrottle, key: str, find: Callable[[str], T | None]) -> T | None:
+    """`find` applied to the digest of `key` (`hash_key`), after refusing a client that sent too many unknown keys
+    lately (TooManyFailures, a 429); None, and one more failure for this client, when `find` knows no such key."""
+    client = client_address(request)
+    throttle.check(client)
+    digest = hash_key(key)
+    found = find(digest)
+    if found is None:
+        throttle.failed(client, digest)
+    return found
+
+
 def principal(
     request: Request,
     response: Response,
@@ -79,17 +94,20 @@ def principal(
     """Who is asking; waits for `wait_for` first, so a key issued a moment ago already works with it."""
     if credentials is None:
         raise Unauthorized("an API key is required: send `Authorization: Bearer <key>`")
-    client = client_address(request)
-    svc.failed_auth.check(client)
-    who = svc.keys.resolve(credentials.credentials)
     waited: bool | None = None
-    # An unknown key may be one whose issue event is not applied yet: wait, but only for a record that
-    # exists, so that unauthenticated callers cannot park request threads with invented tokens.
-    if who is None and token is not None and svc.probe.written(token):
-        waited = svc.probe.wait(token, svc.read_wait_seconds)
-        who = svc.keys.resolve(credentials.credentials)
+
+    def find(digest: str) -> Principal | None:
+        nonlocal waited
+        who = svc.keys.resolve(digest)
+        # An unknown key may be one whose issue event is not applied yet: wait, but only for a record that
+        # exists, so that unauthenticated callers cannot park request threads with invented tokens.
+        if who is None and token is not None and svc.probe.written(token):
+            waited = svc.probe.wait(token, svc.read_wait_seconds)
+            who = svc.keys.resolve(digest)
+        return who
+
+    who = authenticate(request, svc.failed_auth, credentials.credentials, find)
     if who is None:
-        svc.failed_auth.failed(client, credentials.credentials)
         raise Unauthorized("the API key is unknown or revoked", invalid_token=True)
     if token is not None and waited is None:
         waited = svc.probe.wait(token, svc.read_wait_seconds)

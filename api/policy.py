@@ -59,7 +59,7 @@ def investor_public(v: Versioned[Investor]) -> InvestorPublic:
 
 def investor_private(v: Versioned[Investor]) -> InvestorPrivate:
     return InvestorPrivate(id=v.id, version=v.version, updated_at=v.updated_at, contact=v.value.contact,
-                           **v.value.model_dump(include=_INVESTOR_FIELDS))
+                           in_market=v.value.in_market, **v.value.model_dump(include=_INVESTOR_FIELDS))
 
 
 def reasons_out(reasons: list[Reason]) -> list[ReasonOut]:

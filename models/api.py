@@ -119,6 +119,7 @@ class InvestorPublic(BaseModel):
 
 class InvestorPrivate(InvestorPublic):
     contact: Contact
+    in_market: bool  # verified and active (Investor.in_market): matched, alerted, and free to save searches
 
 
 class InvestorList(BaseModel):

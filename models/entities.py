@@ -6,6 +6,7 @@ topics are compacted: only the latest event per key survives, so it must be enou
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -49,22 +50,23 @@ def no_control_chars(value: str, info: ValidationInfo) -> str:
 PlainText = AfterValidator(no_control_chars)
 
 
-def _not_a_boolean(kind: str) -> BeforeValidator:
-    """Python's bool is an int, so pydantic's lax mode takes JSON `true` for 1 and `false` for 0: refuse them, unless
-    read back from the log (an earlier version stored them as 1 and 0, and a replay must not drop those events)."""
+def refuse_type(kind: type | tuple[type, ...], message: str) -> BeforeValidator:
+    """A check before pydantic's own: a value of Python type `kind` is refused, with `message` followed by the value
+    as JSON, unless it is read back from the log (`from_log`)."""
 
     def check(value: object, info: ValidationInfo) -> object:
-        if isinstance(value, bool) and not from_log(info):
-            raise ValueError(f"must be {kind}, not {str(value).lower()}")
+        if isinstance(value, kind) and not from_log(info):
+            raise ValueError(message + json.dumps(value))
         return value
 
     return BeforeValidator(check)
 
 
 # the type of every numeric field of a request or an entity (constraints go in Field(...) as usual). A float field
-# still takes JSON integers.
-Int = Annotated[int, _not_a_boolean("an integer")]
-Number = Annotated[float, _not_a_boolean("a number")]
+# still takes JSON integers. Python's bool is an int, so pydantic's lax mode would take JSON `true` for 1 and `false`
+# for 0 (an earlier version stored them so: the log's stay readable).
+Int = Annotated[int, refuse_type(bool, "must be an integer, not ")]
+Number = Annotated[float, refuse_type(bool, "must be a number, not ")]
 
 ENTITY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"

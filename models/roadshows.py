@@ -6,14 +6,12 @@ and the backfill it triggers are one atomic event, and applying an event twice c
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     Field,
     StringConstraints,
     ValidationInfo,
@@ -21,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from models.entities import EntityId, Int, Number, PlainText, Strict, from_log, one_of, sector_list
+from models.entities import EntityId, Int, Number, PlainText, Strict, from_log, one_of, refuse_type, sector_list
 from models.taxonomy import SECTORS
 
 InviteeKind = Literal["project", "investor"]
@@ -33,18 +31,6 @@ TIMEZONE_WORDS = "China Standard Time (UTC+8)"
 # how dates and times are written, in the words errors use (here and in api/errors.py)
 DATE_WORDS = "a date written YYYY-MM-DD, such as 2026-12-10"
 TIME_WORDS = "a time of day written HH:MM, such as 14:00"
-
-
-def _written(what: str) -> BeforeValidator:
-    """pydantic reads a number as seconds (a Unix time for a date, since midnight for a time), so `"date": 1` would
-    be 1970-01-01 and `"start_time": 5` 00:00:05: nobody means that, so ask for the written form."""
-
-    def check(value: object, info: ValidationInfo) -> object:
-        if isinstance(value, int | float) and not from_log(info):
-            raise ValueError(f"must be {what}; got {json.dumps(value)}")
-        return value
-
-    return BeforeValidator(check)
 
 
 def _sensible_date(value: date, info: ValidationInfo) -> date:
@@ -62,10 +48,12 @@ def _local_time(value: time, info: ValidationInfo) -> time:
     return value
 
 
-RoadshowDate = Annotated[date, _written(DATE_WORDS),
+# pydantic reads a number as seconds (a Unix time for a date, since midnight for a time), so `"date": 1` would be
+# 1970-01-01 and `"start_time": 5` 00:00:05: nobody means that, so ask for the written form.
+RoadshowDate = Annotated[date, refuse_type((int, float), f"must be {DATE_WORDS}; got "),
                          AfterValidator(_sensible_date),
                          Field(description=f"the event's day, {FIRST_DATE} to {LAST_DATE}")]
-LocalTime = Annotated[time, _written(TIME_WORDS), AfterValidator(_local_time),
+LocalTime = Annotated[time, refuse_type((int, float), f"must be {TIME_WORDS}; got "), AfterValidator(_local_time),
                       Field(description=f"wall-clock time without a UTC offset, in {TIMEZONE_WORDS}")]
 
 

@@ -2,29 +2,35 @@
 "use strict";
 
 const t = (key) => I18N.t(key);
-const state = {
-  key: sessionStorage.getItem("apiKey"),
-  me: null,
-  token: null,          // the last write's offset_token: sent as X-Wait-For so reads show our own writes
-  filters: {},
-  saved: new Set(),
-  requested: new Set(),  // projects this investor asked an intro of in this tab
-  profileOpen: false,   // the investor's profile form is open (always, while no profile is registered)
-  profileDraft: null,   // its values kept across a language switch
-  expire: { hours: 72, error: "" },  // the organizer's expire action: its hours and the API's last refusal
-  editing: null,        // {id, version} of the project in the founder's form
-  draft: null,          // the form's values kept across a language switch
-  openRoadshow: null,
-  adjust: { pin: [], exclude: [] },
-  move: null,           // the organizer's move form: {roadshow, version, base, values, failure} (see moveForm)
-  registry: { q: "", verification: "" },  // the registrar's registry search
-  timer: null,
-  alertTimer: null,     // polls the deal-alert inbox for new alerts
-  // alerts that arrived unread in this tab; saved searches' names; the saved search being edited and the new
-  // one's typed values, kept across a language switch (drawSearchForm); the delivery settings' typed values, kept
-  // the same way (loadAlertSettings); whether the settings push alerts to a webhook
-  alerts: { unread: new Set(), searchNames: {}, edit: null, draft: null, settings: null, pushing: false },
-};
+// What a session starts from: at page load, and again on sign-out so nothing of one session shows in the next.
+// (The key is read after sign-out has removed it: none then.)
+function sessionDefaults() {
+  return {
+    key: sessionStorage.getItem("apiKey"),
+    me: null,
+    token: null,          // the last write's offset_token: sent as X-Wait-For so reads show our own writes
+    filters: {},
+    saved: new Set(),
+    requested: new Set(),  // projects this investor asked an intro of in this tab
+    profile: null,        // the investor's own profile as read for the page drawn (myProfile)
+    profileOpen: false,   // the investor's profile form is open (always, while no profile is registered)
+    profileDraft: null,   // its values kept across a language switch
+    expire: { hours: 72, error: "" },  // the organizer's expire action: its hours and the API's last refusal
+    editing: null,        // {id, version} of the project in the founder's form
+    draft: null,          // the form's values kept across a language switch
+    openRoadshow: null,
+    adjust: { pin: [], exclude: [] },
+    move: null,           // the organizer's move form: {roadshow, version, base, values, failure} (see moveForm)
+    registry: { q: "", verification: "" },  // the registrar's registry search
+    // alerts that arrived unread in this tab; saved searches' names; the saved search being edited and the new
+    // one's typed values, kept across a language switch (drawSearchForm); the delivery settings' typed values, kept
+    // the same way (loadAlertSettings); whether the settings push alerts to a webhook
+    alerts: { unread: new Set(), searchNames: {}, edit: null, draft: null, settings: null, pushing: false },
+  };
+}
+
+// The pollers are not session state: every render stops them, sign-out's included.
+const state = { ...sessionDefaults(), timer: null, alertTimer: null };  // alertTimer polls the deal-alert inbox
 
 // ---- small helpers --------------------------------------------------------------------------------------
 function h(tag, attrs, ...children) {
@@ -234,10 +240,7 @@ function signInPage(main, message) {
 // Forget the key and everything typed under it; back to the sign-in form, with `message` when the API sent us there.
 function signOut(message) {
   sessionStorage.removeItem("apiKey");
-  Object.assign(state, { key: null, me: null, token: null, openRoadshow: null, editing: null, draft: null,
-    requested: new Set(), profileOpen: false, profileDraft: null, expire: { hours: 72, error: "" }, move: null,
-    registry: { q: "", verification: "" },
-    alerts: { unread: new Set(), searchNames: {}, edit: null, draft: null, settings: null, pushing: false } });
+  Object.assign(state, sessionDefaults());
   render(message);
 }
 
@@ -267,6 +270,7 @@ function render(message) {
 
 // ---- investor -------------------------------------------------------------------------------------------
 function investorPage(main) {
+  state.profile = null;  // read afresh for each page drawn (after a language switch, a saved profile)
   const feedBox = h("div", { id: "feed" });
   const plotBox = h("div", { id: "feed-plot", class: "plot" });
   const f = state.filters;
@@ -307,7 +311,7 @@ async function loadFeed(box, plotBox) {
     let text = errorText(err);
     if (err.status === 404) text = t("not_registered");  // no profile yet: the profile card holds the form
     if (err.status === 409) {  // no feed until verified: say why, with the registrar's reason if it rejected us
-      const me = await api("GET", `/v1/investors/${encodeURIComponent(state.me.entity_id)}`).catch(() => null);
+      const me = await myProfile().catch(() => null);
       text = me && me.verification === "rejected" ? `${t("rejected")} ${me.rejection_reason || ""}` : t("not_verified");
     }
     box.replaceChildren(h("p", { class: "empty", text }));
@@ -318,10 +322,17 @@ async function loadFeed(box, plotBox) {
   plotBox.replaceChildren(feedPlot(page.data));
 }
 
+// The investor's own profile, read once for the page drawn: the profile card, the feed and the saved-search form
+// all need it. A promise, rejected with the API's error (a 404 while none is registered).
+function myProfile() {
+  state.profile ??= api("GET", `/v1/investors/${encodeURIComponent(state.me.entity_id)}`);
+  return state.profile;
+}
+
 // The investor's own profile: a registration form until there is one, then a summary with an Edit button.
 async function loadProfile(box) {
   let me = null;
-  try { me = await api("GET", `/v1/investors/${encodeURIComponent(state.me.entity_id)}`); } catch (err) {
+  try { me = await myProfile(); } catch (err) {
     if (err.status !== 404) { box.replaceChildren(h("h2", { text: t("profile") }), h("p", { class: "empty", text: errorText(err) })); return; }
   }
   if (!me || state.profileOpen) { drawProfileForm(box, me); return; }
@@ -629,14 +640,14 @@ function alertsCard() {
   loadAlertSettings(settingsBox);
   state.alertTimer = setInterval(async () => {
     if (!inbox.isConnected) return;
-    await loadAlerts(inbox, null, true);
-    if (state.alerts.pushing) await refreshDeliveries(inbox);
+    const listed = await loadAlerts(inbox, null, true);
+    if (state.alerts.pushing) await refreshDeliveries(inbox, listed);
   }, 4000);
   return cardBox;
 }
 
 // One page of alerts: the first (replacing what is shown), the next after `cursor` ("Load more"), or when
-// `fresh`, the unread ones that arrived since (added on top).
+// `fresh`, the unread ones that arrived since (added on top; the ids listed are returned).
 async function loadAlerts(box, cursor, fresh) {
   let page;
   try {
@@ -650,10 +661,13 @@ async function loadAlerts(box, cursor, fresh) {
   const shown = (a) => box.querySelector(`[data-alert-id="${CSS.escape(a.id)}"]`);
   const items = await Promise.all(page.data.filter((a) => !(fresh || cursor) || !shown(a)).map((a) => alertItem(a, cache)));
   if (fresh) {
-    if (!items.length) return;
-    box.querySelector(".empty")?.remove();
-    box.prepend(...items);
-    return;
+    // one listed again (its read mark not applied yet) is shown already: it takes the list's delivery status
+    for (const a of page.data) { const el = shown(a); if (el) showDelivery(el, a.delivery); }
+    if (items.length) {
+      box.querySelector(".empty")?.remove();
+      box.prepend(...items);
+    }
+    return new Set(page.data.map((a) => a.id));
   }
   const more = h("div", { class: "actions alerts-more" }, page.next_cursor
     ? h("button", { class: "act-more-alerts", text: t("load_more"), onclick: () => loadAlerts(box, page.next_cursor) }) : null);
@@ -703,18 +717,23 @@ function deliveryTag(d) {
 }
 
 // The shown alerts whose push is still to come (queued, retrying, or new and not yet pushed) get their delivery
-// status again: the inbox poll adds new alerts but does not redraw the ones shown.
-async function refreshDeliveries(box) {
-  const open = [...box.querySelectorAll(".alert[data-delivery]")].filter((el) => ["queued", "retrying"].includes(el.dataset.delivery)
-    || (el.dataset.delivery === "not_pushed" && state.alerts.unread.has(el.dataset.alertId)));
+// status again, but for those the inbox poll just `listed` with theirs: the poll lists only unread alerts, and
+// listing marks them read, so an alert shown since an earlier poll is asked for on its own.
+async function refreshDeliveries(box, listed = new Set()) {
+  const open = [...box.querySelectorAll(".alert[data-delivery]")].filter((el) => !listed.has(el.dataset.alertId)
+    && (["queued", "retrying"].includes(el.dataset.delivery)
+      || (el.dataset.delivery === "not_pushed" && state.alerts.unread.has(el.dataset.alertId))));
   for (const el of open.slice(0, 10)) {
     const d = await api("GET", `/v1/alerts/${encodeURIComponent(el.dataset.alertId)}/delivery`).catch(() => null);
-    if (!d) continue;
-    el.dataset.delivery = d.status;
-    el.querySelector(".delivery")?.remove();
-    const tag = deliveryTag(d);
-    if (tag) el.querySelector(".head").append(tag);
+    if (d) showDelivery(el, d);
   }
+}
+
+function showDelivery(el, d) {
+  el.dataset.delivery = d.status;
+  el.querySelector(".delivery")?.remove();
+  const tag = deliveryTag(d);
+  if (tag) el.querySelector(".head").append(tag);
 }
 
 async function loadSearches(box) {
@@ -785,9 +804,9 @@ async function drawSearchForm(box, list, inbox) {
   const e = state.alerts.edit;
   const projects = founder && !e ? (await api("GET", "/v1/projects", undefined, { limit: 100 }).catch(() => ({ data: [] }))).data : [];
   // an investor saves searches once verified and active (the API refuses them before): say so instead of a form
-  const me = founder ? null : await api("GET", `/v1/investors/${encodeURIComponent(state.me.entity_id)}`).catch(() => null);
+  const me = founder ? null : await myProfile().catch(() => null);
   if (state.alerts.edit !== e) return;  // Edit or Cancel clicked meanwhile: that draw is the one to show
-  if (!founder && !(me && me.verification === "verified" && me.status === "active")) {
+  if (!founder && !(me && me.in_market)) {
     box.replaceChildren(h("p", { class: "meta", id: "searches-closed", text: t("searches_closed") }));
     return;
   }

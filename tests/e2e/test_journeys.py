@@ -99,11 +99,14 @@ def test_investor_registers_is_verified_pages_its_feed_and_never_sees_a_passed_p
                                             stages=["seed", "angel", "pre-a"], ticket_max_cny=20_000_000)
 
     assert founder.get(f"/v1/investors/{investor_id}", headers=waiting(token)).status_code == 404  # pending
-    assert investor.get(f"/v1/investors/{investor_id}").json()["verification"] == "pending"
+    own = investor.get(f"/v1/investors/{investor_id}").json()
+    assert (own["verification"], own["in_market"]) == ("pending", False)
     assert investor.get(f"/v1/investors/{investor_id}/feed").status_code == 409  # opens once verified
 
     _, token = accepted(registrar.post(f"/v1/investors/{investor_id}/verify"))
     assert founder.get(f"/v1/investors/{investor_id}", headers=waiting(token)).status_code == 200
+    own = investor.get(f"/v1/investors/{investor_id}").json()
+    assert (own["verification"], own["in_market"]) == ("verified", True)
 
     seen, cursor, pages = [], None, 0
     while True:

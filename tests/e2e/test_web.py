@@ -110,7 +110,7 @@ def fill_form(form: Any, values: dict[str, str | list[str]]) -> None:
 
 
 def test_investor_verified_on_the_registrar_page_saves_and_passes_and_the_passed_project_leaves_the_feed(
-        deployment, new_page):
+        deployment, new_page):  # and signed out, the next investor in the tab sees none of its filters or saves
     dep = deployment
     founder = dep.as_role("founder", uid("f"))
     token = None
@@ -161,6 +161,22 @@ def test_investor_verified_on_the_registrar_page_saves_and_passes_and_the_passed
     assert not page.locator(".feed-item .reasons li").first.inner_text().isascii()
     shot(page, "investor_feed_after_pass_zh")
 
+    page.locator("#filters [name=stage]").select_option("seed")
+    page.click("#filters button[type=submit]")
+    page.locator(f".feed-item[data-project-id='{passed}']").wait_for(state="detached")  # an angel-stage project
+    _, other_id, token = register(dep, dep.as_role("registrar"), name="下一位天使 Next Angels",
+                                  stages=["seed", "angel", "pre-a"])
+    key, _, token = dep.issue_key("investor", other_id)
+    assert dep.client(key).get("/v1/me", headers=waiting(token)).status_code == 200
+    page.click("#signout")  # in the same tab, with no reload to wipe the page's memory
+    page.fill("#api-key", key)
+    page.click("#signin")
+    page.wait_for_selector(f"#who:has-text('{other_id}')")
+    page.locator(f".feed-item[data-project-id='{passed}']").wait_for()  # no filter carried over
+    assert page.locator("#filters [name=stage]").input_value() == ""
+    kept_item = page.locator(f".feed-item[data-project-id='{kept}']")
+    assert kept_item.count() == 1 and kept_item.locator(".saved-mark").count() == 0  # not saved by this one
+
 
 def test_a_rejected_investor_reads_the_reason_and_its_edit_shows_the_registrar_the_earlier_one(deployment, new_page):
     dep = deployment
@@ -169,11 +185,16 @@ def test_a_rejected_investor_reads_the_reason_and_its_edit_shows_the_registrar_t
     _, token = accepted(registrar.post(f"/v1/investors/{investor_id}/reject", headers=waiting(token),
                                        json={"reason": "无法核实资金来源 source of funds unverified"}))
     page = new_page()
+    own = f"/v1/investors/{investor_id}"
+    profile_reads: list[str] = []
+    page.on("request", lambda r: profile_reads.append(r.url) if r.url.endswith(own) else None)
     sign_in(page, dep, "investor", investor_id)
     page.wait_for_selector("#feed .empty:has-text('source of funds unverified')")
     assert "rejected" in page.locator("#feed .empty").inner_text()
     page.wait_for_selector("#searches-closed:has-text('once a registrar has verified')")  # no form the API refuses
     assert page.locator("#search-form").count() == 0
+    page.wait_for_selector("#verification[data-status='rejected']")
+    assert len(profile_reads) == 1  # the profile card, the feed and the search form share one read
 
     edited = investor_body(name="驳回天使 Rejected Angels", thesis="附审计报告 audited statements attached")
     _, token = accepted(client.put(f"/v1/investors/{investor_id}", headers=waiting(token),
@@ -1217,6 +1238,63 @@ def test_an_investor_points_its_alerts_at_a_webhook_sees_each_push_land_or_fail_
     page.click("#alert-settings-submit")
     page.wait_for_selector("#alert-settings-form[data-version='3']")
     assert investor.get("/v1/alerts/settings").json()["max_per_hour"] == 25
+
+
+@pytest.mark.parametrize("deployment", [WEBHOOKS], indirect=True)
+def test_the_inbox_poll_asks_no_delivery_of_an_alert_it_just_listed_and_a_push_landing_later_still_shows(
+        deployment, new_page, monkeypatch):
+    dep = deployment
+    investor, investor_id, token = register(dep, dep.as_role("registrar"), name="轮询天使 Polling Angels")
+    receiver = Receiver()
+    _, token = accepted(investor.post("/v1/alerts/searches", headers=waiting(token),
+                                      json={"name": "注塑质检 Molding QC", "text": "注塑 质检"}))
+    _, token = accepted(investor.put("/v1/alerts/settings", headers=waiting(token), json={
+        "mode": "instant", "webhook_url": f"{receiver.url}/hook", "max_per_hour": 30, "profile_alerts": False,
+        "expected_version": 0}))
+    receiver.secrets["/hook"] = investor.get("/v1/alerts/settings", headers=waiting(token)).json()["signing_secret"]
+    page = new_page()
+    ticks: list[tuple[set[str], list[str]]] = []  # per inbox poll: the alerts it listed, the deliveries then asked
+
+    def log(route: Any) -> None:
+        url = route.request.url
+        if "unread_only=true" in url:
+            listed = route.fetch()
+            ticks.append(({a["id"] for a in listed.json()["data"]}, []))
+            route.fulfill(response=listed)
+            return
+        if url.endswith("/delivery") and ticks:
+            ticks[-1][1].append(url.split("/")[-2])
+        route.continue_()
+
+    page.route("**/v1/alerts**", log)
+    sign_in(page, dep, "investor", investor_id)
+    page.wait_for_selector("#alerts .empty")
+
+    founder = dep.as_role("founder", uid("f"))
+    worker = webhooks.build(dep.settings)
+    try:
+        with alerter_running(dep):  # both alerts are shown before any push (the webhook worker starts after)
+            first, token = submit(founder, name="轮询项目 Polled", summary="注塑工厂视觉质检 vision QC for molding")
+            read = page.locator(f"#alerts .alert[data-subject-id='{first}']")
+            read.wait_for(timeout=45_000)
+            # from here on no read mark is applied (as when the log does not take it): each poll lists the next
+            # alert again, with its delivery status
+            monkeypatch.setattr(dep.container.alerts, "mark_read", lambda who, found: False)
+            second, _ = submit(founder, after=token, name="轮询项目 Unread", summary="注塑质检 molding QC line two")
+            unread = page.locator(f"#alerts .alert[data-subject-id='{second}']")
+            unread.wait_for(timeout=45_000)
+            worker.start()
+            for alert in (read, unread):
+                alert.locator(".delivery[data-status='delivered']").wait_for(timeout=45_000)
+    finally:
+        worker.stop()
+        worker.close()
+        receiver.close()
+    read_id, unread_id = read.get_attribute("data-alert-id"), unread.get_attribute("data-alert-id")
+    assert [asked for listed, asked in ticks if listed & set(asked)] == []  # none asked again in its own poll
+    assert any(read_id in asked for _, asked in ticks)  # listed once, then read: its push is asked for on its own
+    assert sum(unread_id in listed for listed, _ in ticks) >= 2  # its push came with the list, never asked for
+    assert all(unread_id not in asked for _, asked in ticks)
 
 
 def test_a_founder_is_alerted_of_a_newly_verified_investor_fitting_its_project_through_its_saved_search(

@@ -6,14 +6,17 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
+from fastapi.testclient import TestClient
 from kafka import TopicPartition
 from pydantic import ValidationError
 
+from api.app import create_app
 from api.auth import ADMIN, FailedAuthThrottle, KeyRing, TooManyFailures, hash_key
 from api.consistency import LagProbe
-from api.deps import client_address
+from api.deps import authenticate, client_address
 from api.errors import domain_error, validation_errors
 from api.pagination import MAX_OFFSET, decode_cursor, encode_cursor, next_cursor
+from api.policy import investor_private, investor_public
 from api.routes.alerts import list_searches
 from matcher.errors import InvalidRequest
 from matcher.ports import Delivery
@@ -39,7 +42,8 @@ from models.api_alerts import AlertSettingsUpdate
 from models.entities import Investor, Project
 from models.events import ApiKey
 from models.roadshows import Roadshow
-from tests.factories import event, project, roadshow
+from models.settings import Settings
+from tests.factories import event, investor, project, roadshow
 
 
 def test_request_shapes_carry_exactly_the_fields_a_caller_may_set():
@@ -52,6 +56,14 @@ def test_public_shapes_have_no_contact_and_no_owner():
     assert not {"contact", "owner"} & set(ProjectPublic.model_fields)
     assert "contact" not in InvestorPublic.model_fields
     assert {"contact", "owner"} <= set(ProjectPrivate.model_fields)
+
+
+@pytest.mark.parametrize(("verification", "status", "in_market"), [
+    ("pending", "active", False), ("verified", "active", True), ("verified", "withdrawn", False)])
+def test_an_investors_own_profile_says_whether_it_is_in_the_market(verification, status, in_market):
+    found = Versioned("i-1", 1, investor(verification=verification, status=status), datetime(2026, 1, 1, tzinfo=UTC))
+    assert investor_private(found).in_market is in_market
+    assert "in_market" not in investor_public(found).model_dump()
 
 
 def test_request_shapes_reject_like_the_entities_do():
@@ -217,14 +229,15 @@ def test_lag_is_log_end_minus_applied_and_rises_with_our_own_writes():
 def test_keys_resolve_to_principals_until_revoked_and_the_admin_key_needs_no_event():
     view = ReadModel("fake")
     ring = KeyRing(view, admin_key="a" * 32)
-    assert ring.resolve("a" * 32) == ADMIN and ring.resolve("b" * 32) is None and ring.resolve("") is None
+    assert (ring.resolve(hash_key("a" * 32)) == ADMIN and ring.resolve(hash_key("b" * 32)) is None
+            and ring.resolve(hash_key("")) is None)
     issued = ApiKey(key_hash=hash_key("founder-key"), role="founder", entity_id="f-1")
     view.apply(event("ApiKeyIssued", "k-1", issued))
-    who = ring.resolve("founder-key")
+    who = ring.resolve(hash_key("founder-key"))
     assert who is not None and (who.key_id, who.role, who.entity_id) == ("k-1", "founder", "f-1")
     view.apply(event("ApiKeyRevoked", "k-1", issued.model_copy(update={"revoked": True}), version=2))
-    assert ring.resolve("founder-key") is None
-    assert KeyRing(view, admin_key=None).resolve("a" * 32) is None
+    assert ring.resolve(hash_key("founder-key")) is None
+    assert KeyRing(view, admin_key=None).resolve(hash_key("a" * 32)) is None
 
 
 def test_an_address_is_refused_after_limit_different_keys_until_the_oldest_is_a_window_old():
@@ -263,6 +276,35 @@ def test_the_throttle_forgets_the_least_recently_failing_addresses_first_and_lim
     for n in range(100):
         off.failed("a", f"mmk_{n}")
     off.check("a")
+
+
+def test_a_key_is_hashed_once_for_its_lookup_and_its_failure_and_a_refused_client_is_not_looked_up():
+    throttle = FailedAuthThrottle(limit=1)
+    request = SimpleNamespace(client=SimpleNamespace(host="10.0.0.1"))
+    looked_up: list[str] = []
+    assert authenticate(request, throttle, "mmk_x", looked_up.append) is None  # type: ignore[arg-type]
+    assert looked_up == [hash_key("mmk_x")] and list(throttle._failures["10.0.0.1"]) == looked_up
+    with pytest.raises(TooManyFailures):
+        authenticate(request, throttle, "mmk_y", looked_up.append)  # type: ignore[arg-type]
+    assert looked_up == [hash_key("mmk_x")]
+
+
+def test_wrong_metrics_tokens_and_unknown_keys_count_together_and_no_header_counts_not_at_all():
+    token = "scrape-" + "s" * 20
+    settings = Settings(admin_api_key="a" * 32, metrics_token=token, auth_failures_per_minute=2)
+    container = SimpleNamespace(settings=settings, view=ReadModel("fake"), commands=None, matches=None, indexer=None)
+    with TestClient(create_app(container)) as client:
+        for _ in range(5):  # a scraper not given the token yet is no guesser
+            r = client.get("/metrics")
+            assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer"
+        r = client.get("/metrics", headers={"Authorization": "Bearer wrong-token"})
+        assert r.status_code == 401 and r.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+        assert client.get("/v1/projects", headers={"Authorization": "Bearer mmk_unknown"}).status_code == 401
+        for path, key in (("/metrics", token), ("/v1/projects", "a" * 32)):  # refused even with a valid one
+            r = client.get(path, headers={"Authorization": f"Bearer {key}"})
+            assert r.status_code == 429 and "2 different unknown or revoked API keys" in r.json()["detail"]
+            assert 1 <= int(r.headers["Retry-After"]) <= 60
+        assert client.get("/metrics").status_code == 401  # told what to send, as before
 
 
 def test_an_ipv6_client_counts_by_its_64_and_others_by_their_address():
@@ -390,6 +432,15 @@ def test_a_log_written_before_booleans_were_refused_still_validates():
     stored = Roadshow.model_validate({**roadshow().model_dump(mode="json"), "slots": True, "fit_threshold": False,
                                       "sector_quota": {"ai": True}}, context={"from_log": True})
     assert (stored.slots, stored.fit_threshold, stored.sector_quota) == (1, 0.0, {"ai": 1})
+
+
+def test_a_log_written_before_roadshow_dates_and_times_had_to_be_written_still_validates():
+    fields = {**roadshow().model_dump(mode="json"), "date": 86_400, "start_time": 5}  # seconds, as pydantic reads them
+    stored = Roadshow.model_validate(fields, context={"from_log": True})
+    assert (stored.date.isoformat(), stored.start_time.isoformat()) == ("1970-01-02", "00:00:05+00:00")
+    assert _problems(Roadshow, {**fields, "date": True}) == {
+        "date": "must be a date written YYYY-MM-DD, such as 2026-12-10; got true",
+        "start_time": "must be a time of day written HH:MM, such as 14:00; got 5"}
 
 
 # ---- messages in words ----------------------------------------------------------------------------------------
