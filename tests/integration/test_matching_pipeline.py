@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 
-from bootstrap import Container, build
-from consumers.embedder import build_loop
+from bootstrap import Container
 from consumers.indexer import Indexer
 from matcher.commands import Principal
 from matcher.view import ReadModel
 from models.settings import Settings
 from tests.factories import investor, project
 from tests.integration.kafka_helpers import wait_until
+from tests.integration.pipeline import serving
 
 pytestmark = [pytest.mark.kafka, pytest.mark.model]
 
@@ -25,16 +24,8 @@ FOUNDER = Principal("k-f", "founder", "f-1")
 @pytest.fixture
 def pipeline(kafka_bootstrap, topic_prefix, real_encoder, tmp_path) -> Iterator[Container]:
     settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix, snapshot_dir=tmp_path)
-    container = build(settings, encoder=real_encoder)
-    container.start()
-    loop, _ = build_loop(settings, real_encoder)
-    thread = threading.Thread(target=loop.run, daemon=True)
-    thread.start()
-    yield container
-    loop.stop()
-    thread.join(10)
-    loop.consumer.close()
-    container.stop()
+    with serving(settings, real_encoder) as container:
+        yield container
 
 
 def register(c: Container, iid: str, verify: bool = True, **fields) -> None:
