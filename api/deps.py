@@ -66,7 +66,10 @@ def client_address(request: Request) -> str:
     host = request.client.host if request.client is not None else "unknown"
     if ":" in host:
         try:
-            return str(ipaddress.ip_network(f"{host}/64", strict=False))
+            # A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d; by its /64 (::/64) every IPv4 client would
+            # share one bucket, and one guesser could lock them all out.
+            mapped = ipaddress.IPv6Address(host).ipv4_mapped
+            return str(mapped) if mapped is not None else str(ipaddress.ip_network(f"{host}/64", strict=False))
         except ValueError:
             pass
     return host

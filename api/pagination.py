@@ -49,9 +49,11 @@ def decode_cursor(cursor: str | None, max_offset: int | None = MAX_OFFSET) -> in
     return offset
 
 
-def next_cursor(offset: int, page_len: int, k: int) -> str | None:
-    """A cursor for the page after this one, or None when this page was the last (or the depth limit)."""
-    if page_len < k or offset + k > MAX_OFFSET:
+def next_cursor(offset: int, k: int, found: int) -> str | None:
+    """A cursor for the page of `k` after the one at `offset`, or None when that page was the last (or the depth
+    limit). `found`: how many items there were from `offset` when k + 1 were asked for, one more than a page, so that
+    a page that ends the list exactly is known to be the last."""
+    if found <= k or offset + k > MAX_OFFSET:
         return None
     return encode_cursor(offset + k)
 

@@ -33,6 +33,11 @@ def closed_until_verified(view: ReadModel, investor_id: str, opens: str) -> Conf
     library, the feed, feedback, saved searches. `opens` says what: "the feed opens"."""
     found = view.investors.get(investor_id)
     state = "not registered" if found is None else f"{found.value.verification} and {found.value.status}"
+    if found is not None and found.value.status == "withdrawn":
+        # Nothing reactivates a withdrawn profile (withdraw_investor is final; updating and registering it again
+        # are refused), so a registrar's review would not open anything.
+        return Conflict(f"investor {investor_id!r} is {state}; {opens} only for an active profile, and withdrawing "
+                        "cannot be undone: a new profile needs a new investor key from an admin")
     return Conflict(f"investor {investor_id!r} is {state}; {opens} once a registrar has verified the profile")
 
 

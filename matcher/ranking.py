@@ -11,6 +11,7 @@ import functools
 import itertools
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -273,39 +274,65 @@ def shared_terms(thesis: str, text: str, limit: int = 4) -> list[str]:
     return longest_first[:limit]
 
 
-# Query words that say nothing about what a text is about: English function words; the labels every project or
-# investor text carries (matcher.encoder.project_text, investor_text: 行业 Sectors, 阶段 Stage, ...); and the words of
-# pitches in general (企业, 服务, 提供; 智能, which the smart-manufacturing label puts in a third of the demo projects).
-# A query made of such words alone matches by them all the same.
-_SEARCH_STOP = frozenset(
+# Query words that never count: English function words (number words too: two-wheelers must not find every text
+# with "two" in it), and the labels every project or investor text carries (matcher.encoder.project_text,
+# investor_text: 行业 Sectors, 阶段 Stage(s), 城市 City, 进展 Traction, 投资案例 Portfolio), which a query of them
+# alone would find in the whole library. A query's 投资案例 is cut 投资 | 案例, and a Chinese word counts wherever a
+# text has it: 投资 is in every investor text with a portfolio.
+_SEARCH_NEVER = frozenset(
     "a an the and or of in on at to by for with from into as is are be it its we our us you your they their this "
-    "that these those who what which not no but can will all any more than per via new smart "
-    "sectors sector stage stages city traction portfolio company companies startup startups team teams "
-    "行业 阶段 城市 进展 投资案例 企业 公司 项目 团队 服务 产品 平台 技术 科技 市场 客户 业务 方案 管理 数据 智能 "
-    "系统 设备 设计 提供 我们 可以 以及 面向 包括 支持 通过 相关 帮助".split())
-_LATIN_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9+\-]*")
+    "that these those who what which not no but can will all any more than per via "
+    "one two three four five six seven eight nine ten "
+    "sectors sector stage stages city traction portfolio "
+    "行业 阶段 城市 进展 投资案例 投资 案例 我们 可以 以及 面向 包括 支持 通过 相关 帮助 提供".split())
+# Words of pitches in general (企业, 服务; 智能, which the smart-manufacturing label puts in a third of the demo
+# projects): they count only when the query says nothing else.
+_SEARCH_GENERIC = frozenset(
+    "new smart company companies startup startups team teams "
+    "企业 公司 项目 团队 服务 产品 平台 技术 科技 市场 客户 业务 方案 管理 数据 智能 系统 设备 设计".split())
+# Hyphens join a token's parts (supply-chain, e-commerce, B2B-SaaS) but never start or end one.
+_LATIN_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9+]*(?:-[A-Za-z0-9][A-Za-z0-9+]*)*")
+
+
+def _hyphen_forms(token: str) -> list[str]:
+    """A Latin token and, when hyphens join it, its parts of two or more characters and the parts written as one
+    word: supply-chain -> supply-chain, supply, chain, supplychain; e-commerce -> e-commerce, commerce, ecommerce.
+    So "chain" finds "supply-chain" and "ecommerce" finds "e-commerce", and the other way round."""
+    parts = token.split("-")
+    if len(parts) == 1:
+        return [token]
+    return [token, *(p for p in parts if len(p) >= 2), "".join(parts)]
 
 
 def search_words(query: str) -> list[str]:
     """The words of a search query that a result's text may contain: Latin tokens of two or more characters (AI,
-    VR, 5G, supply-chain; lower case) and Chinese words of two or more as rjieba cuts them, without `_SEARCH_STOP`
-    words unless the query has nothing else."""
-    words = [t.lower() for t in _LATIN_TOKEN.findall(query) if len(t) >= 2]
+    VR, 5G, supply-chain with supply, chain and supplychain; lower case) and Chinese words of two or more as rjieba
+    cuts them; never `_SEARCH_NEVER` words, and `_SEARCH_GENERIC` ones only when the query has nothing else.
+    Full-width letters and digits (ＡＩ, ５Ｇ: Chinese input methods type them) count as ASCII ones (NFKC)."""
+    query = unicodedata.normalize("NFKC", query)
+    words = [f for t in _LATIN_TOKEN.findall(query) for f in _hyphen_forms(t.lower()) if len(f) >= 2]
     words += [w for run in CJK_RUN.findall(query) for w in rjieba.cut(run) if len(w) >= 2]
-    words = list(dict.fromkeys(words))
-    return [w for w in words if w not in _SEARCH_STOP] or words
+    words = [w for w in dict.fromkeys(words) if w not in _SEARCH_NEVER]
+    return [w for w in words if w not in _SEARCH_GENERIC] or words
 
 
 @functools.lru_cache(maxsize=4096)  # a text meets every search that considers it
-def _latin_tokens(text: str) -> frozenset[str]:
-    return frozenset(t.lower() for t in _LATIN_TOKEN.findall(text))
+def _searchable(text: str) -> tuple[str, frozenset[str]]:
+    """`text` in NFKC (a copy only where that changes it, as full-width commas do) and its Latin tokens, lower case,
+    hyphenated ones also by their parts (`_hyphen_forms`)."""
+    text = unicodedata.normalize("NFKC", text)  # ~10 us for a demo text (~330 characters), as its tokens take
+    tokens = [t.lower() for t in _LATIN_TOKEN.findall(text)]
+    return text, frozenset(tokens).union(*(_hyphen_forms(t) for t in tokens if "-" in t))
 
 
 def found_terms(words: list[str], text: str) -> list[str]:
-    """Which of `words` (`search_words`) `text` contains, in their order: Latin ones as whole tokens, Chinese ones
-    anywhere."""
-    latin = _latin_tokens(text)
-    return [w for w in words if (w in latin if w.isascii() else w in text)]
+    """Which of `words` (`search_words`) `text` contains, in their order: Latin ones as whole tokens (or parts of
+    hyphenated ones), Chinese ones anywhere. A hyphenated word found whole stands for its parts: supply-chain, not
+    also supply and chain."""
+    normalized, latin = _searchable(text)
+    found = [w for w in words if (w in latin if w.isascii() else w in normalized)]
+    parts = {f for w in found if "-" in w for f in _hyphen_forms(w)[1:]}
+    return [w for w in found if w not in parts]
 
 
 def search_reasons(terms: list[str], close: bool) -> list[Reason]:

@@ -200,9 +200,9 @@ class MatchService:
         """Open projects for an investor's deal feed, best first; passed and invested ones never appear."""
         _check_page(k, offset)
         with self.view.lock:
-            ids = self.project_candidates(investor_id, k + offset, filters)
+            ids, tiers = self._tiers(lambda need: self.project_candidates(investor_id, need, filters), k, offset)
             ranked = self._rank([(investor_id, pid) for pid in ids], filters.min_score, "projects", k + offset,
-                                better_fits=self.better_fits(investor_id, ids))
+                                better_fits=self.better_fits(investor_id, ids), tiers=tiers)
             return ranked[offset:offset + k]
 
     def recommend_investors(self, project_id: str, k: int = 10, filters: MatchFilters = NO_FILTERS,
@@ -210,8 +210,9 @@ class MatchService:
         """Verified, active investors for a founder's project, best first."""
         _check_page(k, offset)
         with self.view.lock:
-            ids = self.investor_candidates(project_id, k + offset, filters)
-            ranked = self._rank([(iid, project_id) for iid in ids], filters.min_score, "investors", k + offset)
+            ids, tiers = self._tiers(lambda need: self.investor_candidates(project_id, need, filters), k, offset)
+            ranked = self._rank([(iid, project_id) for iid in ids], filters.min_score, "investors", k + offset,
+                                tiers=tiers)
             return ranked[offset:offset + k]
 
     def project_candidates(self, investor_id: str, need: int, filters: MatchFilters = NO_FILTERS) -> list[str]:
@@ -314,7 +315,8 @@ class MatchService:
                 def eligible(eid: str) -> bool:
                     i = self.view.investors.get(eid)
                     return i is not None and i.value.in_market and filters.accepts_investor(i.value)
-            ids = self._candidates(side, vec, [(sparse_index, row)], eligible, k + offset)
+            ids, tiers = self._tiers(lambda need: self._candidates(side, vec, [(sparse_index, row)], eligible, need),
+                                     k, offset)
             index = self.view.project_index if side == "projects" else self.view.investor_index
             dense = np.zeros(len(ids), dtype=np.float32)
             if vec is not None and index is not None:
@@ -328,9 +330,9 @@ class MatchService:
             # the next slice of the same list.
             out: list[Match] = []
             kept = 0
-            for j in np.argsort(-score, kind="stable"):
+            for j in np.lexsort((-score, tiers)):
                 if score[j] < filters.min_score:
-                    break
+                    continue
                 eid = ids[j]
                 terms = found_terms(words, project_text(self.view.projects[eid].value) if side == "projects"
                                     else investor_text(self.view.investors[eid].value))
@@ -382,6 +384,25 @@ class MatchService:
             return self._rank([(investor_id, project_id)], min_score=-1.0, return_side="projects")[0]
 
     # ---- internals --------------------------------------------------------------------------------
+    @staticmethod
+    def _tiers(candidates: Callable[[int], list[str]], k: int, offset: int) -> tuple[list[str], np.ndarray]:
+        """The candidates of the ranked list a page of `k` at `offset` is cut from, and [n] the tier of each.
+
+        Candidates are drawn to fill `need` places and more are drawn for more places, so a list ranked over the
+        candidates for one depth is not the start of the list ranked over those for a deeper one: walking pages
+        repeated and skipped entities once a side held a few hundred. So the list is ranked in tiers: the
+        candidates for k places, then those added for 2k, 4k, ... places, each tier after the ones before it.
+        Every page of a walk with the same k is then a slice of one list, and a first page is as before."""
+        tier_of: dict[str, int] = {}
+        need, tier = k, 0
+        while True:
+            for eid in candidates(need):
+                tier_of.setdefault(eid, tier)
+            if need >= k + offset:
+                break
+            need, tier = 2 * need, tier + 1
+        return list(tier_of), np.fromiter(tier_of.values(), dtype=np.int64, count=len(tier_of))
+
     def _candidates(self, side: str, vec: np.ndarray | None,
                     keyword_queries: list[tuple[SparseTextIndex, sp.csr_matrix | None]], eligible, need: int,
                     prior: Iterable[str] = ()) -> list[str]:
@@ -544,10 +565,11 @@ class MatchService:
         return feature_matrix(entities, contexts), entities, contexts  # [n, F], ...
 
     def _rank(self, pairs: list[tuple[str, str]], min_score: float, return_side: str,
-              limit: int | None = None, better_fits: np.ndarray | None = None) -> list[Match]:
+              limit: int | None = None, better_fits: np.ndarray | None = None,
+              tiers: np.ndarray | None = None) -> list[Match]:
         """Score (investor, project) pairs and return the best `limit` (all when None) best first, with reasons.
         `better_fits` [n] (a deal feed's, see `better_fits`) lowers each score by its crowding penalty, which the
-        contributions then list as "crowding"."""
+        contributions then list as "crowding". `tiers` [n] (see `_tiers`) orders by tier first."""
         if not pairs:
             return []
         x, entities, contexts = self._features(pairs)
@@ -555,11 +577,9 @@ class MatchService:
         if better_fits is not None:
             crowding = crowding_penalty(scores, better_fits)  # [n]
             scores = scores - crowding
-        order = np.argsort(-scores, kind="stable")[:limit]
+        order = np.argsort(-scores, kind="stable") if tiers is None else np.lexsort((-scores, tiers))
         out = []
-        for j in order:
-            if scores[j] < min_score:
-                break
+        for j in order[scores[order] >= min_score][:limit]:
             inv, proj = entities[j]
             counterpart = pairs[j][1] if return_side == "projects" else pairs[j][0]
             shares = dict(zip(FEATURES, map(float, contrib[j]), strict=True))

@@ -50,9 +50,9 @@ def investor_feed(investor_id: Annotated[str, Path(min_length=1, max_length=64)]
                   page: PageDep) -> MatchPage[ProjectMatch]:
     """An investor's deal feed: open projects, best first; passed and invested projects never return."""
     policy.check_feed(svc.view, who, investor_id)
-    found = svc.matches.recommend_projects(investor_id, page.k, page.filters, page.offset)
-    return MatchPage[ProjectMatch](data=[policy.project_match(svc.view, m) for m in found],
-                                   next_cursor=next_cursor(page.offset, len(found), page.k), lag=svc.probe.lag())
+    found = svc.matches.recommend_projects(investor_id, page.k + 1, page.filters, page.offset)
+    return MatchPage[ProjectMatch](data=[policy.project_match(svc.view, m) for m in found[:page.k]],
+                                   next_cursor=next_cursor(page.offset, page.k, len(found)), lag=svc.probe.lag())
 
 
 @router.get("/v1/projects/{project_id}/investors", responses=READ)
@@ -60,9 +60,9 @@ def project_investors(project_id: Annotated[str, Path(min_length=1, max_length=6
                       page: PageDep) -> MatchPage[InvestorMatch]:
     """Verified investors that fit a founder's project, best first, with the reasons."""
     policy.check_project_matches(svc.view, who, project_id)
-    found = svc.matches.recommend_investors(project_id, page.k, page.filters, page.offset)
-    return MatchPage[InvestorMatch](data=[policy.investor_match(svc.view, m) for m in found],
-                                    next_cursor=next_cursor(page.offset, len(found), page.k), lag=svc.probe.lag())
+    found = svc.matches.recommend_investors(project_id, page.k + 1, page.filters, page.offset)
+    return MatchPage[InvestorMatch](data=[policy.investor_match(svc.view, m) for m in found[:page.k]],
+                                    next_cursor=next_cursor(page.offset, page.k, len(found)), lag=svc.probe.lag())
 
 
 @router.get("/v1/search", response_model=MatchPage[ProjectMatch] | MatchPage[InvestorMatch], responses=READ)
@@ -70,10 +70,10 @@ def search(q: Annotated[str, Query(min_length=1, max_length=500)], who: Who, svc
            side: Literal["projects", "investors"] = "projects") -> MatchPage[ProjectMatch] | MatchPage[InvestorMatch]:
     """Free-text search (Chinese, English or mixed) over open projects or verified investors."""
     policy.check_search(who)
-    found = svc.matches.search(q, side, page.k, page.filters, page.offset)
-    cursor, lag = next_cursor(page.offset, len(found), page.k), svc.probe.lag()
+    found = svc.matches.search(q, side, page.k + 1, page.filters, page.offset)
+    cursor, lag = next_cursor(page.offset, page.k, len(found)), svc.probe.lag()
     if side == "projects":
-        return MatchPage[ProjectMatch](data=[policy.project_match(svc.view, m) for m in found],
+        return MatchPage[ProjectMatch](data=[policy.project_match(svc.view, m) for m in found[:page.k]],
                                        next_cursor=cursor, lag=lag)
-    return MatchPage[InvestorMatch](data=[policy.investor_match(svc.view, m) for m in found],
+    return MatchPage[InvestorMatch](data=[policy.investor_match(svc.view, m) for m in found[:page.k]],
                                     next_cursor=cursor, lag=lag)

@@ -516,6 +516,12 @@ def test_admins_act_for_existing_recipients_only_and_unverified_investors_save_n
     world.view.apply(event("InvestorRegistered", "i-new", investor(verification="pending")))
     with pytest.raises(Conflict, match="saved searches open once a registrar has verified"):
         commands.save_search(Principal("k-n", "investor", "i-new"), {"text": "视觉"})
+    # a withdrawn profile is not reopened by a registrar: say so, not "once a registrar has verified"
+    world.view.apply(event("InvestorWithdrawn", "i-gone", investor(verification="verified", status="withdrawn")))
+    with pytest.raises(Conflict, match="is verified and withdrawn; saved searches open only for an active profile, "
+                                       "and withdrawing cannot be undone") as refused:
+        commands.save_search(Principal("k-g", "investor", "i-gone"), {"text": "视觉"})
+    assert "registrar" not in str(refused.value)
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8080/x", "https://[::1]/x", "http://localhost/x",

@@ -195,8 +195,9 @@ def test_foreign_cursors_are_rejected_naming_cursor(cursor):
         decode_cursor(cursor)
 
 
-def test_a_short_page_has_no_next_cursor():
-    assert next_cursor(0, 3, 10) is None and decode_cursor(next_cursor(20, 10, 10)) == 30
+def test_only_a_page_with_more_after_it_has_a_next_cursor():
+    assert next_cursor(0, 10, 3) is None and next_cursor(0, 10, 10) is None  # short, or ending the list exactly
+    assert decode_cursor(next_cursor(20, 10, 11)) == 30
 
 
 def _probe(view: ReadModel) -> LagProbe:
@@ -314,6 +315,22 @@ def test_an_ipv6_client_counts_by_its_64_and_others_by_their_address():
     assert address("2001:db8:1:2:aaaa::1") == address("2001:db8:1:2:bbbb::2") == "2001:db8:1:2::/64"
     assert address("2001:db8:1:3::1") != address("2001:db8:1:2::1")
     assert address("10.0.0.1") == "10.0.0.1" and address("testclient") == "testclient"
+
+
+def test_an_ipv4_client_on_a_dual_stack_socket_counts_by_its_own_address():
+    def address(host: str) -> str:
+        return client_address(SimpleNamespace(client=SimpleNamespace(host=host)))  # type: ignore[arg-type]
+
+    # uvicorn behind a dual-stack proxy reports IPv4 peers as IPv4-mapped IPv6 addresses, all in ::/64
+    assert address("::ffff:203.0.113.9") == address("203.0.113.9") == "203.0.113.9"
+    assert address("::ffff:203.0.113.9") != address("::ffff:198.51.100.7")
+    throttle = FailedAuthThrottle(limit=1)
+    request = SimpleNamespace(client=SimpleNamespace(host="::ffff:203.0.113.9"))
+    authenticate(request, throttle, "guess", lambda digest: None)  # type: ignore[arg-type]
+    with pytest.raises(TooManyFailures):
+        authenticate(request, throttle, "guess-2", lambda digest: None)  # type: ignore[arg-type]
+    other = SimpleNamespace(client=SimpleNamespace(host="::ffff:198.51.100.7"))
+    assert authenticate(other, throttle, "k", lambda digest: "found") == "found"  # type: ignore[arg-type]
 
 
 def test_the_saved_search_list_pages_past_the_ranked_lists_offset_cap():

@@ -162,12 +162,25 @@ def test_investor_search_keeps_only_investors_about_the_query():
 @pytest.mark.parametrize(("query", "words"), [
     ("AI 机器人 for SMEs", ["ai", "smes", "机器人"]),  # two-letter tokens count, "for" does not
     ("VR 5G", ["vr", "5g"]),
-    ("supply-chain finance", ["supply-chain", "finance"]),
-    ("the and", ["the", "and"]),  # nothing but stop words: the searcher means them
+    ("ＡＩ ５Ｇ", ["ai", "5g"]),  # full-width, as Chinese input methods type them
+    ("supply-chain finance", ["supply-chain", "supply", "chain", "supplychain", "finance"]),
+    ("e-commerce", ["e-commerce", "commerce", "ecommerce"]),  # no one-letter part
+    ("state-of-the-art", ["state-of-the-art", "state", "art", "stateoftheart"]),  # no function-word part
+    ("two-wheelers", ["two-wheelers", "wheelers", "twowheelers"]),  # nor a number word, found in many texts
+    ("smart-home 平台", ["smart-home", "home", "smarthome"]),  # generic parts and words: only with nothing else
     ("智能客服", ["客服"]),  # 智能 is in every smart-manufacturing and AI project's sector label
-    ("平台", ["平台"]),
+    ("平台", ["平台"]),  # a generic word alone: the searcher means it
+    ("智能", ["智能"]),
+    ("company", ["company"]),
+    # function words and the labels of every text, even alone: they would find the whole library
+    ("the and of", []),
+    ("City", []),
+    ("Sectors", []),
+    ("traction", []),
+    ("行业", []),
+    ("投资案例 Portfolio", []),
 ])
-def test_search_words_drop_stop_words_unless_nothing_else_is_left(query, words):
+def test_search_words_drop_function_and_label_words_and_generic_ones_unless_alone(query, words):
     assert search_words(query) == words
 
 
@@ -175,3 +188,40 @@ def test_found_terms_match_latin_tokens_whole_and_chinese_anywhere():
     text = "VR 焊接实训 for training centres; 商业楼宇AI节能控制"
     assert found_terms(["vr", "ai", "焊接", "节能"], text) == ["vr", "ai", "焊接", "节能"]
     assert found_terms(["ai", "rain", "train"], "training centres") == []
+
+
+@pytest.mark.parametrize(("query", "terms"), [
+    ("chain", ["chain"]),
+    ("ecommerce", ["ecommerce"]),
+    ("e-commerce", ["e-commerce"]),
+    ("AI-driven", ["ai"]),
+    ("B2B-SaaS", ["b2b", "saas"]),
+    ("supply-chain", ["supply-chain"]),  # found whole: not also supply, chain and supplychain
+    ("supplychain", ["supplychain"]),
+])
+def test_hyphenated_words_are_found_by_their_parts_and_written_as_one(query, terms):
+    text = "Supply-chain finance for e-commerce sellers: AI credit scoring, a B2B SaaS"
+    assert found_terms(search_words(query), text) == terms
+
+
+def test_full_width_letters_and_digits_match_ascii_ones_in_queries_and_texts():
+    assert found_terms(search_words("ＡＩ ５Ｇ"), "AI质检，5G基站") == ["ai", "5g"]
+    assert found_terms(search_words("AI 5G"), "ＡＩ质检，５Ｇ基站") == ["ai", "5g"]
+
+
+def test_a_hyphenated_project_word_is_found_by_its_part_and_its_reason_names_the_whole(view):
+    put_project(view, "p-chain", encoder=None, name="链融", summary="Supply-chain finance for e-commerce sellers.",
+                sectors=["fintech"])
+    service = MatchService(view, ENC, search_margin=0.05)
+    assert ids(service.search("chain", "projects")) == ["p-chain"]
+    assert ids(service.search("ecommerce", "projects")) == ["p-chain"]
+    found = service.search("supply-chain", "projects")
+    assert ids(found) == ["p-chain"]
+    assert [r.en for r in found[0].reasons] == ["Query terms found: supply-chain"]
+
+
+@pytest.mark.parametrize("query", ["City", "城市", "行业", "Sectors", "traction", "阶段 Stage", "the and of"])
+def test_a_query_of_labels_or_function_words_alone_finds_only_what_is_close_in_meaning(view, query):
+    # every project text carries these labels (matcher.encoder.project_text); the fake vectors of such a query are
+    # no closer to one project than to the others
+    assert MatchService(view, ENC, search_margin=0.05).search(query, "projects", k=10) == []
