@@ -7,6 +7,7 @@ const t = (key) => I18N.t(key);
 function sessionDefaults() {
   return {
     key: sessionStorage.getItem("apiKey"),
+    session: {},          // this session's identity: an answer to a request of an earlier one is dropped (api)
     me: null,
     token: null,          // the last write's offset_token: sent as X-Wait-For so reads show our own writes
     filters: {},
@@ -21,6 +22,7 @@ function sessionDefaults() {
     openRoadshow: null,
     adjust: { pin: [], exclude: [] },
     move: null,           // the organizer's move form: {roadshow, version, base, values, failure} (see moveForm)
+    pinSearch: null,      // the organizer's search for someone to pin: {roadshow, q, side, found, failure} (pinFinder)
     registry: { q: "", verification: "" },  // the registrar's registry search
     // alerts that arrived unread in this tab; saved searches' names; the saved search being edited and the new
     // one's typed values, kept across a language switch (drawSearchForm); the delivery settings' typed values, kept
@@ -83,7 +85,12 @@ function errorText(err) {
   return I18N.refusal(err.status, detail, err.retryAfter);
 }
 
+// What `api` throws for an answer that arrives after its session ended (signed out meanwhile): it belongs to no
+// page now, and must not mark the next session's (a late "saved" would tag the next investor's feed).
+class StaleSession extends Error {}
+
 async function api(method, path, body, query) {
+  const session = state.session;
   const headers = { Authorization: `Bearer ${state.key}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (state.token) headers["X-Wait-For"] = state.token;
@@ -97,6 +104,7 @@ async function api(method, path, body, query) {
   }
   const r = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await r.text();
+  if (state.session !== session) throw new StaleSession();
   let parsed = null;
   try { parsed = text ? JSON.parse(text) : null; } catch { parsed = { detail: text }; }
   if (r.status === 401 && state.me) {  // revoked while signed in: back to sign-in, and the polling stops with it
@@ -114,7 +122,7 @@ async function act(fn, okMessage) {
     if (okMessage) toast(okMessage);
     return result;
   } catch (err) {
-    toast(errorText(err) || t("error"), true);
+    if (!(err instanceof StaleSession)) toast(errorText(err) || t("error"), true);
     return undefined;
   }
 }
@@ -1134,6 +1142,7 @@ async function loadRoadshow(detail) {
   try { v = await api("GET", `/v1/roadshows/${encodeURIComponent(rid)}`); } catch (err) { detail.replaceChildren(h("p", { class: "empty", text: errorText(err) })); return; }
   const rs = v.roadshow, names = v.names, name = (id) => names[id] || id;
   if (state.expire.roadshow !== rid) state.expire = { hours: 72, error: "", roadshow: rid };  // not another one's
+  if (!state.pinSearch || state.pinSearch.roadshow !== rid) state.pinSearch = { roadshow: rid, q: "", side: "projects", found: null, failure: null };
   const run = (path, body) => act(async () => { await api("POST", `/v1/roadshows/${encodeURIComponent(rid)}${path}`, body); await loadRoadshow(detail); }, t("done"));
   const live = rs.status !== "cancelled";  // a called-off roadshow takes no change any more (the API answers 409)
   const before = !rs.invitations.length;
@@ -1166,6 +1175,11 @@ async function loadRoadshow(detail) {
     actions,
     moving ? moveForm(moving, detail) : null);
   const parts = [head];
+  const isPinned = (id) => rs.pinned.includes(id) || pending.pin.includes(id);
+  const finder = editable ? pinFinder(state.pinSearch, isPinned, mark, () => loadRoadshow(detail)) : null;
+  const resolve = editable && (pending.pin.length || pending.exclude.length) ? h("div", { class: "actions" },
+    h("span", { class: "meta", text: `${t("pending_changes")}: +${pending.pin.length} / −${pending.exclude.length}` }),
+    h("button", { class: "primary act-resolve", text: t("resolve"), onclick: () => { const body = { pin: pending.pin, exclude: pending.exclude }; state.adjust = { pin: [], exclude: [] }; run("/adjust", body); } })) : null;
 
   if (rs.roster) {
     const r = rs.roster;
@@ -1173,7 +1187,7 @@ async function loadRoadshow(detail) {
       r.picks.map((p) => h("tr", { "data-id": p.id, "data-kind": p.kind },
         h("td", { text: t(p.kind) }), h("td", { text: name(p.id) }), h("td", { text: I18N.lang === "zh" ? p.zh : p.en }),
         h("td", { class: "actions" }, editable ? [
-          rs.pinned.includes(p.id) || pending.pin.includes(p.id) ? h("span", { class: "tag ok", text: t("pinned") }) : h("button", { class: "act-pin", text: t("pin"), onclick: () => mark("pin", p.id) }),
+          isPinned(p.id) ? h("span", { class: "tag ok", text: t("pinned") }) : h("button", { class: "act-pin", text: t("pin"), onclick: () => mark("pin", p.id) }),
           pending.exclude.includes(p.id) ? h("span", { class: "tag bad", text: t("excluded") }) : h("button", { class: "danger act-exclude", text: t("exclude"), onclick: () => mark("exclude", p.id) }),
         ] : null))));
     const adjusted = [...rs.pinned.map((id) => ["pinned", id]), ...rs.excluded.map((id) => ["excluded", id])];
@@ -1186,12 +1200,10 @@ async function loadRoadshow(detail) {
       picks,
       adjusted.length ? h("div", { class: "meta", id: "adjusted" }, adjusted.map(([k, id]) => h("span", { class: "tag " + (k === "pinned" ? "ok" : "bad") }, `${t(k)}: ${name(id)} `,
         editable ? h("button", { text: "×", class: "act-release", title: t(k === "pinned" ? "unpin" : "unexclude"), onclick: () => run("/adjust", k === "pinned" ? { unpin: [id] } : { unexclude: [id] }) }) : null))) : null,
-      editable && (pending.pin.length || pending.exclude.length) ? h("div", { class: "actions" },
-        h("span", { class: "meta", text: `${t("pending_changes")}: +${pending.pin.length} / −${pending.exclude.length}` }),
-        h("button", { class: "primary act-resolve", text: t("resolve"), onclick: () => { const body = { pin: pending.pin, exclude: pending.exclude }; state.adjust = { pin: [], exclude: [] }; run("/adjust", body); } })) : null));
-    parts.push(h("section", { class: "card", id: "matrix" }, h("h2", { text: t("match_matrix") }), h("div", { class: "plot" }, heatMap(v))));
+      resolve));
+    parts.push(finder, h("section", { class: "card", id: "matrix" }, h("h2", { text: t("match_matrix") }), h("div", { class: "plot" }, heatMap(v))));
   } else {
-    parts.push(card("roster", empty("no_roster")));
+    parts.push(card("roster", empty("no_roster"), resolve), finder);  // pins before any proposal: Re-solve proposes
   }
 
   if (rs.invitations.length) {
@@ -1239,7 +1251,7 @@ async function loadRoadshow(detail) {
   } else if (live && !before) {
     parts.push(card("schedule", empty("no_schedule")));
   }
-  detail.replaceChildren(...parts);
+  detail.replaceChildren(...parts.filter(Boolean));  // the finder is null once the roster is final
   const listed = document.querySelector(`#roadshows [data-roadshow-id="${CSS.escape(rid)}"] .rs-status`);
   if (listed) {
     listed.textContent = t("rs_" + rs.status);
@@ -1249,6 +1261,41 @@ async function loadRoadshow(detail) {
   if (rs.status === "inviting") {
     state.timer = setInterval(() => { if (!detail.querySelector("form:focus-within, .confirm-question")) loadRoadshow(detail); }, 5000);
   }
+}
+
+// The organizer finds any open project or verified, active investor to pin, not only the proposed roster's picks
+// (the API seats a pin whatever the theme's sectors and city). `f` (state.pinSearch) keeps the query and the API's
+// last answer, as the detail is redrawn after every action and on a language switch. Pin adds to the pending pins
+// (`mark`), which Re-solve sends.
+function pinFinder(f, isPinned, mark, redraw) {
+  const q = h("input", { name: "q", value: f.q, size: 24, oninput: () => { f.q = q.value; } });
+  const side = h("select", { name: "side", onchange: () => { f.side = side.value; } },
+    ["projects", "investors"].map((x) => h("option", { value: x, selected: f.side === x }, t(x === "projects" ? "project" : "investor"))));
+  const form = h("form", { class: "filters", id: "pin-search", onsubmit: async (ev) => {
+    ev.preventDefault();
+    Object.assign(f, { q: q.value, side: side.value });
+    try {
+      const page = await api("GET", "/v1/search", undefined, { q: f.q.trim(), side: f.side, k: 10 });
+      Object.assign(f, { found: page.data, failure: null });
+    } catch (err) {
+      Object.assign(f, { found: null, failure: err });  // kept as the error, so a language switch re-words it
+    }
+    if (state.pinSearch === f) redraw();  // unless another roadshow was opened meanwhile
+  } }, field("pin_query", q), field("kind", side), h("button", { type: "submit", class: "primary act-pin-search", text: t("search") }));
+  const item = (m) => {
+    const p = m.project, inv = m.investor;
+    return h("div", { class: "item pin-candidate", "data-id": m.entity_id },
+      h("div", { class: "head" }, h("span", { class: "name", text: (p || inv).name }),
+        h("span", { class: "meta", text: p ? [p.city, ...p.sectors.map((c) => I18N.label("sectors", c))].join(" · ") : inv.organization })),
+      h("ul", { class: "reasons" }, m.reasons.map((r) => h("li", { "data-code": r.code, text: reasonText(r) }))),
+      h("div", { class: "actions" }, isPinned(m.entity_id) ? h("span", { class: "tag ok", text: t("pinned") })
+        : h("button", { class: "act-pin", text: t("pin"), onclick: () => mark("pin", m.entity_id) })));
+  };
+  let found = null;
+  if (f.failure) found = h("p", { class: "field-error", text: errorText(f.failure) });
+  else if (f.found) found = f.found.length ? f.found.map(item) : empty("nothing_about_query");
+  return h("section", { class: "card", id: "pin-finder" }, h("h2", { text: t("find_to_pin") }), form,
+    h("div", { id: "pin-found" }, found));
 }
 
 // When and where, as the move form shows them (strings, so what was typed compares with what was read).

@@ -105,6 +105,8 @@ const MESSAGES = {
   rs_draft: ["草稿", "draft"], rs_proposed: ["已生成名单", "roster proposed"], rs_inviting: ["邀请中", "inviting"],
   rs_scheduled: ["已排定", "scheduled"], rs_cancelled: ["已取消", "cancelled"],
   rs_status: ["路演状态", "Roadshow status"], pending_changes: ["待应用的调整", "Pending changes"],
+  find_to_pin: ["查找并固定项目或投资人", "Find someone to pin"], pin_query: ["名称或关键词", "Name or words"],
+  nothing_about_query: ["库中没有与该搜索相关的内容", "Nothing in the library is about that query"],
   expire_before: ["将未回复超过", "Expire unanswered invitations older than"], expire_after: ["小时的邀请", "hours"],
   expire: ["设为过期", "Expire"],
   start_time: ["开始时间", "Start time"], slot_minutes: ["每时段分钟数", "Slot length (minutes)"],
