@@ -291,6 +291,7 @@ _SEARCH_GENERIC = frozenset(
     "new smart company companies startup startups team teams "
     "企业 公司 项目 团队 服务 产品 平台 技术 科技 市场 客户 业务 方案 管理 数据 智能 系统 设备 设计".split())
 # Hyphens join a token's parts (supply-chain, e-commerce, B2B-SaaS) but never start or end one.
+_WHOLE_RUN_CHARS = 8  # a query's Chinese run up to this long is also a word whole (a name, a product)
 _LATIN_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9+]*(?:-[A-Za-z0-9][A-Za-z0-9+]*)*")
 
 
@@ -307,11 +308,14 @@ def _hyphen_forms(token: str) -> list[str]:
 def search_words(query: str) -> list[str]:
     """The words of a search query that a result's text may contain: Latin tokens of two or more characters (AI,
     VR, 5G, supply-chain with supply, chain and supplychain; lower case) and Chinese words of two or more as rjieba
-    cuts them; never `_SEARCH_NEVER` words, and `_SEARCH_GENERIC` ones only when the query has nothing else.
-    Full-width letters and digits (ＡＩ, ５Ｇ: Chinese input methods type them) count as ASCII ones (NFKC)."""
+    cuts them, and short Chinese runs whole; never `_SEARCH_NEVER` words, and `_SEARCH_GENERIC` ones only when the
+    query has nothing else. Full-width letters and digits (ＡＩ, ５Ｇ: Chinese input methods type them) count as
+    ASCII ones (NFKC)."""
     query = unicodedata.normalize("NFKC", query)
     words = [f for t in _LATIN_TOKEN.findall(query) for f in _hyphen_forms(t.lower()) if len(f) >= 2]
-    words += [w for run in CJK_RUN.findall(query) for w in rjieba.cut(run) if len(w) >= 2]
+    for run in CJK_RUN.findall(query):
+        # a short run whole too: rjieba cuts a name it does not know (周立新 -> 周 | 立新)
+        words += [w for w in rjieba.cut(run) if len(w) >= 2] + ([run] if 2 < len(run) <= _WHOLE_RUN_CHARS else [])
     words = [w for w in dict.fromkeys(words) if w not in _SEARCH_NEVER]
     return [w for w in words if w not in _SEARCH_GENERIC] or words
 
@@ -327,11 +331,12 @@ def _searchable(text: str) -> tuple[str, frozenset[str]]:
 
 def found_terms(words: list[str], text: str) -> list[str]:
     """Which of `words` (`search_words`) `text` contains, in their order: Latin ones as whole tokens (or parts of
-    hyphenated ones), Chinese ones anywhere. A hyphenated word found whole stands for its parts: supply-chain, not
-    also supply and chain."""
+    hyphenated ones), Chinese ones anywhere. A word found whole stands for its parts: supply-chain, not also supply
+    and chain; 周立新, not also 立新."""
     normalized, latin = _searchable(text)
     found = [w for w in words if (w in latin if w.isascii() else w in normalized)]
     parts = {f for w in found if "-" in w for f in _hyphen_forms(w)[1:]}
+    parts.update(w for w in found if not w.isascii() and any(w != u and w in u for u in found))
     return [w for w in found if w not in parts]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -185,6 +187,8 @@ class MatchService:
         self.search_margin = search_margin
         # side -> (its vector index, the index's size, the sum of the sampled vectors, how many were sampled)
         self._side_sums: dict[str, tuple[object, int, np.ndarray, int]] = {}
+        # (view.investor_changes, investor ids, their `_identity` texts in lower case joined by "\n", where each starts)
+        self._identities: tuple[int, list[str], str, list[int]] | None = None
         self.ranker: Ranker = ranker or DefaultRanker()
         self.candidates = candidates
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -308,6 +312,7 @@ class MatchService:
         with self.view.lock:
             sparse_index = self.view.project_text if side == "projects" else self.view.investor_text
             row = sparse_index.query_vector(text)
+            named: list[str] = []  # investors whose name, organization or city has a query word
             if side == "projects":
                 def eligible(eid: str) -> bool:
                     p = self.view.projects.get(eid)
@@ -316,8 +321,9 @@ class MatchService:
                 def eligible(eid: str) -> bool:
                     i = self.view.investors.get(eid)
                     return i is not None and i.value.in_market and filters.accepts_investor(i.value)
-            ids, tiers = self._tiers(lambda need: self._candidates(side, vec, [(sparse_index, row)], eligible, need),
-                                     k, offset)
+                named = self._named(words)
+            ids, tiers = self._tiers(lambda need: self._candidates(side, vec, [(sparse_index, row)], eligible, need,
+                                                                   prior=named), k, offset)
             index = self.view.project_index if side == "projects" else self.view.investor_index
             dense = np.zeros(len(ids), dtype=np.float32)
             if vec is not None and index is not None:
@@ -336,7 +342,8 @@ class MatchService:
                     continue
                 eid = ids[j]
                 terms = found_terms(words, project_text(self.view.projects[eid].value) if side == "projects"
-                                    else investor_text(self.view.investors[eid].value))
+                                    else investor_text(self.view.investors[eid].value) + "\n"
+                                    + _identity(self.view.investors[eid].value))
                 if not terms and not close[j]:
                     continue
                 kept += 1
@@ -348,6 +355,26 @@ class MatchService:
                 if len(out) == k:
                     break
             return out
+
+    def _named(self, words: list[str]) -> list[str]:
+        """Investors whose name, organization or cities contain one of `words`: the keyword index does not hold
+        them (they must not weigh in matching). As substrings of a kept lower-case copy: it only proposes
+        candidates, and whether a result has a query word is decided by `found_terms`."""
+        stamp = self.view.investor_changes
+        if self._identities is None or self._identities[0] != stamp:  # one text for all: str.find runs in C
+            ids = list(self.view.investors)
+            texts = [_identity(self.view.investors[iid].value).lower() for iid in ids]
+            starts = list(itertools.accumulate((len(t) + 1 for t in texts), initial=0))  # [len(ids) + 1]
+            self._identities = (stamp, ids, "\n".join(texts), starts)
+        _, ids, joined, starts = self._identities
+        found: set[int] = set()
+        for w in words:
+            at = joined.find(w)
+            while at >= 0:
+                j = bisect.bisect_right(starts, at) - 1
+                found.add(j)
+                at = joined.find(w, starts[j + 1])  # on in the next investor's text
+        return [ids[j] for j in sorted(found)]
 
     def _others_mean(self, side: str, vec: np.ndarray | None, dense: np.ndarray) -> np.ndarray:
         """[len(dense)] for each result, given its cosine with the query vector (`dense`), the query's mean cosine
@@ -591,6 +618,11 @@ class MatchService:
             out.append(Match(counterpart, float(scores[j]), dict(zip(FEATURES, map(float, x[j]), strict=True)),
                              shares, found))
         return out
+
+
+def _identity(i: Investor) -> str:
+    """What an organizer may search an investor by besides its matching text: name, organization, cities."""
+    return " ".join([i.name, i.organization or "", *i.cities])
 
 
 def _check_page(k: int, offset: int) -> None:

@@ -107,6 +107,7 @@ class ReadModel:
         self.exact_search_limit = exact_search_limit
         self.projects: dict[str, Versioned[Project]] = {}
         self.investors: dict[str, Versioned[Investor]] = {}
+        self.investor_changes = 0  # how many investor events were applied: caches of investors compare it
         self.intros: dict[str, Versioned[Intro]] = {}
         # kept with the intros, because every ranked pair and every contact check reads them
         self._pending_intro_counts: dict[str, int] = {}  # investor -> intros awaiting its answer
@@ -205,6 +206,7 @@ class ReadModel:
         self.project_words.upsert(pid, project_portfolio_text(project))
 
     def _index_investor(self, iid: str, investor: Investor) -> None:
+        self.investor_changes += 1
         self.investor_text.upsert(iid, investor_text(investor))
         # only investors who can be recommended: their portfolios are what projects are compared with (on the
         # Crunchbase validation cut, leaving out the unverified lifted investor -> companies R@10 0.136 -> 0.139)

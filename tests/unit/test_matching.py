@@ -123,7 +123,7 @@ def test_search_results_say_which_query_words_they_contain(world):
     assert codes["query_terms"].zh.startswith("包含搜索词：") and "视觉" in codes["query_terms"].en
     for m in found.values():  # each result says what kept it (closeness in meaning: tests/unit/test_search_relevance)
         assert {r.code for r in m.reasons} & {"query_terms", "meaning"}
-    assert found_terms(search_words("储能 智能调度"), "工商业储能与智能调度") == ["储能", "调度"]  # not 智能: generic
+    assert found_terms(search_words("储能 智能调度"), "工商业储能与智能调度") == ["储能", "智能调度"]  # not 智能 alone
     assert found_terms(search_words("智能"), "工商业储能与智能调度") == ["智能"]  # unless it is all the query says
     assert found_terms(search_words("art car"), "Smart scarf for cars; art") == ["art"]  # English: whole words only
 

@@ -168,7 +168,7 @@ def test_investor_search_keeps_only_investors_about_the_query():
     ("state-of-the-art", ["state-of-the-art", "state", "art", "stateoftheart"]),  # no function-word part
     ("two-wheelers", ["two-wheelers", "wheelers", "twowheelers"]),  # nor a number word, found in many texts
     ("smart-home 平台", ["smart-home", "home", "smarthome"]),  # generic parts and words: only with nothing else
-    ("智能客服", ["客服"]),  # 智能 is in every smart-manufacturing and AI project's sector label
+    ("智能客服", ["客服", "智能客服"]),  # not 智能 alone: it is in every smart-manufacturing and AI sector label
     ("平台", ["平台"]),  # a generic word alone: the searcher means it
     ("智能", ["智能"]),
     ("company", ["company"]),
@@ -225,3 +225,17 @@ def test_a_query_of_labels_or_function_words_alone_finds_only_what_is_close_in_m
     # every project text carries these labels (matcher.encoder.project_text); the fake vectors of such a query are
     # no closer to one project than to the others
     assert MatchService(view, ENC, search_margin=0.05).search(query, "projects", k=10) == []
+
+
+def test_an_investor_is_found_by_name_organization_or_city_which_do_not_weigh_in_matching():
+    view = ReadModel(ENC.name)
+    view.apply(event("InvestorRegistered", "i-zhou", investor(name="周立新", organization="Lakeside Capital",
+                                                            cities=["温州"], verification="verified")))
+    service = MatchService(view)
+    for query, term in (("周立新", "周立新"), ("lakeside", "lakeside"), ("温州", "温州")):
+        found = service.search(query, "investors")
+        assert ids(found) == ["i-zhou"] and term in found[0].reasons[0].en
+    assert "周立新" not in investor_text(view.investors["i-zhou"].value)
+    view.apply(event("InvestorUpdated", "i-zhou", investor(name="吴海峰", organization="Lakeside Capital",
+                                                         cities=["温州"], verification="verified"), version=2))
+    assert ids(service.search("吴海峰", "investors")) == ["i-zhou"] and service.search("周立新", "investors") == []
