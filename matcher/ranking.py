@@ -295,24 +295,34 @@ _WHOLE_RUN_CHARS = 8  # a query's Chinese run up to this long is also a word who
 _LATIN_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9+]*(?:-[A-Za-z0-9][A-Za-z0-9+]*)*")
 
 
-def _hyphen_forms(token: str) -> list[str]:
-    """A Latin token and, when hyphens join it, its parts of two or more characters and the parts written as one
-    word: supply-chain -> supply-chain, supply, chain, supplychain; e-commerce -> e-commerce, commerce, ecommerce.
-    So "chain" finds "supply-chain" and "ecommerce" finds "e-commerce", and the other way round."""
+def _singular(word: str) -> str:
+    """An English plural's singular, roughly (batteries -> battery, robots -> robot); words in -ss, -us and -is, and
+    short ones, stay as they are. A wrong one (series -> sery) only adds a form nobody types."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def _forms(token: str) -> list[str]:
+    """A Latin token and the other forms it is found by: when hyphens join it, its parts of two or more characters
+    and the parts written as one word (supply-chain -> supply-chain, supply, chain, supplychain; e-commerce ->
+    e-commerce, commerce, ecommerce); and the singular of each (robots -> robot). So "chain" finds "supply-chain",
+    "ecommerce" finds "e-commerce" and "robot" finds "robots", and the other way round."""
     parts = token.split("-")
-    if len(parts) == 1:
-        return [token]
-    return [token, *(p for p in parts if len(p) >= 2), "".join(parts)]
+    forms = [token] if len(parts) == 1 else [token, *(p for p in parts if len(p) >= 2), "".join(parts)]
+    return list(dict.fromkeys(forms + [_singular(f) for f in forms]))
 
 
 def search_words(query: str) -> list[str]:
     """The words of a search query that a result's text may contain: Latin tokens of two or more characters (AI,
-    VR, 5G, supply-chain with supply, chain and supplychain; lower case) and Chinese words of two or more as rjieba
+    VR, 5G; lower case; with their other `_forms`) and Chinese words of two or more as rjieba
     cuts them, and short Chinese runs whole; never `_SEARCH_NEVER` words, and `_SEARCH_GENERIC` ones only when the
     query has nothing else. Full-width letters and digits (ＡＩ, ５Ｇ: Chinese input methods type them) count as
     ASCII ones (NFKC)."""
     query = unicodedata.normalize("NFKC", query)
-    words = [f for t in _LATIN_TOKEN.findall(query) for f in _hyphen_forms(t.lower()) if len(f) >= 2]
+    words = [f for t in _LATIN_TOKEN.findall(query) for f in _forms(t.lower()) if len(f) >= 2]
     for run in CJK_RUN.findall(query):
         # a short run whole too: rjieba cuts a name it does not know (周立新 -> 周 | 立新)
         words += [w for w in rjieba.cut(run) if len(w) >= 2] + ([run] if 2 < len(run) <= _WHOLE_RUN_CHARS else [])
@@ -323,19 +333,19 @@ def search_words(query: str) -> list[str]:
 @functools.lru_cache(maxsize=4096)  # a text meets every search that considers it
 def _searchable(text: str) -> tuple[str, frozenset[str]]:
     """`text` in NFKC (a copy only where that changes it, as full-width commas do) and its Latin tokens, lower case,
-    hyphenated ones also by their parts (`_hyphen_forms`)."""
+    with their other `_forms`."""
     text = unicodedata.normalize("NFKC", text)  # ~10 us for a demo text (~330 characters), as its tokens take
     tokens = [t.lower() for t in _LATIN_TOKEN.findall(text)]
-    return text, frozenset(tokens).union(*(_hyphen_forms(t) for t in tokens if "-" in t))
+    return text, frozenset(f for t in tokens for f in _forms(t))
 
 
 def found_terms(words: list[str], text: str) -> list[str]:
-    """Which of `words` (`search_words`) `text` contains, in their order: Latin ones as whole tokens (or parts of
-    hyphenated ones), Chinese ones anywhere. A word found whole stands for its parts: supply-chain, not also supply
-    and chain; 周立新, not also 立新."""
+    """Which of `words` (`search_words`) `text` contains, in their order: Latin ones as whole tokens (or their other
+    `_forms`), Chinese ones anywhere. A word found whole stands for its forms and parts: supply-chain, not also
+    supply and chain; robots, not also robot; 周立新, not also 立新."""
     normalized, latin = _searchable(text)
     found = [w for w in words if (w in latin if w.isascii() else w in normalized)]
-    parts = {f for w in found if "-" in w for f in _hyphen_forms(w)[1:]}
+    parts = {f for w in found for f in _forms(w)[1:]}
     parts.update(w for w in found if not w.isascii() and any(w != u and w in u for u in found))
     return [w for w in found if w not in parts]
 

@@ -125,7 +125,8 @@ def test_search_results_say_which_query_words_they_contain(world):
         assert {r.code for r in m.reasons} & {"query_terms", "meaning"}
     assert found_terms(search_words("储能 智能调度"), "工商业储能与智能调度") == ["储能", "智能调度"]  # not 智能 alone
     assert found_terms(search_words("智能"), "工商业储能与智能调度") == ["智能"]  # unless it is all the query says
-    assert found_terms(search_words("art car"), "Smart scarf for cars; art") == ["art"]  # English: whole words only
+    assert found_terms(search_words("art car"), "Smart scarf for cars; art") == ["art", "car"]  # whole words, or plural
+    assert found_terms(search_words("robots"), "Robots and a robot") == ["robots"]  # not also its singular
 
 
 def test_unverified_and_withdrawn_investors_never_appear_in_founders_lists(world):
