@@ -320,7 +320,8 @@ async function loadFeed(box, plotBox) {
     if (err.status === 404) text = t("not_registered");  // no profile yet: the profile card holds the form
     if (err.status === 409) {  // no feed until verified: say why, with the registrar's reason if it rejected us
       const me = await myProfile().catch(() => null);
-      text = me && me.verification === "rejected" ? `${t("rejected")} ${me.rejection_reason || ""}` : t("not_verified");
+      text = me && me.status === "withdrawn" ? t("withdrawn_closed")
+        : me && me.verification === "rejected" ? `${t("rejected")} ${me.rejection_reason || ""}` : t("not_verified");
     }
     box.replaceChildren(h("p", { class: "empty", text }));
     plotBox.replaceChildren();
@@ -815,7 +816,9 @@ async function drawSearchForm(box, list, inbox) {
   const me = founder ? null : await myProfile().catch(() => null);
   if (state.alerts.edit !== e) return;  // Edit or Cancel clicked meanwhile: that draw is the one to show
   if (!founder && !(me && me.in_market)) {
-    box.replaceChildren(h("p", { class: "meta", id: "searches-closed", text: t("searches_closed") }));
+    // a withdrawn profile stays closed: no review opens it (the API refuses to reactivate one)
+    const text = me && me.status === "withdrawn" ? t("withdrawn_closed") : t("searches_closed");
+    box.replaceChildren(h("p", { class: "meta", id: "searches-closed", text }));
     return;
   }
   const v = e ? e.values : (state.alerts.draft || searchFields({}));

@@ -55,6 +55,7 @@ const MESSAGES = {
   invitations: ["路演邀请", "Roadshow invitations"], no_invitations: ["暂无邀请", "No invitations"],
   previously_rejected: ["上次驳回原因：", "Rejected before:"],
   rejected: ["您的登记未通过审核；修改资料后将重新进入审核。原因：", "Your registration was rejected; updating your profile sends it back for review. Reason:"],
+  withdrawn_closed: ["您的资料已撤回：不再推荐项目，也不能保存搜索条件。", "Your profile is withdrawn: no feed and no saved searches any more."],
   not_verified: ["您的资料尚未通过审核，审核通过后开放项目推荐。", "Your profile is not verified yet; the feed opens once a registrar verifies it."],
   key_no_longer_valid: ["您的 API 密钥已失效（可能已被撤销），请重新登录。", "Your API key is no longer valid (it may have been revoked); sign in again."],
   searches_closed: ["资料审核通过后即可保存搜索条件。", "Saved searches open once a registrar has verified your profile."],

@@ -217,6 +217,18 @@ def test_a_rejected_investor_reads_the_reason_and_its_edit_shows_the_registrar_t
     row.wait_for()
     assert "source of funds unverified" in row.locator(".previous-rejection").inner_text()
 
+def test_a_withdrawn_investor_is_told_its_profile_is_withdrawn_not_that_it_awaits_verification(deployment, new_page):
+    dep = deployment
+    client, investor_id, token = register(dep, dep.as_role("registrar"), name="撤回天使 Withdrawn Angels")
+    _, token = accepted(client.post(f"/v1/investors/{investor_id}/withdraw", headers=waiting(token)))
+    assert client.get(f"/v1/investors/{investor_id}", headers=waiting(token)).json()["status"] == "withdrawn"
+    page = new_page()
+    sign_in(page, dep, "investor", investor_id)
+    page.wait_for_selector("#feed .empty:has-text('withdrawn')")
+    page.wait_for_selector("#searches-closed:has-text('withdrawn')")
+    assert "verif" not in page.locator("#feed .empty").inner_text() + page.locator("#searches-closed").inner_text()
+
+
 def test_founder_sees_the_apis_validation_error_next_to_the_field_fixes_it_and_the_project_appears(
         deployment, new_page):
     dep = deployment
