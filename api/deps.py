@@ -68,8 +68,10 @@ def client_address(request: Request) -> str:
         try:
             # A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d; by its /64 (::/64) every IPv4 client would
             # share one bucket, and one guesser could lock them all out.
-            mapped = ipaddress.IPv6Address(host).ipv4_mapped
-            return str(mapped) if mapped is not None else str(ipaddress.ip_network(f"{host}/64", strict=False))
+            address = ipaddress.IPv6Address(host)
+            if address.ipv4_mapped is not None:
+                return str(address.ipv4_mapped)
+            return str(ipaddress.IPv6Network((address, 64), strict=False))
         except ValueError:
             pass
     return host

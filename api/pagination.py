@@ -49,6 +49,12 @@ def decode_cursor(cursor: str | None, max_offset: int | None = MAX_OFFSET) -> in
     return offset
 
 
+def ranked_page(found: list[Item], offset: int, k: int) -> tuple[list[Item], str | None]:
+    """The page of `k` at `offset` of a ranked list, and the next page's cursor, from `found`: what the list had
+    from `offset` when k + 1 were asked for (`Page.asked`)."""
+    return found[:k], next_cursor(offset, k, len(found))
+
+
 def next_cursor(offset: int, k: int, found: int) -> str | None:
     """A cursor for the page of `k` after the one at `offset`, or None when that page was the last (or the depth
     limit). `found`: how many items there were from `offset` when k + 1 were asked for, one more than a page, so that

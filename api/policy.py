@@ -168,7 +168,7 @@ def registry(view: ReadModel, who: Principal, verification: str | None = None, s
     with view.lock:
         found = [v for v in view.investors.values()
                  if verification in (None, v.value.verification) and status in (None, v.value.status)
-                 and (not text or text in " ".join([v.value.name, v.value.organization, *v.value.cities]).lower())]
+                 and (not text or text in v.value.identity.lower())]
     found.sort(key=lambda v: (v.updated_at, v.id))
     return [investor_public(v) for v in found]
 
@@ -177,8 +177,8 @@ def own_passes(view: ReadModel, who: Principal) -> list[Pass]:
     """The projects the calling investor passed on, with its reasons (to take a pass back)."""
     if who.role != "investor" or who.entity_id is None:
         raise NotAllowed("only investors have passes")
-    readable = library_open(view, who.entity_id)
-    with view.lock:
+    with view.lock:  # one snapshot for the intros that open projects and the passes
+        readable = library_open(view, who.entity_id)
         found = [(view.projects[pid], reason) for pid, reason in view.feedback.passed.get(who.entity_id, {}).items()
                  if pid in view.projects and readable(pid)]
     return [Pass(project=project_public(v), reason=reason) for v, reason in found]

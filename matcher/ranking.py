@@ -290,8 +290,8 @@ _SEARCH_NEVER = frozenset(
 _SEARCH_GENERIC = frozenset(
     "new smart company companies startup startups team teams "
     "企业 公司 项目 团队 服务 产品 平台 技术 科技 市场 客户 业务 方案 管理 数据 智能 系统 设备 设计".split())
-# Hyphens join a token's parts (supply-chain, e-commerce, B2B-SaaS) but never start or end one.
 _WHOLE_RUN_CHARS = 8  # a query's Chinese run up to this long is also a word whole (a name, a product)
+# Hyphens join a token's parts (supply-chain, e-commerce, B2B-SaaS) but never start or end one.
 _LATIN_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9+]*(?:-[A-Za-z0-9][A-Za-z0-9+]*)*")
 
 

@@ -187,7 +187,7 @@ class MatchService:
         self.search_margin = search_margin
         # side -> (its vector index, the index's size, the sum of the sampled vectors, how many were sampled)
         self._side_sums: dict[str, tuple[object, int, np.ndarray, int]] = {}
-        # (view.investor_changes, investor ids, their `_identity` texts in lower case joined by "\n", where each starts)
+        # (view.investor_changes, investor ids, their `identity` texts in lower case joined by "\n", where each starts)
         self._identities: tuple[int, list[str], str, list[int]] | None = None
         self.ranker: Ranker = ranker or DefaultRanker()
         self.candidates = candidates
@@ -343,7 +343,7 @@ class MatchService:
                 eid = ids[j]
                 terms = found_terms(words, project_text(self.view.projects[eid].value) if side == "projects"
                                     else investor_text(self.view.investors[eid].value) + "\n"
-                                    + _identity(self.view.investors[eid].value))
+                                    + self.view.investors[eid].value.identity)
                 if not terms and not close[j]:
                     continue
                 kept += 1
@@ -363,7 +363,7 @@ class MatchService:
         stamp = self.view.investor_changes
         if self._identities is None or self._identities[0] != stamp:  # one text for all: str.find runs in C
             ids = list(self.view.investors)
-            texts = [_identity(self.view.investors[iid].value).lower() for iid in ids]
+            texts = [self.view.investors[iid].value.identity.lower() for iid in ids]
             starts = list(itertools.accumulate((len(t) + 1 for t in texts), initial=0))  # [len(ids) + 1]
             self._identities = (stamp, ids, "\n".join(texts), starts)
         _, ids, joined, starts = self._identities
@@ -618,11 +618,6 @@ class MatchService:
             out.append(Match(counterpart, float(scores[j]), dict(zip(FEATURES, map(float, x[j]), strict=True)),
                              shares, found))
         return out
-
-
-def _identity(i: Investor) -> str:
-    """What an organizer may search an investor by besides its matching text: name, organization, cities."""
-    return " ".join([i.name, i.organization or "", *i.cities])
 
 
 def _check_page(k: int, offset: int) -> None:

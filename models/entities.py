@@ -213,3 +213,8 @@ class Investor(InvestorFields, Strict):
     def in_market(self) -> bool:
         """Verified by a registrar and not withdrawn: matched, alerted, introduced and invited; founders see it."""
         return self.verification == "verified" and self.status == "active"
+
+    @property
+    def identity(self) -> str:
+        """What people look an investor up by, and what its matching text leaves out: name, organization, cities."""
+        return " ".join([self.name, self.organization, *self.cities])

@@ -132,6 +132,7 @@ const money = (n) => (n === null || n === undefined ? "" : Number(n).toLocaleStr
 const localTime = (iso) => new Date(iso).toLocaleString(locale());
 const pct = (x) => `${(x * 100).toFixed(0)}%`;
 const reasonText = (r) => (I18N.lang === "zh" ? r.zh : r.en);
+const reasonList = (reasons) => h("ul", { class: "reasons" }, reasons.map((r) => h("li", { "data-code": r.code, text: reasonText(r) })));
 // A status as a coloured tag; its label is `prefix + status` (an intro's or invitation's "st_", a roadshow's "rs_",
 // a registrar's decision "ver_").
 const statusTag = (st, prefix = "st_") => h("span", { class: "tag " + ({ accepted: "ok", verified: "ok", declined: "bad", rejected: "bad", expired: "bad", cancelled: "bad", pending: "warn", requested: "warn", withdrawn: "muted" }[st] || ""), "data-status": st, text: t(prefix + st) });
@@ -471,7 +472,7 @@ function feedItem(m, box, plotBox) {
       p.sectors.map((c) => h("span", { class: "tag", text: I18N.label("sectors", c) })),
       ` ${I18N.label("stages", p.stage)} · ${p.city} · ${t("amount")} ${money(p.amount_sought_cny)}`),
     h("div", { class: "summary", text: p.summary }),
-    h("ul", { class: "reasons" }, m.reasons.map((r) => h("li", { "data-code": r.code, text: reasonText(r) }))),
+    reasonList(m.reasons),
     h("div", { class: "actions" },
       h("button", { class: "act-save", text: t("save"), onclick: () => feedback("saved", null, "saved") }),
       h("button", { class: "act-pass", text: t("pass"), onclick: () => { reason.hidden = false; confirm.hidden = false; reason.focus(); } }),
@@ -668,10 +669,11 @@ async function loadAlerts(box, cursor, fresh) {
   for (const a of page.data) if (!a.read) state.alerts.unread.add(a.id);
   const cache = {};
   const shown = (a) => box.querySelector(`[data-alert-id="${CSS.escape(a.id)}"]`);
-  const items = await Promise.all(page.data.filter((a) => !(fresh || cursor) || !shown(a)).map((a) => alertItem(a, cache)));
+  const els = page.data.map(shown);
+  const items = await Promise.all(page.data.filter((a, i) => !(fresh || cursor) || !els[i]).map((a) => alertItem(a, cache)));
   if (fresh) {
     // one listed again (its read mark not applied yet) is shown already: it takes the list's delivery status
-    for (const a of page.data) { const el = shown(a); if (el) showDelivery(el, a.delivery); }
+    page.data.forEach((a, i) => { if (els[i]) showDelivery(els[i], a.delivery); });
     if (items.length) {
       box.querySelector(".empty")?.remove();
       box.prepend(...items);
@@ -699,7 +701,7 @@ async function alertItem(a, cache) {
       h("div", { class: "head" }, h("span", { class: "name", text: other }),
         h("span", { class: "score", text: `${t("score")} ${m.score.toFixed(2)}` }),
         mine ? h("span", { class: "meta", text: `${t("project")}: ${mine}` }) : null),
-      h("ul", { class: "reasons" }, m.reasons.map((r) => h("li", { "data-code": r.code, text: reasonText(r) }))),
+      reasonList(m.reasons),
       h("div", { class: "meta via" }, t("alert_via"), m.via.map((v) => h("span", { class: "tag via-tag", "data-via": v,
         text: v === "profile" ? t("via_profile") : (state.alerts.searchNames[v] || v) }))));
   }));
@@ -1032,7 +1034,7 @@ async function loadMatches(p, box) {
     return h("div", { class: "item match", "data-investor-id": inv.id },
       h("div", { class: "head" }, h("span", { class: "name", text: inv.name }), h("span", { class: "score", text: `${t("score")} ${m.score.toFixed(2)}` }),
         h("span", { class: "meta", text: `${I18N.label("kinds", inv.kind)} · ${inv.organization}` })),
-      h("ul", { class: "reasons" }, m.reasons.map((r) => h("li", { "data-code": r.code, text: reasonText(r) }))),
+      reasonList(m.reasons),
       h("div", { class: "actions" }, btn));
   }));
   if (!page.data.length) box.append(empty("empty_feed"));
@@ -1179,7 +1181,7 @@ async function loadRoadshow(detail) {
     moving ? moveForm(moving, detail) : null);
   const parts = [head];
   const isPinned = (id) => rs.pinned.includes(id) || pending.pin.includes(id);
-  const finder = editable ? pinFinder(state.pinSearch, isPinned, mark, () => loadRoadshow(detail)) : null;
+  const finder = editable ? pinFinder(state.pinSearch, isPinned, mark) : null;
   const resolve = editable && (pending.pin.length || pending.exclude.length) ? h("div", { class: "actions" },
     h("span", { class: "meta", text: `${t("pending_changes")}: +${pending.pin.length} / −${pending.exclude.length}` }),
     h("button", { class: "primary act-resolve", text: t("resolve"), onclick: () => { const body = { pin: pending.pin, exclude: pending.exclude }; state.adjust = { pin: [], exclude: [] }; run("/adjust", body); } })) : null;
@@ -1269,8 +1271,8 @@ async function loadRoadshow(detail) {
 // The organizer finds any open project or verified, active investor to pin, not only the proposed roster's picks
 // (the API seats a pin whatever the theme's sectors and city). `f` (state.pinSearch) keeps the query and the API's
 // last answer, as the detail is redrawn after every action and on a language switch. Pin adds to the pending pins
-// (`mark`), which Re-solve sends.
-function pinFinder(f, isPinned, mark, redraw) {
+// (`mark`), which Re-solve sends. A search redraws only this card: the roadshow has not changed.
+function pinFinder(f, isPinned, mark) {
   const q = h("input", { name: "q", value: f.q, size: 24, oninput: () => { f.q = q.value; } });
   const side = h("select", { name: "side", onchange: () => { f.side = side.value; } },
     ["projects", "investors"].map((x) => h("option", { value: x, selected: f.side === x }, t(x === "projects" ? "project" : "investor"))));
@@ -1283,14 +1285,15 @@ function pinFinder(f, isPinned, mark, redraw) {
     } catch (err) {
       Object.assign(f, { found: null, failure: err });  // kept as the error, so a language switch re-words it
     }
-    if (state.pinSearch === f) redraw();  // unless another roadshow was opened meanwhile
+    // the card shown now (the detail may have been redrawn meanwhile), unless another roadshow was opened
+    if (state.pinSearch === f) document.getElementById("pin-finder")?.replaceWith(pinFinder(f, isPinned, mark));
   } }, field("pin_query", q), field("kind", side), h("button", { type: "submit", class: "primary act-pin-search", text: t("search") }));
   const item = (m) => {
     const p = m.project, inv = m.investor;
     return h("div", { class: "item pin-candidate", "data-id": m.entity_id },
       h("div", { class: "head" }, h("span", { class: "name", text: (p || inv).name }),
         h("span", { class: "meta", text: p ? [p.city, ...p.sectors.map((c) => I18N.label("sectors", c))].join(" · ") : inv.organization })),
-      h("ul", { class: "reasons" }, m.reasons.map((r) => h("li", { "data-code": r.code, text: reasonText(r) }))),
+      reasonList(m.reasons),
       h("div", { class: "actions" }, isPinned(m.entity_id) ? h("span", { class: "tag ok", text: t("pinned") })
         : h("button", { class: "act-pin", text: t("pin"), onclick: () => mark("pin", m.entity_id) })));
   };

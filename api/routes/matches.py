@@ -10,7 +10,7 @@ from pydantic import StringConstraints
 
 from api import policy
 from api.deps import ServicesDep, Who
-from api.pagination import decode_cursor, next_cursor
+from api.pagination import decode_cursor, ranked_page
 from api.routes import READ
 from matcher.service import MatchFilters
 from models.api import InvestorMatch, MatchPage, ProjectMatch, SectorCode, StageCode
@@ -25,6 +25,12 @@ class Page:
     k: int
     offset: int
     filters: MatchFilters
+
+    @property
+    def asked(self) -> int:
+        """How many to ask the service for: one more than a page, so that a page that ends the list is known to be
+        the last (`ranked_page`)."""
+        return self.k + 1
 
 
 def match_query(
@@ -50,9 +56,10 @@ def investor_feed(investor_id: Annotated[str, Path(min_length=1, max_length=64)]
                   page: PageDep) -> MatchPage[ProjectMatch]:
     """An investor's deal feed: open projects, best first; passed and invested projects never return."""
     policy.check_feed(svc.view, who, investor_id)
-    found = svc.matches.recommend_projects(investor_id, page.k + 1, page.filters, page.offset)
-    return MatchPage[ProjectMatch](data=[policy.project_match(svc.view, m) for m in found[:page.k]],
-                                   next_cursor=next_cursor(page.offset, page.k, len(found)), lag=svc.probe.lag())
+    found, cursor = ranked_page(svc.matches.recommend_projects(investor_id, page.asked, page.filters, page.offset),
+                                page.offset, page.k)
+    return MatchPage[ProjectMatch](data=[policy.project_match(svc.view, m) for m in found], next_cursor=cursor,
+                                   lag=svc.probe.lag())
 
 
 @router.get("/v1/projects/{project_id}/investors", responses=READ)
@@ -60,9 +67,10 @@ def project_investors(project_id: Annotated[str, Path(min_length=1, max_length=6
                       page: PageDep) -> MatchPage[InvestorMatch]:
     """Verified investors that fit a founder's project, best first, with the reasons."""
     policy.check_project_matches(svc.view, who, project_id)
-    found = svc.matches.recommend_investors(project_id, page.k + 1, page.filters, page.offset)
-    return MatchPage[InvestorMatch](data=[policy.investor_match(svc.view, m) for m in found[:page.k]],
-                                    next_cursor=next_cursor(page.offset, page.k, len(found)), lag=svc.probe.lag())
+    found, cursor = ranked_page(svc.matches.recommend_investors(project_id, page.asked, page.filters, page.offset),
+                                page.offset, page.k)
+    return MatchPage[InvestorMatch](data=[policy.investor_match(svc.view, m) for m in found], next_cursor=cursor,
+                                    lag=svc.probe.lag())
 
 
 @router.get("/v1/search", response_model=MatchPage[ProjectMatch] | MatchPage[InvestorMatch], responses=READ)
@@ -70,10 +78,10 @@ def search(q: Annotated[str, Query(min_length=1, max_length=500)], who: Who, svc
            side: Literal["projects", "investors"] = "projects") -> MatchPage[ProjectMatch] | MatchPage[InvestorMatch]:
     """Free-text search (Chinese, English or mixed) over open projects or verified investors."""
     policy.check_search(who)
-    found = svc.matches.search(q, side, page.k + 1, page.filters, page.offset)
-    cursor, lag = next_cursor(page.offset, page.k, len(found)), svc.probe.lag()
+    found, cursor = ranked_page(svc.matches.search(q, side, page.asked, page.filters, page.offset), page.offset, page.k)
+    lag = svc.probe.lag()
     if side == "projects":
-        return MatchPage[ProjectMatch](data=[policy.project_match(svc.view, m) for m in found[:page.k]],
-                                       next_cursor=cursor, lag=lag)
-    return MatchPage[InvestorMatch](data=[policy.investor_match(svc.view, m) for m in found[:page.k]],
-                                    next_cursor=cursor, lag=lag)
+        return MatchPage[ProjectMatch](data=[policy.project_match(svc.view, m) for m in found], next_cursor=cursor,
+                                       lag=lag)
+    return MatchPage[InvestorMatch](data=[policy.investor_match(svc.view, m) for m in found], next_cursor=cursor,
+                                    lag=lag)

@@ -58,9 +58,12 @@ def metrics(request: Request) -> Response:
     token = svc.container.settings.metrics_token
     if token is not None:
         given, expected = request.headers.get("authorization", ""), hash_key(f"Bearer {token}")
+
+        def the_token(digest: str) -> bool | None:
+            return True if hmac.compare_digest(digest, expected) else None
+
         # No header is no failure. A wrong one counts like an unknown key: an operator's token may be weaker than ours.
-        if not given or authenticate(request, svc.failed_auth, given,
-                                     lambda digest: True if hmac.compare_digest(digest, expected) else None) is None:
+        if not given or authenticate(request, svc.failed_auth, given, the_token) is None:
             raise Unauthorized("/metrics needs `Authorization: Bearer <METRICS_TOKEN>`", invalid_token=bool(given))
     body, content_type = request.app.state.metrics.render()
     return Response(content=body, media_type=content_type)

@@ -17,7 +17,7 @@ def serving(settings: Settings, encoder: Encoder) -> Iterator[Container]:
     """A started container with an embedder stream beside it (in a thread), both stopped on exit."""
     container = build(settings, encoder=encoder)
     container.start()
-    loop, _ = build_loop(settings, encoder)
+    loop, embedder = build_loop(settings, encoder)
     thread = threading.Thread(target=loop.run, daemon=True)
     thread.start()
     try:
@@ -25,5 +25,6 @@ def serving(settings: Settings, encoder: Encoder) -> Iterator[Container]:
     finally:
         loop.stop()
         thread.join(10)
-        loop.consumer.close()
+        loop.consumer.close(autocommit=False)
+        embedder.producer.close()
         container.stop()
