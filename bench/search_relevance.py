@@ -8,6 +8,9 @@ model of the demo data, vectors as the embedder stores them), once per encoder, 
 - "judged": one short query per investor judged in bench/bilingual_judgments.json, in the words and language of
   its thesis (Chinese, English or mixed); the judgments grade the projects (1 and 2 count as relevant). They grade
   the whole thesis, so a project that fits the query but not the thesis counts against precision;
+- "judged_traditional": the same queries in traditional Chinese as Taiwan writes it (OpenCC s2twp: 储能 -> 儲能,
+  人工智能 -> 人工智慧), against the same simplified projects: search reads traditional characters as simplified
+  ones (models.text.fold), though not Taiwan's own words (智慧 for 智能);
 - "thesis": the judged investors' whole theses: long queries, which share a word with most texts;
 - "targeted": queries made from one demo project's text: the same words ("same"), its name ("name"), its subject
   in the other language ("cross") or in other words ("paraphrase"); only that project is graded, so the row
@@ -33,6 +36,7 @@ import time
 from typing import Any
 
 import numpy as np
+import opencc
 
 from bench.common import emit
 from bench.demo_feed import demo_view
@@ -171,12 +175,12 @@ def measure(service: MatchService, sets: dict[str, Any]) -> dict[str, Any]:
     """One variant's row: judged, thesis, targeted and unrelated queries."""
     row: dict[str, Any] = {}
     all_seconds: list[float] = []
-    for name in ("judged", "thesis"):
+    for name in ("judged", "judged_traditional", "thesis"):
         queries, relevant, languages = sets[name]
         results, without_words, seconds = run(service, queries)
         all_seconds += seconds
         row[name] = {**graded(results, relevant), "without_query_words": _mean([float(n) for n in without_words])}
-        if name == "judged":
+        if name != "thesis":
             row[name]["by_language"] = {
                 lang: graded([r for r, g in zip(results, languages, strict=True) if g == lang],
                              [s for s, g in zip(relevant, languages, strict=True) if g == lang])
@@ -205,8 +209,9 @@ def measure(service: MatchService, sets: dict[str, Any]) -> dict[str, Any]:
 
 
 def summary(name: str, row: dict[str, Any]) -> str:
-    j, t, u = row["judged"], row["targeted"], row["unrelated"]
-    return (f"{name}: judged P {j['precision']} R {j['recall']} ({j['results']} results); targets found "
+    j, jt, t, u = row["judged"], row["judged_traditional"], row["targeted"], row["unrelated"]
+    return (f"{name}: judged P {j['precision']} R {j['recall']} ({j['results']} results), in traditional Chinese "
+            f"P {jt['precision']} R {jt['recall']}; targets found "
             f"{t['found']}/{t['of']}; unrelated {u['results']} results, {u['empty']}/{u['of']} empty")
 
 
@@ -223,12 +228,15 @@ def main(argv: list[str] | None = None) -> int:
     if sorted(judgments) != sorted(iid for iid, _, _ in JUDGED):
         raise ValueError("JUDGED must have one query per investor judged in bench/bilingual_judgments.json")
     relevant = [set(judgments[iid]["relevant"]) for iid, _, _ in JUDGED]
+    to_traditional = opencc.OpenCC("s2twp.json")
     sets = {"judged": ([q for _, _, q in JUDGED], relevant, [lang for _, lang, _ in JUDGED]),
+            "judged_traditional": ([to_traditional.convert(q) for _, _, q in JUDGED], relevant,
+                                   [lang for _, lang, _ in JUDGED]),
             "thesis": ([demo.investors[iid].thesis for iid, _, _ in JUDGED], relevant,
                        [lang for _, lang, _ in JUDGED]),
             "targeted": TARGETED, "unrelated": UNRELATED}
-    every_query = ([q for _, _, q in JUDGED] + sets["thesis"][0] + [q for _, _, q in TARGETED]
-                   + [q for _, q in UNRELATED])
+    every_query = ([q for _, _, q in JUDGED] + sets["judged_traditional"][0] + sets["thesis"][0]
+                   + [q for _, _, q in TARGETED] + [q for _, q in UNRELATED])
     out = []
     for spec in specs:
         log(f"encoder {spec}: building the demo read model")

@@ -11,7 +11,6 @@ import functools
 import itertools
 import math
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,6 +20,7 @@ import rjieba
 from matcher.sparse import CJK_RUN
 from models.entities import Investor, Project
 from models.taxonomy import SECTORS, STAGE_ORDER, STAGES, city_key
+from models.text import fold
 
 FEATURES = ("dense", "sparse", "sector", "stage", "ticket", "city", "portfolio", "profile", "activity", "capacity",
             "saved", "exposure")
@@ -263,10 +263,14 @@ def _english_words(text: str) -> frozenset[str]:
     return frozenset(w.lower() for w in _WORD.findall(text))
 
 
+_folded = functools.lru_cache(maxsize=1024)(fold)  # as _zh_phrases: a feed explains one thesis many times
+
+
 def shared_terms(thesis: str, text: str, limit: int = 4) -> list[str]:
     """Terms of the thesis that the text also uses, longest first: English words, and Chinese words and phrases
-    (see `_shared_zh_terms`)."""
-    thesis, text = thesis[:_EXPLAINED_CHARS], text[:_EXPLAINED_CHARS]
+    (see `_shared_zh_terms`); in `fold`ed form, so that a traditional Chinese thesis finds a simplified text's words
+    (and shows them simplified)."""
+    thesis, text = _folded(thesis[:_EXPLAINED_CHARS]), _folded(text[:_EXPLAINED_CHARS])
     words = _english_words(text)
     found = [w for w in dict.fromkeys(w.lower() for w in _WORD.findall(thesis)) if w in words and w not in _STOP]
     found += _shared_zh_terms(thesis, text)
@@ -319,9 +323,9 @@ def search_words(query: str) -> list[str]:
     """The words of a search query that a result's text may contain: Latin tokens of two or more characters (AI,
     VR, 5G; lower case; with their other `_forms`) and Chinese words of two or more as rjieba
     cuts them, and short Chinese runs whole; never `_SEARCH_NEVER` words, and `_SEARCH_GENERIC` ones only when the
-    query has nothing else. Full-width letters and digits (ＡＩ, ５Ｇ: Chinese input methods type them) count as
-    ASCII ones (NFKC)."""
-    query = unicodedata.normalize("NFKC", query)
+    query has nothing else. Of the `fold`ed query: full-width ＡＩ and ５Ｇ as AI and 5G, traditional Chinese as
+    simplified."""
+    query = fold(query)
     words = [f for t in _LATIN_TOKEN.findall(query) for f in _forms(t.lower()) if len(f) >= 2]
     for run in CJK_RUN.findall(query):
         # a short run whole too: rjieba cuts a name it does not know (周立新 -> 周 | 立新)
@@ -332,9 +336,8 @@ def search_words(query: str) -> list[str]:
 
 @functools.lru_cache(maxsize=4096)  # a text meets every search that considers it
 def _searchable(text: str) -> tuple[str, frozenset[str]]:
-    """`text` in NFKC (a copy only where that changes it, as full-width commas do) and its Latin tokens, lower case,
-    with their other `_forms`."""
-    text = unicodedata.normalize("NFKC", text)  # ~10 us for a demo text (~330 characters), as its tokens take
+    """`text` `fold`ed and its Latin tokens, lower case, with their other `_forms`."""
+    text = fold(text)  # ~20 us for a demo text (~330 characters), about what its tokens take
     tokens = [t.lower() for t in _LATIN_TOKEN.findall(text)]
     return text, frozenset(f for t in tokens for f in _forms(t))
 

@@ -40,6 +40,7 @@ from matcher.sparse import SparseTextIndex, dot_rows, stack_rows
 from matcher.view import ReadModel
 from models.entities import Investor, Project
 from models.taxonomy import SECTORS, STAGES, city_key
+from models.text import fold
 
 
 @dataclass(frozen=True)
@@ -363,7 +364,7 @@ class MatchService:
         stamp = self.view.investor_changes
         if self._identities is None or self._identities[0] != stamp:  # one text for all: str.find runs in C
             ids = list(self.view.investors)
-            texts = [self.view.investors[iid].value.identity.lower() for iid in ids]
+            texts = [fold(self.view.investors[iid].value.identity).lower() for iid in ids]
             starts = list(itertools.accumulate((len(t) + 1 for t in texts), initial=0))  # [len(ids) + 1]
             self._identities = (stamp, ids, "\n".join(texts), starts)
         _, ids, joined, starts = self._identities

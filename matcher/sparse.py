@@ -16,6 +16,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 
+from models.text import fold
+
 N_FEATURES = 2**20
 _DENSE_QUERY_MIN_NNZ = 50_000  # above this, dot_rows scatters the query densely (4 MB) instead of searching
 # A search skips the query's terms that more than this share of the rows use (and at least _COMMON_TERM_MIN_ROWS),
@@ -38,7 +40,9 @@ _WORD = re.compile(r"(?u)\b\w\w+\b")
 def terms(text: str) -> list[str]:
     """Character 2-3-grams (Chinese without segmentation, word parts, typos) and whole words, marked "w:" so
     they never equal an n-gram: a shared word ('usa', 'saas') then counts for more than shared letters. On the
-    Crunchbase validation cut the words lifted both directions (R@10 0.219 -> 0.223 and 0.106 -> 0.108)."""
+    Crunchbase validation cut the words lifted both directions (R@10 0.219 -> 0.223 and 0.106 -> 0.108).
+    Of the `fold`ed text."""
+    text = fold(text)
     return _char_ngrams(text) + ["w:" + w for w in _WORD.findall(text.lower())]
 
 
@@ -48,8 +52,8 @@ CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")  # Chinese c
 def words(text: str) -> list[str]:
     """Whole words, and Chinese as character bigrams (the usual unit of a Chinese word, no segmenter needed).
     For comparing projects with portfolios: character n-grams there match word parts and common endings, and on
-    the Crunchbase validation cut words alone ranked better (see `Portfolio`)."""
-    text = text.lower()
+    the Crunchbase validation cut words alone ranked better (see `Portfolio`). Of the `fold`ed text."""
+    text = fold(text).lower()
     out = _WORD.findall(CJK_RUN.sub(" ", text))
     for run in CJK_RUN.findall(text):
         out += [run] if len(run) == 1 else [run[i:i + 2] for i in range(len(run) - 1)]

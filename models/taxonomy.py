@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 
+from models.text import fold
+
 SECTORS: dict[str, tuple[str, str]] = {
     "ai": ("人工智能", "AI"),
     "smart_manufacturing": ("智能制造", "smart manufacturing"),
@@ -83,6 +85,7 @@ CITY_ALIASES: dict[str, str] = {
 
 @functools.lru_cache(maxsize=4096)  # a feed compares a few hundred pairs' cities; the names repeat
 def city_key(city: str) -> str:
-    """A comparable form of a city name: '杭州', '杭州市', 'Hangzhou' and 'hangzhou city' are equal."""
-    name = city.strip().lower().removesuffix(" city").removesuffix("市").strip()
+    """A comparable form of a city name: '杭州', '杭州市', 'Hangzhou' and 'hangzhou city' are equal, as are '廣州'
+    and '广州' (`fold`)."""
+    name = fold(city).strip().lower().removesuffix(" city").removesuffix("市").strip()
     return CITY_ALIASES.get(name, name)

@@ -255,6 +255,19 @@ def test_a_city_written_in_english_matches_the_same_city_in_chinese():
     assert [m.entity_id for m in only_hz] == ["p-hz"]
 
 
+def test_an_investor_writing_traditional_chinese_is_matched_with_simplified_projects():
+    w = World()
+    w.put_investor("i-tw", cities=["廣州"], sectors=["new_energy"], thesis="投資工商業儲能櫃與虛擬電廠。", portfolio=[])
+    w.put_project("p-storage", city="广州市", sectors=["new_energy"], name="绿储能源",
+                  summary="为中小制造企业提供工商业储能柜，参与虚拟电厂调峰。")
+    w.put_project("p-solar", city="宁波", sectors=["new_energy"], name="光伏清洗机器人",
+                  summary="屋顶光伏板自动清洗机器人。")
+    feed = w.service.recommend_projects("i-tw", k=5)
+    assert [m.entity_id for m in feed] == ["p-storage", "p-solar"]
+    assert feed[0].features["city"] == 1.0 and feed[0].features["sparse"] > feed[1].features["sparse"]
+    assert "工商业储能柜" in next(r.zh for r in feed[0].reasons if r.code == "terms")
+
+
 def test_a_feed_finds_projects_like_the_portfolio_even_when_the_thesis_is_about_others():
     view = ReadModel("none")
     service = MatchService(view)  # no vectors: keyword candidates only

@@ -209,6 +209,16 @@ def test_full_width_letters_and_digits_match_ascii_ones_in_queries_and_texts():
     assert found_terms(search_words("AI 5G"), "ＡＩ质检，５Ｇ基站") == ["ai", "5g"]
 
 
+def test_traditional_chinese_finds_simplified_texts_and_the_other_way_round(view):
+    service = MatchService(view)  # words alone: what the vectors would add is not what is tested
+    found = service.search("儲能", "projects")
+    assert ids(found) == ["p-storage"] and found[0].reasons[0].zh == "包含搜索词：储能"
+    assert ids(service.search("協作機械臂", "projects")) == ["p-arm"]
+    put_project(view, "p-tw", encoder=None, name="雲帳房", summary="為小店提供雲端報稅服務。", sectors=["fintech"])
+    found = service.search("云端报税", "projects")
+    assert ids(found) == ["p-tw"] and found[0].reasons[0].zh == "包含搜索词：云端报税"
+
+
 def test_a_hyphenated_project_word_is_found_by_its_part_and_its_reason_names_the_whole(view):
     put_project(view, "p-chain", encoder=None, name="链融", summary="Supply-chain finance for e-commerce sellers.",
                 sectors=["fintech"])
@@ -232,7 +242,7 @@ def test_an_investor_is_found_by_name_organization_or_city_which_do_not_weigh_in
     view.apply(event("InvestorRegistered", "i-zhou", investor(name="周立新", organization="Lakeside Capital",
                                                             cities=["温州"], verification="verified")))
     service = MatchService(view)
-    for query, term in (("周立新", "周立新"), ("lakeside", "lakeside"), ("温州", "温州")):
+    for query, term in (("周立新", "周立新"), ("lakeside", "lakeside"), ("温州", "温州"), ("溫州", "温州")):
         found = service.search(query, "investors")
         assert ids(found) == ["i-zhou"] and term in found[0].reasons[0].en
     assert "周立新" not in investor_text(view.investors["i-zhou"].value)

@@ -8,6 +8,7 @@ import pytest
 
 from matcher import sparse
 from matcher.sparse import SparseTextIndex, _best_first, stack_rows, terms, words
+from models.text import fold
 
 TEXTS = {
     "vision": "工业视觉质检 industrial vision inspection",
@@ -165,6 +166,18 @@ def test_a_shared_word_outranks_the_same_letters_inside_other_words():
 def test_words_are_whole_words_and_chinese_character_bigrams():
     assert words("Cold-chain SaaS 工业视觉, 云 USA sector_ai") == [
         "cold", "chain", "saas", "usa", "sector_ai", "工业", "业视", "视觉", "云"]
+
+
+def test_traditional_chinese_and_full_width_letters_have_the_terms_of_simplified_and_ascii_ones():
+    assert fold("臺北的資料庫 ＡＩ軟體") == "台北的资料库 AI软体"  # characters only: Taiwan's words stay its own
+    assert fold("核心程序 智慧养老") == "核心程序 智慧养老"  # a simplified text stays as it is
+    assert terms("儲能電池 ＡＩ") == terms("储能电池 AI")
+    assert words("區塊鏈 雲端") == words("区块链 云端")
+    index = SparseTextIndex()
+    index.upsert("tw", "為餐廳提供雲端點餐系統")
+    index.upsert("other", "为餐厅提供冷链配送")
+    index.compact()
+    assert [key for key, _ in index.search(index.query_vector("云端点餐"))][0] == "tw"
 
 
 def test_an_index_weighed_by_another_ones_idf_follows_it_after_it_compacts():
