@@ -18,7 +18,7 @@ from pathlib import Path
 from bench.common import bench_broker, emit, latency_row, progress
 from bench.embedder import bench_projects
 from bootstrap import build
-from consumers.embedder import build_loop
+from consumers.embedder import EmbedderThread
 from matcher.commands import Principal
 from matcher.encoder import load_encoder
 from matcher.service import MatchFilters
@@ -42,9 +42,7 @@ def main() -> None:
                             snapshot_dir=Path(tempfile.mkdtemp(prefix="fresh-")))
         container = build(settings, encoder=encoder)
         container.start()
-        loop, _ = build_loop(settings, encoder)
-        embedder = threading.Thread(target=loop.run, daemon=True)
-        embedder.start()
+        embedder = EmbedderThread(settings, encoder).start()
         watcher = Principal("k-bench", "investor", "i-bench")
         profile = next(iter(load_demo()[1].values())).model_dump()
         container.commands.register_investor(watcher, {**profile, "ticket_max_cny": 1_000_000_000})
@@ -84,9 +82,7 @@ def main() -> None:
             "i-bench", k=200, filters=MatchFilters(ticket_max_cny=10**12))}
         sample = [f"p-{i}" for i in range(n)]
         in_feed = sum(1 for pid in sample if pid in feed) / min(200, n)
-        loop.stop()
-        embedder.join(10)
-        loop.consumer.close()
+        embedder.stop()
         container.stop()
     finally:
         if broker is not None:

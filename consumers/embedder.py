@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 
 from kafka import KafkaConsumer
@@ -90,6 +91,26 @@ def build_loop(settings: Settings, encoder: Encoder, client_id: str = "embedder"
     loop = ConsumerLoop(consumer, embedder.handle, DeadLetters(producer, topics.deadletter, "embedder"),
                         on_batch=embedder.flush_batch, max_records=embedder.batch_size)
     return loop, embedder
+
+
+class EmbedderThread:
+    """The embedder stream in a thread of this process, beside a container (the tests' deployments, the
+    benchmarks); a deployment runs `main` as a process of its own. `stop` ends it as `main` does."""
+
+    def __init__(self, settings: Settings, encoder: Encoder) -> None:
+        self.loop, self.embedder = build_loop(settings, encoder)
+        self.thread = threading.Thread(target=self.loop.run, name="embedder", daemon=True)
+
+    def start(self) -> EmbedderThread:
+        self.thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the batch in hand, then close the consumer (each batch committed its offsets) and the producer."""
+        self.loop.stop()
+        self.thread.join(timeout)
+        self.loop.consumer.close(autocommit=False)
+        self.embedder.producer.close()
 
 
 def main() -> None:

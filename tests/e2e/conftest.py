@@ -8,7 +8,8 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,10 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from bootstrap import Container, build
-from consumers.embedder import build_loop
+from bootstrap import Container
 from models.settings import Settings
 from tests.fakes import HashingEncoder
+from tests.integration.pipeline import serving
 
 
 class LiveServer:
@@ -82,33 +83,22 @@ class Deployment:
         return client
 
 
-def start_deployment(bootstrap: str, snapshot_dir: Path, *, embedder: bool = True, **overrides: Any
-                     ) -> tuple[Deployment, Any]:
+def start_deployment(bootstrap: str, snapshot_dir: Path, **overrides: Any) -> tuple[Deployment, Callable[[], None]]:
     """Returns the deployment (its `Settings` with `overrides`) and a function that stops every part of it."""
     settings = Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=f"e2e{uuid.uuid4().hex[:10]}",
                         admin_api_key=secrets.token_urlsafe(24), snapshot_dir=snapshot_dir, **overrides)
-    encoder = HashingEncoder()
-    container = build(settings, encoder=encoder)
-    container.start()
-    loop = thread = emb = None
-    if embedder:
-        loop, emb = build_loop(settings, encoder)
-        thread = threading.Thread(target=loop.run, name="embedder", daemon=True)
-        thread.start()
-    server = LiveServer(create_app(container)).start()
+    with ExitStack() as stack:  # a part that fails to start stops the ones started before it
+        container = stack.enter_context(serving(settings, HashingEncoder()))
+        server = LiveServer(create_app(container)).start()
+        stack.callback(server.stop)
+        running = stack.pop_all()
     deployment = Deployment(url=server.url, admin_key=settings.admin_api_key or "", settings=settings,
                             container=container)
 
     def stop() -> None:
         for client in deployment.clients:
             client.close()
-        server.stop()
-        if loop is not None and thread is not None and emb is not None:
-            loop.stop()
-            thread.join(timeout=10)
-            loop.consumer.close(autocommit=False)
-            emb.producer.close()
-        container.stop()
+        running.close()  # the server, then the embedder, then the container
 
     return deployment, stop
 

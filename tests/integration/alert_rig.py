@@ -8,7 +8,7 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 from bootstrap import Container, build
 from consumers import alerts as alerting
 from consumers import webhooks
-from consumers.embedder import build_loop
+from consumers.embedder import EmbedderThread
 from matcher.commands import Principal
 from matcher.delivery import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from models.settings import Settings
@@ -121,8 +121,7 @@ class Rig:
     container: Container
     alerter: alerting.Alerter | None = None
     worker: webhooks.WebhookWorker | None = None
-    threads: list[threading.Thread] = field(default_factory=list)
-    embedder_loop: Any = None
+    embedder: EmbedderThread | None = None
 
     @property
     def view(self):
@@ -145,11 +144,7 @@ class Rig:
         return self.worker
 
     def start_embedder(self) -> None:
-        loop, _ = build_loop(self.settings, HashingEncoder())
-        self.embedder_loop = loop
-        thread = threading.Thread(target=loop.run, name="embedder", daemon=True)
-        thread.start()
-        self.threads.append(thread)
+        self.embedder = EmbedderThread(self.settings, HashingEncoder()).start()
 
     def register(self, iid: str, verify: bool = True, **fields: Any) -> None:
         who = Principal(f"k-{iid}", "investor", iid)
@@ -173,12 +168,8 @@ class Rig:
         if self.worker is not None:
             self.worker.stop()
             self.worker.close()
-        if self.embedder_loop is not None:
-            self.embedder_loop.stop()
-        for t in self.threads:
-            t.join(timeout=10)
-        if self.embedder_loop is not None:
-            self.embedder_loop.consumer.close(autocommit=False)
+        if self.embedder is not None:
+            self.embedder.stop()
         self.container.stop()
 
 
