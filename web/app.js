@@ -20,7 +20,7 @@ function sessionDefaults() {
     editing: null,        // {id, version} of the project in the founder's form
     draft: null,          // the form's values kept across a language switch
     openRoadshow: null,
-    adjust: { pin: [], exclude: [] },
+    adjust: null,         // the open roadshow's pending roster changes: {roadshow, pin, exclude, names, failure}
     move: null,           // the organizer's move form: {roadshow, version, base, values, failure} (see moveForm)
     pinSearch: null,      // the organizer's search for someone to pin: {roadshow, q, side, found, failure} (pinFinder)
     registry: { q: "", verification: "" },  // the registrar's registry search
@@ -570,10 +570,20 @@ function declineWithReason(acceptButton, decline) {
 }
 
 // "09:00–09:20": slot k (1-based) starts (k - 1) slots after the roadshow's start, in its local time (as the .ics).
+// The API refuses meetings past midnight now, but the log keeps roadshows accepted before that check: a slot that
+// starts on a later day than the roadshow's date is led by that day, in the page's locale ("1/1/2027 00:10–00:30").
 function slotTime(rs, slot) {
   const [hh, mm] = rs.start_time.split(":").map(Number);
-  const at = (n) => { const x = (hh * 60 + mm + n * rs.slot_minutes) % 1440; return `${String(Math.floor(x / 60)).padStart(2, "0")}:${String(x % 60).padStart(2, "0")}`; };
-  return `${at(slot - 1)}–${at(slot)}`;
+  const begin = hh * 60 + mm + (slot - 1) * rs.slot_minutes;  // minutes after midnight of the roadshow's date
+  const at = (x) => `${String(Math.floor((x % 1440) / 60)).padStart(2, "0")}:${String(x % 60).padStart(2, "0")}`;
+  const days = Math.floor(begin / 1440);
+  let day = "";
+  if (days) {  // a wall-clock date: counted and shown in UTC, so the browser's own zone and its DST play no part
+    const d = new Date(`${rs.date}T00:00:00Z`);
+    d.setUTCDate(d.getUTCDate() + days);
+    day = `${d.toLocaleDateString(locale(), { timeZone: "UTC" })} `;
+  }
+  return `${day}${at(begin)}–${at(begin + rs.slot_minutes)}`;
 }
 
 async function loadInvitations(box, mine) {
@@ -1135,8 +1145,8 @@ async function loadRoadshows(list, detail) {
     h("div", { class: "head" }, h("span", { class: "name", text: v.roadshow.title }),
       h("span", { class: "tag rs-status" + (v.roadshow.status === "cancelled" ? " bad" : ""), text: t("rs_" + v.roadshow.status) })),
     h("div", { class: "meta", text: `${v.roadshow.date} · ${v.roadshow.city}` }),
-    h("div", { class: "actions" }, h("button", { class: "act-open", text: t("open"), onclick: () => { state.openRoadshow = v.id; state.adjust = { pin: [], exclude: [] }; state.move = null; loadRoadshow(detail); } })))));
-  if (!page.data.length) list.append(empty("no_roster"));
+    h("div", { class: "actions" }, h("button", { class: "act-open", text: t("open"), onclick: () => { state.openRoadshow = v.id; state.adjust = null; state.move = null; loadRoadshow(detail); } })))));
+  if (!page.data.length) list.append(empty("no_roadshows"));
   if (state.openRoadshow) await loadRoadshow(detail);
 }
 
@@ -1148,15 +1158,27 @@ async function loadRoadshow(detail) {
   const rs = v.roadshow, names = v.names, name = (id) => names[id] || id;
   if (state.expire.roadshow !== rid) state.expire = { hours: 72, error: "", roadshow: rid };  // not another one's
   if (!state.pinSearch || state.pinSearch.roadshow !== rid) state.pinSearch = { roadshow: rid, q: "", side: "projects", found: null, failure: null };
+  // not another one's (a roadshow just created opens with none)
+  if (!state.adjust || state.adjust.roadshow !== rid) state.adjust = { roadshow: rid, pin: [], exclude: [], names: {}, failure: null };
   const run = (path, body) => act(async () => { await api("POST", `/v1/roadshows/${encodeURIComponent(rid)}${path}`, body); await loadRoadshow(detail); }, t("done"));
   const live = rs.status !== "cancelled";  // a called-off roadshow takes no change any more (the API answers 409)
   const before = !rs.invitations.length;
   const editable = live && before;  // the roster is adjusted until invitations go out
   const pending = state.adjust;
-  const mark = (kind, id) => {
+  // `label`: the name shown on the pending change (someone found by the pin search is not in the roadshow's names).
+  // A change to the pending set answers the last refusal, so its message goes.
+  const mark = (kind, id, label) => {
     const other = kind === "pin" ? "exclude" : "pin";
     pending[other] = pending[other].filter((x) => x !== id);
     if (!pending[kind].includes(id)) pending[kind].push(id);
+    if (label) pending.names[id] = label;
+    pending.failure = null;
+    loadRoadshow(detail);
+  };
+  const unmark = (id) => {
+    pending.pin = pending.pin.filter((x) => x !== id);
+    pending.exclude = pending.exclude.filter((x) => x !== id);
+    pending.failure = null;
     loadRoadshow(detail);
   };
   const moving = live && state.move && state.move.roadshow === rid ? state.move : null;
@@ -1182,9 +1204,31 @@ async function loadRoadshow(detail) {
   const parts = [head];
   const isPinned = (id) => rs.pinned.includes(id) || pending.pin.includes(id);
   const finder = editable ? pinFinder(state.pinSearch, isPinned, mark) : null;
-  const resolve = editable && (pending.pin.length || pending.exclude.length) ? h("div", { class: "actions" },
+  // Re-solve sends the pending pins and exclusions, which leave the page only once the API has taken them: a refusal
+  // (409: invitations went out meanwhile; 422: a pin is no longer an open project or a verified investor) keeps them,
+  // its words beside the button (re-worded on a language switch), so the organizer can drop one (×) and try again.
+  const resolveError = h("span", { class: "field-error", id: "resolve-error", text: pending.failure ? errorText(pending.failure) : "" });
+  const resolveNow = () => act(async () => {
+    const sent = { pin: [...pending.pin], exclude: [...pending.exclude] };
+    pending.failure = null;
+    resolveError.textContent = "";
+    try { await api("POST", `/v1/roadshows/${encodeURIComponent(rid)}/adjust`, sent); } catch (err) {
+      pending.failure = err;
+      resolveError.textContent = errorText(err);
+      throw err;
+    }
+    // what was marked while the request was out stays pending
+    pending.pin = pending.pin.filter((x) => !sent.pin.includes(x));
+    pending.exclude = pending.exclude.filter((x) => !sent.exclude.includes(x));
+    await loadRoadshow(detail);
+  }, t("done"));
+  const change = (kind, id) => h("span", { class: "tag pending-change " + (kind === "pin" ? "ok" : "bad"), "data-id": id },
+    `${t(kind === "pin" ? "pinned" : "excluded")}: ${pending.names[id] || name(id)} `,
+    h("button", { text: "×", class: "act-drop", title: t(kind === "pin" ? "unpin" : "unexclude"), onclick: () => unmark(id) }));
+  const resolve = editable && (pending.pin.length || pending.exclude.length) ? h("div", { class: "actions", id: "pending-changes" },
     h("span", { class: "meta", text: `${t("pending_changes")}: +${pending.pin.length} / −${pending.exclude.length}` }),
-    h("button", { class: "primary act-resolve", text: t("resolve"), onclick: () => { const body = { pin: pending.pin, exclude: pending.exclude }; state.adjust = { pin: [], exclude: [] }; run("/adjust", body); } })) : null;
+    pending.pin.map((id) => change("pin", id)), pending.exclude.map((id) => change("exclude", id)),
+    h("button", { class: "primary act-resolve", text: t("resolve"), onclick: resolveNow }), resolveError) : null;
 
   if (rs.roster) {
     const r = rs.roster;
@@ -1262,8 +1306,11 @@ async function loadRoadshow(detail) {
     listed.textContent = t("rs_" + rs.status);
     listed.classList.toggle("bad", !live);
   }
-  // watch RSVPs, but not while the organizer is typing in a form or answering a confirmation
+  // watch RSVPs, but not while the organizer is typing in a form or answering a confirmation. One poller only: two
+  // loads can overlap (a refresh while the poll's load is out), and a timer whose id is overwritten is never cleared,
+  // not even by sign-out (it then asks for /v1/roadshows/null every 5 s with no key).
   if (rs.status === "inviting") {
+    clearInterval(state.timer);
     state.timer = setInterval(() => { if (!detail.querySelector("form:focus-within, .confirm-question")) loadRoadshow(detail); }, 5000);
   }
 }
@@ -1295,7 +1342,7 @@ function pinFinder(f, isPinned, mark) {
         h("span", { class: "meta", text: p ? [p.city, ...p.sectors.map((c) => I18N.label("sectors", c))].join(" · ") : inv.organization })),
       reasonList(m.reasons),
       h("div", { class: "actions" }, isPinned(m.entity_id) ? h("span", { class: "tag ok", text: t("pinned") })
-        : h("button", { class: "act-pin", text: t("pin"), onclick: () => mark("pin", m.entity_id) })));
+        : h("button", { class: "act-pin", text: t("pin"), onclick: () => mark("pin", m.entity_id, (p || inv).name) })));
   };
   let found = null;
   if (f.failure) found = h("p", { class: "field-error", text: errorText(f.failure) });

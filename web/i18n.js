@@ -102,6 +102,7 @@ const MESSAGES = {
   backfill_for: ["替补：", "Backfill for "], project: ["项目", "Project"], investor: ["投资人", "Investor"],
   match_matrix: ["匹配矩阵", "Match matrix"], schedule: ["会面安排", "Meeting schedule"], slot: ["时段", "Slot"],
   table: ["桌", "Table"], no_roster: ["尚未生成名单", "No roster yet"], no_schedule: ["尚未排定", "Not scheduled yet"],
+  no_roadshows: ["尚未创建路演", "No roadshows yet"],
   fit_threshold: ["匹配阈值", "Fit threshold"], min_fits: ["最少匹配数", "Min fits"],
   rs_draft: ["草稿", "draft"], rs_proposed: ["已生成名单", "roster proposed"], rs_inviting: ["邀请中", "inviting"],
   rs_scheduled: ["已排定", "scheduled"], rs_cancelled: ["已取消", "cancelled"],

@@ -15,6 +15,7 @@ import pytest
 
 from consumers import alerts as alerting
 from consumers import webhooks
+from models.roadshows import Roadshow
 from tests.e2e.conftest import start_deployment
 from tests.e2e.helpers import accepted, investor_body, register, seed_market, submit, uid, waiting
 from tests.fakes import HashingEncoder
@@ -451,6 +452,74 @@ def test_organizer_finds_a_project_outside_the_theme_pins_it_and_the_re_solved_r
     assert outsider in rs["roster"]["project_ids"] and set(rs["roster"]["project_ids"]) - {outsider} <= set(founders)
 
 
+def test_a_re_solve_the_api_refuses_keeps_the_pending_pins_beside_its_words_until_the_organizer_drops_one(
+        deployment, new_page):  # and a roadshow created next opens with none of the other one's pending changes
+    dep = deployment
+    _, _, token = seed_market(dep, dep.as_role("registrar"), 3, 2, "拒绝重解项目", "拒绝重解天使")
+    outsider_founder = dep.as_role("founder", uid("f"))
+    outsider, token = submit(outsider_founder, after=token, name="宠物鲜食 PetNutri", sectors=["consumer"],
+                             summary="为城市养宠家庭定制的鲜食订阅 fresh pet food subscriptions", city="杭州")
+    page = new_page()
+    organizer = dep.client(sign_in(page, dep, "organizer", uid("org")))
+    page.locator("#roadshows .empty:has-text('No roadshows yet')").wait_for()  # not "No roster yet"
+    rid, token = accepted(organizer.post("/v1/roadshows", headers=waiting(token), json={
+        "title": "重解被拒 Refused", "theme": "工业视觉 机器人 智能工厂 industrial AI",
+        "sectors": ["smart_manufacturing"], "city": "宁波", "date": "2026-12-10", "n_projects": 2, "m_investors": 2,
+        "slots": 2, "tables": 2, "min_fits": 1, "fit_threshold": 0.2}))
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/roster", headers=waiting(token)))
+    organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token))
+    page.click("#lang-en")  # redraws the page: the list now has the roadshow
+    page.locator(f"#roadshows [data-roadshow-id='{rid}'] .act-open").click()
+    page.locator("#picks tr[data-kind=project]").first.wait_for()
+
+    excluded = page.locator("#picks tr[data-kind=project]").first.get_attribute("data-id")
+    page.locator(f"#picks tr[data-id='{excluded}'] .act-exclude").click()
+    finder = page.locator("#pin-finder")
+    finder.locator("[name=q]").fill("PetNutri")
+    finder.locator(".act-pin-search").click()
+    finder.locator(f".pin-candidate[data-id='{outsider}'] .act-pin").click()
+    pending = page.locator("#pending-changes")
+    pending.locator(f".pending-change[data-id='{outsider}']:has-text('宠物鲜食 PetNutri')").wait_for()
+    _, token = accepted(outsider_founder.post(f"/v1/projects/{outsider}/withdraw"))  # meanwhile: no longer open
+    organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token))
+
+    page.locator(".act-resolve").click()  # 422: the pin is neither an open project nor a verified investor
+    page.locator(f"#toast.bad:has-text(\"'{outsider}' is neither\")").wait_for()
+    page.click("#lang-zh")  # a redraw: both changes are kept for another try, the API's words beside them
+    page.locator("#pending-changes:has-text('待应用的调整: +1 / −1')").wait_for()
+    assert pending.locator(".pending-change").count() == 2
+    assert f"'{outsider}' is neither" in page.locator("#resolve-error").inner_text()
+    page.click("#lang-en")
+    page.locator("#pending-changes:has-text('Pending changes: +1 / −1')").wait_for()
+    rs = organizer.get(f"/v1/roadshows/{rid}").json()["roadshow"]
+    assert rs["pinned"] == [] and rs["excluded"] == []
+    shot(page, "organizer_resolve_refused")
+    pending.locator(f".pending-change[data-id='{outsider}'] .act-drop").click()  # the fix: drop the withdrawn pin
+    page.locator("#pending-changes:has-text('+0 / −1')").wait_for()
+    assert page.locator("#resolve-error").inner_text() == ""
+    page.locator(".act-resolve").click()
+    page.locator(f"#picks tr[data-id='{excluded}']").wait_for(state="detached")  # re-solved without it
+    assert pending.count() == 0
+    rs = organizer.get(f"/v1/roadshows/{rid}").json()["roadshow"]
+    assert rs["pinned"] == [] and rs["excluded"] == [excluded]
+
+    kept = page.locator("#picks tr[data-kind=project]").first.get_attribute("data-id")
+    page.locator(f"#picks tr[data-id='{kept}'] .act-exclude").click()
+    pending.locator(f".pending-change[data-id='{kept}']").wait_for()
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/invitations"))  # from another tab: the roster is final
+    organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token))
+    page.locator(".act-resolve").click()  # 409
+    page.locator("#resolve-error:has-text('invitations were sent')").wait_for()
+    assert pending.locator(f".pending-change[data-id='{kept}']").count() == 1
+
+    fill_form(page.locator("#roadshow-form"), {  # a new roadshow opens without that one's pending exclusion
+        "title": "下一场路演 Next", "theme": "工业视觉 industrial vision", "city": "宁波", "date": "2026-12-11"})
+    page.click("#roadshow-create")
+    page.locator("#roadshow h2:has-text('下一场路演 Next')").wait_for()
+    assert page.locator("#roadshow-detail .empty:has-text('No roster yet')").count() == 1
+    assert pending.count() == 0
+
+
 def in_feed(client: Any, investor_id: str, project_id: str, timeout: float = 15.0) -> None:
     """Waits until the project is in the investor's feed (its vector comes from the embedder stream)."""
     deadline = time.monotonic() + timeout
@@ -650,6 +719,39 @@ def test_invitees_see_their_own_meetings_with_times_tables_and_names_and_downloa
     assert Path(download.value.path()).read_text(encoding="utf-8").count("BEGIN:VEVENT") == len(ours)
 
 
+def test_a_meeting_of_an_old_roadshow_that_runs_past_midnight_shows_the_next_days_date_before_its_time(
+        deployment, new_page):
+    """The API now refuses meetings past midnight, but the log keeps roadshows it accepted before: here a move to
+    23:50 on New Year's Eve, published as an older version would have, so slot 2 starts on 1 January 2027."""
+    dep = deployment
+    organizer, rid, _, investors, token = scheduled_roadshow(dep, "跨夜会面项目", "跨夜会面天使", "跨夜路演 Late")
+    organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token))
+    c = dep.container
+    stored = c.view.roadshows[rid].value
+    late = Roadshow.model_validate({**stored.model_dump(), "date": "2026-12-31", "start_time": "23:50"},
+                                   context={"from_log": True})
+    token = c.commands.publish("RoadshowMoved", rid, late, f"organizer:{stored.organizer_id}", c.view.roadshows
+                               ).delivery.token
+    investor_id = next(m.investor_id for m in stored.schedule if m.slot == 2)
+    # read as the invitee, whose page shows the meeting times
+    mine = investors[investor_id].get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]
+    assert (mine["date"], mine["start_time"]) == ("2026-12-31", "23:50:00")
+    slots = sorted(m["slot"] for m in mine["schedule"] if m["investor_id"] == investor_id)
+
+    page = new_page()
+    sign_in(page, dep, "investor", investor_id)
+    invitation = page.locator(f"#invitations .invitation[data-roadshow-id='{rid}']")
+    assert "2026-12-31 23:50" in invitation.locator(".meta").first.inner_text()
+    times = invitation.locator("tr.my-meeting td:first-child")
+    times.first.wait_for()
+    expected = {1: "23:50–00:10", 2: "1/1/2027 00:10–00:30"}  # slot 1 starts on the roadshow's day, slot 2 does not
+    assert times.all_inner_texts() == [expected[s] for s in slots]
+    page.click("#lang-zh")  # the date in the page's other locale
+    slot_2 = f"#invitations .invitation[data-roadshow-id='{rid}'] tr.my-meeting[data-slot='2']"
+    page.locator(f"{slot_2} td:has-text('2027/1/1 00:10–00:30')").wait_for()
+    shot(page, "investor_meetings_past_midnight")
+
+
 def test_organizer_expires_unanswered_invitations_after_the_api_refuses_to_expire_fresh_ones(deployment, new_page):
     dep = deployment
     registrar = dep.as_role("registrar")
@@ -678,6 +780,32 @@ def test_organizer_expires_unanswered_invitations_after_the_api_refuses_to_expir
     backfills = [i for i in rs["invitations"] if i["replaces"]]
     assert page.locator("#invitations tr.backfill").count() == len(backfills)
     shot(page, "organizer_expired")
+
+
+def test_the_organizers_rsvp_poll_stops_at_sign_out_even_after_two_refreshes_overlapped(deployment, new_page):
+    dep = deployment
+    founders, investors, token = seed_market(dep, dep.as_role("registrar"), 2, 2, "轮询停止项目", "轮询停止天使")
+    page = new_page()
+    organizer = dep.client(sign_in(page, dep, "organizer", uid("org")))
+    rid, token = invited_roadshow(organizer, token, "轮询路演 Poll", [*founders, *investors])
+    organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token))
+    page.click("#lang-en")  # redraws the page: the list now has the roadshow
+    page.locator(f"#roadshows [data-roadshow-id='{rid}'] .act-open").click()
+    page.locator("#invitations tr.invitation").first.wait_for()  # inviting: the page polls for answers
+
+    answered = []
+    page.on("response", lambda r: answered.append(r.url) if f"/v1/roadshows/{rid}" in r.url else None)
+    page.locator(".act-refresh").dblclick()  # two loads out at once, each ending in a poller
+    deadline = time.monotonic() + 10
+    while len(answered) < 2:
+        assert time.monotonic() < deadline, "the two refreshes were never answered"
+        page.wait_for_timeout(50)
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if "/v1/" in r.url else None)
+    page.click("#signout")
+    page.wait_for_selector("#signin-form")
+    page.wait_for_timeout(6_000)  # longer than the 5 s poll
+    assert asked == []
 
 
 def test_founder_withdraws_one_project_marks_another_funded_and_only_the_open_one_stays_editable(
