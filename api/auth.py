@@ -59,8 +59,8 @@ class FailedAuthThrottle:
             if len(keys) >= self.limit:
                 wait = max(1, int(next(iter(keys.values())) + self.window_s - self.clock() + 0.999))
                 raise TooManyFailures(
-                    f"{len(keys)} different unknown or revoked API keys came from this address in the last "
-                    f"{self.window_s:.0f} s, the most this API answers; retry after {wait} s", wait)
+                    f"{len(keys)} different unknown or revoked API keys or wrong /metrics tokens came from this "
+                    f"address in the last {self.window_s:.0f} s, the most this API answers; retry after {wait} s", wait)
 
     def failed(self, client: str, digest: str) -> None:
         """`client` sent a key (its `hash_key` digest) that is unknown or revoked (a wrong /metrics token counts as one

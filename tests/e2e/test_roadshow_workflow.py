@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from models.roadshows import Roadshow
 from tests.e2e.helpers import accepted, register, seed_market, uid, waiting
 
 pytestmark = pytest.mark.kafka
@@ -192,3 +193,28 @@ def test_an_organizer_moves_a_scheduled_roadshow_and_the_invitees_calendar_follo
     uids = [line for line in before.splitlines() if line.startswith("UID:")]
     assert uids == [line for line in after.splitlines() if line.startswith("UID:")]  # the same entries, moved
     assert "DTSTART:20261217T0130" in after and "DTSTART:20261210" not in after  # 09:30 in China is 01:30 UTC
+
+
+def test_an_organizer_reads_a_roadshow_an_older_version_let_run_past_midnight(deployment):
+    """The API now refuses meetings past midnight, but the log keeps roadshows accepted before that check: their
+    organizer reads them (both reads answered 422 before: the view checked the stored roadshow afresh), and a move
+    is checked afresh."""
+    dep = deployment
+    organizer = dep.as_role("organizer", uid("org"))
+    rid, token = accepted(organizer.post("/v1/roadshows", json={
+        "title": "跨夜路演 Late", "theme": "工业视觉 industrial AI", "date": "2026-12-31", "n_projects": 2,
+        "m_investors": 2, "slots": 3, "tables": 2}))
+    before = organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()
+    stored = dep.container.view.roadshows[rid].value
+    late = Roadshow.model_validate({**stored.model_dump(), "start_time": "23:50"}, context={"from_log": True})
+    token = dep.container.commands.publish("RoadshowMoved", rid, late, f"organizer:{stored.organizer_id}",
+                                           dep.container.view.roadshows).delivery.token
+    r = organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token))
+    assert r.status_code == 200 and r.json()["roadshow"]["start_time"] == "23:50:00"
+    assert r.json()["version"] == before["version"] + 1
+    listed = organizer.get("/v1/roadshows")
+    assert listed.status_code == 200 and [v["id"] for v in listed.json()["data"]] == [rid]
+    move = {"title": "跨夜路演 Late", "date": "2026-12-31", "start_time": "23:00:00", "slot_minutes": 30,
+            "expected_version": r.json()["version"]}
+    r = organizer.put(f"/v1/roadshows/{rid}/logistics", json=move)
+    assert r.status_code == 422 and "midnight" in r.text
