@@ -96,20 +96,20 @@ def principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     token: Annotated[OffsetToken | None, Depends(wait_token)],
 ) -> Principal:
-    """Who is asking; waits for `wait_for` first, so a key issued a moment ago already works with it."""
+    """Who is asking; waits for `wait_for` first, so that a key issued a moment ago already works with it and a key
+    revoked a moment ago no longer does."""
     if credentials is None:
         raise Unauthorized("an API key is required: send `Authorization: Bearer <key>`")
     waited: bool | None = None
 
     def find(digest: str) -> Principal | None:
         nonlocal waited
-        who = svc.keys.resolve(digest)
-        # An unknown key may be one whose issue event is not applied yet: wait, but only for a record that
-        # exists, so that unauthenticated callers cannot park request threads with invented tokens.
-        if who is None and token is not None and svc.probe.written(token):
+        # The write may have issued this key (still unknown here) or revoked it (still known): wait before looking it
+        # up, but only for a record that exists, so that unauthenticated callers cannot park request threads with
+        # invented tokens.
+        if token is not None and svc.probe.written(token):
             waited = svc.probe.wait(token, svc.read_wait_seconds)
-            who = svc.keys.resolve(digest)
-        return who
+        return svc.keys.resolve(digest)
 
     who = authenticate(request, svc.failed_auth, credentials.credentials, find)
     if who is None:

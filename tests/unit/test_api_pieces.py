@@ -6,18 +6,21 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
+from fastapi import Response
+from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.testclient import TestClient
 from kafka import TopicPartition
 from pydantic import ValidationError
 
 from api.app import create_app
-from api.auth import ADMIN, FailedAuthThrottle, KeyRing, TooManyFailures, hash_key
-from api.consistency import LagProbe
-from api.deps import authenticate, client_address
+from api.auth import ADMIN, FailedAuthThrottle, KeyRing, TooManyFailures, Unauthorized, hash_key
+from api.consistency import LagProbe, OffsetToken
+from api.deps import authenticate, client_address, principal
 from api.errors import domain_error, validation_errors
 from api.pagination import MAX_OFFSET, decode_cursor, encode_cursor, next_cursor
 from api.policy import investor_private, investor_public
 from api.routes.alerts import list_searches
+from matcher.commands import Principal
 from matcher.errors import InvalidRequest
 from matcher.ports import Delivery
 from matcher.versioned import Versioned
@@ -288,6 +291,45 @@ def test_a_key_is_hashed_once_for_its_lookup_and_its_failure_and_a_refused_clien
     with pytest.raises(TooManyFailures):
         authenticate(request, throttle, "mmk_y", looked_up.append)  # type: ignore[arg-type]
     assert looked_up == [hash_key("mmk_x")]
+
+
+class LaggingReplica:
+    """What `principal` reads (svc.keys, svc.probe): a replica that applies the write a token names (issuing or
+    revoking one key) only when a request waits for it."""
+
+    def __init__(self, digest: str, issued: bool) -> None:
+        self.digest, self.known = digest, not issued  # before the write: a revocation's key is still known
+        self.issued = issued
+        self.keys, self.probe = self, self
+        self.failed_auth, self.read_wait_seconds = FailedAuthThrottle(limit=0), 2.0
+
+    def resolve(self, digest: str):
+        return Principal("k-1", "founder", "f-1") if digest == self.digest and self.known else None
+
+    def written(self, token: OffsetToken) -> bool:
+        return True
+
+    def wait(self, token: OffsetToken, timeout: float) -> bool:
+        self.known = self.issued
+        return True
+
+    def lag(self) -> int:
+        return 0
+
+
+@pytest.mark.parametrize("issued", [True, False], ids=["issued", "revoked"])
+def test_a_request_waiting_for_a_keys_issue_or_revocation_is_answered_as_after_it(issued):
+    svc = LaggingReplica(hash_key("mmk_x"), issued)
+    request = SimpleNamespace(client=SimpleNamespace(host="10.0.0.1"))
+    credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials="mmk_x")
+    token = OffsetToken("keys", 0, 5)
+    if issued:
+        response = Response()
+        assert principal(request, response, svc, credentials, token).entity_id == "f-1"  # type: ignore[arg-type]
+        assert response.headers["X-Consistency"] == "fresh"
+    else:
+        with pytest.raises(Unauthorized):
+            principal(request, Response(), svc, credentials, token)  # type: ignore[arg-type]
 
 
 def test_wrong_metrics_tokens_and_unknown_keys_count_together_and_no_header_counts_not_at_all():
