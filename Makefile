@@ -15,14 +15,16 @@ export TOKENIZERS_PARALLELISM := false
 
 install: .venv/.installed-$(LOCK_HASH)
 
+# One make at a time per environment (flock): a second one, from another checkout, would delete it half-built.
 .venv/.installed-$(LOCK_HASH): requirements.lock
-	@if [ ! -x $(VENV_DIR)/bin/python ] || [ ! -f $(VENV_DIR)/.complete ]; then \
+	@mkdir -p $(VENV_HOME) && exec 9>$(VENV_DIR).lock && flock 9 && \
+	if [ ! -x $(VENV_DIR)/bin/python ] || [ ! -f $(VENV_DIR)/.complete ]; then \
 	  echo "Creating the virtual environment in $(VENV_DIR) (first time on this machine: a few minutes)"; \
 	  rm -rf $(VENV_DIR) && $(PYTHON_BASE) -m venv $(VENV_DIR) && \
 	  $(VENV_DIR)/bin/pip install -q --upgrade pip && \
 	  $(VENV_DIR)/bin/pip install -q -r requirements.lock && touch $(VENV_DIR)/.complete; \
-	fi
-	@rm -rf .venv && ln -s $(VENV_DIR) .venv && touch $@
+	fi && \
+	rm -rf .venv && ln -s $(VENV_DIR) .venv && touch $@
 
 run: install
 	$(PY) -m scripts.run_demo
