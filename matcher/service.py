@@ -342,9 +342,13 @@ class MatchService:
                 if score[j] < filters.min_score:
                     continue
                 eid = ids[j]
-                terms = found_terms(words, project_text(self.view.projects[eid].value) if side == "projects"
-                                    else investor_text(self.view.investors[eid].value) + "\n"
-                                    + self.view.investors[eid].value.identity)
+                if side == "projects":
+                    p = self.view.projects[eid].value
+                    text = project_text(p) + "\n" + city_key(p.city)  # a city also as the query's city key finds it
+                else:
+                    i = self.view.investors[eid].value
+                    text = investor_text(i) + "\n" + i.identity
+                terms = found_terms(words, text)
                 if not terms and not close[j]:
                     continue
                 kept += 1

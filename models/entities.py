@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from models.taxonomy import FOUNDER_BACKGROUNDS, INVESTOR_KINDS, SECTORS, STAGES
+from models.taxonomy import FOUNDER_BACKGROUNDS, INVESTOR_KINDS, SECTORS, STAGES, city_key
 
 MAX_TEXT = 5000
 MAX_CNY = 10_000_000_000  # ¥10bn: the most any amount (ask, ticket) may state
@@ -216,5 +216,7 @@ class Investor(InvestorFields, Strict):
 
     @property
     def identity(self) -> str:
-        """What people look an investor up by, and what its matching text leaves out: name, organization, cities."""
-        return " ".join([self.name, self.organization, *self.cities])
+        """What people look an investor up by, and what its matching text leaves out: name, organization, cities,
+        and each city also as `city_key` writes it (Hangzhou: 杭州), so that either name finds it."""
+        keys = [key for key in map(city_key, self.cities) if key not in self.cities]
+        return " ".join([self.name, self.organization, *self.cities, *keys])

@@ -484,6 +484,13 @@ def test_a_snapshot_that_names_anything_but_snapshot_data_is_refused_before_it_r
     assert ReadModel.load(path, ENC.name).digest() == world.view.digest()
 
 
+def test_shared_terms_leave_out_words_of_deals_and_pitches():
+    thesis = "We lead Pre-A rounds of RMB 2-5 million in companies with two paying pilots and real revenue."
+    text = "OncoMab: our lead candidate enters two pilot hospitals; revenue from licensing, RMB 3 million raised"
+    assert shared_terms(thesis, text) == []
+    assert shared_terms(thesis + " Oncology.", text + " Oncology antibodies.") == ["oncology"]
+
+
 def test_shared_terms_read_chinese_as_the_keyword_index_does():
     assert shared_terms("投资工业视觉与 robotics", "工业视觉质检 robotics arms") == ["robotics", "工业视觉"]
     # rarer characters (CJK Extension A, here 䶮) stay inside the run, as the keyword index reads them

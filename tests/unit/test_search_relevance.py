@@ -169,6 +169,9 @@ def test_investor_search_keeps_only_investors_about_the_query():
     ("two-wheelers", ["two-wheelers", "wheelers", "twowheelers", "two-wheeler", "wheeler", "twowheeler"]),  # no "two"
     ("smart-home 平台", ["smart-home", "home", "smarthome"]),  # generic parts and words: only with nothing else
     ("智能客服", ["客服", "智能客服"]),  # not 智能 alone: it is in every smart-manufacturing and AI sector label
+    ("制造业", ["制造", "制造业"]),  # the words inside a longer one too: texts say 智能制造, 制造企业
+    ("工业机器人", ["机器人", "工业机器人"]),  # but not a broad head (工业) when the query says more
+    ("Hangzhou", ["hangzhou", "杭州"]),  # a city by its other name too
     ("平台", ["平台"]),  # a generic word alone: the searcher means it
     ("智能", ["智能"]),
     ("company", ["company"]),
@@ -235,6 +238,19 @@ def test_a_query_of_labels_or_function_words_alone_finds_only_what_is_close_in_m
     # every project text carries these labels (matcher.encoder.project_text); the fake vectors of such a query are
     # no closer to one project than to the others
     assert MatchService(view, ENC, search_margin=0.05).search(query, "projects", k=10) == []
+
+
+def test_a_city_is_found_by_either_of_its_names():
+    view = ReadModel(ENC.name)
+    view.apply(event("InvestorRegistered", "i-en", investor(cities=["Hangzhou"], verification="verified")))
+    view.apply(event("InvestorRegistered", "i-zh", investor(cities=["杭州"], verification="verified")))
+    view.apply(event("InvestorRegistered", "i-nb", investor(cities=["宁波"], verification="verified")))
+    put_project(view, "p-hz", encoder=None, city="Hangzhou", name="Lakeside Robotics")
+    put_project(view, "p-nb", encoder=None, city="宁波", name="港口物流")
+    service = MatchService(view)
+    for query in ("杭州", "Hangzhou", "杭州市", "hangzhou city"):
+        assert sorted(ids(service.search(query, "investors"))) == ["i-en", "i-zh"], query
+        assert ids(service.search(query, "projects")) == ["p-hz"], query
 
 
 def test_an_investor_is_found_by_name_organization_or_city_which_do_not_weigh_in_matching():
