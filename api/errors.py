@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -190,6 +191,10 @@ def unreadable_body(cause: BaseException | None) -> ErrorBody:
     if isinstance(cause, RecursionError):
         message = ("is nested too deeply to read (arrays or objects inside one another hundreds of levels deep); "
                    "send a JSON object, which a request needs nested a few levels at most")
+    elif isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        # Python refuses to read an integer of more than sys.get_int_max_str_digits() digits (4300), a CPU guard
+        message = (f"has a number of more than {sys.get_int_max_str_digits()} digits, too long to read; no field "
+                   "takes a number that long")
     elif isinstance(cause, UnicodeDecodeError):
         message = (f"must be UTF-8 encoded JSON; byte {cause.object[cause.start]:#04x} at position {cause.start} "
                    "is not UTF-8")

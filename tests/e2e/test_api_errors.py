@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import httpx
@@ -296,8 +297,6 @@ def test_an_admin_reading_alerts_without_saying_whose_is_told_both_fields(deploy
 
 
 def test_a_lone_surrogate_and_a_body_without_content_type_are_explained(founder):
-    import json
-
     content = json.dumps({**project_body(), "name": "\ud800"})  # ASCII JSON: the surrogate as the escape \ud800
     problems = _problems(founder.post("/v1/projects", content=content, headers={"content-type": "application/json"}))
     assert problems == {"name": "must be Unicode text; it holds a lone surrogate (half of a UTF-16 pair, such as "
@@ -317,3 +316,7 @@ def test_a_body_nested_too_deeply_is_told_so_not_that_it_is_not_utf8(founder):
     deep = b"[" * 100_000 + b"]" * 100_000
     problems = _problems(founder.post("/v1/projects", content=deep, headers={"content-type": "application/json"}))
     assert list(problems) == ["body"] and problems["body"].startswith("is nested too deeply to read")
+    huge = json.dumps(project_body()).replace('"amount_sought_cny": ', '"amount_sought_cny": ' + "9" * 5000, 1)
+    problems = _problems(founder.post("/v1/projects", content=huge, headers={"content-type": "application/json"}))
+    assert problems == {"body": "has a number of more than 4300 digits, too long to read; no field takes a number "
+                                "that long"}
