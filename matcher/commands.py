@@ -185,8 +185,11 @@ class CommandService:
 
     def _own_investor(self, who: Principal, investor_id: str) -> Investor:
         found = self.view.investor(investor_id)
-        if not (who.role == "admin" or (who.role == "investor" and who.entity_id == investor_id)):
+        if who.role == "investor" and who.entity_id != investor_id:
             raise NotAllowed(f"investor {investor_id!r} is another investor's profile")
+        if who.role not in ("admin", "investor"):
+            raise NotAllowed(f"only investor {investor_id!r} itself or an admin changes its profile, not a "
+                             f"{who.role} key")
         return found.value
 
     def update_investor(self, who: Principal, investor_id: str, fields: dict[str, Any],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -78,6 +79,21 @@ def test_an_edit_sends_a_profile_back_to_review_when_what_the_registrar_checked_
     fields = investor(**change).model_dump(exclude={"verification", "rejection_reason", "status"})
     commands.update_investor(who, "i-1", fields, expected_version=1)
     assert commands.publisher.events[-1].payload.verification == after
+
+
+@pytest.mark.parametrize(("who", "says"), [
+    (Principal("k-j", "investor", "i-2"), "'i-1' is another investor's profile"),
+    (Principal("k-r", "registrar", None), "only investor 'i-1' itself or an admin changes its profile, not a "
+                                          "registrar key"),
+    (Principal("k-f", "founder", "f-1"), "not a founder key"),
+])
+def test_an_investor_profile_refused_to_another_key_says_why_for_that_key(who, says):
+    view = ReadModel("none")
+    view.apply(event("InvestorRegistered", "i-1", investor()))
+    commands = CommandService(view, ApplyingPublisher(view), Topics("t").for_event_type)
+    fields = investor(thesis="只投硬科技").model_dump(exclude={"verification", "rejection_reason", "status"})
+    with pytest.raises(NotAllowed, match=re.escape(says)):
+        commands.update_investor(who, "i-1", fields, expected_version=1)
 
 
 def test_feedback_is_unversioned_and_does_not_hold_up_the_investors_next_edit():
