@@ -36,7 +36,7 @@ from matcher.ranking import (
     search_words,
     standing_reasons,
 )
-from matcher.sparse import SparseTextIndex, dot_rows, stack_rows
+from matcher.sparse import SparseTextIndex, cross_products, dot_rows, stack_rows
 from matcher.view import ReadModel
 from models.entities import Investor, Project
 from models.taxonomy import SECTORS, STAGES, city_key
@@ -577,7 +577,7 @@ class MatchService:
             return
         word_rows, known = self._project_word_rows(projects)  # [n_known, F] in the portfolio term space
         if known:
-            sims = (word_rows @ portfolio.rows.T).toarray()  # [n_known, n_portfolio]; one O(F) transpose per query
+            sims = cross_products(word_rows, portfolio.rows)  # [n_known, n_portfolio]
             top = sims.argmax(axis=1)  # [n_known]
             at = js[known]
             best[at] = sims[np.arange(len(known)), top]

@@ -377,6 +377,26 @@ def _best_first(scores: np.ndarray, first: int = 256) -> Iterator[int]:
         k *= 4
 
 
+def cross_products(rows: sp.csr_matrix, others: sp.csr_matrix) -> np.ndarray:
+    """[n, m] inner products of each row of `rows` [n, F] with each row of `others` [m, F], as float32.
+
+    `rows @ others.T` would first turn the [F, m] transpose into CSR, an O(F) = O(2**20) allocation per call: 1.25 ms
+    for a feed's 150 candidates against 8 portfolio companies. Here `rows` is renumbered onto the c terms that
+    `others` use and multiplied with `others` as a dense [c, m]: 0.17 ms.
+    """
+    n, m = rows.shape[0], others.shape[0]
+    terms_used = np.unique(others.indices)  # [c] sorted
+    if not len(terms_used) or rows.nnz == 0:
+        return np.zeros((n, m), dtype=np.float32)
+    pos = np.minimum(np.searchsorted(terms_used, rows.indices), len(terms_used) - 1)  # [nnz_rows]
+    hit = terms_used[pos] == rows.indices
+    kept_before = np.concatenate(([0], np.cumsum(hit)))  # [nnz_rows + 1]: hits before each entry
+    mine = sp.csr_matrix((rows.data[hit], pos[hit], kept_before[rows.indptr]), shape=(n, len(terms_used)))
+    theirs = np.zeros((len(terms_used), m), dtype=np.float32)  # [c, m]
+    theirs[np.searchsorted(terms_used, others.indices), np.repeat(np.arange(m), np.diff(others.indptr))] = others.data
+    return np.asarray(mine @ theirs, dtype=np.float32)
+
+
 def dot_rows(rows: sp.csr_matrix, query: sp.csr_matrix) -> np.ndarray:
     """Inner products of each row of `rows` [n, F] with the row `query` [1, F], as float32 [n].
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from matcher import sparse
-from matcher.sparse import SparseTextIndex, _best_first, stack_rows, terms, words
+from matcher.sparse import SparseTextIndex, _best_first, cross_products, stack_rows, terms, words
 from models.text import fold
 
 TEXTS = {
@@ -261,3 +262,15 @@ def test_an_index_compacted_off_the_lock_is_due_past_its_limit_and_compacts_by_i
     assert index.generation == generation  # 20 changes: due, left to its owner
     index.upsert("new20", "one more")
     assert index.generation == generation + 1 and not index.compaction_due()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cross_products_are_the_matrix_product_with_the_transpose(seed):
+    rng = np.random.default_rng(seed)
+    rows = sp.random(30, 2**20, density=2e-5, format="csr", dtype=np.float32, random_state=seed)
+    others = sp.random(5, 2**20, density=2e-5, format="csr", dtype=np.float32, random_state=seed + 10)
+    others = sp.vstack([others, rows[int(rng.integers(0, 30))], sp.csr_matrix((1, 2**20), dtype=np.float32)]).tocsr()
+    expected = (rows @ others.T).toarray()  # [30, 7]; one row of `others` shares every term of a row, one has none
+    assert np.allclose(cross_products(rows, others), expected, atol=1e-6)
+    assert cross_products(rows[:0], others).shape == (0, 7)
+    assert not cross_products(rows, others[-1:]).any()
