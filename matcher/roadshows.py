@@ -16,7 +16,16 @@ import numpy as np
 
 from matcher.commands import Acknowledged, CommandService, Principal, new_id
 from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotFound, SolverBusy
-from matcher.roster import Label, Roster, RosterError, RosterInfeasible, RosterProblem, backfill, solve_roster
+from matcher.roster import (
+    Label,
+    Roster,
+    RosterError,
+    RosterInfeasible,
+    RosterProblem,
+    backfill,
+    roster_size,
+    solve_roster,
+)
 from matcher.schedule import MeetingProblem, schedule_meetings
 from matcher.service import MatchService
 from models.entities import Investor, Project
@@ -86,6 +95,24 @@ class RoadshowService:
                     out.append(inv)
         return out
 
+    def left(self, rs: Roadshow) -> list[str]:
+        """Roster members and scheduled participants, invited or still to be, who are no longer eligible (a
+        project withdrawn or funded, an investor withdrawn or no longer verified): a schedule rebuild drops their
+        meetings, and the next backfill (a decline, an expiry) gives their seats to others."""
+        on = [*(rs.roster.project_ids if rs.roster else []), *(m.project_id for m in rs.schedule),
+              *(rs.roster.investor_ids if rs.roster else []), *(m.investor_id for m in rs.schedule)]
+        return [c for c in dict.fromkeys(on) if _holds_seat(rs, c) and not self._eligible(c)]
+
+    def empty_seats(self, rs: Roadshow) -> tuple[int, int] | None:
+        """(project seats, investor seats) of the roster that no eligible member holds: too few candidates when it
+        was solved or backfilled, declines and expiries no backfill could replace, the seats of `left`; None
+        before a roster is proposed."""
+        if rs.roster is None:
+            return None
+        held = [sum(1 for c in ids if _holds_seat(rs, c) and self._eligible(c))
+                for ids in (rs.roster.project_ids, rs.roster.investor_ids)]
+        return max(0, rs.n_projects - held[0]), max(0, rs.m_investors - held[1])
+
     def _own(self, who: Principal, roadshow_id: str) -> Roadshow:
         rs = self.get(who, roadshow_id)
         if not self.organizes(who, rs):
@@ -121,6 +148,10 @@ class RoadshowService:
                unpin: list[str], unexclude: Iterable[str] = ()) -> Acknowledged:
         """Pin or exclude candidates, or release them (unpin, unexclude), then re-solve the roster (before
         invitations go out)."""
+        unexclude = list(unexclude)
+        if not (pin or exclude or unpin or unexclude):  # as a body that fails validation: before any lookup
+            raise InvalidRequest("pin, unpin, exclude or unexclude must name at least one candidate; to solve the "
+                                 "roster again without a change, propose it (POST /v1/roadshows/{id}/roster)")
         with self._writing(roadshow_id):
             rs = self._own(who, roadshow_id)
             if rs.invitations:
@@ -210,26 +241,38 @@ class RoadshowService:
             return self._publish("RoadshowCancelled", roadshow_id, rs.model_copy(update={"status": "cancelled"}), who)
 
     def build_schedule(self, who: Principal, roadshow_id: str) -> Acknowledged:
+        """Meet the accepted invitees who still hold their seats and are still eligible. Those who left since (a
+        project withdrawn, an investor no longer verified) lose their meetings, as after a decline: the meetings
+        join `dropped_meetings`, so calendars cancel them; with nobody left on one side the schedule empties."""
         with self._writing(roadshow_id):
             rs = self._own(who, roadshow_id)
+            # on the roster too: a member who left was replaced at a backfill, and comes back (reopened) without a seat
+            seated = set(rs.roster.project_ids) | set(rs.roster.investor_ids) if rs.roster else set()
+            accepted = [i for i in rs.invitations if i.status == "accepted" and i.invitee_id in seated]
             with self.view.lock:
-                # who accepted and is still eligible: a project withdrawn or an investor suspended since meets no one
-                projects = [i.invitee_id for i in rs.invitations if i.kind == "project" and i.status == "accepted"
-                            and self._open_project(i.invitee_id)]
-                investors = [i.invitee_id for i in rs.invitations if i.kind == "investor" and i.status == "accepted"
+                projects = [i.invitee_id for i in accepted if i.kind == "project" and self._open_project(i.invitee_id)]
+                investors = [i.invitee_id for i in accepted if i.kind == "investor"
                              and self.view.investor_in_market(i.invitee_id)]
-                if not projects or not investors:
-                    raise Conflict("the schedule needs at least one accepted project and one accepted investor "
-                                   "that are still open and verified")
-                score, conflicts = self._pair_scores(projects, investors)
-            problem = MeetingProblem(project_ids=projects, investor_ids=investors, score=score, slots=rs.slots,
-                                     tables=rs.tables, investor_cap=rs.investor_meeting_cap,
-                                     project_min=rs.project_min_meetings, conflicts=conflicts)
-            with self._solving():
-                schedule = schedule_meetings(problem, time_limit=min(5.0, self.solver_seconds))
-            meetings = [ScheduledMeeting(slot=m.slot, table=m.table, project_id=m.project_id, investor_id=m.investor_id,
-                                         score=round(m.score, 4)) for m in schedule.meetings]
-            shortfalls = {s.project_id: s.required - s.meetings for s in schedule.shortfalls}
+                if projects and investors:
+                    score, conflicts = self._pair_scores(projects, investors)
+            if projects and investors:
+                problem = MeetingProblem(project_ids=projects, investor_ids=investors, score=score, slots=rs.slots,
+                                         tables=rs.tables, investor_cap=rs.investor_meeting_cap,
+                                         project_min=rs.project_min_meetings, conflicts=conflicts)
+                with self._solving():
+                    schedule = schedule_meetings(problem, time_limit=min(5.0, self.solver_seconds))
+                meetings = [ScheduledMeeting(slot=m.slot, table=m.table, project_id=m.project_id,
+                                             investor_id=m.investor_id, score=round(m.score, 4))
+                            for m in schedule.meetings]
+                shortfalls = {s.project_id: s.required - s.meetings for s in schedule.shortfalls}
+            elif rs.schedule:  # everyone on one side left since the last build: nobody meets anyone now
+                meetings = []
+                shortfalls = {p: rs.project_min_meetings for p in projects if rs.project_min_meetings}
+            else:
+                left = ", ".join(i.invitee_id for i in accepted if not self._eligible(i.invitee_id))
+                why = left and f"{left} left since accepting (withdrawn, funded or no longer verified)"
+                raise Conflict("the schedule needs at least one accepted project and one accepted investor that "
+                               "are still open and verified" + _also(why))
             rs = _rescheduled(rs, meetings).model_copy(update={"schedule_shortfalls": shortfalls,
                                                                "status": "scheduled"})
             return self._publish("ScheduleBuilt", roadshow_id, rs, who)
@@ -244,8 +287,7 @@ class RoadshowService:
             projects = self._relevant("projects", rs, keep)
             investors = self._relevant("investors", rs, keep)
             if not projects or not investors:
-                raise InvalidRequest("sectors and city must match at least one open project and one verified "
-                                     "investor; this roadshow's match none on one side")
+                raise InvalidRequest(self._no_candidates("projects" if not projects else "investors", rs))
             p_ids, p_rel = zip(*projects, strict=True)
             i_ids, i_rel = zip(*investors, strict=True)
             score, conflicts = self._pair_scores(list(p_ids), list(i_ids))
@@ -271,22 +313,22 @@ class RoadshowService:
         found = self.view.projects.get(project_id)
         return found is not None and found.value.status == "open"
 
+    def _eligible(self, candidate_id: str) -> bool:
+        """An open project or a verified, active investor: who may hold a seat and meet."""
+        return self._open_project(candidate_id) or self.view.investor_in_market(candidate_id)
+
     def _relevant(self, side: str, rs: Roadshow, keep: set[str]) -> list[tuple[str, float]]:
         """Candidates of one side with their relevance to the theme in [0, 1], best first, at most
         CANDIDATE_FACTOR per slot, plus those of `keep` (pins, the current roster) that are still open or verified,
         whatever their sectors and city: an organizer pins outside the theme on purpose."""
-        def on_theme(sectors: list[str]) -> bool:
-            return not rs.sectors or bool(set(rs.sectors) & set(sectors))
-
         pool: dict[str, Project | Investor]
         if side == "projects":
             pool = {pid: v.value for pid, v in self.view.projects.items() if v.value.status == "open"
-                    and (pid in keep or on_theme(v.value.sectors)
-                         and (not rs.city or city_key(v.value.city) == city_key(rs.city)))}
+                    and (pid in keep or _on_theme(rs, v.value.sectors) and _in_city(rs, v.value.city))}
             index, need = self.view.project_text, rs.n_projects
         else:
             pool = {iid: v.value for iid, v in self.view.investors.items() if v.value.in_market
-                    and (iid in keep or on_theme(v.value.sectors))}
+                    and (iid in keep or _on_theme(rs, v.value.sectors))}
             index, need = self.view.investor_text, rs.m_investors
         ids = list(pool)
         if not ids:
@@ -300,6 +342,77 @@ class RoadshowService:
         kept += [c for c in keep if c in pool and c not in kept]
         rel = dict(zip(ids, relevance.tolist(), strict=True))
         return [(c, rel[c]) for c in kept]
+
+    def _funnel(self, side: str, rs: Roadshow) -> list[tuple[str, str, int]]:
+        """How the roadshow's filters narrow one side's candidates (as `_relevant`, before pins and exclusions):
+        (field, its words, how many are left) for the eligible ones ("" field), then per filter the roadshow sets.
+        Call under the view's lock."""
+        pool: list[tuple[list[str], str]]  # (sectors, city) of each eligible candidate
+        if side == "projects":
+            pool = [(v.value.sectors, v.value.city) for v in self.view.projects.values() if v.value.status == "open"]
+            steps = [("", "open projects", len(pool))]
+        else:
+            pool = [(v.value.sectors, "") for v in self.view.investors.values() if v.value.in_market]
+            steps = [("", "verified, active investors", len(pool))]
+        if rs.sectors:
+            pool = [(sectors, city) for sectors, city in pool if _on_theme(rs, sectors)]
+            steps.append(("sectors", f"the sectors {', '.join(rs.sectors)}", len(pool)))
+        if side == "projects" and rs.city:
+            pool = [(sectors, city) for sectors, city in pool if _in_city(rs, city)]
+            steps.append(("city", f"the city {rs.city}", len(pool)))
+        return steps
+
+    def _no_candidates(self, side: str, rs: Roadshow) -> str:
+        """Why one side has no candidate at all, naming the filter that left none. Call under the view's lock."""
+        (_, many, total), *filters = self._funnel(side, rs)
+        one = "open project" if side == "projects" else "verified, active investor"
+        if total == 0:
+            return f"a roster needs at least one {one}, and there is none yet"
+        before, where = total, ""
+        for field, _, left in filters:
+            if left == 0:
+                value = ", ".join(rs.sectors) if field == "sectors" else rs.city
+                verb = "invests in" if side == "investors" and field == "sectors" else "is in"
+                anywhere = " (a roadshow without a city takes projects from anywhere)" if field == "city" else ""
+                return (f"{field} must match at least one {one}{where}; none of the {before} {many}{where} {verb} "
+                        f"{value}{anywhere}")
+            before, where = left, f" in the sectors {', '.join(rs.sectors)}"
+        return f"no {one} is a candidate for this roadshow"  # not reached: with candidates left, pins are none
+
+    def _shortfall(self, rs: Roadshow, problem: RosterProblem, constraint: str) -> str:
+        """What cut the candidate pool below the seats, side by side, and how many candidates the fit threshold
+        leaves enough fits (for min_fits): words to add to a refusal, or ""."""
+        notes = []
+        sizes = roster_size(problem)
+        with self.view.lock:
+            for side, noun, seats, field, have, ids, excluded in (
+                    ("projects", "project", rs.n_projects, "n_projects", sizes[0], problem.project_ids,
+                     problem.excluded_projects),
+                    ("investors", "investor", rs.m_investors, "m_investors", sizes[1], problem.investor_ids,
+                     problem.excluded_investors)):
+                if have >= seats:
+                    continue
+                (_, many, total), *filters = self._funnel(side, rs)
+                cuts = [f"{words} leaves {left}" for _, words, left in filters]
+                outside = len(ids) - (filters[-1][2] if filters else total)  # all are candidates: the pool is short
+                if outside > 0:
+                    cuts.append(f"pins and roster members outside the filters add {outside}")
+                if excluded:
+                    cuts.append(f"exclusions take {len(excluded)}")
+                if side == "investors" and have < len(ids) - len(excluded):
+                    cuts.append(f"one seat per organisation leaves {have}")
+                notes.append(f"only {have} {noun}{'' if have == 1 else 's'} can take the {seats} {noun} seats "
+                             f"({field}): of {total} {many}" + "".join(f", {c}" for c in cuts))
+        if constraint == "min_fits" and problem.min_fits > 0:
+            r = problem.min_fits
+            ok_p = [k for k, c in enumerate(problem.project_ids) if c not in problem.excluded_projects]
+            ok_i = [k for k, c in enumerate(problem.investor_ids) if c not in problem.excluded_investors]
+            fits = problem.fits[np.ix_(ok_p, ok_i)]  # [candidate projects, candidate investors]
+            notes.append(f"with fit_threshold {problem.fit_threshold:g}, {int((fits.sum(axis=1) >= r).sum())} of "
+                         f"the {len(ok_p)} candidate projects and {int((fits.sum(axis=0) >= r).sum())} of the "
+                         f"{len(ok_i)} candidate investors have at least {r} "
+                         + ("counterpart that fits" if r == 1 else "counterparts that fit"))
+        return "; ".join(notes)
 
     def _pair_scores(self, project_ids: list[str], investor_ids: list[str]) -> tuple[np.ndarray, set]:
         """score [P, I] from the matching engine's ranker, clipped to [0, 1]; conflicts from feedback."""
@@ -320,10 +433,11 @@ class RoadshowService:
             # pins: pinned and excluded at once, more pins than seats; organisation: pinned investors share one
             field = {"pins": "pin", "organisation": "pin"}.get(exc.constraint, exc.constraint)
             why = str(exc).removeprefix(f"{exc.constraint}: ")
-            raise InvalidRequest(f"{field} cannot be met: no roster meets the constraints ({why})") from None
+            raise InvalidRequest(f"{field} cannot be met: no roster meets the constraints ({why})"
+                                 + _also(self._shortfall(rs, problem, exc.constraint))) from None
         except RosterError as exc:  # nothing found within the time limit: no one constraint to blame
             raise InvalidRequest(f"n_projects, m_investors, min_fits, fit_threshold or sector_quota must be loosened: "
-                                 f"{exc}") from None
+                                 f"{exc}" + _also(self._shortfall(rs, problem, "min_fits"))) from None
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
         return Roadshow.model_validate({**rs.model_dump(), "roster": _roster_result(roster).model_dump(),
@@ -332,19 +446,22 @@ class RoadshowService:
     def _backfill(self, rs: Roadshow) -> Roadshow:
         """Replace declined and expired invitees, and roster members no longer eligible, with the best remaining
         candidates; invite the newcomers. Everyone gone leaves the schedule too, so the organizer sees the gap
-        and can rebuild it."""
-        if rs.roster is None:
+        and can rebuild it. A seat nobody can take stays empty (`empty_seats` counts it)."""
+        stored = rs.roster
+        if stored is None:
             return rs
         gone = {i.invitee_id for i in rs.invitations if i.status in ("declined", "expired")}
         accepted = {i.invitee_id for i in rs.invitations if i.status == "accepted"}
-        problem = self.problem(rs.model_copy(update={"pinned": [c for c in rs.pinned if c not in gone]}))
         # a roster member who is no longer eligible (withdrawn, unverified) leaves like a decline
-        candidates = set(problem.project_ids) | set(problem.investor_ids)
-        roster = _as_roster(rs.roster, candidates)
-        left_projects = [p for p in rs.roster.project_ids if p not in candidates]
-        left_investors = [i for i in rs.roster.investor_ids if i not in candidates]
+        left_projects = [p for p in stored.project_ids if not self._open_project(p)]
+        left_investors = [i for i in stored.investor_ids if not self.view.investor_in_market(i)]
         gone |= {*left_projects, *left_investors}
         rs = _rescheduled(rs, [m for m in rs.schedule if m.project_id not in gone and m.investor_id not in gone])
+        try:
+            problem = self.problem(rs.model_copy(update={"pinned": [c for c in rs.pinned if c not in gone]}))
+        except InvalidRequest:  # no candidate at all on one side (the city moved, say): the answer still counts
+            return rs
+        roster = _as_roster(stored, set(problem.project_ids) | set(problem.investor_ids))
         try:
             with self._solving():
                 new, replacements = backfill(
@@ -368,6 +485,25 @@ def _not_cancelled(rs: Roadshow, roadshow_id: str) -> Roadshow:
     if rs.status == "cancelled":
         raise Conflict(f"roadshow {roadshow_id!r} is cancelled")
     return rs
+
+
+def _on_theme(rs: Roadshow, sectors: list[str]) -> bool:
+    return not rs.sectors or bool(set(rs.sectors) & set(sectors))
+
+
+def _in_city(rs: Roadshow, city: str) -> bool:
+    # a hard filter on projects only: they pitch in the roadshow's city, and investors travel to it
+    return not rs.city or city_key(city) == city_key(rs.city)
+
+
+def _also(note: str) -> str:
+    return f"; {note}" if note else ""
+
+
+def _holds_seat(rs: Roadshow, candidate_id: str) -> bool:
+    """Not yet invited, or invited and not declined or expired."""
+    invitation = rs.invitation(candidate_id)
+    return invitation is None or invitation.status in ("pending", "accepted")
 
 
 def _set_status(rs: Roadshow, invitee_ids: set[str], status: str) -> Roadshow:

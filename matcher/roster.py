@@ -291,10 +291,10 @@ def backfill(problem: RosterProblem, roster: Roster, *,
 
     Every other invitee keeps their seat if the constraints allow it; only if they do not are pending
     (not accepted) invitees re-chosen. Accepted invitees are never removed; declined candidates are
-    never re-invited, even if pinned. If no declined id is on the roster, the roster is returned as is,
-    so applying the same decline twice changes nothing. `left_*`: members already off `roster` because they are
-    no longer candidates (a project withdrawn, an investor unverified); newcomers are paired with their seats
-    after the declined ones'.
+    never re-invited, even if pinned. If no declined id is on the roster and nobody left, the roster is returned
+    as is, so applying the same decline twice changes nothing. `left_*`: members already off `roster` because they
+    are no longer candidates (a project withdrawn, an investor unverified); their seats are filled too (even when
+    no one on the roster declined), and newcomers are paired with their seats after the declined ones'.
     """
     declined_p, declined_i = frozenset(declined_project_ids), frozenset(declined_investor_ids)
     accepted_p, accepted_i = frozenset(accepted_project_ids), frozenset(accepted_investor_ids)
@@ -306,7 +306,7 @@ def backfill(problem: RosterProblem, roster: Roster, *,
             raise ValueError(f"accepted {kind}s must be on the roster; not on it: {sorted(acc - set(seated))[:5]}")
     out_p = [p for p in roster.project_ids if p in declined_p]
     out_i = [i for i in roster.investor_ids if i in declined_i]
-    if not out_p and not out_i:
+    if not out_p and not out_i and not left_project_ids and not left_investor_ids:
         return roster, []
 
     base = replace(problem,

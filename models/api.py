@@ -324,6 +324,11 @@ class RoadshowPublic(BaseModel):
     schedule: list[MeetingPublic]
 
 
+class RoadshowSeats(BaseModel):
+    projects: int = Field(ge=0)
+    investors: int = Field(ge=0)
+
+
 class RoadshowView(BaseModel):
     id: str
     version: int
@@ -332,6 +337,17 @@ class RoadshowView(BaseModel):
     names: dict[str, str] = Field(description="entity id -> display name, for every id the roadshow mentions")
     pair_scores: dict[str, dict[str, float]] = Field(
         default={}, description="organizers: investor id -> project id -> match score, for the roster's pairs")
+    empty_seats: RoadshowSeats | None = Field(
+        default=None, description="organizers: the roster's seats (n_projects, m_investors) that no eligible "
+                                  "member holds: too few candidates when the roster was solved or backfilled (the "
+                                  "city, the sectors and exclusions narrow the pool), declines and expiries no "
+                                  "backfill could replace, and the seats of those in `left`. 0 and 0 when the roster "
+                                  "is full; null before a roster is proposed, and for invitees")
+    left: list[str] = Field(
+        default=[], description="organizers: roster members and scheduled participants who are no longer eligible "
+                                "(a project withdrawn or funded, an investor withdrawn or no longer verified). A "
+                                "schedule rebuild drops their meetings (their calendars then cancel them), and the "
+                                "next backfill (a decline, an expiry) gives their seats to others")
 
 
 class RoadshowList(BaseModel):

@@ -23,6 +23,7 @@ from models.api import (
     RoadshowList,
     RoadshowMove,
     RoadshowPublic,
+    RoadshowSeats,
     RoadshowView,
 )
 from models.entities import ENTITY_ID_PATTERN
@@ -84,9 +85,12 @@ def _view(svc: ServicesDep, roadshow_id: str, rs: Roadshow, who: Principal) -> R
     if RoadshowService.organizes(who, rs):
         # as stored (KEPT): putting the roadshow into the view runs its model checks again, and checks added since
         # the log accepted it (meetings past midnight) must not refuse its organizer a read of it
+        roadshows = svc.container.roadshows
+        empty = roadshows.empty_seats(rs)
+        seats = None if empty is None else RoadshowSeats(projects=empty[0], investors=empty[1])
         return RoadshowView.model_validate({"id": roadshow_id, "version": version, "roadshow": rs,
-                                            "names": _names(svc, rs), "pair_scores": _pair_scores(svc, rs)},
-                                           context=KEPT)
+                                            "names": _names(svc, rs), "pair_scores": _pair_scores(svc, rs),
+                                            "empty_seats": seats, "left": roadshows.left(rs)}, context=KEPT)
     # anyone else who got this far is an invitee (RoadshowService.get lets no one else through)
     public = _public(rs, svc.container.roadshows.invited_as(who, rs))
     return RoadshowView(id=roadshow_id, version=version, roadshow=public, names=_names(svc, public))

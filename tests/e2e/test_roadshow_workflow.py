@@ -3,6 +3,8 @@ backfill, accepts, schedule, CSV and iCalendar exports; what the organizer and t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import httpx
 import pytest
 
@@ -119,6 +121,10 @@ def test_adjusting_a_roster_names_no_unverified_investor_and_takes_bounded_lists
     assert "Hidden Angels" not in organizer.get(f"/v1/roadshows/{rid}").text
     r = organizer.post(f"/v1/roadshows/{rid}/adjust", json={"pin": [f"p-{n}" for n in range(501)]})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "pin"
+    version = organizer.get(f"/v1/roadshows/{rid}").json()["version"]
+    r = organizer.post(f"/v1/roadshows/{rid}/adjust", json={})  # would only re-solve: that is POST .../roster
+    assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["pin", "unpin", "exclude", "unexclude"]
+    assert organizer.get(f"/v1/roadshows/{rid}").json()["version"] == version
 
 
 def test_a_roster_request_that_finds_the_solver_busy_gets_503_and_retry_after(deployment, monkeypatch):
@@ -142,10 +148,23 @@ def test_a_roster_request_that_finds_the_solver_busy_gets_503_and_retry_after(de
     assert organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]["roster"]
 
 
-def _scheduled_roadshow(dep, city: str) -> tuple[httpx.Client, str, str, httpx.Client, str, str]:
+@dataclass
+class Scheduled:
+    """A scheduled roadshow of its own: its organizer, id, one investor (id, client, .ics text), the founders by
+    project id, and the last offset token."""
+
+    organizer: httpx.Client
+    rid: str
+    investor_id: str
+    investor: httpx.Client
+    ics: str
+    founders: dict[str, httpx.Client]
+    token: str
+
+
+def _scheduled_roadshow(dep, city: str) -> Scheduled:
     """Two projects and two investors of its own, all pinned, accepted and scheduled (other tests' entities share
-    this deployment, and would otherwise compete for the seats): (organizer, roadshow id, investor id, that
-    investor's client, its .ics text, offset token)."""
+    this deployment, and would otherwise compete for the seats)."""
     founders, investors, token = seed_market(dep, dep.as_role("registrar"), 2, 2, f"{city}质检", f"{city}天使")
     organizer = dep.as_role("organizer", uid("org"))
     rid, token = accepted(organizer.post("/v1/roadshows", headers=waiting(token), json={
@@ -161,11 +180,13 @@ def _scheduled_roadshow(dep, city: str) -> tuple[httpx.Client, str, str, httpx.C
     ics = investor.get(f"/v1/roadshows/{rid}/schedule.ics", params={"participant": investor_id},
                        headers=waiting(token)).text
     assert ics.count("BEGIN:VEVENT") == 2
-    return organizer, rid, investor_id, investor, ics, token
+    return Scheduled(organizer, rid, investor_id, investor, ics, founders, token)
 
 
 def test_a_cancelled_roadshow_tells_its_invitees_and_cancels_their_calendar_entries(deployment):
-    organizer, rid, investor_id, investor, _, token = _scheduled_roadshow(deployment, "杭州")
+    scheduled = _scheduled_roadshow(deployment, "杭州")
+    organizer, rid, investor_id, investor, token = (scheduled.organizer, scheduled.rid, scheduled.investor_id,
+                                                    scheduled.investor, scheduled.token)
     assert deployment.as_role("organizer", uid("org")).post(f"/v1/roadshows/{rid}/cancel").status_code == 403
     _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/cancel", headers=waiting(token)))
     assert investor.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]["status"] == "cancelled"
@@ -176,7 +197,9 @@ def test_a_cancelled_roadshow_tells_its_invitees_and_cancels_their_calendar_entr
 
 
 def test_an_organizer_moves_a_scheduled_roadshow_and_the_invitees_calendar_follows(deployment):
-    organizer, rid, investor_id, investor, before, token = _scheduled_roadshow(deployment, "宁波")
+    scheduled = _scheduled_roadshow(deployment, "宁波")
+    organizer, rid, investor_id, investor, before, token = (scheduled.organizer, scheduled.rid, scheduled.investor_id,
+                                                            scheduled.investor, scheduled.ics, scheduled.token)
     version = organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["version"]
     move = {"title": "宁波路演（改期）", "city": "宁波", "date": "2026-12-17", "start_time": "09:30:00",
             "slot_minutes": 30}
@@ -218,3 +241,73 @@ def test_an_organizer_reads_a_roadshow_an_older_version_let_run_past_midnight(de
             "expected_version": r.json()["version"]}
     r = organizer.put(f"/v1/roadshows/{rid}/logistics", json=move)
     assert r.status_code == 422 and "midnight" in r.text
+
+
+def _events(ics: str) -> dict[str, list[str]]:
+    """UID -> the lines of its VEVENT."""
+    events = [block.split("END:VEVENT")[0].splitlines() for block in ics.split("BEGIN:VEVENT")[1:]]
+    return {next(line for line in lines if line.startswith("UID:")): lines for lines in events}
+
+
+def test_a_withdrawn_projects_meetings_leave_at_the_rebuild_and_the_calendars_cancel_them(deployment):
+    s = _scheduled_roadshow(deployment, "绍兴")
+    (first, first_founder), (second, second_founder) = s.founders.items()
+    _, token = accepted(first_founder.post(f"/v1/projects/{first}/withdraw", headers=waiting(s.token)))
+    view = s.organizer.get(f"/v1/roadshows/{s.rid}", headers=waiting(token)).json()
+    assert view["left"] == [first] and view["empty_seats"] == {"projects": 1, "investors": 0}
+    assert first in {m["project_id"] for m in view["roadshow"]["schedule"]}  # until the organizer rebuilds
+
+    _, token = accepted(s.organizer.post(f"/v1/roadshows/{s.rid}/schedule", headers=waiting(token)))
+    rs = s.organizer.get(f"/v1/roadshows/{s.rid}", headers=waiting(token)).json()["roadshow"]
+    assert {m["project_id"] for m in rs["schedule"]} == {second}
+    before = _events(s.ics)
+    after = _events(s.investor.get(f"/v1/roadshows/{s.rid}/schedule.ics", params={"participant": s.investor_id}).text)
+    assert after.keys() == before.keys()  # the same two entries: the withdrawn project's is cancelled
+    gone = next(uid for uid in after if first in uid)
+    assert "STATUS:CANCELLED" in after[gone] and "STATUS:CANCELLED" not in after[next(u for u in after if u != gone)]
+    sequence = {uid: int(next(line for line in lines if line.startswith("SEQUENCE:"))[9:])
+                for uid, lines in (("before", before[gone]), ("after", after[gone]))}
+    assert sequence["after"] > sequence["before"]
+
+    # the other project leaves too: the rebuild empties the schedule (it answered 409 before)
+    _, token = accepted(second_founder.post(f"/v1/projects/{second}/withdraw", headers=waiting(token)))
+    _, token = accepted(s.organizer.post(f"/v1/roadshows/{s.rid}/schedule", headers=waiting(token)))
+    view = s.organizer.get(f"/v1/roadshows/{s.rid}", headers=waiting(token)).json()
+    assert view["roadshow"]["schedule"] == [] and view["left"] == [first, second]
+    ics = s.investor.get(f"/v1/roadshows/{s.rid}/schedule.ics", params={"participant": s.investor_id}).text
+    assert ics.count("STATUS:CANCELLED") == ics.count("BEGIN:VEVENT") == 2
+    r = s.organizer.post(f"/v1/roadshows/{s.rid}/schedule")  # nothing left to drop or to build
+    assert r.status_code == 409 and first in r.json()["detail"]
+
+
+def test_the_organizer_sees_the_seats_no_backfill_filled_after_a_city_move_and_why_a_roster_is_refused(deployment):
+    dep = deployment
+    founders, investors, token = seed_market(dep, dep.as_role("registrar"), 3, 2, "舟山质检", "舟山天使")
+    organizer = dep.as_role("organizer", uid("org"))
+    spec = {"title": "舟山路演", "theme": "工业视觉", "date": "2026-12-10", "n_projects": 3, "m_investors": 2,
+            "min_fits": 0}
+    rid, token = accepted(organizer.post("/v1/roadshows", headers=waiting(token), json=spec))
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/adjust", headers=waiting(token),
+                                       json={"pin": [*founders, *investors]}))
+    view = organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()
+    assert view["empty_seats"] == {"projects": 0, "investors": 0} and view["left"] == []
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/invitations", headers=waiting(token)))
+    nowhere = f"无项目城{uid('c')[2:]}"  # no project is in it, so a backfill finds no one
+    _, token = accepted(organizer.put(f"/v1/roadshows/{rid}/logistics", json={
+        "title": "舟山路演", "city": nowhere, "date": "2026-12-10", "expected_version": view["version"] + 1}))
+    staying, *declining = founders
+    for project_id in declining:
+        _, token = accepted(founders[project_id].post(f"/v1/roadshows/{rid}/invitations/{project_id}/decline",
+                                                      headers=waiting(token)))
+    view = organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()
+    assert view["roadshow"]["roster"]["project_ids"] == [staying]
+    assert not [i for i in view["roadshow"]["invitations"] if i["replaces"]]
+    assert view["empty_seats"] == {"projects": 2, "investors": 0}
+    mine = founders[staying].get(f"/v1/roadshows/{rid}").json()  # an invitee's view: no seats, no one left
+    assert mine["empty_seats"] is None and mine["left"] == []
+
+    # a new roadshow in that city: the refusal names the city, which left no project
+    rid, token = accepted(organizer.post("/v1/roadshows", headers=waiting(token), json={**spec, "city": nowhere}))
+    r = organizer.post(f"/v1/roadshows/{rid}/roster", headers=waiting(token))
+    assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["city"]
+    assert f"is in {nowhere}" in r.json()["errors"][0]["message"]

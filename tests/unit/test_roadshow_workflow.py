@@ -311,3 +311,120 @@ def test_calendars_keep_the_utc_offset_of_a_start_time_the_log_holds():
     assert "DTSTART:20261210T192000Z" in lines  # 14:20 at UTC-5, not 14:20 in China (06:20Z)
     lines = to_ical(meeting, "p-1", date(2026, 12, 10), time(14, 0), 20).splitlines()
     assert "DTSTART:20261210T062000Z" in lines  # without an offset: China time, as before
+
+
+def leave(service: RoadshowService, participant: str) -> None:
+    """`participant` leaves the market: a project is withdrawn by its founder, an investor withdraws."""
+    if participant.startswith("p-"):
+        service.commands.set_project_status(founder(int(participant.split("-")[1])), participant, "withdrawn")
+    else:
+        service.commands.withdraw_investor(Principal("k", "investor", participant), participant)
+
+
+@pytest.mark.parametrize("side", ["project", "investor"])
+def test_a_rebuild_after_everyone_on_one_side_left_empties_the_schedule_instead_of_refusing(world, side):
+    view, service = world
+    rid = scheduled(service)
+    before = view.roadshows[rid].value
+    leaving = list(before.roster.project_ids if side == "project" else before.roster.investor_ids)
+    for participant in leaving:
+        leave(service, participant)
+    assert service.left(view.roadshows[rid].value) == leaving  # the organizer sees who left before rebuilding
+    version = view.roadshows[rid].version
+
+    service.build_schedule(ORGANIZER, rid)  # was 409: nobody accepted on that side is still in the market
+    rs = view.roadshows[rid].value
+    assert view.roadshows[rid].version == version + 1 and rs.status == "scheduled"
+    assert rs.schedule == [] and rs.dropped_meetings == before.schedule  # calendars cancel every meeting
+    with pytest.raises(Conflict, match=f"{leaving[0]}.* left"):  # nothing left to drop: nothing to build
+        service.build_schedule(ORGANIZER, rid)
+
+
+def test_a_participant_replaced_after_leaving_meets_no_one_when_it_comes_back(world):
+    view, service = world
+    rid = scheduled(service)
+    rs = view.roadshows[rid].value
+    withdrawn, declining = rs.roster.project_ids[0], rs.roster.investor_ids[0]
+    leave(service, withdrawn)
+    service.answer(Principal("k", "investor", declining), rid, declining, accept=False)  # backfills both seats
+    assert withdrawn not in view.roadshows[rid].value.roster.project_ids
+    service.commands.set_project_status(founder(int(withdrawn.split("-")[1])), withdrawn, "open")  # reopened
+
+    service.build_schedule(ORGANIZER, rid)
+    rs = view.roadshows[rid].value
+    assert rs.invitation(withdrawn).status == "accepted"  # as the log has it, but its seat went to another
+    assert withdrawn not in {m.project_id for m in rs.schedule} and service.left(rs) == []
+
+
+def test_the_organizer_sees_the_seats_a_backfill_could_not_fill_after_the_city_moved(world):
+    view, service = world
+    rid = invited(service)  # no city: every open project is a candidate
+    assert service.empty_seats(view.roadshows[rid].value) == (0, 0)
+    service.move(ORGANIZER, rid, {"city": "上海"}, expected_version=view.roadshows[rid].version)  # no project there
+    declining = view.roadshows[rid].value.roster.project_ids[0]
+    service.answer(founder(int(declining.split("-")[1])), rid, declining, accept=False)
+    rs = view.roadshows[rid].value
+    assert not [i for i in rs.invitations if i.replaces == declining]  # nobody in 上海 to invite
+    assert service.empty_seats(rs) == (1, 0)
+    leave(service, rs.roster.investor_ids[0])  # a seat whose holder left is empty too (until the next backfill)
+    assert service.empty_seats(view.roadshows[rid].value) == (1, 1)
+
+
+def test_a_decline_is_taken_when_no_candidate_is_left_to_backfill_it(world):
+    view, service = world
+    rid = invited(service)
+    service.move(ORGANIZER, rid, {"city": "上海"}, expected_version=view.roadshows[rid].version)
+    rs = view.roadshows[rid].value
+    for project_id in rs.roster.project_ids:  # no roster project open, and none in 上海
+        leave(service, project_id)
+    declining = rs.roster.investor_ids[0]
+    service.answer(Principal("k", "investor", declining), rid, declining, accept=False)  # was 422 (no project)
+    rs = view.roadshows[rid].value
+    assert rs.invitation(declining).status == "declined" and service.empty_seats(rs) == (2, 1)
+
+
+@pytest.mark.parametrize(("spec", "field", "says"), [
+    ({"city": "上海"}, "city", "city must match at least one open project; none of the 8 open projects is in 上海"),
+    ({"sectors": ["biomedicine"]}, "sectors", "sectors must match at least one open project; none of the 8 open "
+                                              "projects is in biomedicine"),
+])
+def test_a_roster_with_no_candidate_names_the_filter_that_left_none(world, spec, field, says):
+    _, service = world
+    rid = service.create(ORGANIZER, {**SMALL, **spec}).entity_id
+    with pytest.raises(InvalidRequest, match=re.escape(says)) as refused:
+        service.propose(ORGANIZER, rid)
+    assert [e.field for e in domain_error(str(refused.value)).errors] == [field]
+
+
+def test_a_roster_that_cannot_be_met_says_how_the_city_and_the_fit_threshold_cut_the_pool(world):
+    view, service = world
+    view.apply(event("ProjectSubmitted", "p-hz", project(name="杭州视觉", owner="f-9", city="杭州")))
+    rid = service.create(ORGANIZER, {**SMALL, "city": "杭州", "n_projects": 3, "m_investors": 3, "min_fits": 1,
+                                     "fit_threshold": 0.99}).entity_id
+    with pytest.raises(InvalidRequest, match=r"^min_fits cannot be met") as refused:
+        service.propose(ORGANIZER, rid)
+    assert "only 1 project can take the 3 project seats (n_projects): of 9 open projects, the city 杭州 leaves 1" \
+        in str(refused.value)
+    assert re.search(r"with fit_threshold 0\.99, \d+ of the 1 candidate projects and \d+ of the \d+ candidate "
+                     r"investors have at least 1 counterpart that fits", str(refused.value))
+
+
+def test_an_empty_adjustment_is_refused_naming_its_fields_and_writes_nothing(world):
+    view, service = world
+    rid = service.create(ORGANIZER, SMALL).entity_id
+    with pytest.raises(InvalidRequest, match="at least one") as refused:
+        service.adjust(ORGANIZER, rid, pin=[], exclude=[], unpin=[])
+    assert [e.field for e in domain_error(str(refused.value)).errors] == ["pin", "unpin", "exclude", "unexclude"]
+    assert view.roadshows[rid].version == 1 and view.roadshows[rid].value.roster is None
+
+
+def test_the_seat_of_a_withdrawn_project_is_backfilled_when_its_own_invitation_is_declined(world):
+    view, service = world
+    rid = invited(service)
+    withdrawn = view.roadshows[rid].value.roster.project_ids[0]
+    leave(service, withdrawn)
+    service.answer(founder(int(withdrawn.split("-")[1])), rid, withdrawn, accept=False)  # the only answer since
+    rs = view.roadshows[rid].value
+    assert withdrawn not in rs.roster.project_ids and len(rs.roster.project_ids) == 2  # was 1: the seat stayed empty
+    assert [i for i in rs.invitations if i.replaces == withdrawn and i.status == "pending"]
+    assert service.empty_seats(rs) == (0, 0)
