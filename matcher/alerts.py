@@ -331,7 +331,7 @@ class AlertCommands:
         return self._own_search(who, search_id)
 
     def searches(self, who: Principal) -> list[Versioned[SavedSearch]]:
-        """The caller's saved searches (every one for admins), oldest first."""
+        """The caller's saved searches (every one for admins), oldest change first (as plain lists page)."""
         if who.role not in ("investor", "founder", "admin"):
             raise NotAllowed("only investors, founders and admins have saved searches")
         with self.view.lock:

@@ -75,8 +75,8 @@ class SavedSearchFields(BaseModel):
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), PlainText] = ""
     text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), PlainText] = Field(
-        default="", description="terms separated by spaces or commas; every term must occur in the counterpart "
-                                "(name, summary, thesis, sectors...), in any language")
+        default="", description="terms separated by spaces or commas (with a letter or digit); every term must "
+                                "occur in the counterpart (name, summary, thesis, sectors...), in any language")
     sectors: list[str] = Field(default=[], json_schema_extra={"items": {"type": "string", "enum": list(SECTORS)},
                                                               "maxItems": 8})
     stages: list[str] = Field(default=[], json_schema_extra={"items": {"type": "string", "enum": list(STAGES)}})
@@ -88,9 +88,26 @@ class SavedSearchFields(BaseModel):
     _sectors = field_validator("sectors", mode="before")(lambda v: sector_list(v, allow_empty=True))
     _stages = field_validator("stages", mode="before")(lambda v: stage_list(v, allow_empty=True))
 
+    @field_validator("text")
+    @classmethod
+    def _text_has_a_word(cls, value: str, info: ValidationInfo) -> str:
+        # as /v1/search's q: "🔋" or ",,, ," has no term to look for (",,, ," none at all: it matched everything)
+        if value and not any(c.isalnum() for c in value) and not from_log(info):
+            raise ValueError(f"must contain a letter or digit (Chinese, English or mixed); got {value[:40]!r}")
+        return value
+
     @model_validator(mode="after")
-    def _ticket_range(self) -> SavedSearchFields:
+    def _criteria(self, info: ValidationInfo) -> SavedSearchFields:
         check_ticket_range(self.ticket_min_cny, self.ticket_max_cny)
+        # A search without criteria matched every project (or investor) and alerted on each: "what fits my profile
+        # well" is the profile alerts' (AlertSettings.profile_alerts), and a min_score above 0 alone asks for
+        # everything that fits at least that well. Searches the log holds stay readable.
+        criteria = (self.text, self.sectors, self.stages, self.cities, self.ticket_min_cny is not None,
+                    self.ticket_max_cny is not None, self.min_score > 0)
+        if not any(criteria) and not from_log(info):
+            # said of the whole body: under each of seven fields it would read seven times
+            raise ValueError("a saved search needs a criterion: text, sectors, stages, cities, ticket_min_cny, "
+                             "ticket_max_cny or a min_score above 0 (one without any would match everything)")
         return self
 
 

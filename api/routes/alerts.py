@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from api.deps import ServicesDep, Who
-from api.pagination import cursor_value, encode_cursor, plain_page
+from api.pagination import PlainCursor, cursor_value, encode_cursor, plain_page
 from api.routes import READ, WRITE
 from matcher.alert_store import DeliveryState
 from matcher.alerts import AlertCommands
@@ -87,8 +87,8 @@ def save_search(body: SavedSearchCreate, who: Who, svc: ServicesDep, alerts: Ale
 
 @router.get("/searches", responses=READ)
 def list_searches(who: Who, alerts: Alerts, limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                  cursor: Annotated[str | None, Query(max_length=200)] = None) -> SavedSearchList:
-    """The caller's saved searches (admins: everyone's), oldest first."""
+                  cursor: PlainCursor = None) -> SavedSearchList:
+    """The caller's saved searches (admins: everyone's), oldest change first."""
     found = alerts.searches(who)
     page, after = plain_page(found, cursor, limit)
     return SavedSearchList(data=[search_out(s) for s in page], count=len(found), next_cursor=after)

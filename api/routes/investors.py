@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from api import policy
 from api.deps import ServicesDep, Who
-from api.pagination import plain_page
+from api.pagination import PlainCursor, plain_page
 from api.routes import READ, WRITE
 from models.api import (
     Accepted,
@@ -62,7 +62,7 @@ def browse_registry(who: Who, svc: ServicesDep,
                     status: Literal["active", "withdrawn"] | None = None,
                     q: Annotated[str, Query(max_length=100, description="part of a name, organization or city")] = "",
                     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                    cursor: Annotated[str | None, Query(max_length=200)] = None) -> InvestorList:
+                    cursor: PlainCursor = None) -> InvestorList:
     """The whole registry, filtered, oldest change first (registrars, admins): to find a verified investor
     to review again, or a rejected one."""
     found = policy.registry(svc.view, who, verification, status, q)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from api import policy
 from api.deps import ServicesDep, Who
-from api.pagination import plain_page
+from api.pagination import PlainCursor, plain_page
 from api.routes import READ, WRITE
 from models.api import Accepted, ProjectCreate, ProjectList, ProjectPrivate, ProjectPublic, ProjectUpdate
 
@@ -24,8 +24,8 @@ def submit_project(body: ProjectCreate, who: Who, svc: ServicesDep) -> Accepted:
 
 @router.get("", responses=READ)
 def list_projects(who: Who, svc: ServicesDep, limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                  cursor: Annotated[str | None, Query(max_length=200)] = None) -> ProjectList:
-    """The caller's own projects (founders); every project (admins)."""
+                  cursor: PlainCursor = None) -> ProjectList:
+    """The caller's own projects (founders); every project (admins): oldest change first."""
     found = policy.own_projects(svc.view, who)
     page, after = plain_page(found, cursor, limit)
     return ProjectList(data=[policy.project_private(v, with_owner=True) for v in page], count=len(found),

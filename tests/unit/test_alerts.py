@@ -373,8 +373,8 @@ def test_saved_searches_add_matches_with_their_own_filters_text_and_minimum(worl
 
 
 def test_deleted_searches_and_profile_alerts_off_do_not_alert(world):
-    save_search(world, "s-1", owner_role="investor", owner_id="i-bio", min_score=0.0)
-    save_search(world, "s-1", version=2, owner_role="investor", owner_id="i-bio", deleted=True)
+    save_search(world, "s-1", owner_role="investor", owner_id="i-bio", min_score=0.01)  # ~ everything
+    save_search(world, "s-1", version=2, owner_role="investor", owner_id="i-bio", min_score=0.01, deleted=True)
     world.view.apply(event("AlertSettingsUpdated", settings_id("investor", "i-robot"),
                            AlertSettings(recipient_role="investor", recipient_id="i-robot", profile_alerts=False)))
     world.put_project("p-vision", owner="f-1")
@@ -401,7 +401,7 @@ def test_a_founders_search_finds_investors_for_its_own_project_only(world):
                       stage="a", amount_sought_cny=20_000_000, city="杭州")
     world.put_project("p-vision", owner="f-1")
     save_search(world, "s-f2", owner_role="founder", owner_id="f-2", project_id="p-drug", text="创新药", min_score=0.0)
-    save_search(world, "s-f2-wrong", owner_role="founder", owner_id="f-2", project_id="p-vision", min_score=0.0)
+    save_search(world, "s-f2-wrong", owner_role="founder", owner_id="f-2", project_id="p-vision", min_score=0.01)
     alerts = evaluator(world, min_score=1.5).for_investor("i-bio")  # the implicit search finds nothing
     assert [(a.recipient, [m.project_id for m in a.matches], a.matches[0].via) for a in alerts] == [
         ("founder:f-2", ["p-drug"], ["s-f2"])]

@@ -17,7 +17,7 @@ from api.auth import ADMIN, FailedAuthThrottle, KeyRing, TooManyFailures, Unauth
 from api.consistency import LagProbe, OffsetToken
 from api.deps import authenticate, client_address, principal
 from api.errors import domain_error, validation_errors
-from api.pagination import MAX_OFFSET, decode_cursor, encode_cursor, next_cursor
+from api.pagination import AFTER_KEY, MAX_OFFSET, decode_cursor, encode_cursor, next_cursor, plain_page
 from api.policy import investor_private, investor_public
 from api.routes.alerts import list_searches
 from matcher.commands import Principal
@@ -41,9 +41,9 @@ from models.api import (
     RoadshowExpire,
     RoadshowMove,
 )
-from models.api_alerts import AlertSettingsUpdate
+from models.api_alerts import AlertSettingsUpdate, SavedSearchCreate, SavedSearchUpdate
 from models.entities import Investor, Project
-from models.events import ApiKey
+from models.events import ApiKey, decode_event
 from models.roadshows import Roadshow
 from models.settings import Settings
 from tests.factories import event, investor, project, roadshow
@@ -192,10 +192,31 @@ def test_cursors_round_trip(offset):
     assert decode_cursor(encode_cursor(offset)) == offset
 
 
-@pytest.mark.parametrize("cursor", ["x", "e30", encode_cursor(MAX_OFFSET + 1), "eyJvIjogLTF9", "eyJvIjogdHJ1ZX0"])
+@pytest.mark.parametrize("cursor", ["x", "e30", encode_cursor(MAX_OFFSET + 1), "eyJvIjogLTF9", "eyJvIjogdHJ1ZX0",
+                                    "WzFd", encode_cursor([1, "p-1"], AFTER_KEY)])
 def test_foreign_cursors_are_rejected_naming_cursor(cursor):
     with pytest.raises(InvalidRequest, match="^cursor must be"):
         decode_cursor(cursor)
+
+
+@pytest.mark.parametrize("cursor", [
+    "x", "e30", "WzFd", "bnVsbA", encode_cursor("c" * 32, "b"),  # no JSON, {}, [1], null, the inbox's cursor
+    encode_cursor([True, "p-1"], AFTER_KEY), encode_cursor(["2026-01-01", "p-1"], AFTER_KEY),
+    encode_cursor([1], AFTER_KEY), encode_cursor([1, 2], AFTER_KEY), encode_cursor([1, "p-1", 3], AFTER_KEY),
+])
+def test_a_malformed_plain_list_cursor_is_a_422_naming_cursor_and_what_it_takes(cursor):
+    with pytest.raises(InvalidRequest) as err:
+        plain_page([], cursor, 10)
+    assert domain_error(str(err.value)).errors[0].field == "cursor"
+    assert str(err.value).startswith("cursor must be the next_cursor of this list's previous page (leave it out for "
+                                     "the first page); got ")
+
+
+@pytest.mark.parametrize("offset", [0, 2, 500])
+def test_an_offset_cursor_from_before_keyset_paging_is_told_to_start_again(offset):
+    with pytest.raises(InvalidRequest, match="an offset cursor, which this list no longer takes: start again from "
+                                             "the first page$"):
+        plain_page([], encode_cursor(offset), 10)
 
 
 def test_only_a_page_with_more_after_it_has_a_next_cursor():
@@ -378,7 +399,7 @@ def test_an_ipv4_client_on_a_dual_stack_socket_counts_by_its_own_address():
 def test_the_saved_search_list_pages_past_the_ranked_lists_offset_cap():
     # a plain list: an admin's view of every account's searches must page to its end
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    searches = [Versioned(f"s-{n:04d}", 1, SavedSearch(owner_role="investor", owner_id=f"i-{n}"), now)
+    searches = [Versioned(f"s-{n:04d}", 1, SavedSearch(owner_role="investor", owner_id=f"i-{n}", text="视觉"), now)
                 for n in range(1200)]
     alerts = SimpleNamespace(searches=lambda who: searches)
     seen, cursor = [], None
@@ -483,6 +504,36 @@ def test_every_number_of_a_request_or_an_entity_refuses_booleans_through_the_one
     missing = set().union(*(_numbers_without_the_shared_check(m, seen)
                             for m in [*subclasses(Body), *PAYLOADS.values(), Event]))
     assert not missing, sorted(missing)
+
+
+@pytest.mark.parametrize("text", ["🔋", ",,, ,", "***", "— · —"])
+def test_saved_search_text_without_a_letter_or_digit_is_refused_naming_text(text):
+    # as /v1/search's q: nothing to look for (",,, ," has no term at all, so it matched every counterpart)
+    for model, body in ((SavedSearchCreate, {}), (SavedSearchUpdate, {"expected_version": 1})):
+        problems = _problems(model, {**body, "text": text, "sectors": ["ai"]})
+        assert problems == {"text": f"must contain a letter or digit (Chinese, English or mixed); got {text!r}"}
+
+
+@pytest.mark.parametrize("body", [{}, {"name": "everything"}, {"min_score": 0}, {"text": "  ", "sectors": []}])
+def test_a_saved_search_without_criteria_is_refused_saying_which_there_are(body):
+    assert _problems(SavedSearchCreate, body) == {"body": "a saved search needs a criterion: text, sectors, stages, "
+                                                          "cities, ticket_min_cny, ticket_max_cny or a min_score above "
+                                                          "0 (one without any would match everything)"}
+
+
+@pytest.mark.parametrize("body", [{"text": "储能"}, {"text": "AI, 🔋"}, {"sectors": ["ai"]}, {"stages": ["seed"]},
+                                  {"cities": ["宁波"]}, {"ticket_min_cny": 0}, {"ticket_max_cny": 5_000_000},
+                                  {"min_score": 0.3}])
+def test_any_one_criterion_makes_a_saved_search(body):
+    SavedSearchCreate.model_validate(body)
+    SavedSearch.model_validate({**body, "owner_role": "investor", "owner_id": "i-1"})
+
+
+def test_saved_searches_the_log_holds_without_criteria_or_with_symbols_only_still_load():
+    for fields in ({}, {"text": "🔋"}, {"text": ",,, ,", "min_score": 0.0}):
+        stored = SavedSearch.model_validate({**fields, "owner_role": "investor", "owner_id": "i-1"},
+                                            context={"from_log": True})
+        assert decode_event(event("SearchSaved", "s-1", stored).to_bytes()).payload == stored
 
 
 def test_a_log_written_before_booleans_were_refused_still_validates():
