@@ -35,6 +35,7 @@ from models.api import (
 )
 from models.entities import Investor, Project
 from models.events import Intro
+from models.text import fold
 
 _PROJECT_FIELDS = set(ProjectPublic.model_fields) - {"id", "version", "updated_at"}
 _INVESTOR_FIELDS = set(InvestorPublic.model_fields) - {"id", "version", "updated_at"}
@@ -164,11 +165,11 @@ def registry(view: ReadModel, who: Principal, verification: str | None = None, s
     status, and by `text` found in the name, organization or a city (any case)."""
     if not who.is_staff():
         raise NotAllowed("only registrars and admins browse the investor registry")
-    text = text.strip().lower()
+    text = fold(text).strip().lower()
     with view.lock:
         found = [v for v in view.investors.values()
                  if verification in (None, v.value.verification) and status in (None, v.value.status)
-                 and (not text or text in v.value.identity.lower())]
+                 and (not text or text in fold(v.value.identity).lower())]
     found.sort(key=lambda v: (v.updated_at, v.id))
     return [investor_public(v) for v in found]
 

@@ -208,6 +208,8 @@ def test_a_registrar_finds_investors_in_the_registry_by_decision_and_text_page_b
     assert [i["id"] for i in found["data"] + rest["data"]] == ids and rest["next_cursor"] is None
     rejected = registrar.get("/v1/registrar/investors", params={"q": tag, "verification": "rejected"}).json()
     assert [i["id"] for i in rejected["data"]] == [rejected_id] and "contact" not in rejected["data"][0]
+    traditional = registrar.get("/v1/registrar/investors", params={"q": f"{tag} 寧波"}).json()  # as search reads it
+    assert [i["id"] for i in traditional["data"]] == ids
     r = registrar.get("/v1/registrar/investors", params={"verification": "maybe"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "verification"
     assert deployment.as_role("founder", uid("f")).get("/v1/registrar/investors").status_code == 403
