@@ -248,6 +248,24 @@ class KeyIssued(Accepted):
     acts_for: str | None
 
 
+class KeyOut(BaseModel):
+    """An issued key as admins list it: never its secret or hash."""
+
+    id: str
+    version: int
+    updated_at: datetime
+    role: Role
+    acts_for: str | None
+    label: str
+    revoked: bool
+
+
+class KeyList(BaseModel):
+    data: list[KeyOut]
+    count: int
+    next_cursor: str | None = None
+
+
 class FieldError(BaseModel):
     field: str
     message: str

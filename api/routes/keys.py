@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from api.auth import hash_key, new_key
 from api.deps import ServicesDep, Who
-from api.routes import WRITE
-from models.api import Accepted, KeyCreate, KeyIssued
+from api.pagination import PlainCursor, plain_page
+from api.routes import READ, WRITE
+from matcher.errors import NotAllowed
+from models.api import Accepted, KeyCreate, KeyIssued, KeyList, KeyOut
+from models.entities import EntityId
+from models.events import Role
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
@@ -26,3 +30,23 @@ def issue_key(body: KeyCreate, who: Who, svc: ServicesDep) -> KeyIssued:
 def revoke_key(key_id: Annotated[str, Path(min_length=1, max_length=64)], who: Who, svc: ServicesDep) -> Accepted:
     """Revoke a key: requests with it get 401 once this replica has applied the revocation."""
     return svc.accepted(svc.commands.revoke_key(who, key_id))
+
+
+@router.get("", responses=READ)
+def list_keys(who: Who, svc: ServicesDep, role: Role | None = None,
+              acts_for: Annotated[EntityId | None, Query(description="the investor, founder or organizer")] = None,
+              revoked: bool | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+              cursor: PlainCursor = None) -> KeyList:
+    """The issued keys (admins), oldest change first, filtered: to find the key to revoke when someone leaves or a
+    key leaks, or what acts for an entity. Secrets are never listed (the issue answer was their only copy)."""
+    if who.role != "admin":
+        raise NotAllowed("only admins list keys")
+    with svc.view.lock:
+        found = [v for v in svc.view.api_keys.values()
+                 if role in (None, v.value.role) and acts_for in (None, v.value.entity_id)
+                 and revoked in (None, v.value.revoked)]
+    found.sort(key=lambda v: (v.updated_at, v.id))
+    page, after = plain_page(found, cursor, limit)
+    return KeyList(data=[KeyOut(id=v.id, version=v.version, updated_at=v.updated_at, role=v.value.role,
+                                acts_for=v.value.entity_id, label=v.value.label, revoked=v.value.revoked)
+                         for v in page], count=len(found), next_cursor=after)

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from api.app import create_app
+from api.auth import hash_key
 from models.taxonomy import STAGES
 from tests.e2e.conftest import LiveServer
 from tests.e2e.helpers import accepted, investor_body, project_body, register, submit, uid, waiting
@@ -176,6 +177,29 @@ def test_a_stale_expected_version_is_a_409(founder):
     assert r.status_code == 409 and "expected_version 1 is stale; the entity is at version 2" in r.json()["detail"]
     r = founder.get(f"/v1/projects/{pid}", headers=waiting(token))
     assert r.json()["team_size"] == 9 and r.json()["version"] == 2
+
+
+def test_an_admin_lists_keys_by_role_entity_and_revocation_and_never_sees_a_secret_or_hash(deployment):
+    admin = deployment.client(deployment.admin_key)
+    investor_id = uid("i")
+    key, key_id, token = deployment.issue_key("investor", investor_id)
+    _, other_id, token = deployment.issue_key("investor", investor_id)
+    _, token = accepted(admin.delete(f"/v1/keys/{key_id}", headers=waiting(token)))
+    mine = admin.get("/v1/keys", params={"acts_for": investor_id}, headers=waiting(token)).json()
+    assert [(k["id"], k["revoked"], k["role"]) for k in mine["data"]] == [(other_id, False, "investor"),
+                                                                          (key_id, True, "investor")]
+    assert not {"key", "key_hash"} & set(mine["data"][0]) and hash_key(key) not in json.dumps(mine)
+    live = admin.get("/v1/keys", params={"acts_for": investor_id, "revoked": "false"}).json()
+    assert [k["id"] for k in live["data"]] == [other_id]
+    first = admin.get("/v1/keys", params={"role": "investor", "limit": 1}).json()
+    assert len(first["data"]) == 1 and first["next_cursor"] and first["count"] >= 2
+    assert all(k["role"] == "investor" for k in first["data"])
+    r = admin.get("/v1/keys", params={"role": "janitor"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "role"
+    r = deployment.client(key).get("/v1/keys")
+    assert r.status_code == 401  # revoked
+    r = deployment.as_role("registrar").get("/v1/keys")
+    assert r.status_code == 403 and "only admins list keys" in r.json()["detail"]
 
 
 def test_missing_unknown_malformed_and_revoked_keys_are_401s_with_a_bearer_challenge(deployment):

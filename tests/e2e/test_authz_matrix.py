@@ -201,6 +201,7 @@ ROUTES = [
     Route("keys.issue", "POST", "/v1/keys", _only(DENY, admin=202),
           body=lambda w, r, t: {"role": "organizer", "entity_id": uid("org")}),
     Route("keys.revoke", "DELETE", "/v1/keys/{id}", _only(DENY, admin=202), "key", fresh=fresh_key),
+    Route("keys.list", "GET", "/v1/keys", _only(DENY, admin=200)),
     Route("ops.healthz", "GET", "/healthz", _everyone(200)),
     Route("ops.metrics", "GET", "/metrics", _everyone(200)),
 ]
