@@ -299,7 +299,8 @@ class RoadshowCreate(RoadshowFields, Body):
 
 
 class RoadshowMove(RoadshowLogistics, Body):
-    """The roadshow's new title, city, date, start time and slot length, and the version the change is based on."""
+    """The roadshow's new title and date, and city, start time and slot length if they change (left out, they keep
+    their values), and the version the change is based on."""
 
     expected_version: Int = Field(ge=1, le=2**62)
 

@@ -159,8 +159,9 @@ def build_schedule(roadshow_id: RoadshowId, who: Who, svc: ServicesDep) -> Accep
 @router.put("/{roadshow_id}/logistics", status_code=202, responses=WRITE)
 def move_roadshow(roadshow_id: RoadshowId, body: RoadshowMove, who: Who, svc: ServicesDep) -> Accepted:
     """Change the title, city, date, start time or slot length, at any stage; `expected_version` must be the
-    current version (else 409). Invitees' .ics files then carry the new times."""
-    logistics = body.model_dump(exclude={"expected_version"})
+    current version (else 409). City, start time and slot length left out keep their values (a move of the date
+    alone keeps the city). Invitees' .ics files then carry the new times."""
+    logistics = body.model_dump(exclude={"expected_version"}, exclude_unset=True)
     return svc.accepted(svc.container.roadshows.move(who, roadshow_id, logistics, body.expected_version))
 
 

@@ -216,6 +216,13 @@ def test_an_organizer_moves_a_scheduled_roadshow_and_the_invitees_calendar_follo
     uids = [line for line in before.splitlines() if line.startswith("UID:")]
     assert uids == [line for line in after.splitlines() if line.startswith("UID:")]  # the same entries, moved
     assert "DTSTART:20261217T0130" in after and "DTSTART:20261210" not in after  # 09:30 in China is 01:30 UTC
+    # a move of the date alone keeps the city, the start time and the slot length
+    version = organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["version"]
+    _, token = accepted(organizer.put(f"/v1/roadshows/{rid}/logistics", json={
+        "title": move["title"], "date": "2026-12-18", "expected_version": version}))
+    moved = organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]
+    assert (moved["date"], moved["city"], moved["start_time"], moved["slot_minutes"]) == (
+        "2026-12-18", "宁波", "09:30:00", 30)
 
 
 def test_an_organizer_reads_a_roadshow_an_older_version_let_run_past_midnight(deployment):
