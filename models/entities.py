@@ -27,8 +27,11 @@ from models.taxonomy import FOUNDER_BACKGROUNDS, INVESTOR_KINDS, SECTORS, STAGES
 MAX_TEXT = 5000
 MAX_CNY = 10_000_000_000  # ¥10bn: the most any amount (ask, ticket) may state
 # C0 controls (and DEL) other than tab, newline and carriage return: invisible, they break CSV/iCal exports, logs
-# and terminals, and NUL is refused by many stores; nobody types them
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# and terminals, and NUL is refused by many stores; nobody types them. Also the bidirectional embeddings and
+# overrides (U+202A-U+202E): one left open reverses the text after it wherever the value is shown (a page, an
+# e-mail, a calendar: "live مرحبا" from "مرحبا \u202e evil"); right-to-left text needs none of them. The isolates
+# (U+2066-U+2069) and marks (U+200E, U+200F) stay allowed: they cannot leak past their own text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e]")
 
 
 def from_log(info: ValidationInfo) -> bool:
@@ -42,7 +45,8 @@ def no_control_chars(value: str, info: ValidationInfo) -> str:
     """The one check of user-entered text (names, summaries, reasons...); the error's location names the field."""
     bad = None if from_log(info) else _CONTROL.search(value)
     if bad is not None:
-        raise ValueError(f"must not contain control characters (U+{ord(bad.group()):04X})")
+        kind = "bidirectional override characters" if bad.group() >= "\u202a" else "control characters"
+        raise ValueError(f"must not contain {kind} (U+{ord(bad.group()):04X})")
     return value
 
 

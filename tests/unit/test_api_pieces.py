@@ -139,6 +139,16 @@ def test_user_text_with_control_characters_is_rejected_naming_the_field(change, 
         Project.model_validate({**body, **change})  # the event payload rejects it too
 
 
+def test_bidirectional_overrides_are_rejected_and_right_to_left_text_with_isolates_and_marks_is_fine():
+    body = project().model_dump(exclude={"status", "owner"})
+    problems = _problems(ProjectCreate, {**body, "name": "مرحبا بالعالم \u202e evil"})
+    assert problems == {"name": "must not contain bidirectional override characters (U+202E)"}
+    fine = "مرحبا بالعالم \u2067שלום\u2069 \u200fok"
+    assert ProjectCreate.model_validate({**body, "name": fine}).name == fine
+    logged = Project.model_validate({**body, "name": "old \u202d"}, context={"from_log": True})  # accepted before
+    assert logged.name == "old \u202d"
+
+
 def test_tabs_and_newlines_are_fine_in_user_text():
     body = project().model_dump(exclude={"status", "owner"})
     text = "第一行\n\tsecond line\r\nthird"
