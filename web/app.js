@@ -17,6 +17,7 @@ function sessionDefaults() {
     profileOpen: false,   // the investor's profile form is open (always, while no profile is registered)
     profileDraft: null,   // its values kept across a language switch
     expire: { hours: 72, error: "" },  // the organizer's expire action: its hours and the API's last refusal
+    gone: new Set(),      // "kind:id" of what the API no longer shows this reader (404): not asked for again (nameOf)
     editing: null,        // {id, version} of the project in the founder's form
     draft: null,          // the form's values kept across a language switch
     openRoadshow: null,
@@ -49,6 +50,21 @@ function h(tag, attrs, ...children) {
   }
   return el;
 }
+
+// User-entered text (names, titles, cities, summaries, messages, reasons) enters the page through `u` only: a <bdi>,
+// which the browser lays out as an isolate with the direction of its own first strong letter, so that a right-to-left
+// name, or an override character in it (U+202E), cannot reorder the page's own text around it. Nothing for empty text.
+const u = (text) => (text === null || text === undefined || text === "" ? null : h("bdi", { text: String(text) }));
+// The same in plain text (an SVG tooltip): between Unicode's first-strong isolate and its pop.
+const uText = (text) => `\u2068${text}\u2069`;
+
+// The parts that exist (not empty, not null), with `separator` between them: an unset city leaves no separator alone.
+function joinedWith(separator, parts) {
+  const present = parts.flat().filter((x) => x !== null && x !== undefined && x !== false && (x instanceof Node || String(x).trim() !== ""));
+  return present.flatMap((x, i) => (i ? [separator, x] : [x]));
+}
+// A meta line's parts, "2026-12-10 14:00 · 宁波 · theme"; as children of `h`, or .join("") when all are strings.
+const joined = (...parts) => joinedWith(" · ", parts);
 
 const svgNS = "http://www.w3.org/2000/svg";
 function s(tag, attrs, text) {
@@ -116,7 +132,10 @@ async function api(method, path, body, query) {
   return parsed;
 }
 
-async function act(fn, okMessage) {
+// Runs a write; says it was done (`okMessage`), or the API's refusal. `button`, when given, is disabled while the
+// request is out, so that a double click sends it once.
+async function act(fn, okMessage, button) {
+  if (button) button.disabled = true;
   try {
     const result = await fn();
     if (okMessage) toast(okMessage);
@@ -124,6 +143,8 @@ async function act(fn, okMessage) {
   } catch (err) {
     if (!(err instanceof StaleSession)) toast(errorText(err) || t("error"), true);
     return undefined;
+  } finally {
+    if (button) button.disabled = false;
   }
 }
 
@@ -227,7 +248,7 @@ function translateStatic() {
   document.title = t("title");
   for (const b of document.querySelectorAll(".lang button")) b.setAttribute("aria-pressed", String(b.dataset.lang === I18N.lang));
   const who = document.getElementById("who");
-  who.textContent = state.me ? `${t("signed_in_as")}: ${t("role_" + state.me.role)}${state.me.entity_id ? " · " + state.me.entity_id : ""}` : "";
+  who.textContent = state.me ? joined(`${t("signed_in_as")}: ${t("role_" + state.me.role)}`, state.me.entity_id).join("") : "";
   document.getElementById("signout").hidden = !state.me;
 }
 
@@ -322,9 +343,9 @@ async function loadFeed(box, plotBox) {
     if (err.status === 409) {  // no feed until verified: say why, with the registrar's reason if it rejected us
       const me = await myProfile().catch(() => null);
       text = me && me.status === "withdrawn" ? t("withdrawn_closed")
-        : me && me.verification === "rejected" ? `${t("rejected")} ${me.rejection_reason || ""}` : t("not_verified");
+        : me && me.verification === "rejected" ? [t("rejected"), " ", u(me.rejection_reason)] : t("not_verified");
     }
-    box.replaceChildren(h("p", { class: "empty", text }));
+    box.replaceChildren(h("p", { class: "empty" }, text));
     plotBox.replaceChildren();
     return;
   }
@@ -346,10 +367,10 @@ async function loadProfile(box) {
     if (err.status !== 404) { box.replaceChildren(h("h2", { text: t("profile") }), h("p", { class: "empty", text: errorText(err) })); return; }
   }
   if (!me || state.profileOpen) { drawProfileForm(box, me); return; }
-  box.replaceChildren(h("h2", { text: t("profile") }), h("div", { class: "item profile" }, h("div", { class: "head" }, h("span", { class: "name", text: me.name }),
+  box.replaceChildren(h("h2", { text: t("profile") }), h("div", { class: "item profile" }, h("div", { class: "head" }, h("span", { class: "name" }, u(me.name)),
       h("span", { class: "tag " + ({ verified: "ok", rejected: "bad", pending: "warn" }[me.verification] || ""),
         id: "verification", "data-status": me.verification, text: t("ver_" + me.verification) })),
-    h("div", { class: "meta", text: [I18N.label("kinds", me.kind), me.organization, `${t("ticket")} ${money(me.ticket_min_cny)} – ${money(me.ticket_max_cny)}`].filter(Boolean).join(" · ") }),
+    h("div", { class: "meta" }, joined(I18N.label("kinds", me.kind), u(me.organization), `${t("ticket")} ${money(me.ticket_min_cny)} – ${money(me.ticket_max_cny)}`)),
     me.verification === "pending" ? h("p", { class: "meta awaiting", text: t("awaiting_verification") }) : null,
     h("div", { class: "actions" }, h("button", { class: me.verification === "rejected" ? "primary act-edit-profile" : "act-edit-profile",
       text: t("edit_profile"), onclick: () => { state.profileOpen = true; drawProfileForm(box, me); } }))));
@@ -415,8 +436,8 @@ async function loadPasses(box) {
   try { page = await api("GET", "/v1/feedback/passes"); } catch (err) { box.replaceChildren(h("p", { class: "empty", text: errorText(err) })); return; }
   if (!page.data.length) { box.replaceChildren(h("p", { class: "empty", text: t("no_passes") })); return; }
   box.replaceChildren(...page.data.map((x) => h("div", { class: "item passed", "data-project-id": x.project.id },
-    h("div", { class: "head" }, h("span", { class: "name", text: x.project.name })),
-    h("div", { class: "meta", text: [x.project.city, x.reason && `${t("pass_reason")}: ${x.reason}`].filter(Boolean).join(" · ") }),
+    h("div", { class: "head" }, h("span", { class: "name" }, u(x.project.name))),
+    h("div", { class: "meta" }, joined(u(x.project.city), x.reason ? h("span", {}, `${t("pass_reason")}: `, u(x.reason)) : null)),
     h("div", { class: "actions" }, h("button", { class: "act-unpass", text: t("take_back"), onclick: () => act(async () => {
       await api("POST", "/v1/feedback", { project_id: x.project.id, action: "unpassed" });
       await loadPasses(box);
@@ -464,14 +485,14 @@ function feedItem(m, box, plotBox) {
   } });
   return h("div", { class: "item feed-item", "data-project-id": p.id },
     h("div", { class: "head" },
-      h("span", { class: "name", text: p.name }),
+      h("span", { class: "name" }, u(p.name)),
       h("span", { class: "score", title: t("score"), text: `${t("score")} ${m.score.toFixed(2)}` }),
       state.saved.has(p.id) ? h("span", { class: "tag ok saved-mark", text: t("saved") }) : null,
       state.requested.has(p.id) ? h("span", { class: "tag warn requested-mark", text: t("intro_requested") }) : null),
     h("div", { class: "meta" },
       p.sectors.map((c) => h("span", { class: "tag", text: I18N.label("sectors", c) })),
-      ` ${I18N.label("stages", p.stage)} · ${p.city} · ${t("amount")} ${money(p.amount_sought_cny)}`),
-    h("div", { class: "summary", text: p.summary }),
+      " ", joined(I18N.label("stages", p.stage), u(p.city), `${t("amount")} ${money(p.amount_sought_cny)}`)),
+    h("div", { class: "summary" }, u(p.summary)),
     reasonList(m.reasons),
     h("div", { class: "actions" },
       h("button", { class: "act-save", text: t("save"), onclick: () => feedback("saved", null, "saved") }),
@@ -505,7 +526,7 @@ function feedPlot(items) {
       if (!n) return;
       const cx = left + j * cell + cell / 2;
       const c = s("circle", { cx, cy: y, r: 4 + 11 * Math.sqrt(n / max), fill: "#1565c0", "fill-opacity": 0.55, class: "bubble", "data-sector": sec, "data-stage": st, "data-count": n });
-      c.append(s("title", {}, `${I18N.label("sectors", sec)} · ${I18N.label("stages", st)}: ${n}`));
+      c.append(s("title", {}, `${joined(I18N.label("sectors", sec), I18N.label("stages", st)).join("")}: ${n}`));
       svg.append(c, s("text", { x: cx, y: y + 4, "text-anchor": "middle", fill: "#fff" }, String(n)));
     });
   });
@@ -513,13 +534,26 @@ function feedPlot(items) {
   return svg;
 }
 
+// The name of a project or investor the API gave by id (`kind`: "projects" or "investors"), looked up once per
+// `cache`; null when the API no longer shows it to this reader (404: an investor withdrawn or no longer verified),
+// which is remembered for the session (state.gone), so that no redraw or poll asks again. Any other failure: the id.
 async function nameOf(kind, id, cache) {
   const key = `${kind}:${id}`;
+  if (state.gone.has(key)) return null;
   if (!(key in cache)) {
-    cache[key] = api("GET", `/v1/${kind}/${encodeURIComponent(id)}`).then((x) => x.name).catch(() => id);
+    cache[key] = api("GET", `/v1/${kind}/${encodeURIComponent(id)}`).then((x) => x.name).catch((err) => {
+      if (!(err instanceof ApiError && err.status === 404)) return id;
+      state.gone.add(key);
+      return null;
+    });
   }
   return cache[key];
 }
+
+// A counterpart's name as nameOf found it, or (null) that it is no longer available.
+const counterpart = (kind, name) => (name === null
+  ? h("span", { class: "name gone", text: t(kind === "investors" ? "investor_gone" : "project_gone") })
+  : h("span", { class: "name" }, u(name)));
 
 async function loadIntros(box) {
   let page;
@@ -540,13 +574,13 @@ async function loadIntros(box) {
       await loadIntros(box);
     }, t("done"));
     const contacts = i.contacts ? h("div", { class: "meta contacts" }, `${t("contacts")}: `,
-      Object.values(role === "investor" ? i.contacts.project : i.contacts.investor).filter(Boolean).join(" · ")) : null;
+      joined(Object.values(role === "investor" ? i.contacts.project : i.contacts.investor).map(u))) : null;
     return h("div", { class: "item intro", "data-intro-id": i.id },
-      h("div", { class: "head" }, h("span", { class: "name", text: other }), statusTag(i.status)),
-      mine ? h("div", { class: "meta", text: `${t("project")}: ${mine}` }) : null,
-      i.message ? h("div", { class: "meta", text: i.message }) : null,
+      h("div", { class: "head" }, counterpart(role === "investor" ? "projects" : "investors", other), statusTag(i.status)),
+      mine ? h("div", { class: "meta" }, `${t("project")}: `, u(mine)) : null,
+      i.message ? h("div", { class: "meta" }, u(i.message)) : null,
       contacts,
-      i.status === "declined" && i.decline_reason ? h("div", { class: "meta decline-reason", text: `${t("pass_reason")}: ${i.decline_reason}` }) : null,
+      i.status === "declined" && i.decline_reason ? h("div", { class: "meta decline-reason" }, `${t("pass_reason")}: `, u(i.decline_reason)) : null,
       askedMe ? declineWithReason(h("button", { class: "primary act-accept", text: t("accept"), onclick: () => answer("accept") }),
         (reason) => answer("decline", reason)) : null,
       askedByMe ? h("div", { class: "actions" },
@@ -616,9 +650,10 @@ async function loadInvitations(box, mine) {
         actions = h("div", { class: "actions" }, leave);
       }
       rows.push(h("div", { class: "item invitation", "data-roadshow-id": v.id, "data-invitee": inv.invitee_id },
-        h("div", { class: "head" }, h("span", { class: "name", text: rs.title }), statusTag(inv.status),
+        h("div", { class: "head" }, h("span", { class: "name" }, u(rs.title)), statusTag(inv.status),
           live ? null : statusTag(rs.status, "rs_")),
-        h("div", { class: "meta", text: `${rs.date} ${rs.start_time.slice(0, 5)} · ${rs.city}${inv.kind === "project" ? " · " + (v.names[inv.invitee_id] || inv.invitee_id) : ""}` }),
+        h("div", { class: "meta" }, joined(`${rs.date} ${rs.start_time.slice(0, 5)}`, u(rs.city),
+          inv.kind === "project" ? u(v.names[inv.invitee_id] || inv.invitee_id) : null)),
         actions,
         // a called-off roadshow's meetings stay listed, struck through and tagged, as other called-off and declined
         // things on the page are; its .ics marks each of them cancelled, so a calendar that imported them drops them
@@ -628,7 +663,7 @@ async function loadInvitations(box, mine) {
             meetings.map((m) => {
               const other = m.project_id === inv.invitee_id ? m.investor_id : m.project_id;
               return h("tr", { class: "my-meeting" + (live ? "" : " cancelled"), "data-slot": m.slot, "data-counterpart": other },
-                h("td", { text: slotTime(rs, m.slot) }), h("td", { text: `${t("table")} ${m.table}` }), h("td", { text: v.names[other] || other }),
+                h("td", { text: slotTime(rs, m.slot) }), h("td", { text: `${t("table")} ${m.table}` }), h("td", {}, u(v.names[other] || other)),
                 live ? null : h("td", {}, statusTag(rs.status, "rs_")));
             })),
           h("div", { class: "actions" }, h("button", { class: "act-ics", text: t("download_ics"), onclick: ics }))]
@@ -705,20 +740,24 @@ async function loadAlerts(box, cursor, fresh) {
 async function alertItem(a, cache) {
   const investorSide = state.me.role === "investor";
   const matches = await Promise.all(a.matches.map(async (m) => {
-    const other = investorSide ? await nameOf("projects", m.project_id, cache) : await nameOf("investors", m.investor_id, cache);
+    const kind = investorSide ? "projects" : "investors";
+    const other = await nameOf(kind, investorSide ? m.project_id : m.investor_id, cache);
     const mine = investorSide ? null : await nameOf("projects", m.project_id, cache);
-    return h("div", { class: "alert-match", "data-investor-id": m.investor_id, "data-project-id": m.project_id },
-      h("div", { class: "head" }, h("span", { class: "name", text: other }),
-        h("span", { class: "score", text: `${t("score")} ${m.score.toFixed(2)}` }),
-        mine ? h("span", { class: "meta", text: `${t("project")}: ${mine}` }) : null),
-      reasonList(m.reasons),
-      h("div", { class: "meta via" }, t("alert_via"), m.via.map((v) => h("span", { class: "tag via-tag", "data-via": v,
-        text: v === "profile" ? t("via_profile") : (state.alerts.searchNames[v] || v) }))));
+    // one that left the market since (withdrawn, no longer verified) is said to be gone: no score or reasons (its
+    // ticket range, say) for a profile no longer on offer; what found it, and for which project, stay
+    const gone = other === null;
+    return h("div", { class: "alert-match" + (gone ? " gone" : ""), "data-investor-id": m.investor_id, "data-project-id": m.project_id },
+      h("div", { class: "head" }, counterpart(kind, other),
+        gone ? null : h("span", { class: "score", text: `${t("score")} ${m.score.toFixed(2)}` }),
+        mine ? h("span", { class: "meta" }, `${t("project")}: `, u(mine)) : null),
+      gone ? null : reasonList(m.reasons),
+      h("div", { class: "meta via" }, t("alert_via"), m.via.map((v) => h("span", { class: "tag via-tag", "data-via": v },
+        v === "profile" ? t("via_profile") : u(state.alerts.searchNames[v] || v)))));
   }));
   const unread = state.alerts.unread.has(a.id);
   return h("div", { class: "item alert" + (unread ? " unread" : ""), "data-alert-id": a.id, "data-subject-id": a.subject_id,
     "data-delivery": a.delivery.status },
-    h("div", { class: "head" }, h("span", { class: "meta", text: `${t("alert_" + a.subject_kind)} · ${localTime(a.created_at)}` }),
+    h("div", { class: "head" }, h("span", { class: "meta", text: joined(t("alert_" + a.subject_kind), localTime(a.created_at)).join("") }),
       unread ? h("span", { class: "tag warn unread-mark", text: t("alert_new") }) : null, deliveryTag(a.delivery)),
     matches);
 }
@@ -730,11 +769,11 @@ function deliveryTag(d) {
   const detail = {
     queued: t("push_reason_" + (d.reason === "rate_limited" ? "rate_limited" : "digest")),
     delivered: d.updated_at ? localTime(d.updated_at) : "",
-    retrying: `${t("push_attempt")} ${d.attempt}: ${failure}` + (d.next_attempt_at ? ` · ${t("push_next")} ${localTime(d.next_attempt_at)}` : ""),
+    retrying: joined(`${t("push_attempt")} ${d.attempt}: ${failure}`, d.next_attempt_at ? `${t("push_next")} ${localTime(d.next_attempt_at)}` : null).join(""),
     dead: `${t("push_attempt")} ${d.attempt}: ${failure}`,
   }[d.status];
   const tone = { queued: "muted", delivered: "ok", retrying: "warn", dead: "bad" }[d.status];
-  return h("span", { class: `tag delivery ${tone}`, "data-status": d.status, text: `${t("push_" + d.status)} · ${detail}` });
+  return h("span", { class: `tag delivery ${tone}`, "data-status": d.status, text: joined(t("push_" + d.status), detail).join("") });
 }
 
 // The shown alerts whose push is still to come (queued, retrying, or new and not yet pushed) get their delivery
@@ -779,13 +818,13 @@ async function loadSearches(box) {
         await loadSearches(box);
       }, t("done"))) });
     const actions = h("div", { class: "actions" }, edit, del);
-    const criteria = [sv.text ? `“${sv.text}”` : null, ...sv.sectors.map((c) => I18N.label("sectors", c)),
-      ...sv.stages.map((c) => I18N.label("stages", c)), ...sv.cities,
-      sv.min_score ? `${t("min_score")} ${sv.min_score}` : null].filter(Boolean).join(" · ");
+    const criteria = joined(sv.text ? h("span", {}, "“", u(sv.text), "”") : null, ...sv.sectors.map((c) => I18N.label("sectors", c)),
+      ...sv.stages.map((c) => I18N.label("stages", c)), ...sv.cities.map(u),
+      sv.min_score ? `${t("min_score")} ${sv.min_score}` : null);
     return h("div", { class: "item saved-search", "data-search-id": sv.id },
-      h("div", { class: "head" }, h("span", { class: "name", text: sv.name || sv.id }),
-        project ? h("span", { class: "meta", text: `${t("project")}: ${project}` }) : null),
-      criteria ? h("div", { class: "meta", text: criteria }) : null,
+      h("div", { class: "head" }, h("span", { class: "name" }, u(sv.name || sv.id)),
+        project ? h("span", { class: "meta" }, `${t("project")}: `, u(project)) : null),
+      criteria.length ? h("div", { class: "meta" }, criteria) : null,
       actions);
   })));
 }
@@ -1019,11 +1058,11 @@ async function loadProjects(list, invites) {
     ].filter(Boolean);
     const actions = h("div", { class: "actions" }, buttons);
     return h("div", { class: "item project", "data-project-id": p.id, "data-status": p.status },
-      h("div", { class: "head" }, h("span", { class: "name", text: p.name }), h("span", { class: "tag", text: t("st_" + p.status) }),
+      h("div", { class: "head" }, h("span", { class: "name" }, u(p.name)), h("span", { class: "tag", text: t("st_" + p.status) }),
         h("span", { class: "meta", text: `v${p.version}` })),
       h("div", { class: "meta" }, p.sectors.map((c) => h("span", { class: "tag", text: I18N.label("sectors", c) })),
-        ` ${I18N.label("stages", p.stage)} · ${p.city} · ${t("amount")} ${money(p.amount_sought_cny)}`),
-      h("div", { class: "summary", text: p.summary }),
+        " ", joined(I18N.label("stages", p.stage), u(p.city), `${t("amount")} ${money(p.amount_sought_cny)}`)),
+      h("div", { class: "summary" }, u(p.summary)),
       actions,
       matches);
   }));
@@ -1042,8 +1081,8 @@ async function loadMatches(p, box) {
       await loadIntros(document.getElementById("intros"));
     }, t("intro_requested")));
     return h("div", { class: "item match", "data-investor-id": inv.id },
-      h("div", { class: "head" }, h("span", { class: "name", text: inv.name }), h("span", { class: "score", text: `${t("score")} ${m.score.toFixed(2)}` }),
-        h("span", { class: "meta", text: `${I18N.label("kinds", inv.kind)} · ${inv.organization}` })),
+      h("div", { class: "head" }, h("span", { class: "name" }, u(inv.name)), h("span", { class: "score", text: `${t("score")} ${m.score.toFixed(2)}` }),
+        h("span", { class: "meta" }, joined(I18N.label("kinds", inv.kind), u(inv.organization)))),
       reasonList(m.reasons),
       h("div", { class: "actions" }, btn));
   }));
@@ -1142,25 +1181,41 @@ async function loadRoadshows(list, detail) {
   let page;
   try { page = await api("GET", "/v1/roadshows"); } catch (err) { list.replaceChildren(h("p", { class: "empty", text: errorText(err) })); return; }
   list.replaceChildren(...page.data.map((v) => h("div", { class: "item", "data-roadshow-id": v.id },
-    h("div", { class: "head" }, h("span", { class: "name", text: v.roadshow.title }),
+    h("div", { class: "head" }, h("span", { class: "name" }, u(v.roadshow.title)),
       h("span", { class: "tag rs-status" + (v.roadshow.status === "cancelled" ? " bad" : ""), text: t("rs_" + v.roadshow.status) })),
-    h("div", { class: "meta", text: `${v.roadshow.date} · ${v.roadshow.city}` }),
+    h("div", { class: "meta" }, joined(v.roadshow.date, u(v.roadshow.city))),
     h("div", { class: "actions" }, h("button", { class: "act-open", text: t("open"), onclick: () => { state.openRoadshow = v.id; state.adjust = null; state.move = null; loadRoadshow(detail); } })))));
   if (!page.data.length) list.append(empty("no_roadshows"));
   if (state.openRoadshow) await loadRoadshow(detail);
 }
 
+// Loads overlap (a click while the RSVP poll's load is out, another roadshow opened, a language switch that draws a new
+// view) and their answers may arrive in any order: only the last load started draws, and only if its roadshow is still
+// the open one and its view is still on the page; so only that one sets the RSVP poller.
+let roadshowLoads = 0;
+
 async function loadRoadshow(detail) {
+  if (!detail.isConnected) return;  // a view a redraw replaced (its poller's last tick): the timer is the new view's
   clearInterval(state.timer);
   const rid = state.openRoadshow;
+  const load = ++roadshowLoads;
+  const current = () => load === roadshowLoads && state.openRoadshow === rid && detail.isConnected;
   let v;
-  try { v = await api("GET", `/v1/roadshows/${encodeURIComponent(rid)}`); } catch (err) { detail.replaceChildren(h("p", { class: "empty", text: errorText(err) })); return; }
+  try { v = await api("GET", `/v1/roadshows/${encodeURIComponent(rid)}`); } catch (err) {
+    if (current()) detail.replaceChildren(h("p", { class: "empty", text: errorText(err) }));
+    return;
+  }
+  if (!current()) return;
   const rs = v.roadshow, names = v.names, name = (id) => names[id] || id;
   if (state.expire.roadshow !== rid) state.expire = { hours: 72, error: "", roadshow: rid };  // not another one's
   if (!state.pinSearch || state.pinSearch.roadshow !== rid) state.pinSearch = { roadshow: rid, q: "", side: "projects", found: null, failure: null };
   // not another one's (a roadshow just created opens with none)
   if (!state.adjust || state.adjust.roadshow !== rid) state.adjust = { roadshow: rid, pin: [], exclude: [], names: {}, failure: null };
-  const run = (path, body) => act(async () => { await api("POST", `/v1/roadshows/${encodeURIComponent(rid)}${path}`, body); await loadRoadshow(detail); }, t("done"));
+  // `button` (the one clicked) is disabled while the request is out
+  const run = (path, body, button) => act(async () => {
+    await api("POST", `/v1/roadshows/${encodeURIComponent(rid)}${path}`, body);
+    await loadRoadshow(detail);
+  }, t("done"), button);
   const live = rs.status !== "cancelled";  // a called-off roadshow takes no change any more (the API answers 409)
   const before = !rs.invitations.length;
   const editable = live && before;  // the roster is adjusted until invitations go out
@@ -1183,21 +1238,21 @@ async function loadRoadshow(detail) {
   };
   const moving = live && state.move && state.move.roadshow === rid ? state.move : null;
   const buttons = [
-    editable ? h("button", { class: "primary act-propose", text: t("propose"), onclick: () => run("/roster") }) : null,
-    editable && rs.roster ? h("button", { class: "primary act-invite", text: t("send_invites"), onclick: () => run("/invitations") }) : null,
-    live && !before ? h("button", { class: "act-schedule", text: t("build_schedule"), onclick: () => run("/schedule") }) : null,
+    editable ? h("button", { class: "primary act-propose", text: t("propose"), onclick: (ev) => run("/roster", undefined, ev.currentTarget) }) : null,
+    editable && rs.roster ? h("button", { class: "primary act-invite", text: t("send_invites"), onclick: (ev) => run("/invitations", undefined, ev.currentTarget) }) : null,
+    live && !before ? h("button", { class: "act-schedule", text: t("build_schedule"), onclick: (ev) => run("/schedule", undefined, ev.currentTarget) }) : null,
     live && !moving ? h("button", { class: "act-edit-logistics", text: t("edit_logistics"), onclick: () => {
       state.move = { roadshow: rid, version: v.version, base: logistics(rs), values: logistics(rs), failure: null };
       loadRoadshow(detail);
     } }) : null,
     h("button", { class: "act-refresh", text: t("refresh"), onclick: () => loadRoadshow(detail) }),
     live ? h("button", { class: "danger act-calloff", text: t("call_off"),
-      onclick: () => askFirst(actions, buttons, "calloff", "confirm_call_off", () => run("/cancel")) }) : null,
+      onclick: () => askFirst(actions, buttons, "calloff", "confirm_call_off", (ev) => run("/cancel", undefined, ev.currentTarget)) }) : null,
   ].filter(Boolean);
   const actions = h("div", { class: "actions" }, buttons);
   const head = h("section", { class: "card", id: "roadshow" },
-    h("h2", {}, rs.title, " ", live ? null : statusTag(rs.status, "rs_")),
-    h("div", { class: "meta", text: `${rs.date} ${rs.start_time.slice(0, 5)} · ${rs.city} · ${rs.theme}` }),
+    h("h2", {}, u(rs.title), " ", live ? null : statusTag(rs.status, "rs_")),
+    h("div", { class: "meta" }, joined(`${rs.date} ${rs.start_time.slice(0, 5)}`, u(rs.city), u(rs.theme))),
     h("div", { class: "stats" }, `${t("rs_status")}: `, h("b", { id: "rs-status", "data-status": rs.status, text: t("rs_" + rs.status) })),
     actions,
     moving ? moveForm(moving, detail) : null);
@@ -1208,38 +1263,58 @@ async function loadRoadshow(detail) {
   // (409: invitations went out meanwhile; 422: a pin is no longer an open project or a verified investor) keeps them,
   // its words beside the button (re-worded on a language switch), so the organizer can drop one (×) and try again.
   const resolveError = h("span", { class: "field-error", id: "resolve-error", text: pending.failure ? errorText(pending.failure) : "" });
-  const resolveNow = () => act(async () => {
+  // One adjust at a time: the button is disabled while it is out, and so is the one a redraw meanwhile (a pin marked)
+  // draws, as `pending.sending` says (else the same pins would go twice).
+  const resolveNow = (button) => (pending.sending ? undefined : act(async () => {
     const sent = { pin: [...pending.pin], exclude: [...pending.exclude] };
     pending.failure = null;
+    pending.sending = true;
     resolveError.textContent = "";
     try { await api("POST", `/v1/roadshows/${encodeURIComponent(rid)}/adjust`, sent); } catch (err) {
       pending.failure = err;
       resolveError.textContent = errorText(err);
       throw err;
+    } finally {
+      pending.sending = false;
     }
     // what was marked while the request was out stays pending
     pending.pin = pending.pin.filter((x) => !sent.pin.includes(x));
     pending.exclude = pending.exclude.filter((x) => !sent.exclude.includes(x));
     await loadRoadshow(detail);
-  }, t("done"));
+  }, t("done"), button));
   const change = (kind, id) => h("span", { class: "tag pending-change " + (kind === "pin" ? "ok" : "bad"), "data-id": id },
-    `${t(kind === "pin" ? "pinned" : "excluded")}: ${pending.names[id] || name(id)} `,
+    `${t(kind === "pin" ? "pinned" : "excluded")}: `, u(pending.names[id] || name(id)), " ",
     h("button", { text: "×", class: "act-drop", title: t(kind === "pin" ? "unpin" : "unexclude"), onclick: () => unmark(id) }));
   const resolve = editable && (pending.pin.length || pending.exclude.length) ? h("div", { class: "actions", id: "pending-changes" },
     h("span", { class: "meta", text: `${t("pending_changes")}: +${pending.pin.length} / −${pending.exclude.length}` }),
     pending.pin.map((id) => change("pin", id)), pending.exclude.map((id) => change("exclude", id)),
-    h("button", { class: "primary act-resolve", text: t("resolve"), onclick: resolveNow }), resolveError) : null;
+    h("button", { class: "primary act-resolve", text: t("resolve"), disabled: Boolean(pending.sending),
+      onclick: (ev) => resolveNow(ev.currentTarget) }), resolveError) : null;
 
   if (rs.roster) {
     const r = rs.roster;
     const picks = h("table", { id: "picks" }, h("tr", {}, ["kind", "name", "reasons", ""].map((k) => h("th", { text: k ? t(k) : "" }))),
       r.picks.map((p) => h("tr", { "data-id": p.id, "data-kind": p.kind },
-        h("td", { text: t(p.kind) }), h("td", { text: name(p.id) }), h("td", { text: I18N.lang === "zh" ? p.zh : p.en }),
+        h("td", { text: t(p.kind) }), h("td", {}, u(name(p.id))), h("td", { text: I18N.lang === "zh" ? p.zh : p.en }),
         h("td", { class: "actions" }, editable ? [
           isPinned(p.id) ? h("span", { class: "tag ok", text: t("pinned") }) : h("button", { class: "act-pin", text: t("pin"), onclick: () => mark("pin", p.id) }),
           pending.exclude.includes(p.id) ? h("span", { class: "tag bad", text: t("excluded") }) : h("button", { class: "danger act-exclude", text: t("exclude"), onclick: () => mark("exclude", p.id) }),
         ] : null))));
     const adjusted = [...rs.pinned.map((id) => ["pinned", id]), ...rs.excluded.map((id) => ["excluded", id])];
+    // A pin whose invitation was declined or expired holds no seat: the roadshow keeps the pin (the backfill never
+    // invites that one again) and gave the seat to someone else. It shows as what became of it, not as a current pin,
+    // and stays listed, so the organizer sees that a pin did not work out.
+    const lapsed = (id) => {
+      const answer = rs.invitations.filter((i) => i.invitee_id === id).at(-1);
+      return answer && ["declined", "expired"].includes(answer.status) ? answer.status : null;
+    };
+    const chip = ([k, id]) => {
+      const st = k === "pinned" ? lapsed(id) : null;
+      return h("span", { class: "tag " + (st ? "muted lapsed-pin" : k === "pinned" ? "ok" : "bad"), "data-id": id, "data-status": st },
+        `${t(st ? "pinned_" + st : k)}: `, u(name(id)), " ",
+        editable ? h("button", { text: "×", class: "act-release", title: t(k === "pinned" ? "unpin" : "unexclude"),
+          onclick: (ev) => run("/adjust", k === "pinned" ? { unpin: [id] } : { unexclude: [id] }, ev.currentTarget) }) : null);
+    };
     parts.push(h("section", { class: "card", id: "roster" }, h("h2", { text: t("roster") }),
       h("div", { class: "stats", id: "solver" },
         h("span", {}, `${t("objective")}: `, h("b", { text: r.objective.toFixed(3) })),
@@ -1247,8 +1322,7 @@ async function loadRoadshow(detail) {
         h("span", {}, `${t("gap")}: `, h("b", { id: "gap", text: pct(r.gap) })),
         h("span", {}, `${t("method")}: `, h("b", { text: `${r.method} (${r.status}, ${r.seconds.toFixed(2)}s)` }))),
       picks,
-      adjusted.length ? h("div", { class: "meta", id: "adjusted" }, adjusted.map(([k, id]) => h("span", { class: "tag " + (k === "pinned" ? "ok" : "bad") }, `${t(k)}: ${name(id)} `,
-        editable ? h("button", { text: "×", class: "act-release", title: t(k === "pinned" ? "unpin" : "unexclude"), onclick: () => run("/adjust", k === "pinned" ? { unpin: [id] } : { unexclude: [id] }) }) : null))) : null,
+      adjusted.length ? h("div", { class: "meta", id: "adjusted" }, adjusted.map(chip)) : null,
       resolve));
     parts.push(finder, h("section", { class: "card", id: "matrix" }, h("h2", { text: t("match_matrix") }), h("div", { class: "plot" }, heatMap(v))));
   } else {
@@ -1277,8 +1351,8 @@ async function loadRoadshow(detail) {
       live && rs.invitations.some((i) => i.status === "pending") ? expire : null,
       h("table", {}, h("tr", {}, ["invitee", "kind", "status", ""].map((k) => h("th", { text: k ? t(k) : "" }))),
         rs.invitations.map((i) => h("tr", { class: "invitation" + (i.replaces ? " backfill" : ""), "data-invitee": i.invitee_id },
-          h("td", { text: name(i.invitee_id) }), h("td", { text: t(i.kind) }), h("td", {}, statusTag(i.status)),
-          h("td", { class: "meta", text: i.replaces ? t("backfill_for") + name(i.replaces) : "" }))))));
+          h("td", {}, u(name(i.invitee_id))), h("td", { text: t(i.kind) }), h("td", {}, statusTag(i.status)),
+          h("td", { class: "meta" }, i.replaces ? [t("backfill_for"), u(name(i.replaces))] : null))))));
   }
 
   if (rs.schedule.length) {
@@ -1295,7 +1369,8 @@ async function loadRoadshow(detail) {
       h("table", { class: "grid" + (live ? "" : " cancelled") }, h("tr", {}, h("th", { text: `${t("table")} \\ ${t("slot")}` }), slots.map((sl) => h("th", { text: `${t("slot")} ${sl}` }))),
         tables.map((tb) => h("tr", {}, h("th", { text: `${t("table")} ${tb}` }), slots.map((sl) => {
           const m = cells[`${sl}:${tb}`];
-          return h("td", { class: m ? "meeting" : null }, m ? [h("div", { text: name(m.project_id) }), h("div", { class: "meta", text: `× ${name(m.investor_id)} (${m.score.toFixed(2)})` })] : "");
+          return h("td", { class: m ? "meeting" : null }, m ? [h("div", {}, u(name(m.project_id))),
+            h("div", { class: "meta" }, "× ", u(name(m.investor_id)), ` (${m.score.toFixed(2)})`)] : "");
         }))))));
   } else if (live && !before) {
     parts.push(card("schedule", empty("no_schedule")));
@@ -1338,8 +1413,8 @@ function pinFinder(f, isPinned, mark) {
   const item = (m) => {
     const p = m.project, inv = m.investor;
     return h("div", { class: "item pin-candidate", "data-id": m.entity_id },
-      h("div", { class: "head" }, h("span", { class: "name", text: (p || inv).name }),
-        h("span", { class: "meta", text: p ? [p.city, ...p.sectors.map((c) => I18N.label("sectors", c))].join(" · ") : inv.organization })),
+      h("div", { class: "head" }, h("span", { class: "name" }, u((p || inv).name)),
+        h("span", { class: "meta" }, p ? joined(u(p.city), p.sectors.map((c) => I18N.label("sectors", c))) : u(inv.organization))),
       reasonList(m.reasons),
       h("div", { class: "actions" }, isPinned(m.entity_id) ? h("span", { class: "tag ok", text: t("pinned") })
         : h("button", { class: "act-pin", text: t("pin"), onclick: () => mark("pin", m.entity_id, (p || inv).name) })));
@@ -1432,7 +1507,7 @@ function heatMap(v) {
       const k = x === undefined ? 0 : (x - lo) / (hi - lo || 1);
       const fill = x === undefined ? "#f0f0f0" : `rgb(${Math.round(255 - 234 * k)},${Math.round(255 - 154 * k)},${Math.round(255 - 63 * k)})`;
       const rect = s("rect", { x: left + j * cw, y: top + i * ch, width: cw - 2, height: ch - 2, fill, class: "cell", "data-investor": inv, "data-project": p });
-      rect.append(s("title", {}, `${names[inv] || inv} × ${names[p] || p}: ${x === undefined ? "—" : x.toFixed(3)}`));
+      rect.append(s("title", {}, `${uText(names[inv] || inv)} × ${uText(names[p] || p)}: ${x === undefined ? "—" : x.toFixed(3)}`));
       svg.append(rect, s("text", { x: left + j * cw + cw / 2 - 1, y: top + i * ch + ch / 2 + 3, "text-anchor": "middle", fill: k > 0.6 ? "#fff" : "#1f2933" }, x === undefined ? "—" : x.toFixed(2)));
     });
   });
@@ -1486,13 +1561,13 @@ async function loadPending(box, after) {
   box.replaceChildren(h("table", {},
     h("tr", {}, ["name", "kind", "organization", "sectors", "stages", "ticket", "cities", "thesis", ""].map((k) => h("th", { text: k ? t(k) : "" }))),
     page.data.map((inv) => h("tr", { class: "pending-investor", "data-investor-id": inv.id },
-      h("td", { text: inv.name }), h("td", { text: I18N.label("kinds", inv.kind) }), h("td", { text: inv.organization }),
+      h("td", {}, u(inv.name)), h("td", { text: I18N.label("kinds", inv.kind) }), h("td", {}, u(inv.organization)),
       h("td", {}, inv.sectors.map((c) => h("span", { class: "tag", text: I18N.label("sectors", c) }))),
       h("td", { text: inv.stages.map((c) => I18N.label("stages", c)).join(", ") }),
       h("td", { text: `${money(inv.ticket_min_cny)} – ${money(inv.ticket_max_cny)}` }),
-      h("td", { text: inv.cities.join(", ") }),
-      h("td", { class: "meta" }, inv.thesis,  // back in review after a rejection: what the registrar said then
-        inv.rejection_reason ? h("p", { class: "previous-rejection", text: `${t("previously_rejected")} ${inv.rejection_reason}` }) : null),
+      h("td", {}, joinedWith(", ", inv.cities.map(u))),
+      h("td", { class: "meta" }, u(inv.thesis),  // back in review after a rejection: what the registrar said then
+        inv.rejection_reason ? h("p", { class: "previous-rejection" }, `${t("previously_rejected")} `, u(inv.rejection_reason)) : null),
       reviewCell(inv, after)))));
 }
 
@@ -1505,11 +1580,11 @@ async function loadRegistry(box, after, cursor) {
     page = await api("GET", "/v1/registrar/investors", undefined, { q: f.q, verification: f.verification, limit: REGISTRY_PAGE, cursor });
   } catch (err) { box.replaceChildren(h("p", { class: "empty", text: errorText(err) })); return; }
   const rows = page.data.map((inv) => h("tr", { class: "registry-investor", "data-investor-id": inv.id, "data-verification": inv.verification },
-    h("td", { text: inv.name }), h("td", { text: I18N.label("kinds", inv.kind) }), h("td", { text: inv.organization }),
-    h("td", { text: inv.cities.join(", ") }),
+    h("td", {}, u(inv.name)), h("td", { text: I18N.label("kinds", inv.kind) }), h("td", {}, u(inv.organization)),
+    h("td", {}, joinedWith(", ", inv.cities.map(u))),
     h("td", {}, statusTag(inv.verification, "ver_"), inv.status === "withdrawn" ? statusTag(inv.status) : null,
-      inv.rejection_reason ? h("div", { class: "meta rejection-reason",
-        text: `${t(inv.verification === "rejected" ? "rejected_because" : "previously_rejected")} ${inv.rejection_reason}` }) : null),
+      inv.rejection_reason ? h("div", { class: "meta rejection-reason" },
+        `${t(inv.verification === "rejected" ? "rejected_because" : "previously_rejected")} `, u(inv.rejection_reason)) : null),
     inv.verification === "verified" ? reviewCell(inv, after, false) : h("td")));
   const more = h("div", { class: "actions registry-more" }, page.next_cursor
     ? h("button", { class: "act-more", text: t("load_more"), onclick: () => loadRegistry(box, after, page.next_cursor) }) : null);

@@ -99,6 +99,8 @@ const MESSAGES = {
   roster: ["名单", "Roster"], objective: ["目标值", "Objective"], bound: ["上界", "Bound"], gap: ["差距", "Gap"],
   method: ["方法", "Method"], pin: ["固定", "Pin"], exclude: ["排除", "Exclude"], unpin: ["取消固定", "Unpin"], unexclude: ["取消排除", "Allow again"],
   pinned: ["已固定", "Pinned"], excluded: ["已排除", "Excluded"], kind: ["类型", "Kind"], invitee: ["受邀方", "Invitee"],
+  // a pin whose invitation was declined or expired (its seat went to someone else)
+  pinned_declined: ["已固定但已拒绝", "Pinned, then declined"], pinned_expired: ["已固定但邀请已过期", "Pinned, invitation expired"],
   backfill_for: ["替补：", "Backfill for "], project: ["项目", "Project"], investor: ["投资人", "Investor"],
   match_matrix: ["匹配矩阵", "Match matrix"], schedule: ["会面安排", "Meeting schedule"], slot: ["时段", "Slot"],
   table: ["桌", "Table"], no_roster: ["尚未生成名单", "No roster yet"], no_schedule: ["尚未排定", "Not scheduled yet"],
@@ -131,6 +133,9 @@ const MESSAGES = {
   alerts: ["交易提醒", "Deal alerts"], no_alerts: ["暂无提醒", "No alerts yet"], alert_new: ["未读", "new"],
   alert_via: ["来源：", "via "], via_profile: ["符合我的资料", "fits my profile"],
   alert_project: ["新项目或项目更新", "A new or updated project"], alert_investor: ["新认证的投资人", "A newly verified investor"],
+  // a counterpart the API no longer shows (an investor withdrawn or no longer verified)
+  investor_gone: ["该投资人已不再开放对接", "This investor is no longer available"],
+  project_gone: ["该项目已不再开放", "This project is no longer available"],
   saved_searches: ["保存的搜索", "Saved searches"], no_searches: ["还没有保存的搜索", "No saved searches"],
   new_search: ["新建搜索", "New saved search"], search_text: ["关键词", "Text terms"],
   search_text_hint: ["多个关键词用空格或逗号分隔，须全部出现", "separate terms with spaces or commas; all must occur"],

@@ -462,11 +462,7 @@ def test_a_re_solve_the_api_refuses_keeps_the_pending_pins_beside_its_words_unti
     page = new_page()
     organizer = dep.client(sign_in(page, dep, "organizer", uid("org")))
     page.locator("#roadshows .empty:has-text('No roadshows yet')").wait_for()  # not "No roster yet"
-    rid, token = accepted(organizer.post("/v1/roadshows", headers=waiting(token), json={
-        "title": "重解被拒 Refused", "theme": "工业视觉 机器人 智能工厂 industrial AI",
-        "sectors": ["smart_manufacturing"], "city": "宁波", "date": "2026-12-10", "n_projects": 2, "m_investors": 2,
-        "slots": 2, "tables": 2, "min_fits": 1, "fit_threshold": 0.2}))
-    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/roster", headers=waiting(token)))
+    rid, token = proposed_roadshow(organizer, token, "重解被拒 Refused")
     organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token))
     page.click("#lang-en")  # redraws the page: the list now has the roadshow
     page.locator(f"#roadshows [data-roadshow-id='{rid}'] .act-open").click()
@@ -529,13 +525,20 @@ def in_feed(client: Any, investor_id: str, project_id: str, timeout: float = 15.
         time.sleep(0.2)
 
 
-def invited_roadshow(organizer: Any, token: str, title: str, pin: list[str]) -> tuple[str, str]:
-    """A 2 x 2 roadshow whose roster is the pinned projects and investors, invitations sent: (id, token)."""
+def proposed_roadshow(organizer: Any, token: str, title: str, **fields: Any) -> tuple[str, str]:
+    """A 2 x 2 smart-manufacturing roadshow in 宁波 with its roster proposed: (id, token). `fields` override the
+    roadshow's (say, an empty city)."""
     rid, token = accepted(organizer.post("/v1/roadshows", headers=waiting(token), json={
         "title": title, "theme": "工业视觉 机器人 智能工厂 industrial AI", "sectors": ["smart_manufacturing"],
         "city": "宁波", "date": "2026-12-10", "n_projects": 2, "m_investors": 2, "slots": 2, "tables": 2,
-        "min_fits": 1, "fit_threshold": 0.2}))
+        "min_fits": 1, "fit_threshold": 0.2, **fields}))
     _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/roster", headers=waiting(token)))
+    return rid, token
+
+
+def invited_roadshow(organizer: Any, token: str, title: str, pin: list[str], **fields: Any) -> tuple[str, str]:
+    """A `proposed_roadshow` whose roster is the pinned projects and investors, invitations sent: (id, token)."""
+    rid, token = proposed_roadshow(organizer, token, title, **fields)
     _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/adjust", headers=waiting(token), json={"pin": pin}))
     _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/invitations", headers=waiting(token)))
     return rid, token
@@ -782,14 +785,23 @@ def test_organizer_expires_unanswered_invitations_after_the_api_refuses_to_expir
     shot(page, "organizer_expired")
 
 
-def test_the_organizers_rsvp_poll_stops_at_sign_out_even_after_two_refreshes_overlapped(deployment, new_page):
-    dep = deployment
-    founders, investors, token = seed_market(dep, dep.as_role("registrar"), 2, 2, "轮询停止项目", "轮询停止天使")
+def organizer_on_an_invited_roadshow(dep, new_page, project_name: str, investor_name: str, title: str):
+    """An organizer signed in on the English page, whose roadshow (`invited_roadshow`: 2 projects and 2 investors,
+    all pinned) has sent its invitations and is listed: (page, organizer client, roadshow id, the investors' clients
+    by id, offset token)."""
+    founders, investors, token = seed_market(dep, dep.as_role("registrar"), 2, 2, project_name, investor_name)
     page = new_page()
     organizer = dep.client(sign_in(page, dep, "organizer", uid("org")))
-    rid, token = invited_roadshow(organizer, token, "轮询路演 Poll", [*founders, *investors])
+    rid, token = invited_roadshow(organizer, token, title, [*founders, *investors])
     organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token))
     page.click("#lang-en")  # redraws the page: the list now has the roadshow
+    return page, organizer, rid, investors, token
+
+
+def test_the_organizers_rsvp_poll_stops_at_sign_out_even_after_two_refreshes_overlapped(deployment, new_page):
+    dep = deployment
+    page, organizer, rid, investors, token = organizer_on_an_invited_roadshow(
+        dep, new_page, "轮询停止项目", "轮询停止天使", "轮询路演 Poll")
     page.locator(f"#roadshows [data-roadshow-id='{rid}'] .act-open").click()
     page.locator("#invitations tr.invitation").first.wait_for()  # inviting: the page polls for answers
 
@@ -1505,15 +1517,22 @@ def test_the_inbox_poll_asks_no_delivery_of_an_alert_it_just_listed_and_a_push_l
     assert all(unread_id not in asked for _, asked in ticks)
 
 
-def test_a_founder_is_alerted_of_a_newly_verified_investor_fitting_its_project_through_its_saved_search(
-        deployment, new_page):
-    dep = deployment
+def founder_searching_for_robot_investors(dep):
+    """A founder with a project (RoboQC) and a saved search for investors about 机器人; (registrar, founder id,
+    founder client, project id, offset token)."""
     registrar = dep.as_role("registrar")
     founder_id = uid("f")
     founder = dep.as_role("founder", founder_id)
     pid, token = submit(founder, name="机器人质检 RoboQC")
     _, token = accepted(founder.post("/v1/alerts/searches", headers=waiting(token),
                                      json={"name": "硬科技天使 Deep-tech angels", "project_id": pid, "text": "机器人"}))
+    return registrar, founder_id, founder, pid, token
+
+
+def test_a_founder_is_alerted_of_a_newly_verified_investor_fitting_its_project_through_its_saved_search(
+        deployment, new_page):
+    dep = deployment
+    registrar, founder_id, founder, pid, token = founder_searching_for_robot_investors(dep)
     page = new_page()
     sign_in(page, dep, "founder", founder_id)
     page.wait_for_selector("#searches .saved-search:has-text('RoboQC')")  # the search names its project
@@ -1553,3 +1572,263 @@ def test_an_investor_declines_an_intro_with_a_reason_the_founder_then_reads(depl
     founder_page = new_page()
     sign_in(founder_page, dep, "founder", founder_id)
     assert "no hardware this fund" in founder_page.locator("#intros .intro .decline-reason").inner_text()
+
+
+def test_a_pinned_project_that_declined_its_invitation_shows_as_declined_not_as_a_current_pin(deployment, new_page):
+    dep = deployment
+    founders, _, token = seed_market(dep, dep.as_role("registrar"), 3, 2, "固定拒绝项目", "固定拒绝天使")
+    island_founder = dep.as_role("founder", uid("f"))
+    island, token = submit(island_founder, after=token, name="海岛光伏蓄电", summary="海岛工厂的工业视觉质检与机器人")
+    staying = next(iter(founders))  # pinned too, and not answering: still a current pin
+    page = new_page()
+    organizer = dep.client(sign_in(page, dep, "organizer", uid("org")))
+    rid, token = invited_roadshow(organizer, token, "固定拒绝路演 Pinned", [island, staying])
+    _, token = accepted(island_founder.post(f"/v1/roadshows/{rid}/invitations/{island}/decline",
+                                            headers=waiting(token)))
+    rs = organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["roadshow"]
+    assert island in rs["pinned"]  # the roadshow keeps the pin; its invitation says what became of it
+    assert next(i for i in rs["invitations"] if i["invitee_id"] == island)["status"] == "declined"
+
+    page.click("#lang-zh")  # redraws the page: the list now has the roadshow
+    page.locator(f"#roadshows [data-roadshow-id='{rid}'] .act-open").click()
+    page.locator(f"#invitations tr[data-invitee='{island}'] [data-status=declined]").wait_for()
+    adjusted = page.locator("#adjusted")
+    assert [x.strip() for x in adjusted.locator(".tag.ok").all_inner_texts()] == ["已固定: 固定拒绝项目 0"]
+    lapsed = adjusted.locator(f".tag[data-id='{island}']")
+    assert lapsed.get_attribute("data-status") == "declined"
+    assert lapsed.inner_text().strip() == "已固定但已拒绝: 海岛光伏蓄电"
+    shot(page, "organizer_pin_declined")
+    page.click("#lang-en")
+    page.locator(f"#adjusted .tag[data-id='{island}']:has-text('Pinned, then declined: 海岛光伏蓄电')").wait_for()
+
+
+def alerted(client: Any, subject_ids: set[str], timeout: float = 45.0) -> None:
+    """Waits until the recipient's inbox holds an alert about each of `subject_ids`."""
+    deadline = time.monotonic() + timeout
+    while not subject_ids <= {a["subject_id"] for a in client.get("/v1/alerts", params={"limit": 100}).json()["data"]}:
+        assert time.monotonic() < deadline, f"no alert about each of {subject_ids}"
+        time.sleep(0.3)
+
+
+def test_a_founders_alert_of_an_investor_that_left_the_market_says_it_is_no_longer_available_and_asks_once(
+        deployment, new_page):
+    dep = deployment
+    registrar, founder_id, founder, pid, token = founder_searching_for_robot_investors(dep)
+    with alerter_running(dep):
+        leaving, leaving_id, token = register(dep, registrar, name="机器人天使 Leaving Angels")
+        _, rejected_id, token = register(dep, registrar, name="机器人天使 Rejected Angels", organization="fund-r")
+        _, staying_id, token = register(dep, registrar, name="机器人天使 Staying Angels", organization="fund-s")
+        alerted(founder, {leaving_id, rejected_id, staying_id})
+    _, token = accepted(leaving.post(f"/v1/investors/{leaving_id}/withdraw", headers=waiting(token)))
+    _, token = accepted(registrar.post(f"/v1/investors/{rejected_id}/reject", headers=waiting(token),
+                                       json={"reason": "资金来源无法核实 source of funds unverified"}))
+    founder.get("/v1/alerts", headers=waiting(token))
+
+    page = new_page()
+    gone = {leaving_id, rejected_id}
+    lookups: list[str] = []
+    errors: list[tuple[str, str]] = []  # (message, the URL it is about)
+    page.on("request", lambda r: lookups.append(r.url.rsplit("/", 1)[1]) if "/v1/investors/" in r.url else None)
+    page.on("console", lambda m: errors.append((m.text, m.location["url"])) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append((str(e), "")))
+    sign_in(page, dep, "founder", founder_id)
+
+    def match(investor_id: str) -> Any:
+        return page.locator(f"#alerts .alert-match[data-investor-id='{investor_id}']")
+
+    match(staying_id).locator(".name:has-text('Staying Angels')").wait_for()
+    for investor_id in gone:
+        left = match(investor_id)
+        left.locator(".name.gone").wait_for()
+        assert left.locator(".name").inner_text() == "This investor is no longer available"
+        assert investor_id not in left.inner_text()
+        assert left.locator(".reasons, .score").count() == 0  # no ticket range of a profile no longer on offer
+        assert "RoboQC" in left.inner_text() and "Deep-tech angels" in left.inner_text()
+    assert match(staying_id).locator(".reasons li").count() >= 1
+    shot(page, "founder_alert_investor_gone")
+
+    page.click("#alerts-card .act-refresh-alerts")  # redraws: the ones that left are not asked for again
+    page.click("#lang-zh")
+    for investor_id in gone:
+        match(investor_id).locator(".name.gone:has-text('该投资人已不再开放对接')").wait_for()
+    page.wait_for_timeout(4_500)  # an inbox poll
+    assert sorted(x for x in lookups if x in gone) == sorted(gone)  # each asked for once, in all
+    # the only console errors: Chromium's own line for each of those two 404s, logged however the page takes them
+    # (none at all needs the alert to say the investor is gone, an API change); none of the page's own
+    assert sorted(url.rsplit("/", 1)[1] for _, url in errors) == sorted(gone)
+    assert all("status of 404" in message for message, _ in errors)
+
+
+def test_with_no_city_the_roadshows_meta_lines_join_only_the_parts_that_exist(deployment, new_page):
+    dep = deployment
+    founders, investors, token = seed_market(dep, dep.as_role("registrar"), 2, 2, "无城市项目", "无城市天使")
+    organizer_id = uid("org")
+    organizer = dep.as_role("organizer", organizer_id)
+    rid, token = invited_roadshow(organizer, token, "无城市路演 NoCity", [*founders, *investors], city="")
+    names = organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token)).json()["names"]
+
+    page = new_page()
+    sign_in(page, dep, "organizer", organizer_id)
+    listed = page.locator(f"#roadshows [data-roadshow-id='{rid}']")
+    assert listed.locator(".meta").inner_text() == "2026-12-10"
+    listed.locator(".act-open").click()
+    head = page.locator("#roadshow > .meta")
+    head.wait_for()
+    assert head.inner_text() == "2026-12-10 14:00 · 工业视觉 机器人 智能工厂 industrial AI"
+
+    project_id, investor_id = next(iter(founders)), next(iter(investors))
+    desk = new_page()
+    sign_in(desk, dep, "founder", founders[project_id].get("/v1/me").json()["entity_id"])
+    meta = desk.locator(f"#invitations .invitation[data-invitee='{project_id}'] > .meta")
+    assert meta.inner_text() == f"2026-12-10 14:00 · {names[project_id]}"
+    desk = new_page()
+    sign_in(desk, dep, "investor", investor_id)
+    meta = desk.locator(f"#invitations .invitation[data-roadshow-id='{rid}'] > .meta")
+    assert meta.inner_text() == "2026-12-10 14:00"
+
+
+def test_an_answer_for_a_roadshow_opened_before_another_is_not_drawn_over_the_one_open_now(deployment, new_page):
+    dep = deployment
+    page = new_page()
+    organizer = dep.client(sign_in(page, dep, "organizer", uid("org")))
+    token = None
+    rids = []
+    for title in ("先开的路演 First", "后开的路演 Second"):
+        rid, token = accepted(organizer.post("/v1/roadshows", headers=waiting(token) if token else None, json={
+            "title": title, "theme": "工业视觉 industrial vision", "city": "宁波", "date": "2026-12-10",
+            "n_projects": 2, "m_investors": 2}))
+        rids.append(rid)
+    first, second = rids
+    organizer.get("/v1/roadshows", headers=waiting(token))
+    page.click("#lang-en")  # redraws the page: the list now has both
+
+    held: list[Any] = []
+    page.route(f"**/v1/roadshows/{first}", lambda route: held.append(route))
+    page.locator(f"#roadshows [data-roadshow-id='{first}'] .act-open").click()
+    for _ in range(100):  # until the first one's load is held
+        if held:
+            break
+        page.wait_for_timeout(50)
+    page.locator(f"#roadshows [data-roadshow-id='{second}'] .act-open").click()
+    page.locator("#roadshow h2:has-text('Second')").wait_for()
+    with page.expect_response(f"**/v1/roadshows/{first}"):
+        held[0].continue_()
+    page.unroute(f"**/v1/roadshows/{first}")
+    page.wait_for_timeout(500)  # the page reads the answer after it arrives
+    assert page.locator("#roadshow h2").inner_text().strip() == "后开的路演 Second"
+
+
+def test_a_language_switch_during_a_roadshows_load_leaves_the_rsvp_poll_on_the_page_shown(deployment, new_page):
+    dep = deployment
+    page, organizer, rid, investors, token = organizer_on_an_invited_roadshow(
+        dep, new_page, "切换语言项目", "切换语言天使", "切换语言路演 Switch")
+
+    held: list[Any] = []
+
+    def hold_first(route: Any) -> None:  # the load of the view the switch replaces; the new view's goes through
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route(f"**/v1/roadshows/{rid}", hold_first)
+    page.locator(f"#roadshows [data-roadshow-id='{rid}'] .act-open").click()
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    page.click("#lang-zh")
+    page.locator("#invitations h2:has-text('路演邀请')").wait_for()  # the new view, drawn
+    with page.expect_response(f"**/v1/roadshows/{rid}"):
+        held[0].continue_()  # the old view's answer arrives last
+    page.unroute(f"**/v1/roadshows/{rid}")
+    page.wait_for_timeout(500)
+
+    investor_id = next(iter(investors))
+    _, token = accepted(investors[investor_id].post(f"/v1/roadshows/{rid}/invitations/{investor_id}/accept"))
+    organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token))
+    # the RSVP poll (every 5 s) redraws the view shown
+    page.locator(f"#invitations tr[data-invitee='{investor_id}'] [data-status=accepted]").wait_for(timeout=12_000)
+
+
+def test_a_double_click_on_re_solve_sends_one_adjust(deployment, new_page):
+    dep = deployment
+    _, _, token = seed_market(dep, dep.as_role("registrar"), 3, 2, "双击重解项目", "双击重解天使")
+    page = new_page()
+    organizer = dep.client(sign_in(page, dep, "organizer", uid("org")))
+    rid, token = proposed_roadshow(organizer, token, "双击重解 Twice")
+    organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token))
+    page.click("#lang-en")  # redraws the page: the list now has the roadshow
+    page.locator(f"#roadshows [data-roadshow-id='{rid}'] .act-open").click()
+    excluded = page.locator("#picks tr[data-kind=project]").first.get_attribute("data-id")
+    page.locator(f"#picks tr[data-id='{excluded}'] .act-exclude").click()
+    page.locator(f"#pending-changes .pending-change[data-id='{excluded}']").wait_for()
+
+    held: list[Any] = []
+    page.route(f"**/v1/roadshows/{rid}/adjust", lambda route: held.append(route))
+    page.locator(".act-resolve").dblclick()
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    page.wait_for_timeout(500)  # time for a second request, were one sent
+    assert len(held) == 1
+    assert page.locator(".act-resolve").is_disabled()  # while its request is out
+    for route in held:
+        route.continue_()
+    page.unroute(f"**/v1/roadshows/{rid}/adjust")
+    page.locator(f"#picks tr[data-id='{excluded}']").wait_for(state="detached")  # re-solved without it
+    assert organizer.get(f"/v1/roadshows/{rid}").json()["roadshow"]["excluded"] == [excluded]
+
+
+# Where `needle`, in a text node under the element `selector`, is drawn: its left and right edges, in pixels.
+TEXT_BOX = """([selector, needle]) => {
+  const root = document.querySelector(selector);
+  const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const at = n.data.indexOf(needle);
+    if (at < 0) continue;
+    const range = document.createRange();
+    range.setStart(n, at);
+    range.setEnd(n, at + needle.length);
+    const r = range.getBoundingClientRect();
+    return { left: r.left, right: r.right };
+  }
+  return null;
+}"""
+
+
+def test_a_right_to_left_override_in_a_title_or_city_does_not_reorder_the_pages_own_text_after_it(
+        deployment, new_page):
+    """The API refuses U+202E (what follows reads right to left) in new text now, but the log keeps text accepted
+    before that, so the page isolates what users wrote all the same."""
+    dep = deployment
+    organizer_id = uid("org")
+    organizer = dep.as_role("organizer", organizer_id)
+    body = {"title": "مرحبا بالعالم \u202e evil", "city": "مرحبا \u202e evil", "theme": "industrial ABC",
+            "date": "2026-12-10", "n_projects": 2, "m_investors": 2}
+    r = organizer.post("/v1/roadshows", json=body)
+    assert r.status_code == 422 and "bidirectional override" in r.text
+    rid, token = accepted(organizer.post("/v1/roadshows", json={**body, "title": "t", "city": ""}))
+    organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token))
+    stored = dep.container.view.roadshows[rid].value
+    old = Roadshow.model_validate({**stored.model_dump(), "title": body["title"], "city": body["city"]},
+                                  context={"from_log": True})
+    token = dep.container.commands.publish("RoadshowMoved", rid, old, f"organizer:{organizer_id}",
+                                           dep.container.view.roadshows).delivery.token
+    _, token = accepted(organizer.post(f"/v1/roadshows/{rid}/cancel", headers=waiting(token)))
+    organizer.get(f"/v1/roadshows/{rid}", headers=waiting(token))
+    page = new_page()
+    sign_in(page, dep, "organizer", organizer_id)
+    page.locator(f"#roadshows [data-roadshow-id='{rid}'] .act-open").click()
+    tag = page.locator("#roadshow h2 .tag[data-status=cancelled]")
+    tag.wait_for()
+    shot(page, "organizer_bidi_title")
+
+    title = page.evaluate(TEXT_BOX, ["#roadshow h2", "مرحبا بالعالم"])
+    box = tag.bounding_box()
+    assert box is not None and box["x"] >= title["right"] - 1  # the page's tag stays after the title
+    city = page.evaluate(TEXT_BOX, ["#roadshow > .meta", "مرحبا"])
+    theme = page.evaluate(TEXT_BOX, ["#roadshow > .meta", "ABC"])
+    date = page.evaluate(TEXT_BOX, ["#roadshow > .meta", "2026-12-10"])
+    assert date["right"] <= city["left"] and city["right"] <= theme["left"]  # date · city · theme, in that order
