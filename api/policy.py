@@ -35,7 +35,8 @@ from models.api import (
 )
 from models.entities import Investor, Project
 from models.events import Intro
-from models.text import fold
+from models.taxonomy import city_key
+from models.text import fold_lower
 
 _PROJECT_FIELDS = set(ProjectPublic.model_fields) - {"id", "version", "updated_at"}
 _INVESTOR_FIELDS = set(InvestorPublic.model_fields) - {"id", "version", "updated_at"}
@@ -165,11 +166,17 @@ def registry(view: ReadModel, who: Principal, verification: str | None = None, s
     status, and by `text` found in the name, organization or a city (any case)."""
     if not who.is_staff():
         raise NotAllowed("only registrars and admins browse the investor registry")
-    text = fold(text).strip().lower()
+    text = fold_lower(text).strip()
+    city = city_key(text)  # Hangzhou, 杭州市: 杭州, which every identity with that city holds ("市" alone: none)
+
+    def named(identity: str) -> bool:
+        folded = fold_lower(identity)
+        return text in folded or bool(city) and city in folded
+
     with view.lock:
         found = [v for v in view.investors.values()
                  if verification in (None, v.value.verification) and status in (None, v.value.status)
-                 and (not text or text in fold(v.value.identity).lower())]
+                 and (not text or named(v.value.identity))]
     found.sort(key=lambda v: (v.updated_at, v.id))
     return [investor_public(v) for v in found]
 

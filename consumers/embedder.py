@@ -106,9 +106,13 @@ class EmbedderThread:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Finish the batch in hand, then close the consumer (each batch committed its offsets) and the producer."""
+        """Finish the batch in hand, then close the consumer (each batch committed its offsets) and the producer. A
+        loop still running after `timeout` keeps them: a KafkaConsumer must not be closed while its thread polls."""
         self.loop.stop()
         self.thread.join(timeout)
+        if self.thread.is_alive():
+            log.warning("the embedder did not stop within %.0f s; its consumer and producer stay open", timeout)
+            return
         self.loop.consumer.close(autocommit=False)
         self.embedder.producer.close()
 

@@ -198,8 +198,10 @@ class CommandService:
             current = self._own_investor(who, investor_id)
             if current.status != "active":
                 raise Conflict(f"investor {investor_id!r} has withdrawn")
+            # the registrar's rejection reason as stored: checks added since it was written must not stop an edit
             investor = Investor.model_validate({**fields, "verification": current.verification,
-                                                "rejection_reason": current.rejection_reason, "status": "active"})
+                                                "status": "active"}).model_copy(
+                update={"rejection_reason": current.rejection_reason})
             # Back to the registrar's queue: a rejected profile's edit (how its owner answers the reason), and a
             # verified one whose identity changed (the registrar verified who the investor is, not its thesis).
             # A registrar's own edit needs no second look.

@@ -28,17 +28,21 @@ from matcher.roster import (
 )
 from matcher.schedule import MeetingProblem, schedule_meetings
 from matcher.service import MatchService
-from models.entities import Investor, Project
-from models.roadshows import Invitation, Pick, Roadshow, RosterResult, ScheduledMeeting
+from models.entities import KEPT, Investor, Project
+from models.roadshows import (
+    Invitation,
+    Pick,
+    Roadshow,
+    RoadshowLogistics,
+    RosterResult,
+    ScheduledMeeting,
+    meetings_past_midnight,
+)
 from models.taxonomy import SECTORS, STAGES, city_key
 
 CANDIDATE_FACTOR = 4  # candidates kept per slot/seat by theme relevance before pair scoring
 
 
-# Re-validating a stored roadshow with a new roster or new pins: the fields it already had were accepted when they were
-# written, and checks added since (an offset in start_time, meetings past midnight) must not refuse a change that
-# does not touch them, as they do not refuse its replay (`models.entities.from_log`). A move checks them afresh.
-KEPT = {"from_log": True}
 
 
 class RoadshowService:
@@ -230,7 +234,14 @@ class RoadshowService:
         off; invitees' calendar files then carry the new times under the same entries."""
         with self._writing(roadshow_id):
             rs = self._own(who, roadshow_id)
-            moved = Roadshow.model_validate({**rs.model_dump(), **logistics})
+            # the new when and where checked as new, the rest as stored (KEPT: a theme accepted before a check was
+            # added must not stop a move), and the meetings within the day afresh, since the times change
+            fresh = RoadshowLogistics.model_validate({"title": rs.title, "date": rs.date, **logistics}).model_dump(
+                include=set(logistics))  # (the API always sends title and date; other callers may leave them out)
+            moved = Roadshow.model_validate({**rs.model_dump(), **fresh}, context=KEPT)
+            past = meetings_past_midnight(moved)
+            if past:
+                raise InvalidRequest(past)
             return self._publish("RoadshowMoved", roadshow_id, moved, who, expected_version)
 
     def cancel(self, who: Principal, roadshow_id: str) -> Acknowledged:

@@ -40,7 +40,7 @@ from matcher.sparse import SparseTextIndex, cross_products, dot_rows, stack_rows
 from matcher.view import ReadModel
 from models.entities import Investor, Project
 from models.taxonomy import SECTORS, STAGES, city_key
-from models.text import fold
+from models.text import fold_lower, has_letter_or_digit
 
 
 @dataclass(frozen=True)
@@ -306,7 +306,7 @@ class MatchService:
         _check_page(k, offset)
         if side not in ("projects", "investors"):
             raise InvalidRequest(f"side must be one of projects, investors; got {side!r}")
-        if not any(c.isalnum() for c in text):  # "***" has nothing to match, yet its vector is near everything
+        if not has_letter_or_digit(text):
             raise InvalidRequest(f"q must contain a letter or digit (Chinese, English or mixed); got {text[:40]!r}")
         vec = self.encoder.encode_queries([text])[0] if self.encoder is not None else None
         words = search_words(text)
@@ -368,7 +368,7 @@ class MatchService:
         stamp = self.view.investor_changes
         if self._identities is None or self._identities[0] != stamp:  # one text for all: str.find runs in C
             ids = list(self.view.investors)
-            texts = [fold(self.view.investors[iid].value.identity).lower() for iid in ids]
+            texts = [fold_lower(self.view.investors[iid].value.identity) for iid in ids]
             starts = list(itertools.accumulate((len(t) + 1 for t in texts), initial=0))  # [len(ids) + 1]
             self._identities = (stamp, ids, "\n".join(texts), starts)
         _, ids, joined, starts = self._identities

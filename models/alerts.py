@@ -38,6 +38,7 @@ from models.entities import (
     stage_list,
 )
 from models.taxonomy import SECTORS, STAGES
+from models.text import has_letter_or_digit
 
 RecipientRole = Literal["investor", "founder"]
 AlertMode = Literal["instant", "daily", "weekly", "off"]
@@ -92,7 +93,7 @@ class SavedSearchFields(BaseModel):
     @classmethod
     def _text_has_a_word(cls, value: str, info: ValidationInfo) -> str:
         # as /v1/search's q: "🔋" or ",,, ," has no term to look for (",,, ," none at all: it matched everything)
-        if value and not any(c.isalnum() for c in value) and not from_log(info):
+        if value and not has_letter_or_digit(value) and not from_log(info):
             raise ValueError(f"must contain a letter or digit (Chinese, English or mixed); got {value[:40]!r}")
         return value
 

@@ -34,6 +34,11 @@ MAX_CNY = 10_000_000_000  # ¥10bn: the most any amount (ask, ticket) may state
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e]")
 
 
+# The validation context of a value the log already holds: an event read back (`decode_event`), or a stored entity
+# checked again with a change that does not touch its other fields (a new roster, new pins).
+KEPT = {"from_log": True}
+
+
 def from_log(info: ValidationInfo) -> bool:
     """Whether the value is read back from the event log (`decode_event`) rather than entered now. Checks added
     after the log accepted an event skip it there: a replica rebuilding from the log must not drop what an
@@ -45,7 +50,7 @@ def no_control_chars(value: str, info: ValidationInfo) -> str:
     """The one check of user-entered text (names, summaries, reasons...); the error's location names the field."""
     bad = None if from_log(info) else _CONTROL.search(value)
     if bad is not None:
-        kind = "bidirectional override characters" if bad.group() >= "\u202a" else "control characters"
+        kind = "bidirectional embedding or override characters" if bad.group() >= "\u202a" else "control characters"
         raise ValueError(f"must not contain {kind} (U+{ord(bad.group()):04X})")
     return value
 
@@ -221,6 +226,6 @@ class Investor(InvestorFields, Strict):
     @property
     def identity(self) -> str:
         """What people look an investor up by, and what its matching text leaves out: name, organization, cities,
-        and each city also as `city_key` writes it (Hangzhou: 杭州), so that either name finds it."""
-        keys = [key for key in map(city_key, self.cities) if key not in self.cities]
-        return " ".join([self.name, self.organization, *self.cities, *keys])
+        and each city also as `city_key` writes it (Hangzhou, 杭州市: 杭州), so that a search for either name, made
+        a city key too, finds it."""
+        return " ".join([self.name, self.organization, *self.cities, *map(city_key, self.cities)])

@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from models.alerts import ALERT_PAYLOADS
-from models.entities import EntityId, Int, Investor, Project, Strict, from_log
+from models.entities import KEPT, EntityId, Int, Investor, Project, Strict, from_log
 from models.roadshows import Roadshow
 
 SCHEMA_VERSION = 1
@@ -206,7 +206,7 @@ def decode_event(raw: bytes | None) -> Event:
     if data.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
         raise InvalidEvent(f"schema_version must be {SCHEMA_VERSION}; got {data.get('schema_version')!r}")
     try:
-        return Event.model_validate(data, context={"from_log": True})
+        return Event.model_validate(data, context=KEPT)
     except ValidationError as exc:
         raise InvalidEvent(describe(exc)) from None
 

@@ -136,21 +136,27 @@ class RoadshowFields(RoadshowLogistics):
 
     @model_validator(mode="after")
     def _within_the_day(self, info: ValidationInfo) -> RoadshowFields:
-        # `date` is the event's one day: the pages show slot times without a date (their clock wraps at midnight),
-        # so meetings past midnight would show on the wrong day there. A move changes start_time and slot_minutes
-        # of a stored roadshow, which is validated again (matcher.roadshows), so moves are checked too.
-        start, day = self.start_time, 24 * 60
-        begin = start.hour * 60 + start.minute + start.second / 60
-        end = begin + self.slots * self.slot_minutes
-        if end > day and not from_log(info):
-            days, minute = divmod(round(end), day)
-            when = f"{minute // 60:02d}:{minute % 60:02d} " + ("the next day" if days == 1 else f"{days} days later")
-            fit = int((day - begin) // self.slot_minutes)
-            raise ValueError(f"slots, slot_minutes and start_time must keep the meetings within the roadshow's day "
-                             f"(by midnight): {self.slots} slots of {self.slot_minutes} minutes from {start:%H:%M} "
-                             f"end at {when}; {fit} such slots fit before midnight, so use fewer or shorter slots or "
-                             f"start earlier")
+        past = None if from_log(info) else meetings_past_midnight(self)
+        if past:
+            raise ValueError(past)
         return self
+
+
+def meetings_past_midnight(rs: RoadshowFields) -> str | None:
+    """Why the meetings of `rs` run past midnight, or None. `date` is the event's one day: calendars and pages count
+    slot times from it, so meetings past midnight would show on the wrong day. New roadshows are checked when
+    validated, moves explicitly (matcher.roadshows: a move validates the stored rest as it was accepted)."""
+    start, day = rs.start_time, 24 * 60
+    begin = start.hour * 60 + start.minute + start.second / 60
+    end = begin + rs.slots * rs.slot_minutes
+    if end <= day:
+        return None
+    days, minute = divmod(round(end), day)
+    when = f"{minute // 60:02d}:{minute % 60:02d} " + ("the next day" if days == 1 else f"{days} days later")
+    fit = int((day - begin) // rs.slot_minutes)
+    return (f"slots, slot_minutes and start_time must keep the meetings within the roadshow's day (by midnight): "
+            f"{rs.slots} slots of {rs.slot_minutes} minutes from {start:%H:%M} end at {when}; {fit} such slots fit "
+            f"before midnight, so use fewer or shorter slots or start earlier")
 
 
 class Roadshow(RoadshowFields, Strict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 import opencc
@@ -20,3 +21,14 @@ def fold(text: str) -> str:
     methods type it) and traditional Chinese characters as simplified ones, so that either script finds the other.
     Only for comparing: texts are stored as written."""
     return _TO_SIMPLIFIED.convert(unicodedata.normalize("NFKC", text))
+
+
+@functools.lru_cache(maxsize=65_536)  # an investor's identity meets every registry query and search until it changes
+def fold_lower(text: str) -> str:
+    """`fold(text)` in lower case, kept for texts compared again and again."""
+    return fold(text).lower()
+
+
+def has_letter_or_digit(text: str) -> bool:
+    """Whether `text` has something to search for: "🔋" or ",,, ," has not, yet a vector of it is near everything."""
+    return any(c.isalnum() for c in text)

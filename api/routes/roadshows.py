@@ -12,7 +12,7 @@ from api.deps import ServicesDep, Who
 from api.routes import READ, WRITE
 from matcher.commands import Principal
 from matcher.errors import NotAllowed, NotFound
-from matcher.roadshows import KEPT, RoadshowService
+from matcher.roadshows import RoadshowService
 from matcher.schedule import Meeting, to_csv, to_ical
 from models.api import (
     Accepted,
@@ -26,7 +26,7 @@ from models.api import (
     RoadshowSeats,
     RoadshowView,
 )
-from models.entities import ENTITY_ID_PATTERN
+from models.entities import ENTITY_ID_PATTERN, KEPT
 from models.roadshows import Invitation, Roadshow, ScheduledMeeting
 
 router = APIRouter(prefix="/v1/roadshows", tags=["roadshows"])

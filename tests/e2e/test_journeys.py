@@ -210,6 +210,12 @@ def test_a_registrar_finds_investors_in_the_registry_by_decision_and_text_page_b
     assert [i["id"] for i in rejected["data"]] == [rejected_id] and "contact" not in rejected["data"][0]
     traditional = registrar.get("/v1/registrar/investors", params={"q": f"{tag} 寧波"}).json()  # as search reads it
     assert [i["id"] for i in traditional["data"]] == ids
+    _, hangzhou, token = register(deployment, registrar, name=f"{tag} angel", cities=["杭州"])
+    for q in ("Hangzhou", "杭州市", "hangzhou city"):  # a city by its other names too
+        found = registrar.get("/v1/registrar/investors", headers=waiting(token), params={"q": q}).json()
+        assert hangzhou in [i["id"] for i in found["data"]], q
+    every = registrar.get("/v1/registrar/investors").json()["count"]
+    assert registrar.get("/v1/registrar/investors", params={"q": "市"}).json()["count"] < every  # no key: not all
     r = registrar.get("/v1/registrar/investors", params={"verification": "maybe"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "verification"
     assert deployment.as_role("founder", uid("f")).get("/v1/registrar/investors").status_code == 403

@@ -14,6 +14,7 @@ from matcher.commands import INTRO_ASK_AGAIN_AFTER, CommandService, Principal
 from matcher.errors import Conflict, NotAllowed, NotCaughtUp, NotFound
 from matcher.ports import Delivery
 from matcher.view import ReadModel
+from models.entities import Investor
 from models.events import Event
 from tests.factories import event, investor, project
 from tests.fakes import ApplyingPublisher
@@ -94,6 +95,18 @@ def test_an_investor_profile_refused_to_another_key_says_why_for_that_key(who, s
     fields = investor(thesis="只投硬科技").model_dump(exclude={"verification", "rejection_reason", "status"})
     with pytest.raises(NotAllowed, match=re.escape(says)):
         commands.update_investor(who, "i-1", fields, expected_version=1)
+
+
+def test_a_rejected_investor_edits_its_profile_whatever_checks_came_after_the_registrars_reason():
+    view = ReadModel("none")
+    rejected = Investor.model_validate({**investor().model_dump(), "verification": "rejected",
+                                        "rejection_reason": "来源不明 \u202e"}, context={"from_log": True})
+    view.apply(event("InvestorRegistered", "i-1", rejected))
+    commands = CommandService(view, ApplyingPublisher(view), Topics("t").for_event_type)
+    fields = investor(thesis="附资金来源证明").model_dump(exclude={"verification", "rejection_reason", "status"})
+    commands.update_investor(Principal("k-i", "investor", "i-1"), "i-1", fields, expected_version=1)
+    edited = commands.publisher.events[-1].payload
+    assert (edited.verification, edited.rejection_reason) == ("pending", "来源不明 \u202e")  # back to review
 
 
 def test_feedback_is_unversioned_and_does_not_hold_up_the_investors_next_edit():

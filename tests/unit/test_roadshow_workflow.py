@@ -7,6 +7,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from api.errors import domain_error
 from consumers.topics import Topics
@@ -282,22 +283,33 @@ def test_a_cancelled_roadshow_stays_readable_and_nothing_changes_it(world):
 
 
 def test_a_move_that_would_run_the_meetings_past_midnight_or_give_an_offset_is_refused(world):
-    from pydantic import ValidationError
-
-    from api.errors import validation_errors
-
     view, service = world
     rid = service.create(ORGANIZER, {**SMALL, "slots": 6}).entity_id  # 6 x 20 minutes from 14:00
     move = {"title": "t", "city": "宁波", "date": "2026-12-10", "start_time": "22:30", "slot_minutes": 20}
-    with pytest.raises(ValidationError) as refused:
+    with pytest.raises(InvalidRequest) as refused:
         service.move(ORGANIZER, rid, move, expected_version=1)
-    fields = [e.field for e in validation_errors(refused.value.errors()).errors]
+    fields = [e.field for e in domain_error(str(refused.value)).errors]
     assert fields == ["slots", "slot_minutes", "start_time"]  # the 422 the API answers names all three
     with pytest.raises(ValidationError, match="without a UTC offset"):
         service.move(ORGANIZER, rid, {**move, "start_time": "09:00+08:00"}, expected_version=1)
     assert view.roadshows[rid].version == 1
     service.move(ORGANIZER, rid, {**move, "start_time": "22:00"}, expected_version=1)  # ends at midnight
     assert str(view.roadshows[rid].value.start_time) == "22:00:00"
+
+
+def test_a_roadshow_whose_stored_text_a_later_check_refuses_is_still_moved_and_the_move_is_checked(world):
+    view, service = world
+    old = Roadshow.model_validate({**roadshow(organizer_id=ORGANIZER.entity_id).model_dump(mode="json"),
+                                   "theme": "industrial \u202e AI"}, context={"from_log": True})
+    view.apply(event("RoadshowCreated", "r-old", old))
+    move = {"title": "moved", "date": "2026-12-11"}  # city, start time and slot length as they are
+    service.move(ORGANIZER, "r-old", move, expected_version=1)
+    moved = view.roadshows["r-old"].value
+    assert (moved.title, moved.theme, moved.city, moved.start_time) == ("moved", old.theme, old.city, old.start_time)
+    with pytest.raises(InvalidRequest, match="by midnight"):
+        service.move(ORGANIZER, "r-old", {**move, "start_time": "23:30"}, expected_version=2)
+    with pytest.raises(ValidationError, match="bidirectional"):  # what the move itself brings is checked as new
+        service.move(ORGANIZER, "r-old", {**move, "title": "t \u202e"}, expected_version=2)
 
 
 def test_calendars_keep_the_utc_offset_of_a_start_time_the_log_holds():
