@@ -101,7 +101,16 @@ class DeliveryOut(BaseModel):
 
 class AlertMatchOut(BaseModel):
     investor_id: str
+    investor_name: str | None = Field(description="the investor's name as the reader's GET /v1/investors/{id} shows "
+                                                  "it now; null once the investor has left the market (withdrawn, or "
+                                                  "no longer verified: no longer available), except to the investor "
+                                                  "itself, and null to whoever may not read the profile")
     project_id: str
+    project_name: str | None = Field(description="the project's name as the reader's GET /v1/projects/{id} shows it "
+                                                 "now; null once the project is no longer open (withdrawn or funded: "
+                                                 "no longer available), except to its own founder, and null to "
+                                                 "whoever may not read it (an investor the project library is closed "
+                                                 "to)")
     score: float
     reasons: list[ReasonOut]
     via: list[str] = Field(description="'profile' and/or the saved searches that found it")

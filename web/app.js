@@ -550,7 +550,7 @@ async function nameOf(kind, id, cache) {
   return cache[key];
 }
 
-// A counterpart's name as nameOf found it, or (null) that it is no longer available.
+// A counterpart's name as nameOf found it or an alert carries it, or (null) that it is no longer available.
 const counterpart = (kind, name) => (name === null
   ? h("span", { class: "name gone", text: t(kind === "investors" ? "investor_gone" : "project_gone") })
   : h("span", { class: "name" }, u(name)));
@@ -712,10 +712,9 @@ async function loadAlerts(box, cursor, fresh) {
     return;
   }
   for (const a of page.data) if (!a.read) state.alerts.unread.add(a.id);
-  const cache = {};
   const shown = (a) => box.querySelector(`[data-alert-id="${CSS.escape(a.id)}"]`);
   const els = page.data.map(shown);
-  const items = await Promise.all(page.data.filter((a, i) => !(fresh || cursor) || !els[i]).map((a) => alertItem(a, cache)));
+  const items = page.data.filter((a, i) => !(fresh || cursor) || !els[i]).map((a) => alertItem(a));
   if (fresh) {
     // one listed again (its read mark not applied yet) is shown already: it takes the list's delivery status
     page.data.forEach((a, i) => { if (els[i]) showDelivery(els[i], a.delivery); });
@@ -736,15 +735,17 @@ async function loadAlerts(box, cursor, fresh) {
 }
 
 // An alert: for an investor the project that fits it, for a founder the investor that fits its projects; each
-// with its score, reasons, and the searches that found it ("profile": the implicit "fits my profile well").
-async function alertItem(a, cache) {
+// with its score, reasons, and the searches that found it ("profile": the implicit "fits my profile well"). The
+// matches carry the names as this reader may see them now (null: no longer available), so none is asked for.
+function alertItem(a) {
   const investorSide = state.me.role === "investor";
-  const matches = await Promise.all(a.matches.map(async (m) => {
+  const matches = a.matches.map((m) => {
     const kind = investorSide ? "projects" : "investors";
-    const other = await nameOf(kind, investorSide ? m.project_id : m.investor_id, cache);
-    const mine = investorSide ? null : await nameOf("projects", m.project_id, cache);
-    // one that left the market since (withdrawn, no longer verified) is said to be gone: no score or reasons (its
-    // ticket range, say) for a profile no longer on offer; what found it, and for which project, stay
+    const other = investorSide ? m.project_name : m.investor_name;
+    const mine = investorSide ? null : m.project_name;
+    // one that left the market since (an investor withdrawn or no longer verified, a project withdrawn or funded)
+    // is said to be gone: no score or reasons (its ticket range, say) for what is no longer on offer; what found
+    // it, and for which project, stay
     const gone = other === null;
     return h("div", { class: "alert-match" + (gone ? " gone" : ""), "data-investor-id": m.investor_id, "data-project-id": m.project_id },
       h("div", { class: "head" }, counterpart(kind, other),
@@ -753,7 +754,7 @@ async function alertItem(a, cache) {
       gone ? null : reasonList(m.reasons),
       h("div", { class: "meta via" }, t("alert_via"), m.via.map((v) => h("span", { class: "tag via-tag", "data-via": v },
         v === "profile" ? t("via_profile") : u(state.alerts.searchNames[v] || v)))));
-  }));
+  });
   const unread = state.alerts.unread.has(a.id);
   return h("div", { class: "item alert" + (unread ? " unread" : ""), "data-alert-id": a.id, "data-subject-id": a.subject_id,
     "data-delivery": a.delivery.status },

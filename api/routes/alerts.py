@@ -4,18 +4,23 @@ with `recipient_role` and `recipient_id`); other roles get 403."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
+from api import policy
 from api.deps import ServicesDep, Who
 from api.pagination import PlainCursor, cursor_value, encode_cursor, plain_page
 from api.routes import READ, WRITE
 from matcher.alert_store import DeliveryState
 from matcher.alerts import AlertCommands
+from matcher.commands import Principal
+from matcher.errors import Conflict, NotAllowed, NotFound
 from matcher.versioned import Versioned
+from matcher.view import ReadModel
 from models.alerts import MatchAlert, RecipientRole, SavedSearch
-from models.api import Accepted, ReasonOut
+from models.api import Accepted, InvestorPrivate, InvestorPublic, ProjectPrivate, ProjectPublic, ReasonOut
 from models.api_alerts import (
     AlertMatchOut,
     AlertOut,
@@ -60,10 +65,50 @@ def delivery_out(state: DeliveryState | None) -> DeliveryOut:
                        http_status=state.http_status, error=state.error, updated_at=state.updated_at)
 
 
-def alert_out(r: Versioned[MatchAlert], alerts: AlertCommands, read: bool) -> AlertOut:
+# GET /v1/investors/{id} and GET /v1/projects/{id} as api.policy answers them
+Read = Callable[[ReadModel, Principal, str], InvestorPrivate | InvestorPublic | ProjectPrivate | ProjectPublic]
+
+
+class MatchNames:
+    """The names alert matches carry, for one reader (within one request each id is read once): what the reader's
+    own GET /v1/investors/{id} or /v1/projects/{id} shows, while the investor is in the market (verified and active)
+    or the project open; the investor itself and the project's founder read their own in any state. Otherwise null:
+    the counterpart is no longer available, and the page says so without asking for it (which for a founder would
+    be a 404)."""
+
+    def __init__(self, view: ReadModel, who: Principal) -> None:
+        self.view, self.who = view, who
+        self._read: dict[tuple[Read, str], str | None] = {}
+
+    def investor(self, investor_id: str) -> str | None:
+        found = self.view.investors.get(investor_id)
+        own = self.who.role == "investor" and self.who.entity_id == investor_id
+        return self._shown(policy.read_investor, investor_id, found is not None and (found.value.in_market or own))
+
+    def project(self, project_id: str) -> str | None:
+        found = self.view.projects.get(project_id)
+        own = (found is not None and self.who.role == "founder" and self.who.entity_id is not None
+               and found.value.owner == self.who.entity_id)
+        return self._shown(policy.read_project, project_id, found is not None and (found.value.status == "open" or own))
+
+    def _shown(self, read: Read, entity_id: str, available: bool) -> str | None:
+        if not available:
+            return None
+        key = (read, entity_id)
+        if key not in self._read:
+            try:
+                self._read[key] = read(self.view, self.who, entity_id).name
+            except (NotFound, NotAllowed, Conflict):  # what that GET answers with 404, 403 or 409
+                self._read[key] = None
+        return self._read[key]
+
+
+def alert_out(r: Versioned[MatchAlert], alerts: AlertCommands, read: bool, names: MatchNames) -> AlertOut:
     a = r.value
-    matches = [AlertMatchOut(investor_id=m.investor_id, project_id=m.project_id, score=m.score, via=m.via,
-                             reasons=[ReasonOut(code=x.code, en=x.en, zh=x.zh) for x in m.reasons]) for m in a.matches]
+    matches = [AlertMatchOut(investor_id=m.investor_id, investor_name=names.investor(m.investor_id),
+                             project_id=m.project_id, project_name=names.project(m.project_id), score=m.score,
+                             via=m.via, reasons=[ReasonOut(code=x.code, en=x.en, zh=x.zh) for x in m.reasons])
+               for m in a.matches]
     return AlertOut(id=r.id, created_at=r.updated_at, recipient_role=a.recipient_role, recipient_id=a.recipient_id,
                     subject_kind=a.subject_kind, subject_id=a.subject_id, subject_version=a.subject_version,
                     matches=matches, read=read, delivery=delivery_out(alerts.store.alert_status.get(r.id)))
@@ -145,13 +190,15 @@ def rotate_secret(who: Who, svc: ServicesDep, alerts: Alerts, recipient_role: Re
 def list_alerts(who: Who, alerts: Alerts, limit: Annotated[int, Query(ge=1, le=100)] = 20,
                 cursor: Annotated[str | None, Query(max_length=200)] = None, unread_only: bool = False,
                 recipient_role: RecipientRoleQ = None, recipient_id: RecipientIdQ = None) -> AlertPage:
-    """The caller's alerts, newest first; the ones returned are marked read (not when an admin reads)."""
+    """The caller's alerts, newest first, each match with its investor's and project's names as the caller may
+    see them now (null: no longer available); the ones returned are marked read (not when an admin reads)."""
     found = alerts.alerts(who, recipient_role, recipient_id, before=_decode_before(cursor), limit=limit,
                           unread_only=unread_only)
     read = {r.id for r in found if r.id in alerts.store.read}
     alerts.mark_read(who, found)
     more = len(found) == limit
-    return AlertPage(data=[alert_out(r, alerts, r.id in read) for r in found],
+    names = MatchNames(alerts.view, who)
+    return AlertPage(data=[alert_out(r, alerts, r.id in read, names) for r in found],
                      next_cursor=encode_cursor(found[-1].id, BEFORE_KEY) if more else None)
 
 
@@ -159,7 +206,7 @@ def list_alerts(who: Who, alerts: Alerts, limit: Annotated[int, Query(ge=1, le=1
 def read_alert(alert_id: AlertId, who: Who, alerts: Alerts) -> AlertOut:
     """One alert of the caller's, with its delivery status."""
     found = alerts.alert(who, alert_id)
-    return alert_out(found, alerts, found.id in alerts.store.read)
+    return alert_out(found, alerts, found.id in alerts.store.read, MatchNames(alerts.view, who))
 
 
 @router.get("/{alert_id}/delivery", responses=READ)

@@ -16,6 +16,8 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from api import policy
+from api.routes.alerts import MatchNames
 from consumers.webhooks import BlockedDestination, pinned_destination
 from matcher.alert_store import AlertStore
 from matcher.alerts import MAX_SAVED_SEARCHES, AlertCommands, AlertEvaluator, AlertPolicy
@@ -540,3 +542,48 @@ def test_settings_refuse_webhooks_into_the_servers_own_network_unless_allowed(co
 def test_webhook_urls_must_be_http_or_https_without_credentials(url):
     with pytest.raises(ValidationError, match="webhook_url"):
         AlertSettings(recipient_role="investor", recipient_id="i-1", webhook_url=url)
+
+
+# ---- the names the inbox gives ------------------------------------------------------------------------
+@pytest.fixture
+def market(world) -> World:
+    """f-1's open and withdrawn projects, f-2's project, a funded one, and a withdrawn investor beside
+    registry_world's verified i-robot and i-bio and pending i-pending."""
+    world.put_project("p-vision", owner="f-1")
+    world.put_project("p-shelved", owner="f-1", name="搁置项目 Shelved", status="withdrawn")
+    world.put_project("p-other", owner="f-2", name="别人的项目 Other")
+    world.put_project("p-sold", owner="f-2", name="已融资 Sold", status="funded")
+    world.put_investor("i-gone", event_type="InvestorWithdrawn", name="Gone Fund", status="withdrawn")
+    return world
+
+
+ADMIN = Principal("k-a", "admin", None)
+ROBOT = Principal("k-i", "investor", "i-robot")
+
+
+@pytest.mark.parametrize(("who", "kind", "entity_id", "name"), [
+    (FOUNDER, "investor", "i-robot", "Robot Fund"),
+    (FOUNDER, "investor", "i-pending", None),  # not verified: GET answers the founder 404
+    (FOUNDER, "investor", "i-gone", None),  # withdrawn: 404 too
+    (FOUNDER, "project", "p-vision", "视觉质检 VisionQC"),
+    (FOUNDER, "project", "p-shelved", "搁置项目 Shelved"),  # its own, withdrawn: which of its projects it was for
+    (FOUNDER, "project", "p-other", None),  # another founder's: 403
+    (ROBOT, "project", "p-vision", "视觉质检 VisionQC"),
+    (ROBOT, "project", "p-shelved", None),  # no longer open: no longer available, though GET still reads it
+    (ROBOT, "project", "p-sold", None),
+    (ROBOT, "investor", "i-robot", "Robot Fund"),  # itself
+    (ROBOT, "investor", "i-bio", None),  # another investor: 403
+    (Principal("k-p", "investor", "i-pending"), "project", "p-vision", None),  # the library is closed to it: 409
+    (Principal("k-g", "investor", "i-gone"), "investor", "i-gone", "Gone Fund"),  # its own profile it always reads
+    (ADMIN, "project", "p-other", "别人的项目 Other"),
+    (ADMIN, "project", "p-shelved", None),
+    (ADMIN, "investor", "i-gone", None),
+    (FOUNDER, "investor", "i-none", None),
+    (ADMIN, "project", "p-none", None),
+])
+def test_an_alert_names_what_the_reader_may_read_while_it_is_in_the_market(market, who, kind, entity_id, name):
+    names = MatchNames(market.view, who)
+    assert (names.investor if kind == "investor" else names.project)(entity_id) == name
+    if name is not None:  # never more than the reader's own GET shows
+        read = policy.read_investor if kind == "investor" else policy.read_project
+        assert read(market.view, who, entity_id).name == name
