@@ -34,7 +34,7 @@ from models.api import (
     ReasonOut,
 )
 from models.entities import Investor, Project
-from models.events import Intro
+from models.events import ApiKey, Intro
 from models.taxonomy import city_key
 from models.text import fold_lower
 
@@ -141,6 +141,18 @@ def own_projects(view: ReadModel, who: Principal) -> list[Versioned[Project]]:
         raise NotAllowed("only founders list their projects (and admins, every project)")
     with view.lock:
         found = list(view.projects.values()) if who.role == "admin" else view.projects_of(who.entity_id or "")
+    found.sort(key=lambda v: (v.updated_at, v.id))
+    return found
+
+
+def api_keys(view: ReadModel, who: Principal, role: str | None = None, acts_for: str | None = None,
+             revoked: bool | None = None) -> list[Versioned[ApiKey]]:
+    """The issued keys as admins list them, filtered, oldest change first; never shown with their hash."""
+    if who.role != "admin":
+        raise NotAllowed("only admins list keys")
+    with view.lock:
+        found = [v for v in view.api_keys.values() if role in (None, v.value.role)
+                 and acts_for in (None, v.value.entity_id) and revoked in (None, v.value.revoked)]
     found.sort(key=lambda v: (v.updated_at, v.id))
     return found
 

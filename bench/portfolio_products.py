@@ -43,13 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     service = MatchService(view)
     investors = [iid for iid, _ in keys]
 
-    pairs = []  # (candidates' rows, portfolio rows) as feeds compare them
+    pairs = []  # (candidates' rows, portfolio companies' rows) as feeds compare them
     for iid in investors:
         stored = view.investors[iid]
-        portfolio = service._portfolio(iid, stored.value, stored.version)
+        portfolio = service._portfolio(iid, stored.value, stored.version)  # the feed's own, cached rows
         if portfolio.names:
             rows, _ = view.project_words.rows(service.project_candidates(iid, 10))
             pairs.append((rows, portfolio.rows))
+    if not pairs:
+        raise SystemExit("no investor has a portfolio: nothing to compare")
     rows_out = []
     for name, product in (("products_transpose", transpose_products), ("products_cross", cross_products)):
         seconds = []
@@ -64,15 +66,17 @@ def main(argv: list[str] | None = None) -> int:
     feeds: dict[str, list[float]] = {"feed_transpose": [], "feed_cross": []}
     for iid in investors:  # warm the caches (portfolios, crowd sketches) before timing
         service.recommend_projects(iid, 10)
-    for round_ in range(4):
-        order = [("feed_transpose", transpose_products), ("feed_cross", cross_products)]
-        for name, product in order if round_ % 2 else order[::-1]:
-            matcher.service.cross_products = product  # type: ignore[assignment]  # what _one_investor calls
-            for iid in investors:
-                started = time.perf_counter()
-                service.recommend_projects(iid, 10)
-                feeds[name].append(time.perf_counter() - started)
-    matcher.service.cross_products = cross_products
+    try:
+        for round_ in range(4):
+            order = [("feed_transpose", transpose_products), ("feed_cross", cross_products)]
+            for name, product in order if round_ % 2 else order[::-1]:
+                matcher.service.cross_products = product  # type: ignore[assignment]  # what _one_investor calls
+                for iid in investors:
+                    started = time.perf_counter()
+                    service.recommend_projects(iid, 10)
+                    feeds[name].append(time.perf_counter() - started)
+    finally:
+        matcher.service.cross_products = cross_products
     rows_out += [latency_row(name, seconds) for name, seconds in feeds.items()]
     for row in rows_out:
         progress(f"{row['name']}: p50 {row['p50_ms']} ms")

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from api import policy
 from api.auth import hash_key, new_key
 from api.deps import ServicesDep, Who
 from api.pagination import PlainCursor, plain_page
 from api.routes import READ, WRITE
-from matcher.errors import NotAllowed
 from models.api import Accepted, KeyCreate, KeyIssued, KeyList, KeyOut
 from models.entities import EntityId
 from models.events import Role
@@ -39,13 +39,7 @@ def list_keys(who: Who, svc: ServicesDep, role: Role | None = None,
               cursor: PlainCursor = None) -> KeyList:
     """The issued keys (admins), oldest change first, filtered: to find the key to revoke when someone leaves or a
     key leaks, or what acts for an entity. Secrets are never listed (the issue answer was their only copy)."""
-    if who.role != "admin":
-        raise NotAllowed("only admins list keys")
-    with svc.view.lock:
-        found = [v for v in svc.view.api_keys.values()
-                 if role in (None, v.value.role) and acts_for in (None, v.value.entity_id)
-                 and revoked in (None, v.value.revoked)]
-    found.sort(key=lambda v: (v.updated_at, v.id))
+    found = policy.api_keys(svc.view, who, role, acts_for, revoked)
     page, after = plain_page(found, cursor, limit)
     return KeyList(data=[KeyOut(id=v.id, version=v.version, updated_at=v.updated_at, role=v.value.role,
                                 acts_for=v.value.entity_id, label=v.value.label, revoked=v.value.revoked)
