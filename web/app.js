@@ -1195,7 +1195,21 @@ async function loadRoadshows(list, detail) {
 // the open one and its view is still on the page; so only that one sets the RSVP poller.
 let roadshowLoads = 0;
 
-async function loadRoadshow(detail) {
+// The RSVP poll redraws the view only while the organizer is not busy in it: typing in a form, answering a
+// confirmation, or pressing a button. A redraw between a button's press and its release loses the click: the release
+// lands on the new view's button, which was not pressed, so neither fires (say, "Build schedule" does nothing). So
+// this is asked again when a tick's answer is drawn, not only when the tick asks: the press may begin while the
+// answer is on its way. A tick not drawn keeps the poll going; a later one draws.
+const busyIn = (detail) => detail.querySelector("form:focus-within, .confirm-question, :active");
+
+// One poller only: two loads can overlap (a refresh while the poll's load is out), and a timer whose id is
+// overwritten is never cleared, not even by sign-out (it then asks for /v1/roadshows/null every 5 s with no key).
+function pollRsvps(detail) {
+  clearInterval(state.timer);
+  state.timer = setInterval(() => { if (!busyIn(detail)) loadRoadshow(detail, true); }, 5000);
+}
+
+async function loadRoadshow(detail, polled = false) {
   if (!detail.isConnected) return;  // a view a redraw replaced (its poller's last tick): the timer is the new view's
   clearInterval(state.timer);
   const rid = state.openRoadshow;
@@ -1207,6 +1221,7 @@ async function loadRoadshow(detail) {
     return;
   }
   if (!current()) return;
+  if (polled && busyIn(detail)) return pollRsvps(detail);  // busy meanwhile: a later tick draws (see busyIn)
   const rs = v.roadshow, names = v.names, name = (id) => names[id] || id;
   if (state.expire.roadshow !== rid) state.expire = { hours: 72, error: "", roadshow: rid };  // not another one's
   if (!state.pinSearch || state.pinSearch.roadshow !== rid) state.pinSearch = { roadshow: rid, q: "", side: "projects", found: null, failure: null };
@@ -1382,13 +1397,7 @@ async function loadRoadshow(detail) {
     listed.textContent = t("rs_" + rs.status);
     listed.classList.toggle("bad", !live);
   }
-  // watch RSVPs, but not while the organizer is typing in a form or answering a confirmation. One poller only: two
-  // loads can overlap (a refresh while the poll's load is out), and a timer whose id is overwritten is never cleared,
-  // not even by sign-out (it then asks for /v1/roadshows/null every 5 s with no key).
-  if (rs.status === "inviting") {
-    clearInterval(state.timer);
-    state.timer = setInterval(() => { if (!detail.querySelector("form:focus-within, .confirm-question")) loadRoadshow(detail); }, 5000);
-  }
+  if (rs.status === "inviting") pollRsvps(detail);  // watch RSVPs, but not while the organizer is busy (busyIn)
 }
 
 // The organizer finds any open project or verified, active investor to pin, not only the proposed roster's picks
