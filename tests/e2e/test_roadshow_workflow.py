@@ -280,7 +280,7 @@ def test_a_withdrawn_projects_meetings_leave_at_the_rebuild_and_the_calendars_ca
     _, token = accepted(second_founder.post(f"/v1/projects/{second}/withdraw", headers=waiting(token)))
     _, token = accepted(s.organizer.post(f"/v1/roadshows/{s.rid}/schedule", headers=waiting(token)))
     view = s.organizer.get(f"/v1/roadshows/{s.rid}", headers=waiting(token)).json()
-    assert view["roadshow"]["schedule"] == [] and view["left"] == [first, second]
+    assert view["roadshow"]["schedule"] == [] and sorted(view["left"]) == sorted([first, second])  # roster order
     ics = s.investor.get(f"/v1/roadshows/{s.rid}/schedule.ics", params={"participant": s.investor_id}).text
     assert ics.count("STATUS:CANCELLED") == ics.count("BEGIN:VEVENT") == 2
     r = s.organizer.post(f"/v1/roadshows/{s.rid}/schedule")  # nothing left to drop or to build
