@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 
+from consumers import alerts as alerting
 from tests.factories import investor, project
+from tests.fakes import HashingEncoder
 
 
 def uid(prefix: str) -> str:
@@ -74,3 +78,16 @@ def request_and_accept(founder: httpx.Client, investor: httpx.Client, project_id
                                             headers=waiting(after) if after else None))
     _, token = accepted(investor.post(f"/v1/intros/{intro_id}/accept", headers=waiting(token)))
     return intro_id, token
+
+
+@contextmanager
+def alerter_running(dep: Any) -> Iterator[None]:
+    """The deal alerter (consumers.alerts), which the e2e deployment does not run, on the deployment's log: built,
+    caught up and followed as tests/integration/alert_rig.py does (vectors of the fake encoder the embedder uses)."""
+    alerter = alerting.build(dep.settings, vectors_of=HashingEncoder.name)
+    alerter.catch_up(timeout=60)
+    alerter.start()
+    try:
+        yield
+    finally:
+        alerter.stop(snapshot=False)

@@ -5,31 +5,14 @@ GET /v1/projects/{id} would show that reader."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
 
-from consumers import alerts as alerting
-from tests.e2e.helpers import accepted, register, submit, uid, waiting
-from tests.fakes import HashingEncoder
+from tests.e2e.helpers import accepted, alerter_running, register, submit, uid, waiting
 
 pytestmark = pytest.mark.kafka
-
-
-@contextmanager
-def alerter_running(dep: Any) -> Iterator[None]:
-    """The deal alerter (consumers.alerts), which the e2e deployment does not run, caught up and followed on the
-    deployment's log (vectors of the fake encoder the embedder uses)."""
-    alerter = alerting.build(dep.settings, vectors_of=HashingEncoder.name)
-    alerter.catch_up(timeout=60)
-    alerter.start()
-    try:
-        yield
-    finally:
-        alerter.stop(snapshot=False)
 
 
 def inbox(client: httpx.Client, token: str | None = None, **params: str) -> list[dict[str, Any]]:

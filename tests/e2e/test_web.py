@@ -7,18 +7,24 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from consumers import alerts as alerting
 from consumers import webhooks
 from models.roadshows import Roadshow
 from tests.e2e.conftest import start_deployment
-from tests.e2e.helpers import accepted, investor_body, register, seed_market, submit, uid, waiting
-from tests.fakes import HashingEncoder
+from tests.e2e.helpers import (
+    accepted,
+    alerter_running,
+    investor_body,
+    register,
+    seed_market,
+    submit,
+    uid,
+    waiting,
+)
 from tests.integration.alert_rig import Receiver
 
 pytestmark = [pytest.mark.browser, pytest.mark.kafka]
@@ -1196,19 +1202,6 @@ def test_pages_are_served_at_the_root_beside_the_api_docs_and_health(deployment)
 
 
 ALERTS_PAGE = 5  # the page's inbox page size (web/app.js ALERTS_PAGE)
-
-
-@contextmanager
-def alerter_running(dep: Any) -> Iterator[None]:
-    """The deal alerter (consumers.alerts), which the e2e deployment does not run, on the deployment's log: built,
-    caught up and followed as tests/integration/alert_rig.py does (vectors of the fake encoder the embedder uses)."""
-    alerter = alerting.build(dep.settings, vectors_of=HashingEncoder.name)
-    alerter.catch_up(timeout=60)
-    alerter.start()
-    try:
-        yield
-    finally:
-        alerter.stop(snapshot=False)
 
 
 def test_an_investors_saved_search_alerts_it_of_matching_projects_which_arrive_unread_and_older_ones_load_on_request(
