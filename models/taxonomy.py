@@ -33,6 +33,19 @@ SECTORS: dict[str, tuple[str, str]] = {
     "other": ("其他", "other"),
 }
 
+# Words that name a sector but share no word with its labels (电商 is 电子商务), for search: a query word here finds
+# the sector's projects and investors. Synonyms and abbreviations only, never a part of a sector (储能 is not all
+# of new energy). Keys as `fold` and lower case leave them.
+SECTOR_ALIASES: dict[str, str] = {
+    "电商": "ecommerce", "芯片": "semiconductors", "半导体": "semiconductors", "文创": "cultural_creative",
+    "企服": "enterprise_software", "网安": "security", "医械": "medical_devices", "创新药": "biomedicine",
+    "数字医疗": "digital_health", "互联网医疗": "digital_health",
+    "chip": "semiconductors", "biotech": "biomedicine", "pharma": "biomedicine", "medtech": "medical_devices",
+    "healthtech": "digital_health", "edtech": "education", "agtech": "agriculture", "cleantech": "environmental",
+    "greentech": "environmental", "infosec": "security", "insurtech": "fintech", "regtech": "fintech",
+}
+
+
 # Ordered: position is used for "stage fit" distances.
 STAGES: dict[str, tuple[str, str]] = {
     "idea": ("创意", "idea"),

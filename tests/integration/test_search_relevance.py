@@ -74,6 +74,13 @@ def test_a_project_described_in_other_words_is_kept_by_meaning(demo: MatchServic
     assert expected not in ids(MatchService(demo.view, demo.encoder, search_margin=math.inf).search(query, "projects"))
 
 
+def test_a_word_that_names_a_sector_finds_the_sectors_demo_projects(demo: MatchService):
+    in_sector = {pid for pid, p in demo.view.projects.items() if "ecommerce" in p.value.sectors}
+    found = demo.search("电商", "projects", k=50)  # no demo text has the word: they say e-commerce, 跨境 B2B...
+    assert set(ids(found)) >= in_sector and len(in_sector) == 10
+    assert all("query_sectors" in {r.code for r in m.reasons} for m in found if m.entity_id in in_sector)
+
+
 def test_pages_are_slices_of_one_kept_list(demo: MatchService):
     whole = ids(demo.search("sensors robotics", "projects", k=200))
     assert 4 <= len(whole) < len(demo.view.projects)

@@ -374,6 +374,30 @@ def test_saved_searches_add_matches_with_their_own_filters_text_and_minimum(worl
     assert alerts["i-robot"].matches[0].via == ["profile", "s-robot"]  # one alert, both reasons
 
 
+@pytest.mark.parametrize("text", ["視覺 ningbo", "ＡＩ 质检", "宁波市", "工业视觉 VisionQC"])
+def test_a_saved_search_matches_as_search_does_in_either_script_and_by_either_city_name(world, text):
+    save_search(world, "s-1", owner_role="investor", owner_id="i-bio", text=text, min_score=0.0)
+    world.put_project("p-vision", owner="f-1")  # 视觉质检 VisionQC in 宁波 (smart manufacturing, AI)
+    alerts = {a.recipient_id: a for a in evaluator(world).for_project("p-vision")}
+    assert alerts["i-bio"].matches[0].via == ["s-1"]
+
+
+@pytest.mark.parametrize(("text", "alerted"), [("电商", True), ("跨境 电商", False), ("芯片", False)])
+def test_a_saved_search_word_that_names_a_sector_matches_that_sectors_projects(world, text, alerted):
+    save_search(world, "s-1", owner_role="investor", owner_id="i-bio", text=text, min_score=0.0)
+    world.put_project("p-shop", owner="f-1", name="Shoplane", summary="独立站建站工具", sectors=["ecommerce"])
+    alerts = {a.recipient_id: a for a in evaluator(world).for_project("p-shop")}
+    assert ("i-bio" in alerts) is alerted  # every term must match: 跨境 is in no text of p-shop
+
+
+def test_a_founders_saved_search_finds_an_investor_by_name(world):
+    world.put_project("p-vision", owner="f-1")
+    save_search(world, "s-name", owner_role="founder", owner_id="f-1", project_id="p-vision", text="Robot Fund",
+                min_score=0.0)
+    alerts = evaluator(world, min_score=1.5).for_investor("i-robot")  # the implicit search finds nothing
+    assert [(a.recipient, a.matches[0].via) for a in alerts] == [("founder:f-1", ["s-name"])]
+
+
 def test_deleted_searches_and_profile_alerts_off_do_not_alert(world):
     save_search(world, "s-1", owner_role="investor", owner_id="i-bio", min_score=0.01)  # ~ everything
     save_search(world, "s-1", version=2, owner_role="investor", owner_id="i-bio", min_score=0.01, deleted=True)

@@ -12,6 +12,7 @@ from matcher.ranking import found_terms, search_words
 from matcher.service import MatchFilters, MatchService
 from matcher.view import ReadModel
 from models.events import EntityVector
+from models.taxonomy import SECTORS
 from tests.factories import event, investor, project
 
 
@@ -265,3 +266,28 @@ def test_an_investor_is_found_by_name_organization_or_city_which_do_not_weigh_in
     view.apply(event("InvestorUpdated", "i-zhou", investor(name="吴海峰", organization="Lakeside Capital",
                                                          cities=["温州"], verification="verified"), version=2))
     assert ids(service.search("吴海峰", "investors")) == ["i-zhou"] and service.search("周立新", "investors") == []
+
+
+@pytest.mark.parametrize(("query", "sector"), [("电商", "ecommerce"), ("跨境电商", "ecommerce"),
+                                               ("芯片", "semiconductors"), ("chips", "semiconductors"),
+                                               ("biotech", "biomedicine")])
+def test_a_word_that_names_a_sector_finds_its_projects_and_says_so(view, query, sector):
+    in_sector = project(name="Shoplane", summary="独立站建站与多语言商品页", sectors=[sector])
+    assert found_terms(search_words(query), project_text(in_sector)) == []  # no word of the query in its text
+    put_project(view, "p-in-sector", **in_sector.model_dump(include={"name", "summary", "sectors"}))
+    found = MatchService(view, ENC, search_margin=math.inf).search(query, "projects", k=10)
+    assert ids(found) == ["p-in-sector"]
+    reason = next(r for r in found[0].reasons if r.code == "query_sectors")
+    assert SECTORS[sector][1] in reason.en and SECTORS[sector][0] in reason.zh
+
+
+def test_a_sector_named_by_a_word_draws_its_projects_as_candidates_from_a_large_side():
+    view = ReadModel(ENC.name)
+    for n in range(20):
+        # the query's characters, but not the word: 电 and 商 alone do not lead the keyword index to p-shop
+        put_project(view, f"p-{n:02}", encoder=None, name=f"电器商店{n}", summary="社区电器商店连锁，家电以旧换新",
+                    sectors=["consumer"])
+    put_project(view, "p-shop", encoder=None, name="Shoplane", summary="独立站建站工具", sectors=["ecommerce"])
+    # one candidate per source, so the side is searched through its indexes, not scored whole
+    found = MatchService(view, None, candidates=1, search_margin=math.inf).search("电商", "projects", k=1)
+    assert ids(found) == ["p-shop"]
