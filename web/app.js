@@ -636,14 +636,15 @@ async function loadInvitations(box, mine) {
         .sort((a, b) => a.slot - b.slot || a.table - b.table);
       const ics = () => download(`/v1/roadshows/${encodeURIComponent(v.id)}/schedule.ics?participant=${encodeURIComponent(inv.invitee_id)}`,
         `${v.id}-${inv.invitee_id}.ics`);
-      // a called-off roadshow takes no answer; an accepted invitation can still be declined (asked once more:
-      // the seat goes to someone else and the invitee's meetings leave the schedule)
+      // a called-off roadshow takes no answer; declining, before or after accepting, is asked once more (the seat
+      // goes to someone else and the invitee's meetings leave the schedule)
       const live = rs.status !== "cancelled";
       let actions = null;
       if (live && inv.status === "pending") {
-        actions = h("div", { class: "actions" },
-          h("button", { class: "primary act-accept", text: t("accept"), onclick: () => answer("accept") }),
-          h("button", { class: "danger act-decline", text: t("decline"), onclick: () => answer("decline") }));
+        const accept = h("button", { class: "primary act-accept", text: t("accept"), onclick: () => answer("accept") });
+        const decline = h("button", { class: "danger act-decline", text: t("decline"),
+          onclick: () => askFirst(actions, [accept, decline], "decline-invitation", "confirm_decline_invitation", () => answer("decline")) });
+        actions = h("div", { class: "actions" }, accept, decline);
       } else if (live && inv.status === "accepted") {
         const leave = h("button", { class: "danger act-leave", text: t("cancel_attendance"),
           onclick: () => askFirst(actions, [leave], "leave", "confirm_cancel_attendance", () => answer("decline")) });

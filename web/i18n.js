@@ -72,6 +72,8 @@ const MESSAGES = {
   my_meetings: ["我的会面", "Your meetings"], time: ["时间", "Time"], counterpart: ["会面对象", "With"],
   download_ics: ["下载日历 (.ics)", "Download calendar (.ics)"], no_meetings: ["没有为您安排会面", "No meetings scheduled for you"],
   cancel_attendance: ["取消参加", "Cancel my attendance"],
+  confirm_decline_invitation: ["确认谢绝邀请？您的席位将由他人递补，且不能恢复。",
+    "Decline this invitation? Your seat goes to someone else; this cannot be undone."],
   confirm_cancel_attendance: ["确认取消参加？您的席位将由他人递补，您的会面将从日程中移除，且不能恢复。",
     "Cancel your attendance? Your seat goes to someone else and your meetings leave the schedule; this cannot be undone."],
   // founder

@@ -961,6 +961,34 @@ def test_founder_reopens_a_withdrawn_project_which_is_editable_again_while_a_fun
     shot(page, "founder_project_reopened")
 
 
+def test_an_invitee_declines_a_pending_invitation_only_after_confirming(deployment, new_page):
+    dep = deployment
+    registrar = dep.as_role("registrar")
+    founders, investors, token = seed_market(dep, registrar, 2, 3, "谢绝邀请项目", "谢绝邀请天使")
+    organizer = dep.as_role("organizer", uid("org"))
+    rid, token = invited_roadshow(organizer, token, "谢绝邀请 Decline", [*founders, *list(investors)[:2]])
+    investor_id = list(investors)[0]
+
+    def status() -> str:
+        rs = organizer.get(f"/v1/roadshows/{rid}").json()["roadshow"]
+        return next(i for i in rs["invitations"] if i["invitee_id"] == investor_id)["status"]
+
+    page = new_page()
+    sign_in(page, dep, "investor", investor_id)
+    invitation = page.locator(f"#invitations .invitation[data-roadshow-id='{rid}']")
+    invitation.locator(".act-decline").click()
+    assert "cannot be undone" in invitation.locator(".confirm-question").inner_text()
+    invitation.locator(".act-cancel-decline-invitation").click()  # changed its mind: nothing happens
+    invitation.locator(".act-accept").wait_for()
+    assert status() == "pending"
+
+    invitation.locator(".act-decline").click()
+    invitation.locator(".act-confirm-decline-invitation").click()
+    invitation.locator(".head [data-status=declined]").wait_for()
+    assert invitation.locator(".act-accept, .act-decline").count() == 0
+    assert status() == "declined"
+
+
 def test_an_invitee_cancels_its_accepted_attendance_after_confirming_and_its_meetings_leave_the_schedule(
         deployment, new_page):
     dep = deployment
