@@ -44,6 +44,9 @@ def closed_until_verified(view: ReadModel, investor_id: str, opens: str) -> Conf
 # After a decline, the side that asked may ask the same pair again only after this (the side that declined may ask
 # at any time): otherwise a declined request could be repeated at once, again and again.
 INTRO_ASK_AGAIN_AFTER = timedelta(days=30)
+# A side may take back a request and ask again (to fix its message), but not over and over: each request reaches the
+# other side. After this many withdrawals of the pair within INTRO_ASK_AGAIN_AFTER, it waits that long after the last.
+INTRO_WITHDRAWALS_BEFORE_PAUSE = 2
 
 
 @dataclass(frozen=True)
@@ -265,11 +268,18 @@ class CommandService:
         with self._locks[pair], self.writing(self.view.intros, self._intro_of_pair.get(pair)):
             with self.view.lock:  # the indexer inserts intros while we iterate
                 existing = [v for v in self.view.intros_of("project", project_id) if v.value.investor_id == investor_id]
+            now = datetime.now(UTC)
+            withdrawn = sorted(v.updated_at for v in existing if v.value.status == "withdrawn"
+                               and v.value.requested_by == who.role and now - v.updated_at < INTRO_ASK_AGAIN_AFTER)
+            if len(withdrawn) >= INTRO_WITHDRAWALS_BEFORE_PAUSE:
+                raise Conflict(f"the {who.role} has withdrawn {len(withdrawn)} intro requests between {project_id!r} "
+                               f"and {investor_id!r} since {withdrawn[0]:%Y-%m-%d}; it may ask again after "
+                               f"{withdrawn[-1] + INTRO_ASK_AGAIN_AFTER:%Y-%m-%d %H:%M} UTC")
             for v in existing:
                 if v.value.status not in ("declined", "withdrawn"):
                     raise Conflict(f"an intro between {project_id!r} and {investor_id!r} is already {v.value.status}")
                 again = v.updated_at + INTRO_ASK_AGAIN_AFTER
-                if v.value.status == "declined" and v.value.requested_by == who.role and datetime.now(UTC) < again:
+                if v.value.status == "declined" and v.value.requested_by == who.role and now < again:
                     raise Conflict(f"intro {v.id!r} between {project_id!r} and {investor_id!r} was declined on "
                                    f"{v.updated_at:%Y-%m-%d}; the {who.role} may ask again after "
                                    f"{again:%Y-%m-%d %H:%M} UTC (the side that declined may ask at any time)")

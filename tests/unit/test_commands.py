@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from consumers.topics import Topics
-from matcher.commands import INTRO_ASK_AGAIN_AFTER, CommandService, Principal
+from matcher.commands import INTRO_ASK_AGAIN_AFTER, INTRO_WITHDRAWALS_BEFORE_PAUSE, CommandService, Principal
 from matcher.errors import Conflict, NotAllowed, NotCaughtUp, NotFound
 from matcher.ports import Delivery
 from matcher.view import ReadModel
@@ -150,6 +150,27 @@ def test_the_side_that_asked_withdraws_an_unanswered_intro_and_may_then_ask_agai
     again = commands.request_intro(FOUNDER, "p-1", "i-1", "hello again").entity_id
     assert again != xid
 
+
+
+def test_a_side_that_withdrew_twice_asks_the_same_pair_again_only_after_the_pause():
+    view = ReadModel("none")
+    view.apply(event("ProjectSubmitted", "p-1", project(owner="f-1")))
+    view.apply(event("InvestorVerified", "i-1", investor(verification="verified")))
+    commands = CommandService(view, ApplyingPublisher(view), Topics("t").for_event_type)
+    investor_key = Principal("k-i", "investor", "i-1")
+    for n in range(INTRO_WITHDRAWALS_BEFORE_PAUSE):
+        commands.withdraw_intro(FOUNDER, commands.request_intro(FOUNDER, "p-1", "i-1", f"hello {n}").entity_id)
+    pause = (r"the founder has withdrawn 2 intro requests between 'p-1' and 'i-1' since \d{4}-\d\d-\d\d; "
+             r"it may ask again after [-\d]{10} [:\d]{5} UTC")
+    with pytest.raises(Conflict, match=pause):
+        commands.request_intro(FOUNDER, "p-1", "i-1", "hello once more")
+    xid = commands.request_intro(investor_key, "p-1", "i-1", "hello").entity_id  # the other side may ask
+    commands.withdraw_intro(investor_key, xid)
+    # a month after the first withdrawal only one is recent: the founder may ask again
+    first = next(v for v in view.intros.values() if v.value.message == "hello 0")
+    view.apply(Event(type="IntroWithdrawn", entity_id=first.id, entity_version=first.version + 1, actor="test",
+                     payload=first.value, occurred_at=datetime.now(UTC) - INTRO_ASK_AGAIN_AFTER - timedelta(days=1)))
+    assert commands.request_intro(FOUNDER, "p-1", "i-1", "a month later").version == 1
 
 
 def test_a_declined_side_asks_the_same_pair_again_only_after_the_pause_and_the_decliner_at_any_time():
