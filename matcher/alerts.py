@@ -163,7 +163,8 @@ class AlertEvaluator:
         investor, version = found.value, found.version
         by_founder: dict[str, dict[str, _Hit]] = {}  # founder -> project id -> why it fits
         implicit = MatchFilters(min_score=self.policy.default_min_score)
-        for m in self.matches.recommend_projects(investor_id, self.policy.max_recipients, implicit):
+        for m in self.matches.recommend_projects(investor_id, self.policy.max_recipients, implicit,
+                                                   bookmarks=False):
             owner = self.view.projects[m.entity_id].value.owner
             if owner is not None and self._profile_alerts("founder", owner):
                 by_founder.setdefault(owner, {})[m.entity_id] = _Hit(m.score, m.reasons, [PROFILE])

@@ -202,13 +202,14 @@ class MatchService:
 
     # ---- public -----------------------------------------------------------------------------------
     def recommend_projects(self, investor_id: str, k: int = 10, filters: MatchFilters = NO_FILTERS,
-                           offset: int = 0) -> list[Match]:
-        """Open projects for an investor's deal feed, best first; passed and invested ones never appear."""
+                           offset: int = 0, bookmarks: bool = True) -> list[Match]:
+        """Open projects for an investor's deal feed, best first; passed and invested ones never appear.
+        `bookmarks`: whether the projects the investor saved rank higher (see `_rank`): not when founders are told."""
         _check_page(k, offset)
         with self.view.lock:
             ids, tiers = self._tiers(lambda need: self.project_candidates(investor_id, need, filters), k, offset)
             ranked = self._rank([(investor_id, pid) for pid in ids], filters.min_score, "projects", k + offset,
-                                better_fits=self.better_fits(investor_id, ids), tiers=tiers)
+                                better_fits=self.better_fits(investor_id, ids), tiers=tiers, bookmarks=bookmarks)
             return ranked[offset:offset + k]
 
     def recommend_investors(self, project_id: str, k: int = 10, filters: MatchFilters = NO_FILTERS,
@@ -404,17 +405,19 @@ class MatchService:
         return np.full_like(dense, float(total @ vec) / sampled)
 
     def score_pairs(self, investor_id: str, project_ids: list[str]) -> list[Match]:
-        """Scores of one investor with each given project, unfiltered (rosters, schedules)."""
+        """Scores of one investor with each given project, unfiltered (rosters, schedules, founders' alerts), without
+        the investor's bookmarks (see `_rank`)."""
         with self.view.lock:
             self.view.investor(investor_id)
             pairs = [(investor_id, pid) for pid in project_ids if pid in self.view.projects]
             return self._rank(pairs, min_score=-np.inf, return_side="projects")
 
     def explain(self, investor_id: str, project_id: str) -> Match:
+        """One pair as the investor's own feed scores it (its bookmarks included)."""
         with self.view.lock:
             self.view.investor(investor_id)
             self.view.project(project_id)
-            return self._rank([(investor_id, project_id)], min_score=-1.0, return_side="projects")[0]
+            return self._rank([(investor_id, project_id)], min_score=-1.0, return_side="projects", bookmarks=True)[0]
 
     # ---- internals --------------------------------------------------------------------------------
     @staticmethod
@@ -599,13 +602,17 @@ class MatchService:
 
     def _rank(self, pairs: list[tuple[str, str]], min_score: float, return_side: str,
               limit: int | None = None, better_fits: np.ndarray | None = None,
-              tiers: np.ndarray | None = None) -> list[Match]:
+              tiers: np.ndarray | None = None, bookmarks: bool = False) -> list[Match]:
         """Score (investor, project) pairs and return the best `limit` (all when None) best first, with reasons.
         `better_fits` [n] (a deal feed's, see `better_fits`) lowers each score by its crowding penalty, which the
-        contributions then list as "crowding". `tiers` [n] (see `_tiers`) orders by tier first."""
+        contributions then list as "crowding". `tiers` [n] (see `_tiers`) orders by tier first. `bookmarks`:
+        whether the projects an investor saved score higher, which only what the investor sees may show: a
+        founder's list that moved with them would tell the founder what the investor saved."""
         if not pairs:
             return []
         x, entities, contexts = self._features(pairs)
+        if not bookmarks:
+            x[:, FEATURES.index("saved")] = 0.0
         scores, contrib = self.ranker.score(x)  # [n], [n, F]
         if better_fits is not None:
             crowding = crowding_penalty(scores, better_fits)  # [n]

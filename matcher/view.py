@@ -92,7 +92,7 @@ class FeedbackAggregate:
     passed: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
     saved: set[tuple[str, str]] = field(default_factory=set)
     invested: set[tuple[str, str]] = field(default_factory=set)
-    invested_count: dict[str, int] = field(default_factory=dict)  # investor -> investments seen
+    invested_count: dict[str, int] = field(default_factory=dict)  # investor -> projects it invested in
     # investor -> times of meeting requests and investments, sorted (events arrive out of time order: an import
     # replays history), for remaining monthly capacity
     deal_times: dict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))
@@ -264,8 +264,9 @@ class ReadModel:
         elif fb.action == "meeting_requested":
             bisect.insort(agg.deal_times[fb.investor_id], event.occurred_at)
         else:
-            agg.invested.add(pair)
-            agg.invested_count[fb.investor_id] = agg.invested_count.get(fb.investor_id, 0) + 1
+            if pair not in agg.invested:  # companies, not reports: an investment told twice is not more activity
+                agg.invested.add(pair)
+                agg.invested_count[fb.investor_id] = agg.invested_count.get(fb.investor_id, 0) + 1
             bisect.insort(agg.deal_times[fb.investor_id], event.occurred_at)
         return True
 

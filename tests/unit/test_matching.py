@@ -151,6 +151,37 @@ def test_a_passed_project_never_comes_back_and_a_saved_one_rises(world):
     assert after["p-shop"] > before["p-shop"]
 
 
+def test_what_an_investor_saved_moves_only_what_the_investor_sees(world):
+    svc = world.service
+
+    def seen() -> tuple[dict[str, float], float, float, float]:
+        """The founder's list, a founder's alert or roster score, and the investor's own views of the pair."""
+        return ({m.entity_id: m.score for m in svc.recommend_investors("p-shop", k=50)},
+                svc.score_pairs("i-robot", ["p-shop"])[0].score, svc.explain("i-robot", "p-shop").score,
+                next(m.score for m in svc.recommend_projects("i-robot", k=50) if m.entity_id == "p-shop"))
+
+    founders, pairs, explained, feed = seen()
+    world.feedback("i-robot", "p-shop", "saved")
+    after = seen()
+    assert after[:2] == (founders, pairs)
+    assert after[2] > explained and after[3] > feed
+    unsaved = next(m.score for m in svc.recommend_projects("i-robot", k=50, bookmarks=False) if m.entity_id == "p-shop")
+    assert unsaved == pytest.approx(feed)  # what founders' alerts are chosen by
+
+
+def test_an_investment_reported_twice_counts_once_in_the_investors_activity(world):
+    def activity() -> float:
+        return world.service.explain("i-bio", "p-drug").features["activity"]
+
+    world.feedback("i-bio", "p-drug", "invested")
+    once = activity()
+    for _ in range(5):
+        world.feedback("i-bio", "p-drug", "invested")
+    assert activity() == once and world.view.feedback.invested_count["i-bio"] == 1
+    world.feedback("i-bio", "p-vision", "invested")
+    assert activity() > once
+
+
 @pytest.mark.parametrize(("filters", "check"), [
     (MatchFilters(sectors=frozenset({"ecommerce"})), lambda p: "ecommerce" in p.sectors),
     (MatchFilters(stages=frozenset({"a"})), lambda p: p.stage == "a"),
