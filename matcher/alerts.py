@@ -414,13 +414,14 @@ class AlertCommands:
             return page
 
     def alert(self, who: Principal, alert: str) -> Versioned[MatchAlert]:
-        found = self.store.alerts.get(alert)
-        if found is None:
-            raise NotFound("alert", alert)
-        if who.role != "admin" and (who.role, who.entity_id) != (found.value.recipient_role, found.value.recipient_id):
-            if who.role in ("investor", "founder"):
-                raise NotAllowed(f"alert {alert!r} is someone else's")
+        if who.role not in ("investor", "founder", "admin"):
             raise NotAllowed("only investors, founders and admins have deal alerts")
+        found = self.store.alerts.get(alert)
+        # Someone else's alert is not found either: an alert id is a hash of recipient, subject and version
+        # (`alert_id`), which anyone can compute, so telling it apart would say whom a project was alerted to.
+        if found is None or (who.role != "admin"
+                             and (who.role, who.entity_id) != (found.value.recipient_role, found.value.recipient_id)):
+            raise NotFound("alert", alert)
         return found
 
     def mark_read(self, who: Principal, alerts: list[Versioned[MatchAlert]]) -> bool:

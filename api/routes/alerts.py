@@ -105,10 +105,15 @@ class MatchNames:
 
 def alert_out(r: Versioned[MatchAlert], alerts: AlertCommands, read: bool, names: MatchNames) -> AlertOut:
     a = r.value
-    matches = [AlertMatchOut(investor_id=m.investor_id, investor_name=names.investor(m.investor_id),
-                             project_id=m.project_id, project_name=names.project(m.project_id), score=m.score,
-                             via=m.via, reasons=[ReasonOut(code=x.code, en=x.en, zh=x.zh) for x in m.reasons])
-               for m in a.matches]
+    matches = []
+    for m in a.matches:
+        investor_name, project_name = names.investor(m.investor_id), names.project(m.project_id)
+        # The reasons tell of the counterpart (its ask, city, stage, thesis terms): shown while its name is, so that
+        # an investor whose library closed (rejected) or a founder whose investor left reads no more of it here.
+        counterpart = project_name if a.recipient_role == "investor" else investor_name
+        reasons = [ReasonOut(code=x.code, en=x.en, zh=x.zh) for x in m.reasons] if counterpart is not None else []
+        matches.append(AlertMatchOut(investor_id=m.investor_id, investor_name=investor_name, project_id=m.project_id,
+                                     project_name=project_name, score=m.score, via=m.via, reasons=reasons))
     return AlertOut(id=r.id, created_at=r.updated_at, recipient_role=a.recipient_role, recipient_id=a.recipient_id,
                     subject_kind=a.subject_kind, subject_id=a.subject_id, subject_version=a.subject_version,
                     matches=matches, read=read, delivery=delivery_out(alerts.store.alert_status.get(r.id)))

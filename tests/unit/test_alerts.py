@@ -17,7 +17,7 @@ import pytest
 from pydantic import ValidationError
 
 from api import policy
-from api.routes.alerts import MatchNames
+from api.routes.alerts import MatchNames, alert_out
 from consumers.webhooks import BlockedDestination, pinned_destination
 from matcher.alert_store import AlertStore
 from matcher.alerts import MAX_SAVED_SEARCHES, AlertCommands, AlertEvaluator, AlertPolicy
@@ -492,6 +492,18 @@ def test_one_accounts_many_searches_cost_one_scoring_per_change(world):
 
 
 
+def test_someone_elses_alert_is_not_found_as_an_unknown_one_is(commands, world):
+    alert = evaluator(world).for_project("p-vision")[0]  # i-robot's: its id anyone can compute (`alert_id`)
+    commands.store.add_alert(alert, datetime.now(UTC))
+    assert commands.alert(ROBOT, alert.alert_id).value == alert
+    assert commands.alert(ADMIN, alert.alert_id).value == alert
+    for who in (Principal("k-j", "investor", "i-bio"), FOUNDER):
+        with pytest.raises(NotFound, match="^alert '[0-9a-f]+' not found$"):
+            commands.alert(who, alert.alert_id)
+    with pytest.raises(NotAllowed, match="only investors, founders and admins"):
+        commands.alert(Principal("k-o", "organizer", "o-1"), alert.alert_id)
+
+
 @pytest.mark.parametrize("role", ["registrar", "organizer"])
 def test_other_roles_have_no_alerts(commands, role):
     who = Principal("k-x", role, "x-1")
@@ -611,3 +623,17 @@ def test_an_alert_names_what_the_reader_may_read_while_it_is_in_the_market(marke
     if name is not None:  # never more than the reader's own GET shows
         read = policy.read_investor if kind == "investor" else policy.read_project
         assert read(market.view, who, entity_id).name == name
+
+
+@pytest.mark.parametrize(("reader", "verification", "shown"), [("i-robot", "verified", True),
+                                                                ("i-robot", "rejected", False)])
+def test_an_alerts_reasons_are_shown_while_the_reader_may_read_the_counterpart(market, commands, reader,
+                                                                              verification, shown):
+    alert = evaluator(market).for_project("p-vision")[0]
+    assert alert.recipient_id == reader and alert.matches[0].reasons
+    commands.store.add_alert(alert, datetime.now(UTC))
+    market.put_investor(reader, event_type="InvestorRejected" if verification == "rejected" else "InvestorVerified",
+                        name="Robot Fund", verification=verification)
+    who = Principal("k-i", "investor", reader)
+    out = alert_out(commands.alert(who, alert.alert_id), commands, False, MatchNames(market.view, who))
+    assert (out.matches[0].project_name is not None, bool(out.matches[0].reasons)) == (shown, shown)
