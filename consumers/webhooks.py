@@ -91,8 +91,10 @@ def pinned_destination(url: str, allow_private: bool) -> tuple[list[httpx.URL], 
             reason = non_public_reason(address)
             if reason is not None:
                 raise BlockedDestination(
-                    f"webhook_url host {host} resolves to {address} ({reason}); webhooks go to public addresses "
-                    "only (WEBHOOK_ALLOW_PRIVATE_NETWORKS=true allows private ones)")
+                    # not the address itself: the recipient reads this error, and it would answer DNS lookups of
+                    # the server's own network for anyone who saves a name
+                    f"webhook_url host {host} resolves to an address that is not public ({reason}); webhooks go to "
+                    "public addresses only (WEBHOOK_ALLOW_PRIVATE_NETWORKS=true allows private ones)")
     extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
     return [parsed.copy_with(host=a) for a in addresses], {"Host": parsed.netloc.decode("ascii")}, extensions
 

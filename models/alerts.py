@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
+import idna
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -137,15 +138,17 @@ class SavedSearch(SavedSearchFields, Strict):
 
 
 def _valid_host(host: str) -> bool:
-    """An IP literal or a DNS name (letters, digits, hyphens and dots; international names via IDNA)."""
+    """An IP literal or a DNS name (letters, digits, hyphens and dots; international names as IDNA 2008 writes
+    them, as the webhook worker's HTTP client does: Python's own IDNA 2003 codec would let ①②⑦.0.0.1 pass as
+    127.0.0.1, which the worker then cannot reach)."""
     try:
         ipaddress.ip_address(host)
         return True
     except ValueError:
         pass
     try:
-        ascii_host = host.encode("idna").decode("ascii")
-    except UnicodeError:
+        ascii_host = host if host.isascii() else idna.encode(host.lower()).decode("ascii")
+    except idna.IDNAError:
         return False
     labels = ascii_host.removesuffix(".").split(".")
     return len(ascii_host) <= 253 and all(_DNS_LABEL.match(label) for label in labels)

@@ -574,7 +574,8 @@ def test_settings_refuse_webhooks_into_the_servers_own_network_unless_allowed(co
     assert commands.settings(investor)[0].webhook_url == url
 
 
-@pytest.mark.parametrize("url", ["ftp://hooks.example/x", "https://user:pw@hooks.example/x", "not a url", "https:///x"])
+@pytest.mark.parametrize("url", ["ftp://hooks.example/x", "https://user:pw@hooks.example/x", "not a url", "https:///x",
+                                 "http://①②⑦.0.0.1/x"])  # Python's IDNA 2003 reads it as 127.0.0.1
 def test_webhook_urls_must_be_http_or_https_without_credentials(url):
     with pytest.raises(ValidationError, match="webhook_url"):
         AlertSettings(recipient_role="investor", recipient_id="i-1", webhook_url=url)
