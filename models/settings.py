@@ -30,7 +30,6 @@ class Settings(BaseSettings):
 
     admin_api_key: str | None = None
     metrics_token: str | None = None  # when set, /metrics needs it as a bearer token
-    demo_keys: bool = False
     read_wait_seconds: float = Field(default=2.0, ge=0, le=30)
     # unknown or revoked keys answered per client address and minute before 429s (api/auth.py); 0: no limit
     auth_failures_per_minute: int = Field(default=30, ge=0)

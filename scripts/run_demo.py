@@ -19,7 +19,7 @@ import time
 
 from bootstrap import Container, build
 from consumers.broker import LocalBroker
-from consumers.loop import configure_logging
+from consumers.loop import configure_logging, freeze_long_lived
 from matcher.commands import Principal
 from models.events import Event
 from models.settings import Settings
@@ -66,8 +66,9 @@ def load_demo_events(container: Container) -> int:
     return produced
 
 
-def issue_demo_keys(container: Container, admin_key: str) -> dict[str, str]:
-    """One key per role, issued through the API's own command path (events on the auth topic)."""
+def issue_demo_keys(container: Container, admin_key: str, admin_from_env: bool) -> dict[str, str]:
+    """One key per role, issued through the API's own command path (events on the auth topic). `admin_key` is
+    ADMIN_API_KEY, read from the environment when `admin_from_env`, else generated for this run."""
     projects, investors = demo_projects(), load_demo()[1]
     admin = Principal(key_id="env-admin", role="admin", entity_id=None)
     first_project = next(iter(projects.values()))
@@ -78,7 +79,7 @@ def issue_demo_keys(container: Container, admin_key: str) -> dict[str, str]:
         f"investor {first_investor}": ("investor", first_investor),
         f"founder {first_project.owner} (owns {next(iter(projects))})": ("founder", first_project.owner),
     }
-    keys = {"admin (from ADMIN_API_KEY)": admin_key}
+    keys = {"admin (from ADMIN_API_KEY)" if admin_from_env else "admin (random, for this run)": admin_key}
     for label, (role, entity_id) in wanted.items():
         plaintext = "mm_" + secrets.token_urlsafe(24)
         from api.auth import hash_key
@@ -102,6 +103,7 @@ def main() -> None:
             broker = local
         timings = local.start()
         log.info("local Kafka broker ready %s", timings)
+    admin_from_env = bool(os.environ.get("ADMIN_API_KEY"))
     admin_key = os.environ.get("ADMIN_API_KEY") or "mm_admin_" + secrets.token_urlsafe(24)
     os.environ["ADMIN_API_KEY"] = admin_key
     # signs deal-alert webhooks: the webhook worker needs it, and the API shows each recipient its secret
@@ -109,13 +111,14 @@ def main() -> None:
     settings = Settings()
     container = build(settings)
     container.start()
+    freeze_long_lived()  # as api.main does once caught up
     produced = load_demo_events(container)
     log.info("demo data: %d events produced", produced)
     # the workers need the signing secret, never the admin key (only the API authenticates requests)
     worker_env = {k: v for k, v in os.environ.items() if k != "ADMIN_API_KEY"}
     workers = {name: subprocess.Popen([sys.executable, "-m", module], env=worker_env)
                for name, module in WORKERS.items()}
-    keys = issue_demo_keys(container, admin_key)
+    keys = issue_demo_keys(container, admin_key, admin_from_env)
     time.sleep(1.0)
 
     import uvicorn
