@@ -1,4 +1,4 @@
-// The web pages: one per role, drawn from the /v1 API. No framework, nothing fetched from elsewhere.
+// The web page: one view per role, drawn from the /v1 API. No framework, nothing fetched from elsewhere.
 "use strict";
 
 const t = (key) => I18N.t(key);
