@@ -61,6 +61,7 @@ def build(settings: Settings, encoder: Encoder | None = None, snapshot_name: str
     encoder = encoder or load_encoder(settings.encoder, settings.encoder_threads)
     snapshot = settings.snapshot_dir / f"{settings.topic_prefix}-{snapshot_name}"
     view = ReadModel.load_or_new(snapshot, encoder.name, settings.exact_search_limit)
+    view.vector_dim = encoder.dim  # a vector of another size on the topic is refused, not indexed
     producer = EventProducer(settings.kafka_bootstrap_servers)
     matches = MatchService(view, encoder, load_ranker(settings))
     commands = CommandService(view, producer, topics.for_event_type)

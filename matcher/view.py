@@ -36,7 +36,7 @@ from matcher.locks import FairRLock
 from matcher.sparse import SparseTextIndex, words
 from matcher.versioned import Versioned, put_if_newer
 from models.entities import Investor, Project
-from models.events import ApiKey, EntityVector, Event, Feedback, Intro, later_write
+from models.events import ApiKey, EntityVector, Event, Feedback, Intro, InvalidEvent, later_write
 from models.roadshows import Roadshow
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,8 @@ class FeedbackAggregate:
 class ReadModel:
     def __init__(self, encoder_name: str, exact_search_limit: int = 50_000, text_min_compact: int | None = 256) -> None:
         self.encoder_name = encoder_name
+        # the encoder's dimension, where the owner knows it: else the first vector applied sets each index's
+        self.vector_dim: int | None = None
         self.exact_search_limit = exact_search_limit
         self.projects: dict[str, Versioned[Project]] = {}
         self.investors: dict[str, Versioned[Investor]] = {}
@@ -276,6 +278,10 @@ class ReadModel:
         if vec.model != self.encoder_name:
             return False
         with self.lock:
+            index = self.project_index if side == "projects" else self.investor_index
+            dim = self.vector_dim or (index.dim if index is not None else len(vec.vector))
+            if len(vec.vector) != dim:  # before its version is recorded as applied
+                raise InvalidEvent(f"vector has {len(vec.vector)} dimensions; {vec.model}'s have {dim}")
             versions = self.project_vectors if side == "projects" else self.investor_vectors
             # as for events; of two vectors of one version (concurrent writes) the later one, of the later text
             if not later_write(vec.entity_version, vec.content_hash, *versions.get(vec.entity_id, (0, ""))):

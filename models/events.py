@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
@@ -15,6 +16,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -24,6 +26,7 @@ from models.roadshows import Roadshow
 
 SCHEMA_VERSION = 1
 MAX_EVENT_BYTES = 1_000_000
+MAX_VECTOR_DIM = 4096  # the models here have 384; a record far longer is no embedding
 
 # The one definition of each; the API's request shapes and the command layer import these.
 Role = Literal["admin", "registrar", "organizer", "investor", "founder"]
@@ -90,7 +93,15 @@ class EntityVector(Strict):
     entity_version: Int = Field(ge=1)
     model: str
     content_hash: str
-    vector: list[float]
+    vector: list[float] = Field(min_length=1, max_length=MAX_VECTOR_DIM)
+
+    @field_validator("vector")
+    @classmethod
+    def _finite(cls, vector: list[float]) -> list[float]:
+        # JSON's 1e999 reads as inf, and NaN is accepted as written: either would poison every cosine it meets
+        if not all(math.isfinite(x) for x in vector):
+            raise ValueError("vector must hold finite numbers only")
+        return vector
 
 
 # type -> payload model; the single registry both producers and consumers validate against.
@@ -201,6 +212,10 @@ def decode_event(raw: bytes | None) -> Event:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidEvent(f"not JSON: {exc}") from None
+    except RecursionError:  # [[[...]]] a hundred thousand deep: json's parser recurses
+        raise InvalidEvent("not JSON this service reads: nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise InvalidEvent(f"not JSON this service reads: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidEvent(f"an event must be a JSON object; got {type(data).__name__}")
     if data.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:

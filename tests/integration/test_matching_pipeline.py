@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from kafka import KafkaProducer
 
 from bootstrap import Container
 from consumers.indexer import Indexer
@@ -12,7 +13,7 @@ from matcher.commands import Principal
 from matcher.view import ReadModel
 from models.settings import Settings
 from tests.factories import investor, project
-from tests.integration.kafka_helpers import wait_until
+from tests.integration.kafka_helpers import read_all, wait_until
 from tests.integration.pipeline import serving
 
 pytestmark = [pytest.mark.kafka, pytest.mark.model]
@@ -124,3 +125,24 @@ def test_replay_snapshot_and_restart_give_the_same_read_model(pipeline, tmp_path
     twice.offsets = ReadModel.load(snapshot, c.view.encoder_name).offsets
     Indexer(twice, c.settings.kafka_bootstrap_servers, c.topics).catch_up()
     assert twice.digest() == live
+
+
+def test_records_that_crashed_the_readers_are_refused_and_everything_after_them_applies(pipeline):
+    """Nesting deep enough to exhaust json's recursion and vectors no index can hold stopped the API's indexer and
+    the workers for good (every restart met them again)."""
+    c = pipeline
+    producer = KafkaProducer(bootstrap_servers=c.settings.kafka_bootstrap_servers, acks="all",
+                             max_request_size=3_000_000)
+    producer.send(c.topics.projects, key=b"p-deep", value=b"[" * 100_000 + b"]" * 100_000)
+    dim = c.encoder.dim
+    for name, vector in (("short", "[0.1, 0.2, 0.3]"), ("nan", "[" + ",".join(["NaN"] * dim) + "]")):
+        value = (f'{{"entity_id":"p-{name}","entity_version":1,"model":"{c.encoder.name}","content_hash":"h",'
+                 f'"vector":{vector}}}').encode()
+        producer.send(c.topics.project_vectors, key=f"p-{name}".encode(), value=value)
+    producer.flush()
+    producer.close()
+    pid = submit(c, name="毒消息之后", summary="在坏记录之后提交的项目")
+    wait_until(lambda: c.view.vector("projects", pid) is not None, what="the project after the poison, embedded")
+    assert c.view.vector("projects", "p-short") is None and c.view.vector("projects", "p-nan") is None
+    dead = read_all(c.settings.kafka_bootstrap_servers, c.topics.deadletter, expect=1)
+    assert any("nested too deeply" in dict(r.headers)["reason"].decode() for r in dead)

@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from models.events import PAYLOADS, InvalidEvent, decode_event, supersedes
+from matcher.view import ReadModel
+from models.events import PAYLOADS, EntityVector, InvalidEvent, decode_event, decode_vector, supersedes
 from tests.factories import event, investor, project, sample_payload
 
 
@@ -47,6 +48,8 @@ def test_invalid_events_say_which_field_and_what_is_accepted(changes, expected):
         (b"[1, 2]", "must be a JSON object"),
         (None, "tombstone"),
         (b"{" + b" " * 1_000_001 + b"}", "at most 1000000"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),  # json's parser recursed out of the stack
+        (b'{"entity_version": ' + b"7" * 5000 + b"}", "4300 digits"),
     ],
 )
 def test_undecodable_bytes_are_rejected_with_a_reason(raw, expected):
@@ -155,3 +158,21 @@ def test_events_the_log_holds_from_before_the_newer_checks_still_decode():
 
 def test_an_event_with_a_boolean_entity_version_is_read_as_the_log_wrote_it():
     assert decode_event(_raw(entity_version=True)).entity_version == 1
+
+
+@pytest.mark.parametrize(("vector", "expected"), [("[NaN]", "finite"), ("[1e999, 0.5]", "finite"), ("[]", "at least 1"),
+                                                  ("[" + ",".join(["0.1"] * 5000) + "]", "at most 4096")])
+def test_vectors_that_no_index_could_hold_are_rejected_with_a_reason(vector, expected):
+    raw = f'{{"entity_id":"p-1","entity_version":1,"model":"m","content_hash":"h","vector":{vector}}}'.encode()
+    with pytest.raises(InvalidEvent, match=expected):
+        decode_vector(raw)
+
+
+def test_a_vector_of_another_size_is_refused_and_not_recorded_as_applied():
+    view = ReadModel("m")
+    view.vector_dim = 3
+    vector = EntityVector(entity_id="p-1", entity_version=1, model="m", content_hash="h", vector=[0.1, 0.2])
+    with pytest.raises(InvalidEvent, match="vector has 2 dimensions; m's have 3"):
+        view.apply_vector("projects", vector)
+    assert "p-1" not in view.project_vectors and view.project_index is None  # the first vector sets nothing
+    assert view.apply_vector("projects", vector.model_copy(update={"vector": [0.6, 0.8, 0.0]}))
