@@ -33,9 +33,12 @@ class Container:
 
     def start(self, catch_up_timeout: float | None = None) -> None:
         """Replay the log into the read model, then keep following it in the background. No time limit by default:
-        a replica rebuilding a large log must not give up half way (it stays not ready until it has caught up)."""
+        a replica rebuilding a large log must not give up half way (it stays not ready, and refuses writes with a
+        503, until it has caught up)."""
+        self.commands.writable = False  # until the read model holds the log's versions (CommandService.writable)
         self.indexer.catch_up(timeout=catch_up_timeout)
         self.indexer.start()
+        self.commands.writable = True
 
     def stop(self) -> None:
         self.indexer.stop()

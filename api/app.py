@@ -107,8 +107,11 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PublishFailed)
     async def unavailable(_: Request, exc: PublishFailed) -> JSONResponse:
         log.warning("write not acknowledged: %s", exc)
-        return _error(503, ErrorBody(detail="the event log did not acknowledge the write, so it did not happen; "
-                                            "retry later"), {"Retry-After": str(RETRY_AFTER_S)})
+        # Not "it did not happen": a write the broker stored but whose answer timed out can still land. The
+        # client reads before it retries (a retried submit would add a second project).
+        return _error(503, ErrorBody(detail="the event log did not acknowledge the write in time: it may not have "
+                                            "happened, or may still land; read before you retry"),
+                      {"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(_: Request, exc: Unauthorized) -> JSONResponse:

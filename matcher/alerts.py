@@ -16,6 +16,8 @@ subject, subject version), so whoever recomputes an alert gets the same id and i
 from __future__ import annotations
 
 import logging
+import threading
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -217,6 +219,10 @@ class AlertCommands:
         self.view, self.commands, self.server_secret = view, commands, server_secret
         self.allow_private_webhooks = allow_private_webhooks
         self.secret_overlap_s = secret_overlap_s
+        # (owner role, owner id) -> new searches this replica wrote that the read model may not hold yet, counted
+        # against the cap under the owner's lock (16 saves at once each counted only the applied ones: 64 were kept)
+        self._owner_locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
+        self._unapplied: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
 
     @classmethod
     def from_settings(cls, view: ReadModel, commands: CommandService, settings: Settings) -> AlertCommands:
@@ -273,12 +279,18 @@ class AlertCommands:
                 owner_role, owner_id, project_id = current.owner_role, current.owner_id, current.project_id
             else:
                 owner_role, owner_id, project_id = self._new_search_owner(who, fields.get("project_id"), investor_id)
-                self._check_room(owner_role, owner_id)
             fields.pop("project_id", None)
             search = SavedSearch.model_validate({**fields, "owner_role": owner_role, "owner_id": owner_id,
                                                  "project_id": project_id, "deleted": False})
-            return self.commands.publish("SearchSaved", search_id or new_id("s"), search, who.actor,
-                                         self.store.searches, expected_version)
+            if search_id is not None:
+                return self.commands.publish("SearchSaved", search_id, search, who.actor, self.store.searches,
+                                             expected_version)
+            owner = (owner_role, owner_id)
+            with self._owner_locks[owner]:
+                self._check_room(owner)
+                saved = self.commands.publish("SearchSaved", new_id("s"), search, who.actor, self.store.searches)
+                self._unapplied[owner].add(saved.entity_id)
+                return saved
 
     def _new_search_owner(self, who: Principal, project_id: str | None, investor_id: str | None
                           ) -> tuple[str, str, str | None]:
@@ -308,12 +320,12 @@ class AlertCommands:
             raise InvalidRequest("investor_id or project_id is required when an admin saves a search")
         raise NotAllowed("only investors, founders and admins save searches")
 
-    def _check_room(self, owner_role: str, owner_id: str) -> None:
+    def _check_room(self, owner: tuple[str, str]) -> None:
         # every change is checked against every active search: one account must not be able to slow that for all
         with self.view.lock:
-            held = sum(1 for s in self.store.active_searches()
-                       if (s.value.owner_role, s.value.owner_id) == (owner_role, owner_id))
-        if held >= MAX_SAVED_SEARCHES:
+            held = sum(1 for s in self.store.active_searches() if (s.value.owner_role, s.value.owner_id) == owner)
+            self._unapplied[owner] = {sid for sid in self._unapplied[owner] if sid not in self.store.searches}
+        if held + len(self._unapplied[owner]) >= MAX_SAVED_SEARCHES:
             raise Conflict(f"at most {MAX_SAVED_SEARCHES} saved searches per account; delete one to save another")
 
     def _own_search(self, who: Principal, search_id: str) -> Versioned[SavedSearch]:
@@ -381,11 +393,17 @@ class AlertCommands:
     def rotate_secret(self, who: Principal, role: str | None = None, recipient_id: str | None = None,
                       now: datetime | None = None) -> Acknowledged:
         """A new signing secret (a leaked one stops working); pushes carry the old one's signature too for
-        `secret_overlap_s`, so the receiver can switch without losing any."""
+        `secret_overlap_s`, so the receiver can switch without losing any. Not again within that overlap (a double
+        click rotated twice, and the receiver's secret then signed nothing), except by an admin (a leak)."""
         role, recipient_id = self.recipient(who, role, recipient_id)
         with self.commands.writing(self.store.settings, settings_id(role, recipient_id)):
             value, version = self._stored(role, recipient_id)
             now = now or datetime.now(UTC)
+            overlap_ends = value.previous_secret_until
+            if who.role != "admin" and overlap_ends is not None and now < overlap_ends:
+                raise Conflict(f"the secret was rotated already; the previous one signs too until "
+                               f"{overlap_ends:%Y-%m-%d %H:%M} UTC, and rotating again before then would stop the "
+                               "one your receiver may still hold (an admin can rotate at once after a leak)")
             rotated = value.model_copy(update={"secret_version": value.secret_version + 1,
                                                "previous_secret_until": now + timedelta(seconds=self.secret_overlap_s)})
             return self.commands.publish("AlertSettingsUpdated", settings_id(role, recipient_id), rotated, who.actor,

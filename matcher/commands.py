@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotCaughtUp, NotFound
+from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotCaughtUp, NotFound, RetryLater
 from matcher.ports import Delivery, Publisher
 from matcher.view import ReadModel
 from models.entities import Investor, Project
@@ -98,6 +98,10 @@ class CommandService:
         self.publisher = publisher
         self.topic_for = topic_for  # event type -> topic
         self.catch_up_s = catch_up_s  # how long writing() waits for the read model
+        # False while this replica replays the log at start (Container.start): its read model holds past versions,
+        # and a write numbered from one would lose to the newer versions the log already has (acknowledged, then
+        # dropped by every projection)
+        self.writable = True
         self._locks: defaultdict[str, threading.RLock] = defaultdict(threading.RLock)
         self._produced: dict[str, int] = {}  # entity id -> newest version this replica produced
         self._intro_of_pair: dict[str, str] = {}  # "project|investor" -> the last intro this replica requested
@@ -111,15 +115,26 @@ class CommandService:
             yield
             return
         with self._locks[entity_id]:
-            produced = self._produced.get(entity_id, 0)
-            if produced and not self.view.wait_until(lambda: _version(store, entity_id) >= produced, self.catch_up_s):
-                raise NotCaughtUp(f"an earlier change to {entity_id!r} is not applied yet; retry in a moment")
+            self.settled(store, entity_id)
             yield
+
+    def settled(self, store: dict, entity_id: str) -> None:
+        """Wait until the read model has applied this replica's last write to `entity_id` of `store`: a command that
+        reads another entity (an intro's accept reads the project) must see, e.g., its withdrawal acknowledged a
+        moment ago."""
+        produced = self._produced.get(entity_id, 0)
+        if produced and not self.view.wait_until(lambda: _version(store, entity_id) >= produced, self.catch_up_s):
+            raise NotCaughtUp(f"an earlier change to {entity_id!r} is not applied yet; retry in a moment")
+
+    def _check_writable(self) -> None:
+        if not self.writable:
+            raise RetryLater("this replica is still reading the event log; retry in a moment")
 
     def publish(self, kind: str, entity_id: str, payload: Any, actor: str, store: dict,
                 expected_version: int | None = None) -> Acknowledged:
         """Publish the next version of `entity_id` of the versioned `store` (one more than the newest this replica
         applied or produced); `Conflict` when `expected_version` is given and is not the current one."""
+        self._check_writable()
         with self._locks[entity_id]:
             current = store.get(entity_id)
             applied = current.version if current is not None else 0
@@ -137,6 +152,7 @@ class CommandService:
         its projection de-duplicates it by event id or merges it into a set, never by version. Not through
         `publish`, which would take `entity_id`'s lock and count a produced version for it: feedback is keyed by
         the investor's id, so `writing()` would then wait for an investor version that never comes."""
+        self._check_writable()
         event = Event(type=kind, entity_id=entity_id, entity_version=1, actor=actor, payload=payload)
         delivery = self.publisher.publish(self.topic_for(kind), event)
         return Acknowledged(entity_id, 1, delivery)
@@ -248,6 +264,8 @@ class CommandService:
         return self.publish_unversioned("FeedbackGiven", who.entity_id, fb, who.actor)
 
     def request_intro(self, who: Principal, project_id: str, investor_id: str, message: str) -> Acknowledged:
+        self.settled(self.view.projects, project_id)  # a withdrawal or rejection this replica just wrote counts
+        self.settled(self.view.investors, investor_id)
         project = self.view.project(project_id)
         investor = self.view.investor(investor_id)
         if who.role == "founder":
@@ -301,7 +319,9 @@ class CommandService:
                 raise NotAllowed("only the side that was asked answers an intro")
             if intro.status != "requested":
                 raise Conflict(f"intro {intro_id!r} is already {intro.status}")
-            if accept:  # an accept reveals contacts: both sides must still be in the market
+            if accept:  # an accept reveals contacts: both sides must still be in the market, as of this replica's
+                self.settled(self.view.investors, intro.investor_id)  # last writes to them too
+                self.settled(self.view.projects, intro.project_id)
                 if not self.view.investor_in_market(intro.investor_id):
                     raise Conflict(f"investor {intro.investor_id!r} is no longer a verified, active investor; "
                                    "the intro can only be declined")

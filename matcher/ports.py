@@ -22,7 +22,8 @@ class Delivery:
 
 
 class PublishFailed(RuntimeError):
-    """The broker did not acknowledge a write: the caller must be told it did not happen."""
+    """The broker did not acknowledge a write in time: the caller must be told that it may not have happened (a
+    request the broker stored before its answer timed out can still land)."""
 
 
 class Publisher(Protocol):

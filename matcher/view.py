@@ -266,9 +266,10 @@ class ReadModel:
         elif fb.action == "meeting_requested":
             bisect.insort(agg.deal_times[fb.investor_id], event.occurred_at)
         else:
-            if pair not in agg.invested:  # companies, not reports: an investment told twice is not more activity
-                agg.invested.add(pair)
-                agg.invested_count[fb.investor_id] = agg.invested_count.get(fb.investor_id, 0) + 1
+            if pair in agg.invested:  # companies, not reports: an investment told twice is not more activity or
+                return False          # less capacity
+            agg.invested.add(pair)
+            agg.invested_count[fb.investor_id] = agg.invested_count.get(fb.investor_id, 0) + 1
             bisect.insort(agg.deal_times[fb.investor_id], event.occurred_at)
         return True
 

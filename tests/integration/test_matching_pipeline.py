@@ -7,9 +7,10 @@ from collections.abc import Iterator
 import pytest
 from kafka import KafkaProducer
 
-from bootstrap import Container
+from bootstrap import Container, build
 from consumers.indexer import Indexer
 from matcher.commands import Principal
+from matcher.errors import RetryLater
 from matcher.view import ReadModel
 from models.settings import Settings
 from tests.factories import investor, project
@@ -146,3 +147,27 @@ def test_records_that_crashed_the_readers_are_refused_and_everything_after_them_
     assert c.view.vector("projects", "p-short") is None and c.view.vector("projects", "p-nan") is None
     dead = read_all(c.settings.kafka_bootstrap_servers, c.topics.deadletter, expect=1)
     assert any("nested too deeply" in dict(r.headers)["reason"].decode() for r in dead)
+
+
+def test_a_replica_refuses_writes_while_it_replays_the_log(kafka_bootstrap, topic_prefix, real_encoder, tmp_path):
+    """A write numbered from a half-replayed read model lost to the versions the log already held: acknowledged,
+    then dropped."""
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix, snapshot_dir=tmp_path)
+    container = build(settings, encoder=real_encoder)
+    refused = []
+    replay = container.indexer.catch_up
+
+    def catch_up(timeout: float | None = None) -> None:
+        with pytest.raises(RetryLater, match="still reading the event log") as during:
+            submit(container, name="回放中的写入")
+        refused.append(during.value)
+        replay(timeout=timeout)
+
+    container.indexer.catch_up = catch_up  # type: ignore[method-assign]
+    try:
+        container.start()
+        assert refused and container.commands.writable
+        pid = submit(container, name="回放之后的写入")
+        wait_until(lambda: pid in container.view.projects, what="the write after the replay")
+    finally:
+        container.stop()

@@ -479,6 +479,17 @@ def test_an_account_holds_at_most_fifty_saved_searches(commands):
     commands.save_search(investor, {"text": "room again"})
 
 
+def test_the_cap_counts_searches_this_replica_wrote_before_the_read_model_holds_them(commands, monkeypatch):
+    investor = Principal("k-i", "investor", "i-robot")
+    publisher = commands.commands.publisher
+    monkeypatch.setattr(publisher.view, "apply", lambda event: False)  # acknowledged, not applied yet
+    for n in range(MAX_SAVED_SEARCHES):
+        commands.save_search(investor, {"text": f"词{n}"})
+    with pytest.raises(Conflict, match="at most 50 saved searches"):  # 16 saves at once kept 64
+        commands.save_search(investor, {"text": "one too many"})
+    assert len(publisher.events) == MAX_SAVED_SEARCHES
+
+
 def test_one_accounts_many_searches_cost_one_scoring_per_change(world):
     for n in range(20):  # none reaches its minimum: each used to score the pair again
         save_search(world, f"s-{n}", owner_role="investor", owner_id="i-robot", text="视觉", min_score=2.0)
@@ -525,6 +536,8 @@ def test_settings_show_the_signing_secret_to_the_recipient_only(commands):
     assert (value.webhook_url, value.mode, version) == ("https://hooks.example/x", "daily", 1)
 
     commands.rotate_secret(investor, now=T0)
+    with pytest.raises(Conflict, match="rotated already; the previous one signs too until"):
+        commands.rotate_secret(investor, now=T0 + timedelta(seconds=1))  # a double click: once
     value, version, rotated = commands.settings(investor)
     assert rotated == signing_secret("server-secret-0123456789", "investor:i-robot", 2) != secret
     assert (value.secret_version, value.previous_secret_until, version) == (2, T0 + timedelta(days=1), 2)

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from consumers.topics import Topics
 from matcher.commands import INTRO_ASK_AGAIN_AFTER, INTRO_WITHDRAWALS_BEFORE_PAUSE, CommandService, Principal
-from matcher.errors import Conflict, NotAllowed, NotCaughtUp, NotFound
+from matcher.errors import Conflict, NotAllowed, NotCaughtUp, NotFound, RetryLater
 from matcher.ports import Delivery
 from matcher.view import ReadModel
 from models.entities import Investor
@@ -61,6 +61,31 @@ def test_a_read_model_that_never_catches_up_gets_a_clear_retry_instead_of_a_lost
     commands.set_project_status(FOUNDER, "p-1", "funded")
     with pytest.raises(NotCaughtUp, match="'p-1' is not applied yet; retry"):
         commands.set_project_status(FOUNDER, "p-1", "withdrawn")
+
+
+def test_an_intro_is_not_accepted_on_a_project_whose_withdrawal_this_replica_just_acknowledged():
+    view, commands = setup(lag_s=0.0)
+    view.apply(event("InvestorVerified", "i-1", investor(verification="verified")))
+    investor_key = Principal("k-i", "investor", "i-1")
+    xid = commands.request_intro(FOUNDER, "p-1", "i-1", "hello").entity_id
+    wait_until(lambda: xid in view.intros)
+    commands.publisher.lag_s = 0.3  # the withdrawal is acknowledged before the read model applies it
+    commands.set_project_status(FOUNDER, "p-1", "withdrawn")
+    with pytest.raises(Conflict, match="no longer open"):  # contacts would have been exchanged
+        commands.answer_intro(investor_key, xid, accept=True, reason=None)
+    with pytest.raises(Conflict, match="is withdrawn"):
+        commands.request_intro(investor_key, "p-1", "i-1", "and again")
+
+
+def test_a_replica_still_reading_the_log_refuses_writes_with_a_retry():
+    view, commands = setup(lag_s=0.0)
+    view.apply(event("InvestorVerified", "i-1", investor(verification="verified")))
+    commands.writable = False  # Container.start, until catch-up ends
+    with pytest.raises(RetryLater, match="still reading the event log"):
+        commands.set_project_status(FOUNDER, "p-1", "withdrawn")
+    with pytest.raises(RetryLater):
+        commands.give_feedback(Principal("k-i", "investor", "i-1"), "p-1", "saved", None)
+    assert commands.publisher.events == []
 
 
 @pytest.mark.parametrize(("before", "change", "by_staff", "after"), [
