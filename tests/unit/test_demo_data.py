@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 from models.entities import Investor, Project
 from models.taxonomy import INVESTOR_KINDS
+from scripts import run_demo
 from scripts.demo_data import (
     DEMO_PATH,
     DemoData,
@@ -143,3 +146,17 @@ def test_bench_judgments_grade_demo_projects_across_languages(demo: DemoData) ->
         assert set(q["relevant"].values()) <= {1, 2}
         # every query has a strong fit written in another language than its own
         assert any(demo.languages[p] != q["lang"] for p, g in q["relevant"].items() if g == 2), q["investor"]
+
+
+def test_make_runs_workers_are_started_again_when_they_exit_until_stopped(monkeypatch):
+    monkeypatch.setattr(run_demo, "WORKERS", {"zen": "this"})  # `python -m this` prints and exits at once
+    workers = run_demo.Workers(dict(os.environ), restart_after_s=0.05, max_restart_after_s=0.1)
+    first = workers.processes["zen"].pid
+    deadline = time.monotonic() + 30
+    while workers.processes["zen"].pid == first and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers.stop(timeout_s=5)
+    assert workers.processes["zen"].pid != first  # it exited and was started again
+    after = workers.processes["zen"].pid
+    time.sleep(1.5)
+    assert workers.processes["zen"].pid == after  # and not after stop()
