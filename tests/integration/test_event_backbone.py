@@ -319,7 +319,8 @@ def test_the_embedder_reads_every_partition_at_once_and_a_restart_resumes_from_i
         loop, _ = build_loop(settings, HashingEncoder())
         read = {tp.topic for tp in loop.consumer.assignment()}
         assert read == {topics.projects, topics.investors, topics.feedback, topics.intros, topics.auth,
-                        topics.roadshows, topics.searches, topics.alert_settings}
+                        topics.roadshows, topics.searches, topics.alert_settings, topics.project_vectors,
+                        topics.investor_vectors}
         assert len(loop.consumer.assignment()) == len(read) * 3  # every partition of each, before any poll
         _poll_until(loop, lambda: loop.counters.applied, 6)
         loop.consumer.close(autocommit=False)
