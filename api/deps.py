@@ -116,9 +116,12 @@ def principal(
         raise Unauthorized("the API key is unknown or revoked", invalid_token=True)
     if token is not None and waited is None:
         waited = svc.probe.wait(token, svc.read_wait_seconds)
+    read = {"X-Read-Lag": str(svc.probe.lag())}
     if waited is not None:
-        response.headers["X-Consistency"] = "fresh" if waited else "stale"
-    response.headers["X-Read-Lag"] = str(svc.probe.lag())
+        read["X-Consistency"] = "fresh" if waited else "stale"
+    response.headers.update(read)
+    # an error answer (a 404 for what is not applied yet) is a new response: the edge middleware adds these to it
+    request.state.read_headers = read
     return who
 
 

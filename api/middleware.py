@@ -46,7 +46,12 @@ class EdgeMiddleware:
             if message["type"] == "http.response.start":
                 status, started = message["status"], True
                 extra = SECURITY_HEADERS if scope["path"].startswith(DOCS_PATHS) else [*SECURITY_HEADERS, CSP]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                headers = message.get("headers", [])
+                have = {name.lower() for name, _ in headers}
+                read = scope.get("state", {}).get("read_headers", {})  # api.deps.principal's, for error answers too
+                extra = [*extra, *((k.lower().encode(), v.encode()) for k, v in read.items()
+                                   if k.lower().encode() not in have)]
+                message = {**message, "headers": [*headers, *extra]}
             await send(message)
 
         try:

@@ -78,3 +78,6 @@ def test_reads_report_their_lag_and_a_wait_that_times_out_says_stale(deployment)
     waited = time.monotonic() - started
     assert r.status_code == 200 and r.headers["X-Consistency"] == "stale"
     assert deployment.settings.read_wait_seconds <= waited < deployment.settings.read_wait_seconds + 2
+    # a 404 after the wait is "not applied here yet" as much as "does not exist": it says stale too
+    r = founder.get("/v1/projects/p-not-applied-yet", params={"wait_for": future})
+    assert r.status_code == 404 and r.headers["X-Consistency"] == "stale" and r.headers["X-Read-Lag"].isdigit()

@@ -351,7 +351,7 @@ class LaggingReplica:
 @pytest.mark.parametrize("issued", [True, False], ids=["issued", "revoked"])
 def test_a_request_waiting_for_a_keys_issue_or_revocation_is_answered_as_after_it(issued):
     svc = LaggingReplica(hash_key("mmk_x"), issued)
-    request = SimpleNamespace(client=SimpleNamespace(host="10.0.0.1"))
+    request = SimpleNamespace(client=SimpleNamespace(host="10.0.0.1"), state=SimpleNamespace())
     credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials="mmk_x")
     token = OffsetToken("keys", 0, 5)
     if issued:
