@@ -340,13 +340,13 @@ class MatchService:
             close = dense - self._others_mean(side, vec, dense) >= self.search_margin  # [len(ids)]
             # Whether a result is kept is decided in score order before the page is cut, so that the next page is
             # the next slice of the same list.
+            store = self.view.projects if side == "projects" else self.view.investors
             out: list[Match] = []
             kept = 0
             for j in np.lexsort((-score, tiers)):
                 if score[j] < filters.min_score:
                     continue
                 eid = ids[j]
-                store = self.view.projects if side == "projects" else self.view.investors
                 entity: Project | Investor = store[eid].value
                 terms = found_terms(words, search_text(entity))
                 in_sectors = [s for s in sectors if s in entity.sectors]
