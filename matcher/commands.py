@@ -45,7 +45,7 @@ def closed_until_verified(view: ReadModel, investor_id: str, opens: str) -> Conf
 # at any time): otherwise a declined request could be repeated at once, again and again.
 INTRO_ASK_AGAIN_AFTER = timedelta(days=30)
 # A side may take back a request and ask again (to fix its message), but not over and over: each request reaches the
-# other side. After this many withdrawals of the pair within INTRO_ASK_AGAIN_AFTER, it waits that long after the last.
+# other side. While it has withdrawn this many requests of the pair within INTRO_ASK_AGAIN_AFTER, it may not ask it.
 INTRO_WITHDRAWALS_BEFORE_PAUSE = 2
 
 
@@ -290,9 +290,10 @@ class CommandService:
             withdrawn = sorted(v.updated_at for v in existing if v.value.status == "withdrawn"
                                and v.value.requested_by == who.role and now - v.updated_at < INTRO_ASK_AGAIN_AFTER)
             if len(withdrawn) >= INTRO_WITHDRAWALS_BEFORE_PAUSE:
+                until = withdrawn[-INTRO_WITHDRAWALS_BEFORE_PAUSE] + INTRO_ASK_AGAIN_AFTER  # when one fewer is recent
                 raise Conflict(f"the {who.role} has withdrawn {len(withdrawn)} intro requests between {project_id!r} "
                                f"and {investor_id!r} since {withdrawn[0]:%Y-%m-%d}; it may ask again after "
-                               f"{withdrawn[-1] + INTRO_ASK_AGAIN_AFTER:%Y-%m-%d %H:%M} UTC")
+                               f"{until:%Y-%m-%d %H:%M} UTC")
             for v in existing:
                 if v.value.status not in ("declined", "withdrawn"):
                     raise Conflict(f"an intro between {project_id!r} and {investor_id!r} is already {v.value.status}")

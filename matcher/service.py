@@ -412,12 +412,13 @@ class MatchService:
             pairs = [(investor_id, pid) for pid in project_ids if pid in self.view.projects]
             return self._rank(pairs, min_score=-np.inf, return_side="projects")
 
-    def explain(self, investor_id: str, project_id: str) -> Match:
-        """One pair as the investor's own feed scores it (its bookmarks included)."""
+    def explain(self, investor_id: str, project_id: str, bookmarks: bool = True) -> Match:
+        """One pair as the investor's own feed scores it (`bookmarks`: with the projects it saved higher)."""
         with self.view.lock:
             self.view.investor(investor_id)
             self.view.project(project_id)
-            return self._rank([(investor_id, project_id)], min_score=-1.0, return_side="projects", bookmarks=True)[0]
+            return self._rank([(investor_id, project_id)], min_score=-1.0, return_side="projects",
+                              bookmarks=bookmarks)[0]
 
     # ---- internals --------------------------------------------------------------------------------
     @staticmethod

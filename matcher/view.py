@@ -36,7 +36,7 @@ from matcher.locks import FairRLock
 from matcher.sparse import SparseTextIndex, words
 from matcher.versioned import Versioned, put_if_newer
 from models.entities import Investor, Project
-from models.events import ApiKey, EntityVector, Event, Feedback, Intro, InvalidEvent, later_write
+from models.events import ApiKey, EntityVector, Event, Feedback, Intro, check_vector_size, later_write
 from models.roadshows import Roadshow
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,8 @@ K = TypeVar("K")
 # (matcher.versioned) for entities and alert records. 5: passes grouped by investor; views and meeting
 # requests are no longer counted per pair (nothing read them). 6: each investor's deal times are sorted.
 # 7: roadshows keep the meetings that left their schedule (a pickled roadshow from before has no such field).
-SNAPSHOT_FORMAT = 7
+# 8: feedback keeps the pairs with a meeting requested (a repeated request is one deal).
+SNAPSHOT_FORMAT = 8
 
 # What a snapshot may name besides the classes of `models` and `matcher` (see `_SnapshotUnpickler`): containers,
 # times and numpy arrays.
@@ -92,6 +93,7 @@ class FeedbackAggregate:
     passed: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
     saved: set[tuple[str, str]] = field(default_factory=set)
     invested: set[tuple[str, str]] = field(default_factory=set)
+    meetings: set[tuple[str, str]] = field(default_factory=set)  # pairs with a meeting requested
     invested_count: dict[str, int] = field(default_factory=dict)  # investor -> projects it invested in
     # investor -> times of meeting requests and investments, sorted (events arrive out of time order: an import
     # replays history), for remaining monthly capacity
@@ -264,6 +266,9 @@ class ReadModel:
         elif fb.action == "unsaved":
             agg.saved.discard(pair)
         elif fb.action == "meeting_requested":
+            if pair in agg.meetings:  # asked again (a double click): one deal against the monthly capacity
+                return False
+            agg.meetings.add(pair)
             bisect.insort(agg.deal_times[fb.investor_id], event.occurred_at)
         else:
             if pair in agg.invested:  # companies, not reports: an investment told twice is not more activity or
@@ -280,9 +285,8 @@ class ReadModel:
             return False
         with self.lock:
             index = self.project_index if side == "projects" else self.investor_index
-            dim = self.vector_dim or (index.dim if index is not None else len(vec.vector))
-            if len(vec.vector) != dim:  # before its version is recorded as applied
-                raise InvalidEvent(f"vector has {len(vec.vector)} dimensions; {vec.model}'s have {dim}")
+            # before its version is recorded as applied
+            check_vector_size(vec, self.vector_dim or (index.dim if index is not None else len(vec.vector)))
             versions = self.project_vectors if side == "projects" else self.investor_vectors
             # as for events; of two vectors of one version (concurrent writes) the later one, of the later text
             if not later_write(vec.entity_version, vec.content_hash, *versions.get(vec.entity_id, (0, ""))):

@@ -78,9 +78,10 @@ class SavedSearchFields(BaseModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), PlainText] = ""
     text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), PlainText] = Field(
         default="", description="terms separated by spaces or commas (with a letter or digit); every term must "
-                                "occur in the counterpart (name, summary, thesis, sectors, city...) or name one of "
-                                "its sectors (电商: e-commerce), in any language; traditional Chinese finds "
-                                "simplified, and a city either of its names")
+                                "find the counterpart as free-text search would: a word of it in its name, summary, "
+                                "thesis, sectors or city (Latin words whole; traditional Chinese finds simplified, a "
+                                "city either of its names) or a sector it names (电商: e-commerce); labels and "
+                                "function words find nothing")
     sectors: list[str] = Field(default=[], json_schema_extra={"items": {"type": "string", "enum": list(SECTORS)},
                                                               "maxItems": 8})
     stages: list[str] = Field(default=[], json_schema_extra={"items": {"type": "string", "enum": list(STAGES)}})

@@ -226,6 +226,12 @@ def decode_event(raw: bytes | None) -> Event:
         raise InvalidEvent(describe(exc)) from None
 
 
+def check_vector_size(vector: EntityVector, dim: int) -> None:
+    """InvalidEvent unless `vector` has `dim` numbers (its model's, where the reader knows them)."""
+    if len(vector.vector) != dim:
+        raise InvalidEvent(f"vector has {len(vector.vector)} dimensions; {vector.model}'s have {dim}")
+
+
 def decode_vector(raw: bytes | None) -> EntityVector:
     if raw is None:
         raise InvalidEvent("empty message (tombstone) where a vector was expected")

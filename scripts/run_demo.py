@@ -117,20 +117,20 @@ def main() -> None:
     log.info("demo data: %d events produced", produced)
     # the workers need the signing secret, never the admin key (only the API authenticates requests)
     workers = Workers({k: v for k, v in os.environ.items() if k != "ADMIN_API_KEY"})
-    keys = issue_demo_keys(container, admin_key, admin_from_env)
-    time.sleep(1.0)
-
-    import uvicorn
-
-    from api.app import create_app
-
-    url = f"http://{args.host}:{args.port}"
-    print("\n" + "=" * 72)
-    print(f"Service: {url}   (pages: {url}/ , API docs: {url}/docs)")
-    for label, key in keys.items():
-        print(f"  {label:45s} {key}")
-    print("=" * 72 + "\n", flush=True)
     try:
+        keys = issue_demo_keys(container, admin_key, admin_from_env)
+        time.sleep(1.0)
+
+        import uvicorn
+
+        from api.app import create_app
+
+        url = f"http://{args.host}:{args.port}"
+        print("\n" + "=" * 72)
+        print(f"Service: {url}   (pages: {url}/ , API docs: {url}/docs)")
+        for label, key in keys.items():
+            print(f"  {label:45s} {key}")
+        print("=" * 72 + "\n", flush=True)
         uvicorn.run(create_app(container), host=args.host, port=args.port, log_level="warning")
     finally:
         try:
@@ -155,19 +155,24 @@ class Workers:
         self._watcher.start()
 
     def _spawn(self, module: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", module], env=self.env)
+        # a session of its own: Ctrl-C reaches only this launcher, which stops the workers itself (else they would
+        # exit on the SIGINT while the API shuts down, and be started again)
+        return subprocess.Popen([sys.executable, "-m", module], env=self.env, start_new_session=True)
 
     def _watch(self) -> None:
-        waits = dict.fromkeys(WORKERS, self.restart_after_s)  # doubled after each exit, up to the cap
+        waits = dict.fromkeys(WORKERS, self.restart_after_s)  # doubled after each quick exit, up to the cap
+        started = dict.fromkeys(WORKERS, time.monotonic())
         while not self._stopping.wait(1.0):
             for name, module in WORKERS.items():
                 code = self.processes[name].poll()
                 if code is None:
                     continue
+                if time.monotonic() - started[name] > 60:  # it ran a while: the next exit is not a crash loop
+                    waits[name] = self.restart_after_s
                 log.warning("the %s exited (code %s); starting it again in %.0f s", name, code, waits[name])
                 if self._stopping.wait(waits[name]):
                     return
-                self.processes[name] = self._spawn(module)
+                self.processes[name], started[name] = self._spawn(module), time.monotonic()
                 waits[name] = min(2 * waits[name], self.max_restart_after_s)
 
     def stop(self, timeout_s: float = 30.0) -> None:

@@ -18,8 +18,8 @@ IntroId = Annotated[str, Path(min_length=1, max_length=64)]
 @router.post("", status_code=202, responses=WRITE)
 def request_intro(body: IntroCreate, who: Who, svc: ServicesDep) -> Accepted:
     """Ask for an intro: a founder for its project, or an investor for itself. A 409 while the pair has an open or
-    accepted intro, and for 30 days after the other side declined this side's request or after this side withdrew
-    two requests of the pair."""
+    accepted intro, for 30 days after the other side declined this side's request, and while this side has withdrawn
+    two requests of the pair in the last 30 days."""
     return svc.accepted(svc.commands.request_intro(who, body.project_id, body.investor_id, body.message))
 
 

@@ -84,7 +84,7 @@ def request_and_accept(founder: httpx.Client, investor: httpx.Client, project_id
 def alerter_running(dep: Any) -> Iterator[None]:
     """The deal alerter (consumers.alerts), which the e2e deployment does not run, on the deployment's log: built,
     caught up and followed as tests/integration/alert_rig.py does (vectors of the fake encoder the embedder uses)."""
-    alerter = alerting.build(dep.settings, vectors_of=HashingEncoder.name)
+    alerter = alerting.build(dep.settings, vectors_of=HashingEncoder())
     alerter.catch_up(timeout=60)
     alerter.start()
     try:

@@ -128,7 +128,7 @@ class Rig:
         return self.container.view
 
     def start_alerter(self) -> alerting.Alerter:
-        self.alerter = alerting.build(self.settings, vectors_of=HashingEncoder.name)
+        self.alerter = alerting.build(self.settings, vectors_of=HashingEncoder())
         self.alerter.catch_up(timeout=60)
         self.alerter.start()
         return self.alerter

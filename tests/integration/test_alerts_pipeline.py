@@ -170,7 +170,7 @@ def test_the_restarted_alerter_did_re_evaluate_the_uncommitted_change(rig):
     from consumers import alerts as alerting
     from tests.fakes import HashingEncoder
 
-    again = alerting.build(rig.settings, vectors_of=HashingEncoder.name)
+    again = alerting.build(rig.settings, vectors_of=HashingEncoder())
     evaluated: list = []
     original = again.evaluator.evaluate
     again.evaluator.evaluate = lambda subjects: (evaluated.extend(subjects), original(list(evaluated)))[1]

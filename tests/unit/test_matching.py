@@ -182,6 +182,14 @@ def test_an_investment_reported_twice_counts_once_in_the_investors_activity_and_
     world.feedback("i-bio", "p-vision", "invested")
     assert activity_and_capacity()[0] > once[0]
 
+    def robot_capacity() -> float:
+        return world.service.explain("i-robot", "p-vision").features["capacity"]
+
+    world.feedback("i-robot", "p-shop", "meeting_requested")
+    asked = robot_capacity()
+    world.feedback("i-robot", "p-shop", "meeting_requested")  # asked twice: one deal against the capacity
+    assert robot_capacity() == asked > 0
+
 
 @pytest.mark.parametrize(("filters", "check"), [
     (MatchFilters(sectors=frozenset({"ecommerce"})), lambda p: "ecommerce" in p.sectors),
