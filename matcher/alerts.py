@@ -15,7 +15,6 @@ subject, subject version), so whoever recomputes an alert gets the same id and i
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from collections import defaultdict
@@ -47,7 +46,6 @@ from models.alerts import (
     search_terms,
     settings_id,
 )
-from models.entities import Investor, Project
 from models.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,22 +75,16 @@ def search_filters(s: SavedSearch) -> MatchFilters:
                         ticket_min_cny=s.ticket_min_cny, ticket_max_cny=s.ticket_max_cny, min_score=s.min_score)
 
 
-def text_matches(s: SavedSearch, entity: Project | Investor) -> bool:
-    """Every term of the search's free text finds the entity as free-text search would find it by that term alone:
-    one of its words in the entity's `search_text` (`found_terms`: traditional Chinese as simplified, a city by
-    either name, Latin words whole) or a sector it names (`query_sectors`: 电商). A term with nothing to search for
-    (a label every text has, a function word, 市) finds nothing. No text matches everything."""
-    text = search_text(entity)
+def text_matches(s: SavedSearch, text: str, sectors: list[str]) -> bool:
+    """Every term of the search's free text finds an entity (its `search_text` and sectors) as free-text search
+    would find it by that term alone: one of its words in the text (`found_terms`: traditional Chinese as
+    simplified, a city by either name, Latin words whole) or a sector it names (`query_sectors`: 电商). A term with
+    nothing to search for (a label every text has, a function word, 市) finds nothing. No text matches everything."""
     for term in search_terms(s.text):
-        words = _term_words(term)
-        if not (found_terms(words, text) or set(query_sectors(words)) & set(entity.sectors)):
+        words = search_words(term)
+        if not (found_terms(words, text) or set(query_sectors(words)) & set(sectors)):
             return False
     return True
-
-
-@functools.lru_cache(maxsize=4096)  # each term of every saved search meets every change
-def _term_words(term: str) -> list[str]:
-    return search_words(term)
 
 
 class AlertEvaluator:
@@ -146,12 +138,13 @@ class AlertEvaluator:
         for m in self.matches.recommend_investors(project_id, self.policy.max_recipients, implicit):
             if self._profile_alerts("investor", m.entity_id):
                 hits[m.entity_id] = _Hit(m.score, m.reasons, [PROFILE])
+        text = search_text(project)  # once per change: every saved search reads it
         scored: dict[str, _Hit] = {}
         for search in self._searches("investor"):
             iid = search.value.owner_id
             if (not self.view.investor_in_market(iid) or self.view.feedback.excluded(iid, project_id)
                     or not search_filters(search.value).accepts_project(project)
-                    or not text_matches(search.value, project)):
+                    or not text_matches(search.value, text, project.sectors)):
                 continue
             self._add_search_hit(hits, scored, iid, search, iid, project_id)
         alerts = []
@@ -178,6 +171,7 @@ class AlertEvaluator:
             owner = self.view.projects[m.entity_id].value.owner
             if owner is not None and self._profile_alerts("founder", owner):
                 by_founder.setdefault(owner, {})[m.entity_id] = _Hit(m.score, m.reasons, [PROFILE])
+        text = search_text(investor)  # once per change: every saved search reads it
         accepted: list[Versioned[SavedSearch]] = []
         for search in self._searches("founder"):
             pid, owner = search.value.project_id or "", search.value.owner_id
@@ -185,7 +179,7 @@ class AlertEvaluator:
             if (project is None or project.value.status != "open" or project.value.owner != owner
                     or self.view.feedback.excluded(investor_id, pid)
                     or not search_filters(search.value).accepts_investor(investor)
-                    or not text_matches(search.value, investor)):
+                    or not text_matches(search.value, text, investor.sectors)):
                 continue
             accepted.append(search)
         # one investor against many projects: scored together (the same scoring as explain(), batched)

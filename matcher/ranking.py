@@ -330,6 +330,7 @@ def _forms(token: str) -> list[str]:
     return list(dict.fromkeys(forms + [_singular(f) for f in forms]))
 
 
+@functools.lru_cache(maxsize=4096)  # a saved search's terms meet every change (matcher.alerts.text_matches)
 def search_words(query: str) -> list[str]:
     """The words of a search query that a result's text may contain: Latin tokens of two or more characters (AI,
     VR, 5G; lower case; with their other `_forms`) and Chinese words of two or more as rjieba cuts them for search

@@ -46,6 +46,30 @@ def setup(lag_s: float | None, catch_up_s: float = 5.0) -> tuple[ReadModel, Comm
     return view, CommandService(view, LaggingPublisher(view, lag_s), Topics("t").for_event_type, catch_up_s)
 
 
+INVESTOR = Principal("k-i", "investor", "i-1")
+
+
+def verify_investor(view: ReadModel) -> None:
+    view.apply(event("InvestorVerified", "i-1", investor(verification="verified")))
+
+
+def asked_intro() -> tuple[ReadModel, CommandService, str]:
+    """setup()'s project, a verified investor i-1, and the founder's intro request to it, applied."""
+    view, commands = setup(lag_s=0.0)
+    verify_investor(view)
+    xid = commands.request_intro(FOUNDER, "p-1", "i-1", "hello").entity_id
+    wait_until(lambda: xid in view.intros)
+    return view, commands, xid
+
+
+def applying_market() -> tuple[ReadModel, CommandService]:
+    """Project p-1 and verified investor i-1, with every write applied as it is acknowledged."""
+    view = ReadModel("none")
+    view.apply(event("ProjectSubmitted", "p-1", project(owner="f-1")))
+    verify_investor(view)
+    return view, CommandService(view, ApplyingPublisher(view), Topics("t").for_event_type)
+
+
 def test_a_command_builds_on_this_replicas_previous_write_even_before_the_read_model_has_it():
     view, commands = setup(lag_s=0.2)
     edited = {**project(owner="f-1", name="改名 Renamed").model_dump(exclude={"owner", "status"})}
@@ -64,27 +88,23 @@ def test_a_read_model_that_never_catches_up_gets_a_clear_retry_instead_of_a_lost
 
 
 def test_an_intro_is_not_accepted_on_a_project_whose_withdrawal_this_replica_just_acknowledged():
-    view, commands = setup(lag_s=0.0)
-    view.apply(event("InvestorVerified", "i-1", investor(verification="verified")))
-    investor_key = Principal("k-i", "investor", "i-1")
-    xid = commands.request_intro(FOUNDER, "p-1", "i-1", "hello").entity_id
-    wait_until(lambda: xid in view.intros)
+    view, commands, xid = asked_intro()
     commands.publisher.lag_s = 0.3  # the withdrawal is acknowledged before the read model applies it
     commands.set_project_status(FOUNDER, "p-1", "withdrawn")
     with pytest.raises(Conflict, match="no longer open"):  # contacts would have been exchanged
-        commands.answer_intro(investor_key, xid, accept=True, reason=None)
+        commands.answer_intro(INVESTOR, xid, accept=True, reason=None)
     with pytest.raises(Conflict, match="is withdrawn"):
-        commands.request_intro(investor_key, "p-1", "i-1", "and again")
+        commands.request_intro(INVESTOR, "p-1", "i-1", "and again")
 
 
 def test_a_replica_still_reading_the_log_refuses_writes_with_a_retry():
     view, commands = setup(lag_s=0.0)
-    view.apply(event("InvestorVerified", "i-1", investor(verification="verified")))
+    verify_investor(view)
     commands.writable = False  # Container.start, until catch-up ends
     with pytest.raises(RetryLater, match="still reading the event log"):
         commands.set_project_status(FOUNDER, "p-1", "withdrawn")
     with pytest.raises(RetryLater):
-        commands.give_feedback(Principal("k-i", "investor", "i-1"), "p-1", "saved", None)
+        commands.give_feedback(INVESTOR, "p-1", "saved", None)
     assert commands.publisher.events == []
 
 
@@ -101,7 +121,7 @@ def test_an_edit_sends_a_profile_back_to_review_when_what_the_registrar_checked_
     view = ReadModel("none")
     view.apply(event("InvestorRegistered", "i-1", investor(verification=before)))
     commands = CommandService(view, ApplyingPublisher(view), Topics("t").for_event_type)
-    who = Principal("k-a", "admin", None) if by_staff else Principal("k-i", "investor", "i-1")
+    who = Principal("k-a", "admin", None) if by_staff else INVESTOR
     fields = investor(**change).model_dump(exclude={"verification", "rejection_reason", "status"})
     commands.update_investor(who, "i-1", fields, expected_version=1)
     assert commands.publisher.events[-1].payload.verification == after
@@ -129,7 +149,7 @@ def test_a_rejected_investor_edits_its_profile_whatever_checks_came_after_the_re
     view.apply(event("InvestorRegistered", "i-1", rejected))
     commands = CommandService(view, ApplyingPublisher(view), Topics("t").for_event_type)
     fields = investor(thesis="附资金来源证明").model_dump(exclude={"verification", "rejection_reason", "status"})
-    commands.update_investor(Principal("k-i", "investor", "i-1"), "i-1", fields, expected_version=1)
+    commands.update_investor(INVESTOR, "i-1", fields, expected_version=1)
     edited = commands.publisher.events[-1].payload
     assert (edited.verification, edited.rejection_reason) == ("pending", "来源不明 \u202e")  # back to review
 
@@ -138,8 +158,8 @@ def test_feedback_is_unversioned_and_does_not_hold_up_the_investors_next_edit():
     # feedback is keyed by the investor's id: had it counted as a produced investor version, writing() would
     # wait for an investor event that never comes
     view, commands = setup(lag_s=None, catch_up_s=0.1)
-    view.apply(event("InvestorVerified", "i-1", investor(verification="verified")))
-    who = Principal("k-i", "investor", "i-1")
+    verify_investor(view)
+    who = INVESTOR
     assert commands.give_feedback(who, "p-1", "saved", None).version == 1
     assert commands.publisher.events[-1].entity_version == 1
     fields = investor(thesis="只投硬科技").model_dump(exclude={"verification", "rejection_reason", "status"})
@@ -161,36 +181,28 @@ def test_read_model_lookups_raise_not_found_and_unknown_investors_are_not_in_mar
 
 
 def test_the_side_that_asked_withdraws_an_unanswered_intro_and_may_then_ask_again():
-    view, commands = setup(lag_s=0.0)
-    view.apply(event("InvestorVerified", "i-1", investor(verification="verified")))
-    investor_key = Principal("k-i", "investor", "i-1")
-    xid = commands.request_intro(FOUNDER, "p-1", "i-1", "hello").entity_id
-    wait_until(lambda: xid in view.intros)
+    view, commands, xid = asked_intro()
     with pytest.raises(NotAllowed, match="only the side that asked"):
-        commands.withdraw_intro(investor_key, xid)  # the investor was asked: it answers, it does not withdraw
+        commands.withdraw_intro(INVESTOR, xid)  # the investor was asked: it answers, it does not withdraw
     commands.withdraw_intro(FOUNDER, xid)
     wait_until(lambda: view.intros[xid].value.status == "withdrawn")
     with pytest.raises(Conflict, match="already withdrawn"):
-        commands.answer_intro(investor_key, xid, accept=True, reason=None)  # nothing left to accept
+        commands.answer_intro(INVESTOR, xid, accept=True, reason=None)  # nothing left to accept
     again = commands.request_intro(FOUNDER, "p-1", "i-1", "hello again").entity_id
     assert again != xid
 
 
 
 def test_a_side_that_withdrew_twice_asks_the_same_pair_again_only_after_the_pause():
-    view = ReadModel("none")
-    view.apply(event("ProjectSubmitted", "p-1", project(owner="f-1")))
-    view.apply(event("InvestorVerified", "i-1", investor(verification="verified")))
-    commands = CommandService(view, ApplyingPublisher(view), Topics("t").for_event_type)
-    investor_key = Principal("k-i", "investor", "i-1")
+    view, commands = applying_market()
     for n in range(INTRO_WITHDRAWALS_BEFORE_PAUSE):
         commands.withdraw_intro(FOUNDER, commands.request_intro(FOUNDER, "p-1", "i-1", f"hello {n}").entity_id)
     pause = (r"the founder has withdrawn 2 intro requests between 'p-1' and 'i-1' since \d{4}-\d\d-\d\d; "
              r"it may ask again after [-\d]{10} [:\d]{5} UTC")
     with pytest.raises(Conflict, match=pause):
         commands.request_intro(FOUNDER, "p-1", "i-1", "hello once more")
-    xid = commands.request_intro(investor_key, "p-1", "i-1", "hello").entity_id  # the other side may ask
-    commands.withdraw_intro(investor_key, xid)
+    xid = commands.request_intro(INVESTOR, "p-1", "i-1", "hello").entity_id  # the other side may ask
+    commands.withdraw_intro(INVESTOR, xid)
     # a month after the first withdrawal only one is recent: the founder may ask again
     first = next(v for v in view.intros.values() if v.value.message == "hello 0")
     view.apply(Event(type="IntroWithdrawn", entity_id=first.id, entity_version=first.version + 1, actor="test",
@@ -199,21 +211,17 @@ def test_a_side_that_withdrew_twice_asks_the_same_pair_again_only_after_the_paus
 
 
 def test_a_declined_side_asks_the_same_pair_again_only_after_the_pause_and_the_decliner_at_any_time():
-    view = ReadModel("none")
-    view.apply(event("ProjectSubmitted", "p-1", project(owner="f-1")))
-    view.apply(event("InvestorVerified", "i-1", investor(verification="verified")))
-    commands = CommandService(view, ApplyingPublisher(view), Topics("t").for_event_type)
-    investor_key = Principal("k-i", "investor", "i-1")
-    xid = commands.request_intro(investor_key, "p-1", "i-1", "hello").entity_id
+    view, commands = applying_market()
+    xid = commands.request_intro(INVESTOR, "p-1", "i-1", "hello").entity_id
     commands.answer_intro(FOUNDER, xid, accept=False, reason="not now")
     again_after = r"declined on \d{4}-\d\d-\d\d; the investor may ask again after [-\d]{10} [:\d]{5} UTC"
     with pytest.raises(Conflict, match=again_after):
-        commands.request_intro(investor_key, "p-1", "i-1", "hello again")
+        commands.request_intro(INVESTOR, "p-1", "i-1", "hello again")
     declined = view.intros[xid]
     long_ago = Event(type="IntroDeclined", entity_id=xid, entity_version=declined.version + 1, actor="test",
                      payload=declined.value, occurred_at=datetime.now(UTC) - INTRO_ASK_AGAIN_AFTER - timedelta(days=1))
     view.apply(long_ago)
-    assert commands.request_intro(investor_key, "p-1", "i-1", "a month later").entity_id != xid
+    assert commands.request_intro(INVESTOR, "p-1", "i-1", "a month later").entity_id != xid
     # the founder declined that one too; the founder (the side that declined) may still ask at once
     commands.answer_intro(FOUNDER, commands.publisher.events[-1].entity_id, accept=False, reason="still no")
     assert commands.request_intro(FOUNDER, "p-1", "i-1", "changed my mind").version == 1
